@@ -1,0 +1,103 @@
+//! The wit-bindgen glue, and nothing else: converts between the generated WIT types and the
+//! library's own, and implements [`Env`] by calling the host's imports.
+
+use crate::types::{self, Env};
+
+#[allow(
+    missing_docs,
+    reason = "generated bindings; the WIT files carry the documentation"
+)]
+mod bindings {
+    wit_bindgen::generate!({ path: "../wit", world: "filter" });
+}
+
+use bindings::exports::taskgate::filter::validator::Guest;
+use bindings::taskgate::filter::{credentials, settings, types as wit};
+
+struct Component;
+
+bindings::export!(Component with_types_in bindings);
+
+/// The host's imports, one call per lookup.
+struct Imports;
+
+impl Env for Imports {
+    fn access_key(&self, id: &str) -> Option<types::AccessKey> {
+        credentials::get_access_key(id).map(|key| types::AccessKey {
+            secret: key.secret,
+            account: key.account,
+        })
+    }
+
+    fn token_key(&self, index: u32) -> Option<types::TokenKey> {
+        credentials::get_token_key(index).map(|key| types::TokenKey {
+            secret: key.secret,
+            account: key.account,
+        })
+    }
+
+    fn limits(&self) -> types::Limits {
+        let limits = settings::get_limits();
+        types::Limits {
+            max_body_bytes: limits.max_body_bytes,
+            max_clock_skew_seconds: limits.max_clock_skew_seconds,
+        }
+    }
+}
+
+impl Guest for Component {
+    fn check(request: wit::Request) -> wit::Verdict {
+        let request = types::Request {
+            method: request.method,
+            path_with_query: request.path_with_query,
+            headers: request.headers,
+            body: request.body,
+            received_at: request.received_at,
+            request_id: request.request_id,
+        };
+        match crate::check(&request, &Imports) {
+            types::Verdict::Forward(report) => wit::Verdict::Forward(wit::Report {
+                dialect: dialect(report.dialect),
+                action: report.action,
+                request_id: report.request_id,
+                access_key_id: report.access_key_id,
+                task_token: report.task_token,
+                token: task_token(report.token),
+                error: report.error,
+                cause: report.cause,
+            }),
+            types::Verdict::Reject(response) => wit::Verdict::Reject(wit::Response {
+                status: response.status,
+                headers: response.headers,
+                body: response.body,
+                code: response.code,
+            }),
+        }
+    }
+
+    fn decode_token(token: String) -> Result<wit::TaskToken, wit::TokenError> {
+        crate::decode_token(&token, &Imports)
+            .map(task_token)
+            .map_err(|error| match error {
+                types::TokenError::Unverified => wit::TokenError::Unverified,
+                types::TokenError::Malformed(why) => wit::TokenError::Malformed(why),
+            })
+    }
+}
+
+fn dialect(dialect: types::Dialect) -> wit::Dialect {
+    match dialect {
+        types::Dialect::Fnf => wit::Dialect::Fnf,
+    }
+}
+
+fn task_token(token: types::TaskToken) -> wit::TaskToken {
+    wit::TaskToken {
+        version: token.version,
+        kind: token.kind,
+        execution_id: token.execution_id,
+        event_id: token.event_id,
+        account: token.account,
+        verified: token.verified,
+    }
+}

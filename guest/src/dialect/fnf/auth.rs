@@ -1,0 +1,227 @@
+//! Who is calling: the two Alibaba signature schemes, and the clock window both enforce.
+//! Both end in the same place: the access key's owner, once the signature has verified.
+
+use crate::error::Failure;
+use crate::params::{Params, Source};
+use crate::sign::{acs3, constant_time_eq, rpc_v1};
+use crate::time::parse_timestamp;
+use crate::types::{Env, Limits, Request};
+
+/// The access key that signed a request, and its account.
+pub struct Caller {
+    /// The access key id.
+    pub access_key_id: String,
+    /// Its owning account.
+    pub account: String,
+}
+
+/// How a request is signed.
+pub enum Scheme<'a> {
+    /// Signature parameters (query or body), HMAC-SHA1.
+    RpcV1,
+    /// An `Authorization: ACS3-HMAC-SHA256 …` header.
+    Acs3(&'a str),
+}
+
+/// Headers every ACS3 request must carry and sign.
+const ACS3_SIGNED: [&str; 6] = [
+    "host",
+    "x-acs-action",
+    "x-acs-content-sha256",
+    "x-acs-date",
+    "x-acs-signature-nonce",
+    "x-acs-version",
+];
+
+const TIMESTAMP_FORM: &str = "a UTC time in the form YYYY-MM-DDThh:mm:ssZ";
+
+impl<'a> Scheme<'a> {
+    /// The scheme a request uses: ACS3 when its `Authorization` header says so, else RPC v1.
+    pub fn of(request: &'a Request) -> Scheme<'a> {
+        match request.header("authorization") {
+            Some(header) if header.starts_with(acs3::ALGORITHM) => Scheme::Acs3(header),
+            _ => Scheme::RpcV1,
+        }
+    }
+
+    /// The operation and version asked for: signed parameters under RPC v1 (the `x-acs-*`
+    /// headers are not signed there, so they do not count), signed headers under ACS3.
+    pub fn operation<'p>(
+        &self,
+        request: &'p Request,
+        params: &'p Params,
+    ) -> Result<(&'p str, &'p str), Failure> {
+        match self {
+            Scheme::RpcV1 => Ok((param(params, "Action")?, param(params, "Version")?)),
+            Scheme::Acs3(_) => Ok((
+                header(request, "x-acs-action")?,
+                header(request, "x-acs-version")?,
+            )),
+        }
+    }
+
+    /// Verifies the signature and the request time; returns the caller.
+    pub fn authenticate(
+        &self,
+        request: &Request,
+        params: &Params,
+        env: &dyn Env,
+        limits: Limits,
+    ) -> Result<Caller, Failure> {
+        match self {
+            Scheme::RpcV1 => rpc_v1(request, params, env, limits),
+            Scheme::Acs3(authorization) => acs3(request, params, authorization, env, limits),
+        }
+    }
+}
+
+fn param<'p>(params: &'p Params, name: &'static str) -> Result<&'p str, Failure> {
+    params
+        .get(name)
+        .filter(|v| !v.is_empty())
+        .ok_or(Failure::MissingParameter { name })
+}
+
+fn header<'r>(request: &'r Request, name: &'static str) -> Result<&'r str, Failure> {
+    request
+        .header(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(Failure::MissingHeader { name })
+}
+
+fn rpc_v1(
+    request: &Request,
+    params: &Params,
+    env: &dyn Env,
+    limits: Limits,
+) -> Result<Caller, Failure> {
+    let access_key_id = param(params, "AccessKeyId")?;
+    let signature = param(params, "Signature")?;
+    if param(params, "SignatureMethod")? != "HMAC-SHA1" {
+        return Err(Failure::InvalidValue {
+            name: "SignatureMethod",
+            expected: "HMAC-SHA1",
+        });
+    }
+    if param(params, "SignatureVersion")? != "1.0" {
+        return Err(Failure::InvalidValue {
+            name: "SignatureVersion",
+            expected: "1.0",
+        });
+    }
+    param(params, "SignatureNonce")?;
+    let timestamp = param(params, "Timestamp")?;
+    check_time("Timestamp", timestamp, request.received_at, limits)?;
+    let key = access_key(env, access_key_id)?;
+
+    let string_to_sign = rpc_v1::string_to_sign(
+        &request.method,
+        params.iter().map(|p| (p.name.as_str(), p.value.as_str())),
+    );
+    let expected = rpc_v1::signature(&key.secret, &string_to_sign);
+    if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), signature.as_bytes()))
+    {
+        return Err(Failure::SignatureMismatch {
+            detail: "RPC signature 1.0, HMAC-SHA1 over the sorted request parameters",
+        });
+    }
+    Ok(Caller {
+        access_key_id: access_key_id.to_owned(),
+        account: key.account,
+    })
+}
+
+fn acs3(
+    request: &Request,
+    params: &Params,
+    authorization: &str,
+    env: &dyn Env,
+    limits: Limits,
+) -> Result<Caller, Failure> {
+    let auth = acs3::parse_authorization(authorization).map_err(|_| Failure::InvalidValue {
+        name: "Authorization",
+        expected: "ACS3-HMAC-SHA256 Credential=<AccessKeyId>,SignedHeaders=<names>,Signature=<hex>",
+    })?;
+    for name in ACS3_SIGNED {
+        header(request, name)?;
+    }
+    let signed: Vec<&str> = auth.signed_headers.split(';').collect();
+    if !ACS3_SIGNED.iter().all(|required| signed.contains(required)) {
+        return Err(Failure::InvalidValue {
+            name: "Authorization",
+            expected: "signed over at least host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version",
+        });
+    }
+    // The body is covered only through this hash, so it must be the hash of these exact bytes.
+    let content_sha256 = acs3::content_sha256(&request.body);
+    if !header(request, "x-acs-content-sha256")?
+        .trim()
+        .eq_ignore_ascii_case(&content_sha256)
+    {
+        return Err(Failure::SignatureMismatch {
+            detail: "x-acs-content-sha256 is not the SHA-256 of the body",
+        });
+    }
+    check_time(
+        "x-acs-date",
+        header(request, "x-acs-date")?.trim(),
+        request.received_at,
+        limits,
+    )?;
+    let key = access_key(env, auth.credential)?;
+
+    let canonical = acs3::canonical_request(
+        &request.method,
+        request.path(),
+        params
+            .iter()
+            .filter(|p| p.source == Source::Query)
+            .map(|p| (p.name.as_str(), p.value.as_str())),
+        auth.signed_headers,
+        |name| joined_header(request, name),
+        &content_sha256,
+    );
+    let expected = acs3::signature(&key.secret, &canonical);
+    let given = auth.signature.to_ascii_lowercase();
+    if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), given.as_bytes())) {
+        return Err(Failure::SignatureMismatch {
+            detail: "ACS3-HMAC-SHA256 over the canonical request",
+        });
+    }
+    Ok(Caller {
+        access_key_id: auth.credential.to_owned(),
+        account: key.account,
+    })
+}
+
+/// Every value of a header, trimmed and joined by `,`, as a signer sees a repeated field.
+fn joined_header(request: &Request, name: &str) -> String {
+    let values: Vec<&str> = request
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+        .collect();
+    values.join(",")
+}
+
+fn access_key(env: &dyn Env, id: &str) -> Result<crate::types::AccessKey, Failure> {
+    env.access_key(id)
+        .ok_or_else(|| Failure::UnknownAccessKey { id: id.to_owned() })
+}
+
+/// The request's own time must be well formed and within the window around its receipt.
+fn check_time(name: &'static str, text: &str, now: u64, limits: Limits) -> Result<(), Failure> {
+    let request_time = parse_timestamp(text).ok_or(Failure::InvalidValue {
+        name,
+        expected: TIMESTAMP_FORM,
+    })?;
+    if request_time.abs_diff(now) > u64::from(limits.max_clock_skew_seconds) {
+        return Err(Failure::TimeTooSkewed {
+            request_time,
+            now,
+            limit: limits.max_clock_skew_seconds,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Serverless Workflow / CloudFlow `ReportTaskFailed` (product `fnf`, version 2019-03-15).
+//!
+//! The rules run cheapest and least revealing first: size, method and encoding; which operation
+//! is asked for; who is asking (signature and time); only then the operation's own parameters,
+//! so an unauthenticated caller learns nothing about what a valid report would look like.
+
+mod auth;
+
+use crate::error::Failure;
+use crate::params::Params;
+use crate::request_id;
+use crate::token;
+use crate::types::{Dialect, Env, Report, Request};
+use auth::Scheme;
+
+/// The one operation this dialect checks.
+pub const ACTION: &str = "ReportTaskFailed";
+/// The one API version it exists in.
+pub const VERSION: &str = "2019-03-15";
+
+/// Length bounds, in Unicode characters, from the API reference.
+const ERROR_CHARS: (usize, usize) = (1, 128);
+const CAUSE_CHARS: (usize, usize) = (1, 4096);
+/// Caller-chosen request ids are echoed in a response header: keep them short and printable.
+const REQUEST_ID_CHARS: usize = 128;
+
+/// Checks one request. `caller_request_id` receives the caller's `RequestId` as soon as it is
+/// known, so that even a rejection carries it.
+pub fn check(
+    request: &Request,
+    env: &dyn Env,
+    caller_request_id: &mut Option<String>,
+) -> Result<Report, Failure> {
+    let limits = env.limits();
+    if request.body.len() > limits.max_body_bytes as usize {
+        return Err(Failure::EntityTooLarge {
+            limit: limits.max_body_bytes,
+        });
+    }
+    if !matches!(request.method.as_str(), "POST" | "GET") {
+        return Err(Failure::MethodNotAllowed {
+            method: request.method.clone(),
+        });
+    }
+    let params = Params::parse(request)?;
+    if let Some(id) = params.get("RequestId") {
+        if id.is_empty() || id.len() > REQUEST_ID_CHARS || !id.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Failure::InvalidValue {
+                name: "RequestId",
+                expected: "1 to 128 printable ASCII characters",
+            });
+        }
+        *caller_request_id = Some(id.to_owned());
+    }
+
+    let scheme = Scheme::of(request);
+    let (action, version) = scheme.operation(request, &params)?;
+    if action != ACTION {
+        return Err(Failure::ActionNotSupported {
+            action: action.to_owned(),
+        });
+    }
+    if version != VERSION {
+        return Err(Failure::VersionNotSupported {
+            version: version.to_owned(),
+        });
+    }
+    let caller = scheme.authenticate(request, &params, env, limits)?;
+
+    let task_token = required(&params, "TaskToken")?;
+    let error = required(&params, "Error")?;
+    check_length("Error", error, ERROR_CHARS)?;
+    let cause = params.get("Cause");
+    if let Some(cause) = cause {
+        check_length("Cause", cause, CAUSE_CHARS)?;
+    }
+
+    let decoded = token::decode(task_token).map_err(|reason| Failure::MalformedToken { reason })?;
+    let account = token::verify(&decoded, env).map_err(|_| Failure::UnverifiedToken)?;
+    if account
+        .as_ref()
+        .is_some_and(|account| *account != caller.account)
+    {
+        return Err(Failure::WrongAccount);
+    }
+
+    Ok(Report {
+        dialect: Dialect::Fnf,
+        action: ACTION.to_owned(),
+        request_id: caller_request_id
+            .clone()
+            .unwrap_or_else(|| request_id::fallback(request)),
+        access_key_id: caller.access_key_id,
+        task_token: task_token.to_owned(),
+        token: token::into_task_token(decoded, account),
+        error: error.to_owned(),
+        cause: cause.map(str::to_owned),
+    })
+}
+
+/// A parameter that must be present and non-empty.
+fn required<'a>(params: &'a Params, name: &'static str) -> Result<&'a str, Failure> {
+    params
+        .get(name)
+        .filter(|value| !value.is_empty())
+        .ok_or(Failure::MissingParameter { name })
+}
+
+fn check_length(
+    name: &'static str,
+    value: &str,
+    (min, max): (usize, usize),
+) -> Result<(), Failure> {
+    let actual = value.chars().count();
+    if (min..=max).contains(&actual) {
+        Ok(())
+    } else {
+        Err(Failure::BadLength {
+            name,
+            min,
+            max,
+            actual,
+        })
+    }
+}

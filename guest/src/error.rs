@@ -1,0 +1,288 @@
+//! Every way a request can fail, and the one table that turns each into a vendor's wire error.
+//!
+//! The `match`es below are exhaustive on purpose: a new failure cannot be added without deciding
+//! its status, code and message for every dialect. Messages name the field and the limit, and
+//! never contain the values of `Error` or `Cause`.
+
+use crate::params::clip;
+use crate::time::format_timestamp;
+use crate::types::{Dialect, Response};
+use serde::Serialize;
+
+/// One internal failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The body is larger than the configured limit.
+    EntityTooLarge {
+        /// The limit in bytes.
+        limit: u32,
+    },
+    /// A method other than GET or POST.
+    MethodNotAllowed {
+        /// The method used.
+        method: String,
+    },
+    /// A body that is neither form-encoded nor JSON.
+    UnsupportedMediaType {
+        /// The content type sent (may be empty).
+        content_type: String,
+    },
+    /// Bad percent-encoding or UTF-8 somewhere in the parameters.
+    BadEncoding {
+        /// Where, for a human.
+        place: String,
+    },
+    /// A JSON body that is not a flat object of strings.
+    BadJson {
+        /// What the parser said.
+        detail: String,
+    },
+    /// A parameter given twice anywhere in the request.
+    DuplicateParameter {
+        /// Its name.
+        name: String,
+    },
+    /// An operation other than the one this dialect checks.
+    ActionNotSupported {
+        /// The action asked for.
+        action: String,
+    },
+    /// An API version other than the supported one.
+    VersionNotSupported {
+        /// The version asked for.
+        version: String,
+    },
+    /// A required parameter is absent or empty.
+    MissingParameter {
+        /// Its name.
+        name: &'static str,
+    },
+    /// A required header is absent or empty.
+    MissingHeader {
+        /// Its name.
+        name: &'static str,
+    },
+    /// A parameter or header whose value has the wrong form.
+    InvalidValue {
+        /// Its name.
+        name: &'static str,
+        /// What it must be, as a phrase ("HMAC-SHA1").
+        expected: &'static str,
+    },
+    /// A value outside its length bounds, counted in Unicode characters.
+    BadLength {
+        /// The parameter's name.
+        name: &'static str,
+        /// Least allowed length.
+        min: usize,
+        /// Greatest allowed length.
+        max: usize,
+        /// The length sent.
+        actual: usize,
+    },
+    /// A task token that cannot be decoded.
+    MalformedToken {
+        /// Why, for a human.
+        reason: String,
+    },
+    /// A well-formed task token whose MAC matches no token key.
+    UnverifiedToken,
+    /// An access key id that is not configured.
+    UnknownAccessKey {
+        /// The id sent.
+        id: String,
+    },
+    /// The signature does not verify.
+    SignatureMismatch {
+        /// What did not match, for a human.
+        detail: &'static str,
+    },
+    /// The request's own timestamp is too far from the time of receipt.
+    TimeTooSkewed {
+        /// The request's timestamp.
+        request_time: u64,
+        /// The time of receipt.
+        now: u64,
+        /// The window in seconds.
+        limit: u32,
+    },
+    /// A genuine task token of another account than the access key's.
+    WrongAccount,
+}
+
+/// A dialect's view of a failure: status, code, message.
+struct Wire {
+    status: u16,
+    code: &'static str,
+    message: String,
+}
+
+impl Failure {
+    /// The vendor's error code for this failure in a dialect.
+    pub fn code(&self, dialect: Dialect) -> &'static str {
+        self.wire(dialect).code
+    }
+
+    fn wire(&self, dialect: Dialect) -> Wire {
+        match dialect {
+            Dialect::Fnf => self.fnf(),
+        }
+    }
+
+    /// Serverless Workflow's codes and message forms, from its API reference.
+    fn fnf(&self) -> Wire {
+        let (status, code, message) = match self {
+            Failure::EntityTooLarge { limit } => (
+                400,
+                "EntityTooLarge",
+                format!("The payload size exceeds maximum allowed size ({limit} bytes)."),
+            ),
+            Failure::MethodNotAllowed { method } => (
+                400,
+                "InvalidArgument",
+                format!("Parameter error. The HTTP method '{}' is not supported: use POST.", clip(method)),
+            ),
+            Failure::UnsupportedMediaType { content_type } => (
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "The content type must be \"application/json\" or \"application/x-www-form-urlencoded\", not \"{}\".",
+                    clip(content_type)
+                ),
+            ),
+            Failure::BadEncoding { place } => (
+                400,
+                "InvalidArgument",
+                format!("Parameter error. The request is not validly encoded: {place}."),
+            ),
+            Failure::BadJson { detail } => (
+                400,
+                "InvalidArgument",
+                format!("Parameter error. The JSON body must be an object of string parameters: {detail}."),
+            ),
+            Failure::DuplicateParameter { name } => (
+                400,
+                "InvalidArgument",
+                format!("Parameter error. The parameter '{}' is given more than once.", clip(name)),
+            ),
+            Failure::ActionNotSupported { action } => (
+                400,
+                "ActionNotSupported",
+                format!("The requested API operation '{}' is incorrect. Please check.", clip(action)),
+            ),
+            Failure::VersionNotSupported { version } => (
+                400,
+                "APIVersionNotSupported",
+                format!("The requested API version '{}' is not supported yet. Please check.", clip(version)),
+            ),
+            Failure::MissingParameter { name } => (
+                400,
+                "MissingRequiredParams",
+                format!("The HTTP query '{name}' must be specified."),
+            ),
+            Failure::MissingHeader { name } => (
+                400,
+                "MissingRequiredHeader",
+                format!("The HTTP header '{name}' must be specified."),
+            ),
+            Failure::InvalidValue { name, expected } => (
+                400,
+                "InvalidArgument",
+                format!("Parameter error. '{name}' must be {expected}."),
+            ),
+            Failure::BadLength { name, min, max, actual } => (
+                400,
+                "InvalidArgument",
+                format!(
+                    "Parameter error. The length of '{name}' must be between {min} and {max} characters, but is {actual}."
+                ),
+            ),
+            Failure::MalformedToken { reason } => (
+                400,
+                "InvalidArgument",
+                format!("Parameter error. 'TaskToken' is not a valid task token: {reason}."),
+            ),
+            Failure::UnverifiedToken => (
+                400,
+                "InvalidArgument",
+                "Parameter error. 'TaskToken' is not a valid task token: its MAC does not verify.".to_owned(),
+            ),
+            Failure::UnknownAccessKey { id } => (
+                403,
+                "InvalidAccessKeyID",
+                format!("The AccessKey ID {} is invalid.", clip(id)),
+            ),
+            Failure::SignatureMismatch { detail } => (
+                403,
+                "SignatureNotMatch",
+                format!(
+                    "The request signature we calculated does not match the signature you provided. Check your access key and signing method. ({detail})"
+                ),
+            ),
+            Failure::TimeTooSkewed { request_time, now, limit } => (
+                403,
+                "RequestTimeTooSkewed",
+                format!(
+                    "The difference between the request time {} and the current time {} is too large (more than {limit} seconds).",
+                    format_timestamp(*request_time),
+                    format_timestamp(*now)
+                ),
+            ),
+            Failure::WrongAccount => (
+                403,
+                "AccessDenied",
+                "The resources doesn't belong to you. The task token belongs to another account than the access key.".to_owned(),
+            ),
+        };
+        Wire {
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// The complete response for this failure, in the dialect's own body format.
+    pub fn response(&self, dialect: Dialect, request_id: &str, host_id: &str) -> Response {
+        let wire = self.wire(dialect);
+        match dialect {
+            Dialect::Fnf => fnf_response(wire, request_id, host_id),
+        }
+    }
+}
+
+/// The Alibaba OpenAPI error body, members in the order the service writes them.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AlibabaError<'a> {
+    request_id: &'a str,
+    host_id: &'a str,
+    code: &'a str,
+    message: &'a str,
+    recommend: String,
+}
+
+fn fnf_response(wire: Wire, request_id: &str, host_id: &str) -> Response {
+    let body = AlibabaError {
+        request_id,
+        host_id,
+        code: wire.code,
+        message: &wire.message,
+        recommend: format!(
+            "https://api.aliyun.com/troubleshoot?q={}&product=fnf",
+            wire.code
+        ),
+    };
+    Response {
+        status: wire.status,
+        headers: vec![
+            (
+                "content-type".to_owned(),
+                "application/json;charset=utf-8".to_owned(),
+            ),
+            ("x-acs-request-id".to_owned(), request_id.to_owned()),
+        ],
+        // Serializing a struct of strings cannot fail; an empty body would still be answered.
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+        code: wire.code.to_owned(),
+    }
+}

@@ -1,0 +1,36 @@
+//! Request ids: the caller's own when given, else the host's, else one derived from the request.
+//! Deriving keeps the filter deterministic (no randomness in the guest) while still giving every
+//! distinct request a distinct id in the vendor's format (an upper-case UUID).
+
+use crate::types::Request;
+use sha2::{Digest, Sha256};
+
+/// The host's id if it gave one, else a UUID-shaped digest of the request.
+pub fn fallback(request: &Request) -> String {
+    if let Some(id) = request.request_id.as_deref().filter(|id| !id.is_empty()) {
+        return id.to_owned();
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(request.method.as_bytes());
+    hasher.update([0]);
+    hasher.update(request.path_with_query.as_bytes());
+    hasher.update([0]);
+    for (name, value) in &request.headers {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update(&request.body);
+    hasher.update(request.received_at.to_be_bytes());
+    let digest = hasher.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02X}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}

@@ -1,0 +1,175 @@
+//! The filter's own types: the Rust side of the WIT `types`, `credentials` and `settings`
+//! interfaces, so the logic does not depend on generated bindings.
+
+/// The API family whose rules, and whose error format, apply to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Alibaba Cloud Serverless Workflow / CloudFlow (`fnf`, version 2019-03-15).
+    Fnf,
+}
+
+impl Dialect {
+    /// The short name used in output and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Fnf => "fnf",
+        }
+    }
+}
+
+/// One HTTP request exactly as the host received it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The request method.
+    pub method: String,
+    /// Path and query, still percent-encoded as sent.
+    pub path_with_query: String,
+    /// Header fields in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body after transfer decoding.
+    pub body: Vec<u8>,
+    /// Time of receipt, seconds since the Unix epoch.
+    pub received_at: u64,
+    /// A request id the host generated, used when the caller gives none.
+    pub request_id: Option<String>,
+}
+
+impl Request {
+    /// The first header with this name (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path without the query string.
+    pub fn path(&self) -> &str {
+        self.path_with_query
+            .split_once('?')
+            .map_or(self.path_with_query.as_str(), |(path, _)| path)
+    }
+
+    /// The raw query string (without `?`), empty when there is none.
+    pub fn query(&self) -> &str {
+        self.path_with_query
+            .split_once('?')
+            .map_or("", |(_, query)| query)
+    }
+}
+
+/// What a well-formed task token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskToken {
+    /// Format version tag (`v1`).
+    pub version: String,
+    /// The kind letter.
+    pub kind: String,
+    /// The execution's UUID, lower case.
+    pub execution_id: String,
+    /// The event id.
+    pub event_id: u64,
+    /// The account whose key verified the MAC, when it was checked.
+    pub account: Option<String>,
+    /// Whether the MAC was verified.
+    pub verified: bool,
+}
+
+/// Why a token could not be decoded or verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// The MAC matches none of the configured token keys.
+    Unverified,
+    /// Not a task token; the text says why.
+    Malformed(String),
+}
+
+/// A callback that passed every check. `error` and `cause` are sensitive: never log them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Which API.
+    pub dialect: Dialect,
+    /// The operation, e.g. `ReportTaskFailed`.
+    pub action: String,
+    /// The request id used for this request.
+    pub request_id: String,
+    /// The access key id that signed the request.
+    pub access_key_id: String,
+    /// The task token as sent (URL-decoded).
+    pub task_token: String,
+    /// The decoded token.
+    pub token: TaskToken,
+    /// The caller's error code (sensitive).
+    pub error: String,
+    /// The caller's cause (sensitive).
+    pub cause: Option<String>,
+}
+
+/// A complete HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Header fields, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+    /// The vendor error code carried in the body.
+    pub code: String,
+}
+
+/// The filter's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forward the original request.
+    Forward(Report),
+    /// Answer with this response.
+    Reject(Response),
+}
+
+/// An access key's secret and owner.
+#[derive(Debug, Clone)]
+pub struct AccessKey {
+    /// The AccessKeySecret.
+    pub secret: String,
+    /// The owning account.
+    pub account: String,
+}
+
+/// A task-token MAC key and the account whose tokens it makes.
+#[derive(Debug, Clone)]
+pub struct TokenKey {
+    /// HMAC-SHA1 key bytes.
+    pub secret: Vec<u8>,
+    /// The owning account.
+    pub account: String,
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted body in bytes.
+    pub max_body_bytes: u32,
+    /// Largest accepted distance between the request's timestamp and its receipt, in seconds.
+    pub max_clock_skew_seconds: u32,
+}
+
+impl Default for Limits {
+    /// The vendor's own limits: 64 KiB bodies, a 15-minute window.
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            max_clock_skew_seconds: 15 * 60,
+        }
+    }
+}
+
+/// What the filter asks of its host: the WIT imports, one lookup at a time.
+pub trait Env {
+    /// The access key with this id, if any.
+    fn access_key(&self, id: &str) -> Option<AccessKey>;
+    /// The token key at this position (from 0), none past the last.
+    fn token_key(&self, index: u32) -> Option<TokenKey>;
+    /// The limits in force.
+    fn limits(&self) -> Limits;
+}

@@ -1,0 +1,283 @@
+//! The one configuration file: access keys with their accounts, token keys, limits and the
+//! sandbox's budget. Everything is checked when the file is loaded, before any request runs,
+//! and a bad file is one clear error naming the field.
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use taskgate_filter::{AccessKey, Env, Limits, TokenKey};
+
+/// The demo configuration used when no `--config` is given: it matches the shipped example
+/// requests and the README's SDK snippets. Never use its secrets for anything real.
+pub const DEMO: &str = include_str!("../../examples/taskgate.toml");
+
+/// A loaded, validated configuration. Secrets are never printed by `Debug`.
+#[derive(Clone)]
+pub struct Config {
+    /// Limits every request is checked against.
+    pub limits: Limits,
+    /// The component's budget.
+    pub sandbox: Sandbox,
+    access_keys: HashMap<String, AccessKey>,
+    token_keys: Vec<TokenKey>,
+}
+
+/// How much one check may use inside the component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sandbox {
+    /// Linear memory cap per instance, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock budget per check, in milliseconds (enforced by epoch interruption).
+    pub deadline_ms: u64,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox {
+            memory_bytes: 32 << 20,
+            deadline_ms: 100,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    limits: LimitsFile,
+    #[serde(default)]
+    sandbox: SandboxFile,
+    #[serde(default)]
+    access_keys: Vec<AccessKeyFile>,
+    #[serde(default)]
+    token_keys: Vec<TokenKeyFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    max_body_bytes: Option<u32>,
+    max_clock_skew_seconds: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SandboxFile {
+    memory_bytes: Option<usize>,
+    deadline_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessKeyFile {
+    id: String,
+    account: String,
+    secret: Option<String>,
+    secret_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenKeyFile {
+    account: String,
+    secret: Option<String>,
+    secret_env: Option<String>,
+}
+
+/// Bounds that keep a typo from disabling a check or exhausting the machine.
+const MAX_BODY_BYTES: u32 = 16 << 20;
+const MAX_SKEW_SECONDS: u32 = 24 * 3600;
+const MIN_MEMORY_BYTES: usize = 2 << 20;
+const MAX_MEMORY_BYTES: usize = 1 << 30;
+const MAX_DEADLINE_MS: u64 = 60_000;
+
+impl Config {
+    /// Loads and validates a file.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration {}", path.display()))?;
+        Config::parse(&text).with_context(|| format!("in the configuration {}", path.display()))
+    }
+
+    /// The built-in demo configuration.
+    pub fn demo() -> anyhow::Result<Config> {
+        Config::parse(DEMO).context("in the built-in demo configuration")
+    }
+
+    /// Parses and validates TOML text; environment variables named by `secret_env` are read.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let file: File = toml::from_str(text)?;
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_body_bytes: file
+                .limits
+                .max_body_bytes
+                .unwrap_or(defaults.max_body_bytes),
+            max_clock_skew_seconds: file
+                .limits
+                .max_clock_skew_seconds
+                .unwrap_or(defaults.max_clock_skew_seconds),
+        };
+        if !(1..=MAX_BODY_BYTES).contains(&limits.max_body_bytes) {
+            bail!("limits.max_body_bytes must be between 1 and {MAX_BODY_BYTES}");
+        }
+        if !(1..=MAX_SKEW_SECONDS).contains(&limits.max_clock_skew_seconds) {
+            bail!("limits.max_clock_skew_seconds must be between 1 and {MAX_SKEW_SECONDS}");
+        }
+        let sandbox = Sandbox {
+            memory_bytes: file
+                .sandbox
+                .memory_bytes
+                .unwrap_or(Sandbox::default().memory_bytes),
+            deadline_ms: file
+                .sandbox
+                .deadline_ms
+                .unwrap_or(Sandbox::default().deadline_ms),
+        };
+        if !(MIN_MEMORY_BYTES..=MAX_MEMORY_BYTES).contains(&sandbox.memory_bytes) {
+            bail!("sandbox.memory_bytes must be between {MIN_MEMORY_BYTES} and {MAX_MEMORY_BYTES}");
+        }
+        if !(1..=MAX_DEADLINE_MS).contains(&sandbox.deadline_ms) {
+            bail!("sandbox.deadline_ms must be between 1 and {MAX_DEADLINE_MS}");
+        }
+
+        let mut access_keys = HashMap::new();
+        for (i, key) in file.access_keys.into_iter().enumerate() {
+            let at = format!("access_keys[{i}]");
+            non_empty(&key.id, &at, "id")?;
+            non_empty(&key.account, &at, "account")?;
+            let secret = secret(key.secret, key.secret_env, &at)?;
+            if access_keys
+                .insert(
+                    key.id.clone(),
+                    AccessKey {
+                        secret,
+                        account: key.account,
+                    },
+                )
+                .is_some()
+            {
+                bail!("{at}.id: access key id {:?} is configured twice", key.id);
+            }
+        }
+        let mut token_keys = Vec::new();
+        for (i, key) in file.token_keys.into_iter().enumerate() {
+            let at = format!("token_keys[{i}]");
+            non_empty(&key.account, &at, "account")?;
+            let secret = secret(key.secret, key.secret_env, &at)?;
+            token_keys.push(TokenKey {
+                secret: secret.into_bytes(),
+                account: key.account,
+            });
+        }
+        Ok(Config {
+            limits,
+            sandbox,
+            access_keys,
+            token_keys,
+        })
+    }
+
+    /// The token keys, in configuration order.
+    pub fn token_keys(&self) -> &[TokenKey] {
+        &self.token_keys
+    }
+}
+
+fn non_empty(value: &str, at: &str, field: &str) -> anyhow::Result<()> {
+    if value.trim().is_empty() {
+        bail!("{at}.{field} must not be empty");
+    }
+    Ok(())
+}
+
+/// A secret given inline or through an environment variable, exactly one of the two.
+fn secret(inline: Option<String>, env: Option<String>, at: &str) -> anyhow::Result<String> {
+    let value = match (inline, env) {
+        (Some(secret), None) => secret,
+        (None, Some(var)) => std::env::var(&var)
+            .with_context(|| format!("{at}.secret_env: environment variable {var} is not set"))?,
+        (Some(_), Some(_)) => bail!("{at}: give either secret or secret_env, not both"),
+        (None, None) => bail!("{at}: a secret (or secret_env) is required"),
+    };
+    if value.is_empty() {
+        bail!("{at}: the secret must not be empty");
+    }
+    Ok(value)
+}
+
+impl Env for Config {
+    fn access_key(&self, id: &str) -> Option<AccessKey> {
+        self.access_keys.get(id).cloned()
+    }
+
+    fn token_key(&self, index: u32) -> Option<TokenKey> {
+        self.token_keys.get(index as usize).cloned()
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ids: Vec<&String> = self.access_keys.keys().collect();
+        ids.sort();
+        f.debug_struct("Config")
+            .field("limits", &self.limits)
+            .field("sandbox", &self.sandbox)
+            .field("access_key_ids", &ids)
+            .field("token_keys", &self.token_keys.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_configuration_is_valid() {
+        let config = Config::demo().unwrap();
+        assert_eq!(config.limits, Limits::default());
+        assert!(!config.token_keys().is_empty());
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            ("[limits]\nmax_body_bytes = 0", "limits.max_body_bytes"),
+            ("[limits]\nmax_clok_skew = 1", "unknown field"),
+            (
+                "[[access_keys]]\nid = \"a\"\naccount = \"x\"",
+                "access_keys[0]: a secret",
+            ),
+            (
+                "[[access_keys]]\nid = \"a\"\naccount = \"x\"\nsecret = \"s\"\n[[access_keys]]\nid = \"a\"\naccount = \"y\"\nsecret = \"t\"",
+                "configured twice",
+            ),
+            (
+                "[[token_keys]]\naccount = \"x\"\nsecret_env = \"TASKGATE_TEST_UNSET_VARIABLE\"",
+                "TASKGATE_TEST_UNSET_VARIABLE is not set",
+            ),
+            ("[sandbox]\nmemory_bytes = 10", "sandbox.memory_bytes"),
+        ];
+        for (text, want) in cases {
+            let err = format!("{:#}", Config::parse(text).unwrap_err());
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_output_has_no_secrets() {
+        let config = Config::parse("[[access_keys]]\nid = \"AK\"\naccount = \"x\"\nsecret = \"hunter2\"\n[[token_keys]]\naccount = \"x\"\nsecret = \"tk-secret\"").unwrap();
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("AK") && !shown.contains("hunter2") && !shown.contains("tk-secret"),
+            "{shown}"
+        );
+    }
+}

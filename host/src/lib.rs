@@ -1,0 +1,16 @@
+//! The taskgate host: loads the filter component with wasmtime and offers what the CLI needs
+//! (configuration, raw HTTP/1.1 request files, JSON output).
+//!
+//! Deliberately not here: any validation rule. Every decision about a request is the
+//! component's; the host only moves bytes in and out, and turns host-side failures (a trap, a
+//! deadline) into errors the caller can see.
+
+pub mod config;
+pub mod http1;
+pub mod output;
+pub mod sandbox;
+
+/// The filter component built from `guest/` by the build script, embedded so the binary works
+/// alone. `--component PATH` loads another build instead.
+pub const EMBEDDED_COMPONENT: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/taskgate_filter.wasm"));

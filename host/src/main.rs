@@ -1,0 +1,234 @@
+//! `taskgate`: checks workflow task callbacks with the filter component.
+//!
+//! `taskgate check FILE|-` prints the verdict on one raw HTTP/1.1 request as JSON and exits 0
+//! (forward), 1 (reject) or 2 (usage or configuration error). `taskgate token mint|decode`
+//! makes and inspects task tokens.
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use taskgate::config::Config;
+use taskgate::sandbox::Sandbox;
+use taskgate::{http1, output};
+use taskgate_filter::{Verdict, parse_timestamp};
+
+/// The request checked when `check` is given no file: a ReportTaskFailed signed with the demo
+/// access key, checked at the moment it was signed so that it stays valid.
+const EXAMPLE_REQUEST: &[u8] = include_bytes!("../../examples/report-task-failed.http");
+const EXAMPLE_RECEIVED_AT: &str = "2026-11-22T08:00:00Z";
+
+/// Bytes read from a request file beyond the body limit: room for the request line and headers.
+const HEAD_ALLOWANCE: u64 = 1 << 20;
+
+#[derive(Parser)]
+#[command(
+    name = "taskgate",
+    version,
+    about = "An edge filter for workflow task callbacks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Configuration file (TOML). Default: the built-in demo configuration.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Filter component to load instead of the embedded one.
+    #[arg(long, value_name = "PATH")]
+    component: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check one raw HTTP/1.1 request and print the verdict as JSON.
+    Check {
+        /// The request file, or `-` for standard input. Default: the shipped example request.
+        file: Option<PathBuf>,
+        /// Time of receipt: `YYYY-MM-DDThh:mm:ssZ` or Unix seconds. Default: now.
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Make and inspect task tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a task token with an account's token key from the configuration.
+    Mint {
+        /// The execution's UUID.
+        #[arg(long)]
+        execution_id: String,
+        /// The event id.
+        #[arg(long)]
+        event_id: u64,
+        /// The kind letter.
+        #[arg(long, default_value = "a")]
+        kind: String,
+        /// Whose token key to use. Default: the first configured token key's account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Configuration file (TOML). Default: the built-in demo configuration.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Decode a task token and verify its MAC against the configured token keys.
+    Decode {
+        /// The token.
+        token: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("taskgate: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Check { file, now, common } => {
+            let config = load_config(common.config.as_deref())?;
+            let sandbox = sandbox(&common, &config)?;
+            let (bytes, received_at) = match file {
+                None => {
+                    eprintln!(
+                        "taskgate: no file given: checking the shipped example request as received at {EXAMPLE_RECEIVED_AT}"
+                    );
+                    (EXAMPLE_REQUEST.to_vec(), parse_time(EXAMPLE_RECEIVED_AT)?)
+                }
+                Some(path) => {
+                    let limit = u64::from(config.limits.max_body_bytes) + HEAD_ALLOWANCE;
+                    (
+                        read_input(&path, limit)?,
+                        now.as_deref().map_or_else(now_seconds, parse_time)?,
+                    )
+                }
+            };
+            let request = http1::parse(&bytes, received_at)?;
+            let verdict = sandbox.check(&config, request)?;
+            println!("{:#}", output::verdict(&verdict));
+            Ok(match verdict {
+                Verdict::Forward(_) => ExitCode::SUCCESS,
+                Verdict::Reject(_) => ExitCode::from(1),
+            })
+        }
+        Command::Token {
+            command:
+                TokenCommand::Mint {
+                    execution_id,
+                    event_id,
+                    kind,
+                    account,
+                    config,
+                },
+        } => {
+            let config = load_config(config.as_deref())?;
+            let key = match &account {
+                Some(account) => config.token_keys().iter().find(|k| &k.account == account),
+                None => config.token_keys().first(),
+            };
+            let Some(key) = key else {
+                bail!(
+                    "no token key is configured{}",
+                    account
+                        .map(|a| format!(" for account {a}"))
+                        .unwrap_or_default()
+                );
+            };
+            let token = taskgate_filter::token::mint(&kind, &execution_id, event_id, &key.secret)
+                .map_err(anyhow::Error::msg)?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::Decode { token, common },
+        } => {
+            let config = load_config(common.config.as_deref())?;
+            let sandbox = sandbox(&common, &config)?;
+            match sandbox.decode_token(&config, &token)? {
+                Ok(token) => {
+                    println!("{:#}", output::token(&token));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    let why = match error {
+                        taskgate_filter::TokenError::Unverified => {
+                            "its MAC matches no configured token key".to_owned()
+                        }
+                        taskgate_filter::TokenError::Malformed(why) => why,
+                    };
+                    println!("{}", serde_json::json!({ "valid": false, "error": why }));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Arc<Config>> {
+    Ok(Arc::new(match path {
+        Some(path) => Config::load(path)?,
+        None => Config::demo()?,
+    }))
+}
+
+fn sandbox(common: &Common, config: &Config) -> anyhow::Result<Sandbox> {
+    match &common.component {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading the component {}", path.display()))?;
+            Sandbox::new(&bytes, config.sandbox.memory_bytes)
+        }
+        None => Sandbox::embedded(config),
+    }
+}
+
+/// Reads at most `limit` bytes: a larger request is rejected by the filter on its body size
+/// anyway, and a huge file must not be read whole.
+fn read_input(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .context("reading standard input")?;
+    } else {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        file.take(limit)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {}", path.display()))?;
+    }
+    Ok(bytes)
+}
+
+fn parse_time(text: &str) -> anyhow::Result<u64> {
+    parse_timestamp(text)
+        .or_else(|| text.parse().ok())
+        .with_context(|| format!("--now {text:?} is neither YYYY-MM-DDThh:mm:ssZ nor Unix seconds"))
+}
+
+fn now_seconds() -> anyhow::Result<u64> {
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs())
+}

@@ -1,0 +1,59 @@
+//! JSON for what the CLI prints: verdicts and decoded tokens. Field names are snake_case and
+//! stable; tests and scripts read them.
+
+use serde_json::{Map, Value, json};
+use taskgate_filter::{Report, Response, TaskToken, Verdict};
+
+/// A verdict as one JSON object: `{"verdict":"forward","report":{…}}` or
+/// `{"verdict":"reject","code":…,"response":{"status":…,"headers":{…},"body":"…"}}`.
+pub fn verdict(verdict: &Verdict) -> Value {
+    match verdict {
+        Verdict::Forward(report) => json!({ "verdict": "forward", "report": self::report(report) }),
+        Verdict::Reject(response) => json!({
+            "verdict": "reject",
+            "code": response.code,
+            "response": self::response(response),
+        }),
+    }
+}
+
+/// The decoded report, `error` and `cause` included: this is the user's own request, printed
+/// on request (it is never logged).
+pub fn report(report: &Report) -> Value {
+    json!({
+        "dialect": report.dialect.name(),
+        "action": report.action,
+        "request_id": report.request_id,
+        "access_key_id": report.access_key_id,
+        "task_token": report.task_token,
+        "error": report.error,
+        "cause": report.cause,
+        "token": token(&report.token),
+    })
+}
+
+/// The exact response: status, headers and the body as text (it is always UTF-8 JSON).
+pub fn response(response: &Response) -> Value {
+    let headers: Map<String, Value> = response
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+        .collect();
+    json!({
+        "status": response.status,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&response.body),
+    })
+}
+
+/// A decoded task token.
+pub fn token(token: &TaskToken) -> Value {
+    json!({
+        "version": token.version,
+        "kind": token.kind,
+        "execution_id": token.execution_id,
+        "event_id": token.event_id,
+        "account": token.account,
+        "verified": token.verified,
+    })
+}

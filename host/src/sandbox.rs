@@ -1,0 +1,236 @@
+//! The wasmtime embedding: the filter component compiled and pre-linked once, then a fresh,
+//! limited instance for every check.
+//!
+//! Start-up (once): an `Engine` with the pooling allocator and epoch interruption, a ticker
+//! thread that advances the epoch, a `Linker` with a deny-all WASI (the component's std imports
+//! `wasi:cli` and `wasi:io`, but gets no files, environment, network or clock through them) and
+//! the `credentials` and `settings` imports, and the instantiated-ahead `FilterPre`.
+//! Per check: a new `Store` whose data is the request's configuration, a memory cap and an epoch
+//! deadline; instantiate from the pre; call; drop. Nothing survives from one check to the next.
+
+use crate::config::Config;
+use anyhow::Context as _;
+use std::sync::Arc;
+use std::time::Duration;
+use taskgate_filter::{
+    Dialect, Env as _, Report, Request, Response, TaskToken, TokenError, Verdict,
+};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+#[allow(
+    missing_docs,
+    reason = "generated bindings; the WIT files carry the documentation"
+)]
+mod bindings {
+    wasmtime::component::bindgen!({ path: "../wit", world: "filter" });
+}
+
+use bindings::taskgate::filter::{credentials, settings, types as wit};
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const TICK: Duration = Duration::from_millis(1);
+/// Instances that may exist at once (one per check in flight).
+const POOL_INSTANCES: u32 = 256;
+
+/// A compiled, pre-linked filter component, ready to check requests. Cheap to share.
+pub struct Sandbox {
+    engine: Engine,
+    pre: bindings::FilterPre<State>,
+}
+
+/// Everything one check's store holds.
+struct State {
+    config: Arc<Config>,
+    limits: StoreLimits,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl credentials::Host for State {
+    fn get_access_key(&mut self, id: String) -> Option<credentials::AccessKey> {
+        self.config
+            .access_key(&id)
+            .map(|key| credentials::AccessKey {
+                secret: key.secret,
+                account: key.account,
+            })
+    }
+
+    fn get_token_key(&mut self, index: u32) -> Option<credentials::TokenKey> {
+        self.config
+            .token_key(index)
+            .map(|key| credentials::TokenKey {
+                secret: key.secret,
+                account: key.account,
+            })
+    }
+}
+
+impl settings::Host for State {
+    fn get_limits(&mut self) -> settings::Limits {
+        let limits = self.config.limits;
+        settings::Limits {
+            max_body_bytes: limits.max_body_bytes,
+            max_clock_skew_seconds: limits.max_clock_skew_seconds,
+        }
+    }
+}
+
+impl wit::Host for State {}
+
+impl Sandbox {
+    /// Compiles `component` (a `.wasm` file's bytes) and links it. `memory_bytes` sizes the
+    /// pool's memory slots: no instance can grow past it.
+    pub fn new(component: &[u8], memory_bytes: usize) -> anyhow::Result<Sandbox> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 4)
+            .total_memories(POOL_INSTANCES * 2)
+            .total_tables(POOL_INSTANCES * 4)
+            .max_memory_size(memory_bytes);
+        let mut config = wasmtime::Config::new();
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let component = Component::new(&engine, component)
+            .map_err(anyhow::Error::from)
+            .context("compiling the filter component")?;
+
+        let mut linker = Linker::<State>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::Filter::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)?;
+        let pre = bindings::FilterPre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).context(
+            "the component does not fit the taskgate:filter world (is it a taskgate filter build?)",
+        )?)?;
+        start_ticker(&engine)?;
+        Ok(Sandbox { engine, pre })
+    }
+
+    /// The embedded component, with the configuration's memory cap.
+    pub fn embedded(config: &Config) -> anyhow::Result<Sandbox> {
+        Sandbox::new(crate::EMBEDDED_COMPONENT, config.sandbox.memory_bytes)
+    }
+
+    fn store(&self, config: &Arc<Config>) -> Store<State> {
+        let state = State {
+            config: Arc::clone(config),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(config.sandbox.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            // Deny-all: no arguments, environment, preopened directories, network or stdio.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        let ticks = config
+            .sandbox
+            .deadline_ms
+            .div_ceil(TICK.as_millis() as u64)
+            .max(1);
+        store.set_epoch_deadline(ticks);
+        store
+    }
+
+    /// Checks one request in a fresh instance. An error means the component itself failed (a
+    /// trap, the deadline, the memory cap): the request was neither accepted nor rejected.
+    pub fn check(&self, config: &Arc<Config>, request: Request) -> anyhow::Result<Verdict> {
+        let mut store = self.store(config);
+        let filter = self.pre.instantiate(&mut store)?;
+        let request = wit::Request {
+            method: request.method,
+            path_with_query: request.path_with_query,
+            headers: request.headers,
+            body: request.body,
+            received_at: request.received_at,
+            request_id: request.request_id,
+        };
+        let verdict = filter
+            .taskgate_filter_validator()
+            .call_check(&mut store, &request)?;
+        Ok(from_wit(verdict))
+    }
+
+    /// Decodes (and, with token keys configured, verifies) a task token in a fresh instance.
+    pub fn decode_token(
+        &self,
+        config: &Arc<Config>,
+        token: &str,
+    ) -> anyhow::Result<Result<TaskToken, TokenError>> {
+        let mut store = self.store(config);
+        let filter = self.pre.instantiate(&mut store)?;
+        let result = filter
+            .taskgate_filter_validator()
+            .call_decode_token(&mut store, token)?;
+        Ok(result.map(task_token).map_err(|error| match error {
+            wit::TokenError::Unverified => TokenError::Unverified,
+            wit::TokenError::Malformed(why) => TokenError::Malformed(why),
+        }))
+    }
+}
+
+/// Advances the engine's epoch every tick until the engine is dropped.
+fn start_ticker(engine: &Engine) -> anyhow::Result<()> {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("taskgate-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .context("starting the epoch ticker thread")?;
+    Ok(())
+}
+
+fn from_wit(verdict: wit::Verdict) -> Verdict {
+    match verdict {
+        wit::Verdict::Forward(report) => Verdict::Forward(Report {
+            dialect: match report.dialect {
+                wit::Dialect::Fnf => Dialect::Fnf,
+            },
+            action: report.action,
+            request_id: report.request_id,
+            access_key_id: report.access_key_id,
+            task_token: report.task_token,
+            token: task_token(report.token),
+            error: report.error,
+            cause: report.cause,
+        }),
+        wit::Verdict::Reject(response) => Verdict::Reject(Response {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+            code: response.code,
+        }),
+    }
+}
+
+fn task_token(token: wit::TaskToken) -> TaskToken {
+    TaskToken {
+        version: token.version,
+        kind: token.kind,
+        execution_id: token.execution_id,
+        event_id: token.event_id,
+        account: token.account,
+        verified: token.verified,
+    }
+}

@@ -1,0 +1,282 @@
+// Shared pieces of the Node SDK end-to-end tests and of the fixture capture script:
+// the SDK layouts, task tokens, the recorder (tests/sdk/recorder.py run as a child process),
+// a minimal raw-HTTP parser, config files and the `taskgate check` runner.
+
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const SDK_DIR = path.resolve(HERE, '..');
+export const REPO_ROOT = path.resolve(SDK_DIR, '..', '..');
+
+export const ACCESS_KEY_ID = 'LTAItestkey';
+export const ACCESS_KEY_SECRET = 'test-secret';
+export const WRONG_SECRET = 'not-the-test-secret';
+export const ACCOUNT = '1234567890123456';
+export const TOKEN_KEY = 'token-key-one';
+export const RECORDER_EVENT_ID = 7;
+
+// Values that exercise the encoders: space, `+`, `*`, `~`, `%`, `&`, `=`, `/`, non-ASCII, emoji.
+export const ERROR = 'Worker.Crashed (exit 1+1)';
+export const CAUSE = 'Disk full: 50% used + 2*3 ~ retry café 🚀 a/b=c&d';
+
+export const FIXTURE_EXECUTION_ID = '2b0c6a4e-8f5e-4d1a-9c3b-7e6f5a4d3c2b';
+export const FIXTURE_EVENT_ID = 42;
+
+// Every request of these tests goes to 127.0.0.1 only.
+for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy']) {
+  delete process.env[name];
+}
+process.env.NO_PROXY = process.env.no_proxy = '127.0.0.1,localhost';
+
+// ---------------------------------------------------------------------------------------------
+// task tokens
+
+/** Base64 of `v1#a#<uuid>#<event id>#<Base64 HMAC-SHA1(key, "v1#a#<uuid>#<event id>")>`. */
+export function makeTaskToken(executionId, eventId, key = TOKEN_KEY) {
+  const body = `v1#a#${executionId}#${eventId}`;
+  const mac = crypto.createHmac('sha1', Buffer.from(key, 'utf8')).update(body, 'utf8').digest('base64');
+  return Buffer.from(`${body}#${mac}`, 'ascii').toString('base64');
+}
+
+// ---------------------------------------------------------------------------------------------
+// recorder
+
+/** Starts tests/sdk/recorder.py; resolves to { port, endpoint, takeCaptures(), stop() }. */
+export async function startRecorder() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'taskgate-recorder-'));
+  const python = process.env.PYTHON || 'python3';
+  const child = spawn(python, [path.join(SDK_DIR, 'recorder.py'), '--out-dir', dir], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const rl = readline.createInterface({ input: child.stdout });
+  const line = await new Promise((resolve, reject) => {
+    rl.once('line', resolve);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`recorder exited early (${code})`)));
+  });
+  rl.close();
+  const { port } = JSON.parse(line);
+  const seen = new Set();
+  return {
+    port,
+    endpoint: `127.0.0.1:${port}`,
+    /** Captures written since the last call: [{ raw: Buffer, requestId }]. */
+    takeCaptures() {
+      const names = fs.readdirSync(dir).filter((n) => n.endsWith('.http') && !seen.has(n)).sort();
+      return names.map((n) => {
+        seen.add(n);
+        const meta = JSON.parse(fs.readFileSync(path.join(dir, n.replace(/\.http$/, '.json')), 'utf8'));
+        return { raw: fs.readFileSync(path.join(dir, n)), requestId: meta.request_id };
+      });
+    },
+    async stop() {
+      child.stdin.end();
+      await exited;
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// raw HTTP
+
+function formDecode(buf) {
+  const pairs = [];
+  const text = Buffer.isBuffer(buf) ? buf.toString('latin1') : buf;
+  for (const part of text.split('&')) {
+    if (!part) continue;
+    const i = part.indexOf('=');
+    const [k, v] = i < 0 ? [part, ''] : [part.slice(0, i), part.slice(i + 1)];
+    const dec = (x) => {
+      const bytes = [];
+      const s = x.replace(/\+/g, ' ');
+      for (let j = 0; j < s.length; j++) {
+        if (s[j] === '%' && /^[0-9a-fA-F]{2}$/.test(s.slice(j + 1, j + 3))) {
+          bytes.push(parseInt(s.slice(j + 1, j + 3), 16));
+          j += 2;
+        } else {
+          bytes.push(s.charCodeAt(j));
+        }
+      }
+      return Buffer.from(bytes).toString('utf8');
+    };
+    pairs.push([dec(k), dec(v)]);
+  }
+  return pairs;
+}
+
+/** Parses one raw request: { method, path, rawQuery, headers: [[lower-name, value]], header(n), query, form, body, chunked }. */
+export function parseRaw(raw) {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end < 0) throw new Error('no end of headers');
+  const lines = raw.subarray(0, end).toString('latin1').split('\r\n');
+  const [method, target, version] = lines[0].split(' ');
+  if (version !== 'HTTP/1.1') throw new Error(`unexpected ${version}`);
+  const headers = lines.slice(1).map((l) => {
+    const i = l.indexOf(':');
+    return [l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim()];
+  });
+  const header = (n) => (headers.find(([k]) => k === n) || [])[1];
+  let rest = raw.subarray(end + 4);
+  const chunked = /chunked/i.test(header('transfer-encoding') || '');
+  let body;
+  if (chunked) {
+    const parts = [];
+    for (;;) {
+      const nl = rest.indexOf('\r\n');
+      const size = parseInt(rest.subarray(0, nl).toString('latin1').split(';')[0], 16);
+      if (size === 0) break;
+      parts.push(rest.subarray(nl + 2, nl + 2 + size));
+      rest = rest.subarray(nl + 2 + size + 2);
+    }
+    body = Buffer.concat(parts);
+  } else {
+    const length = Number(header('content-length') || '0');
+    if (rest.length !== length) throw new Error('body length differs from Content-Length');
+    body = rest;
+  }
+  const q = target.indexOf('?');
+  const rawQuery = q < 0 ? '' : target.slice(q + 1);
+  const isForm = /x-www-form-urlencoded/.test(header('content-type') || '');
+  return {
+    method,
+    path: q < 0 ? target : target.slice(0, q),
+    rawQuery,
+    headers,
+    header,
+    body,
+    chunked,
+    query: Object.fromEntries(formDecode(rawQuery)),
+    form: isForm ? Object.fromEntries(formDecode(body)) : {},
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the SDK layouts
+
+function packageVersion(name) {
+  return require(`${name}/package.json`).version;
+}
+
+async function sendPopCore(endpoint, token, error, cause) {
+  const FnF = require('@alicloud/fnf-2019-03-15');
+  const client = new FnF({
+    endpoint: `http://${endpoint}`,
+    accessKeyId: ACCESS_KEY_ID,
+    accessKeySecret: ACCESS_KEY_SECRET,
+  });
+  const body = await client.reportTaskFailed({ TaskToken: token, Error: error, Cause: cause });
+  return { eventId: body.EventId, requestId: body.RequestId };
+}
+
+// There is no tea-generated fnf client for Node; @alicloud/openapi-client's generic `callApi` with
+// the parameters the generated clients use (the Python fnf client's, verbatim) is the Node tea path.
+async function sendTea(endpoint, token, error, cause, signatureAlgorithm) {
+  const OpenApi = require('@alicloud/openapi-client');
+  const Util = require('@alicloud/tea-util');
+  const client = new OpenApi.default(
+    new OpenApi.Config({
+      accessKeyId: ACCESS_KEY_ID,
+      accessKeySecret: ACCESS_KEY_SECRET,
+      endpoint,
+      protocol: 'http',
+      regionId: 'cn-hangzhou',
+      signatureAlgorithm,
+    }),
+  );
+  const params = new OpenApi.Params({
+    action: 'ReportTaskFailed',
+    version: '2019-03-15',
+    protocol: 'HTTPS',
+    pathname: '/',
+    method: 'POST',
+    authType: 'AK',
+    style: 'RPC',
+    reqBodyType: 'formData',
+    bodyType: 'json',
+  });
+  const request = new OpenApi.OpenApiRequest({ query: { TaskToken: token }, body: { Cause: cause, Error: error } });
+  const resp = await client.callApi(params, request, new Util.RuntimeOptions({}));
+  if (resp.statusCode !== 200) throw new Error(`status ${resp.statusCode}`);
+  return { eventId: resp.body.EventId, requestId: resp.body.RequestId };
+}
+
+export const LAYOUTS = [
+  {
+    name: 'node-popcore-rpc',
+    package: '@alicloud/fnf-2019-03-15',
+    description:
+      "@alicloud/pop-core RPCClient, RPC v1: POST / with no query; every parameter, Signature included, in the form body (space as %20)",
+    send: sendPopCore,
+  },
+  {
+    name: 'node-tea-rpc',
+    package: '@alicloud/openapi-client',
+    description:
+      'tea openapi-client generic callApi, signatureAlgorithm v2 (RPC v1): common params + TaskToken in query, Error/Cause form body, Transfer-Encoding: chunked',
+    send: (e, t, er, ca) => sendTea(e, t, er, ca, 'v2'),
+  },
+  {
+    name: 'node-tea-acs3',
+    package: '@alicloud/openapi-client',
+    description:
+      'tea openapi-client generic callApi, ACS3-HMAC-SHA256: TaskToken in query, Error/Cause form body, x-acs-* headers, Transfer-Encoding: chunked',
+    send: (e, t, er, ca) => sendTea(e, t, er, ca, 'ACS3-HMAC-SHA256'),
+  },
+].map((l) => ({ ...l, sdk: `${l.package}@${packageVersion(l.package)}` }));
+
+export function packageVersions() {
+  const names = ['@alicloud/fnf-2019-03-15', '@alicloud/pop-core', '@alicloud/openapi-client', '@alicloud/tea-typescript'];
+  return Object.fromEntries(names.map((n) => [n, packageVersion(n)]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// taskgate
+
+export function configToml(secret = ACCESS_KEY_SECRET) {
+  return `[limits]
+max_body_bytes = 65536
+max_clock_skew_seconds = 900
+
+[[access_keys]]
+id = "${ACCESS_KEY_ID}"
+secret = "${secret}"
+account = "${ACCOUNT}"
+
+[[token_keys]]
+account = "${ACCOUNT}"
+secret = "${TOKEN_KEY}"
+`;
+}
+
+export function taskgateBin() {
+  return process.env.TASKGATE_BIN || path.join(REPO_ROOT, 'target', 'release', 'taskgate');
+}
+
+/** Runs `taskgate check --config CONFIG FILE`: { exitCode, output, stdout, stderr }. */
+export function taskgateCheck(configPath, requestPath) {
+  const bin = taskgateBin();
+  if (!fs.existsSync(bin)) throw new Error(`taskgate binary not found at ${bin}: build it or set TASKGATE_BIN`);
+  const proc = spawnSync(bin, ['check', '--config', configPath, requestPath], {
+    encoding: 'utf8',
+    timeout: 300_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (proc.error) throw proc.error;
+  let output;
+  try {
+    output = JSON.parse(proc.stdout);
+  } catch {
+    throw new Error(`taskgate printed no JSON (exit ${proc.status}): stdout=${proc.stdout} stderr=${proc.stderr}`);
+  }
+  return { exitCode: proc.status, output, stdout: proc.stdout, stderr: proc.stderr };
+}
