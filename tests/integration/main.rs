@@ -1,1 +1,53 @@
+//! Black-box tests of taskgate. Every rule is checked twice, natively and through the built
+//! component, and the two verdicts must be identical; golden files pin the exact responses.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test fails by panicking")]
+
+mod captured;
+mod cli;
+mod interface;
+mod robustness;
+mod rules;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use taskgate::config::Config;
+use taskgate::sandbox::Sandbox;
+use taskgate_filter::{Request, Verdict};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The embedded component, compiled once for the whole test binary.
+pub fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| {
+        let config = Config::demo().expect("demo config");
+        Sandbox::embedded(&config).expect("the embedded component loads")
+    })
+}
+
+/// The demo configuration.
+pub fn demo() -> Arc<Config> {
+    Arc::new(Config::demo().expect("demo config"))
+}
+
+/// Checks natively and in the component; both must agree exactly.
+pub fn check_both(config: &Arc<Config>, request: &Request) -> Verdict {
+    let native = taskgate_filter::check(request, config.as_ref());
+    let component = sandbox()
+        .check(config, request.clone())
+        .expect("the component answers without trapping");
+    assert_eq!(native, component, "native and component verdicts differ");
+    component
+}
+
+/// The code of a rejection, or "forward".
+pub fn code(verdict: &Verdict) -> &str {
+    match verdict {
+        Verdict::Forward(_) => "forward",
+        Verdict::Reject(response) => &response.code,
+    }
+}

@@ -1,0 +1,130 @@
+//! Arbitrary input never panics natively and never traps in the component: every request gets a
+//! verdict. Also: the component's memory cap holds, and a failure inside it is an error, not a crash.
+
+use crate::{check_both, demo, sandbox};
+use proptest::prelude::*;
+use std::sync::Arc;
+use taskgate::config::Config;
+use taskgate::http1;
+use taskgate_filter::{Request, Verdict};
+use taskgate_tests::{Call, Layout, signed_at};
+
+fn header_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("Content-Type".to_owned()),
+        Just("Authorization".to_owned()),
+        Just("x-acs-date".to_owned()),
+        Just("x-acs-content-sha256".to_owned()),
+        Just("x-acs-action".to_owned()),
+        Just("Host".to_owned()),
+        "[a-zA-Z-]{1,12}",
+    ]
+}
+
+fn header_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("application/x-www-form-urlencoded".to_owned()),
+        Just("application/json".to_owned()),
+        Just(
+            "ACS3-HMAC-SHA256 Credential=LTAI5tDemoAccessKeyId,SignedHeaders=host,Signature=00"
+                .to_owned()
+        ),
+        Just("ReportTaskFailed".to_owned()),
+        ".{0,40}",
+    ]
+}
+
+fn query() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "(Action|Version|TaskToken|Error|Cause|Timestamp|AccessKeyId|Signature|RequestId|%[0-9A-Fa-f]{0,2}|\\+|&|=|[a-z]{1,5}){0,24}",
+    ]
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    (
+        prop_oneof![
+            Just("POST".to_owned()),
+            Just("GET".to_owned()),
+            "[A-Z]{1,7}"
+        ],
+        query(),
+        proptest::collection::vec((header_name(), header_value()), 0..8),
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..256),
+            "(Error|Cause|TaskToken|[=&+%]|[a-z0-9]{1,6}|\\{|\\}|\"|:|,){0,40}"
+                .prop_map(String::into_bytes),
+        ],
+        any::<u64>(),
+    )
+        .prop_map(|(method, query, headers, body, received_at)| Request {
+            method,
+            path_with_query: format!("/?{query}"),
+            headers,
+            body,
+            received_at,
+            request_id: None,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_requests_get_the_same_verdict_natively_and_in_the_component(request in request()) {
+        check_both(&demo(), &request);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_parser_or_the_filter(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(request) = http1::parse(&bytes, 0) {
+            taskgate_filter::check(&request, demo().as_ref());
+        }
+    }
+
+    #[test]
+    fn a_changed_byte_in_a_signed_form_body_is_never_forwarded_with_other_content(
+        index in any::<prop::sample::Index>(), byte in any::<u8>()
+    ) {
+        let original = Call::new(Layout::QueryAndForm).build();
+        let mut request = original.clone();
+        let at = index.index(request.body.len());
+        prop_assume!(request.body[at] != byte);
+        request.body[at] = byte;
+        let config = demo();
+        if let (Verdict::Forward(got), Verdict::Forward(want)) = (check_both(&config, &request), check_both(&config, &original)) {
+            // Only an equivalent encoding of the same values ('+' for a space) may still verify.
+            prop_assert_eq!((got.error, got.cause), (want.error, want.cause));
+        }
+    }
+}
+
+#[test]
+fn a_hostile_body_of_thousands_of_parameters_is_answered() {
+    let body = "a=1&".repeat(16_000).into_bytes();
+    let request = Call::new(Layout::QueryAndForm).body(&body).build();
+    let verdict = check_both(&demo(), &request);
+    assert!(matches!(verdict, Verdict::Reject(_)));
+}
+
+#[test]
+fn the_memory_cap_turns_an_oversized_request_into_an_error_not_a_crash() {
+    let config = Arc::new(
+        Config::parse("[limits]\nmax_body_bytes = 16777216\n[sandbox]\nmemory_bytes = 2097152\n")
+            .expect("config"),
+    );
+    let request = Call::new(Layout::QueryAndForm)
+        .body(&vec![b'x'; 8 << 20])
+        .received_at(signed_at())
+        .build();
+    let result = sandbox().check(&config, request);
+    assert!(
+        result.is_err(),
+        "an 8 MiB body cannot fit in 2 MiB of memory"
+    );
+    // The same sandbox keeps working for the next request.
+    let ok = sandbox()
+        .check(&demo(), Call::new(Layout::QueryAndForm).build())
+        .expect("next check");
+    assert!(matches!(ok, Verdict::Forward(_)));
+}

@@ -1,0 +1,569 @@
+//! One case per rule of ReportTaskFailed validation: each request differs from a valid one in
+//! exactly the way the rule forbids, so that each case fails if its rule is removed. The full
+//! verdicts are pinned in tests/fixtures/fnf/golden (rewrite them with TASKGATE_BLESS=1).
+
+use crate::{check_both, code, demo, root};
+use serde_json::Value;
+use std::sync::Arc;
+use taskgate::config::Config;
+use taskgate::output;
+use taskgate_filter::{Request, Verdict, token};
+use taskgate_tests::{
+    Call, EXECUTION_ID, Layout, OTHER_TOKEN_KEY, SIGNED_AT, demo_token, signed_at, to_http,
+};
+
+struct Case {
+    name: &'static str,
+    request: Request,
+    config: Arc<Config>,
+    /// The expected code ("forward" for a forward), status and a phrase the message must hold.
+    expect: (&'static str, u16, &'static str),
+}
+
+fn case(name: &'static str, call: Call, expect: (&'static str, u16, &'static str)) -> Case {
+    Case {
+        name,
+        request: call.build(),
+        config: demo(),
+        expect,
+    }
+}
+
+fn config_text(extra: &str) -> Arc<Config> {
+    let base = "[[access_keys]]\nid = \"LTAI5tDemoAccessKeyId\"\nsecret = \"demo-access-key-secret\"\naccount = \"1234567890123456\"\n";
+    Arc::new(Config::parse(&format!("{base}{extra}")).expect("test config"))
+}
+
+const FWD: (&str, u16, &str) = ("forward", 200, "");
+
+fn cases() -> Vec<Case> {
+    use Layout::*;
+    let emoji128 = "🚀".repeat(128);
+    let mut cases = vec![
+        // Every request layout the official SDKs send.
+        case("forward_query_and_form", Call::new(QueryAndForm), FWD),
+        case("forward_form_only", Call::new(FormOnly), FWD),
+        case("forward_json_body", Call::new(Json), FWD),
+        case("forward_acs3", Call::new(Acs3), FWD),
+        case(
+            "forward_without_cause",
+            Call::new(QueryAndForm).remove("Cause"),
+            FWD,
+        ),
+        // Lengths count characters: 128 four-byte characters are 512 bytes and still fine.
+        case(
+            "forward_error_of_128_characters",
+            Call::new(QueryAndForm).set("Error", &emoji128),
+            FWD,
+        ),
+        case(
+            "forward_cause_of_4096_characters",
+            Call::new(FormOnly).set("Cause", &"é".repeat(4096)),
+            FWD,
+        ),
+        case(
+            "forward_with_caller_request_id",
+            Call::new(QueryAndForm).set("RequestId", "CALLER-ID-1"),
+            FWD,
+        ),
+        case(
+            "forward_at_the_edge_of_the_clock_window",
+            Call::new(QueryAndForm).received_at(signed_at() + 900),
+            FWD,
+        ),
+        case(
+            "forward_acs3_at_the_edge_of_the_clock_window",
+            Call::new(Acs3).received_at(signed_at() - 900),
+            FWD,
+        ),
+        // Transport and encoding.
+        case(
+            "method_put_is_invalid_argument",
+            Call::new(QueryAndForm).method("PUT"),
+            ("InvalidArgument", 400, "'PUT'"),
+        ),
+        case(
+            "text_plain_body_is_unsupported_media_type",
+            Call::new(QueryAndForm).header("Content-Type", "text/plain"),
+            ("UnsupportedMediaType", 415, "text/plain"),
+        ),
+        case(
+            "two_different_content_types_are_unsupported_media_type",
+            Call::new(QueryAndForm).extra_header("Content-Type", "application/json"),
+            (
+                "UnsupportedMediaType",
+                415,
+                "application/x-www-form-urlencoded",
+            ),
+        ),
+        case(
+            "bad_percent_escape_is_invalid_argument",
+            Call::new(QueryAndForm).extra_query("Note", "100%zz"),
+            ("InvalidArgument", 400, "Note"),
+        ),
+        case(
+            "json_array_body_is_invalid_argument",
+            Call::new(Json).body(b"[\"Error\"]"),
+            ("InvalidArgument", 400, "JSON"),
+        ),
+        case(
+            "json_number_member_is_invalid_argument",
+            Call::new(Json).body(br#"{"Error":5}"#),
+            ("InvalidArgument", 400, "\\\"Error\\\" must be a string"),
+        ),
+        // A parameter given twice anywhere.
+        case(
+            "parameter_twice_in_query_is_invalid_argument",
+            Call::new(QueryAndForm).extra_query("Action", "ReportTaskFailed"),
+            ("InvalidArgument", 400, "'Action' is given more than once"),
+        ),
+        case(
+            "parameter_in_query_and_body_is_invalid_argument",
+            Call::new(QueryAndForm).extra_body("TaskToken", "x"),
+            (
+                "InvalidArgument",
+                400,
+                "'TaskToken' is given more than once",
+            ),
+        ),
+        case(
+            "json_member_twice_is_invalid_argument",
+            Call::new(Json).body(
+                format!(
+                    r#"{{"TaskToken":"{t}","Error":"a","Error":"b"}}"#,
+                    t = demo_token(42)
+                )
+                .as_bytes(),
+            ),
+            ("InvalidArgument", 400, "'Error' is given more than once"),
+        ),
+        // Operation and version.
+        case(
+            "other_action_is_action_not_supported",
+            Call::new(QueryAndForm).set("Action", "ReportTaskSucceeded"),
+            ("ActionNotSupported", 400, "'ReportTaskSucceeded'"),
+        ),
+        case(
+            "missing_action_is_missing_required_params",
+            Call::new(QueryAndForm).remove("Action"),
+            ("MissingRequiredParams", 400, "'Action'"),
+        ),
+        case(
+            "other_version_is_api_version_not_supported",
+            Call::new(QueryAndForm).set("Version", "2020-01-01"),
+            ("APIVersionNotSupported", 400, "'2020-01-01'"),
+        ),
+        case(
+            "acs3_other_action_is_action_not_supported",
+            Call::new(Acs3).header("x-acs-action", "StartExecution"),
+            ("ActionNotSupported", 400, "'StartExecution'"),
+        ),
+        case(
+            "acs3_other_version_is_api_version_not_supported",
+            Call::new(Acs3).header("x-acs-version", "2024-06-30"),
+            ("APIVersionNotSupported", 400, "'2024-06-30'"),
+        ),
+        // RPC v1 authentication.
+        case(
+            "missing_access_key_id_is_missing_required_params",
+            Call::new(QueryAndForm).remove("AccessKeyId"),
+            ("MissingRequiredParams", 400, "'AccessKeyId'"),
+        ),
+        case(
+            "missing_signature_is_missing_required_params",
+            Call::new(QueryAndForm).signature(""),
+            ("MissingRequiredParams", 400, "'Signature'"),
+        ),
+        case(
+            "missing_timestamp_is_missing_required_params",
+            Call::new(QueryAndForm).remove("Timestamp"),
+            ("MissingRequiredParams", 400, "'Timestamp'"),
+        ),
+        case(
+            "missing_nonce_is_missing_required_params",
+            Call::new(QueryAndForm).remove("SignatureNonce"),
+            ("MissingRequiredParams", 400, "'SignatureNonce'"),
+        ),
+        case(
+            "other_signature_method_is_invalid_argument",
+            Call::new(QueryAndForm).set("SignatureMethod", "HMAC-SHA256"),
+            (
+                "InvalidArgument",
+                400,
+                "'SignatureMethod' must be HMAC-SHA1",
+            ),
+        ),
+        case(
+            "malformed_timestamp_is_invalid_argument",
+            Call::new(QueryAndForm).set("Timestamp", "2026-11-22 08:00:00"),
+            ("InvalidArgument", 400, "'Timestamp' must be a UTC time"),
+        ),
+        case(
+            "late_request_is_request_time_too_skewed",
+            Call::new(QueryAndForm).received_at(signed_at() + 901),
+            ("RequestTimeTooSkewed", 403, "more than 900 seconds"),
+        ),
+        case(
+            "early_request_is_request_time_too_skewed",
+            Call::new(FormOnly).received_at(signed_at() - 901),
+            ("RequestTimeTooSkewed", 403, SIGNED_AT),
+        ),
+        case(
+            "unknown_access_key_is_invalid_access_key_id",
+            Call::new(QueryAndForm).set("AccessKeyId", "LTAI5tNobody"),
+            ("InvalidAccessKeyID", 403, "LTAI5tNobody"),
+        ),
+        case(
+            "wrong_secret_is_signature_not_match",
+            Call::new(QueryAndForm).secret("not-the-secret"),
+            ("SignatureNotMatch", 403, "HMAC-SHA1"),
+        ),
+        case(
+            "wrong_secret_form_only_is_signature_not_match",
+            Call::new(FormOnly).secret("not-the-secret"),
+            ("SignatureNotMatch", 403, "HMAC-SHA1"),
+        ),
+        case(
+            "wrong_secret_json_is_signature_not_match",
+            Call::new(Json).secret("not-the-secret"),
+            ("SignatureNotMatch", 403, "HMAC-SHA1"),
+        ),
+        case(
+            "tampered_body_is_signature_not_match",
+            Call::new(QueryAndForm).body(b"Error=PaymentDeclined&Cause=changed"),
+            ("SignatureNotMatch", 403, ""),
+        ),
+        // ACS3 authentication.
+        case(
+            "acs3_wrong_secret_is_signature_not_match",
+            Call::new(Acs3).secret("not-the-secret"),
+            ("SignatureNotMatch", 403, "ACS3"),
+        ),
+        case(
+            "acs3_missing_date_is_missing_required_header",
+            Call::new(Acs3).remove_header("x-acs-date"),
+            ("MissingRequiredHeader", 400, "'x-acs-date'"),
+        ),
+        case(
+            "acs3_missing_nonce_is_missing_required_header",
+            Call::new(Acs3).remove_header("x-acs-signature-nonce"),
+            ("MissingRequiredHeader", 400, "'x-acs-signature-nonce'"),
+        ),
+        case(
+            "acs3_body_hash_mismatch_is_signature_not_match",
+            Call::new(Acs3).header(
+                "x-acs-content-sha256",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
+            ("SignatureNotMatch", 403, "x-acs-content-sha256"),
+        ),
+        case(
+            "acs3_late_request_is_request_time_too_skewed",
+            Call::new(Acs3).received_at(signed_at() + 3600),
+            ("RequestTimeTooSkewed", 403, "900 seconds"),
+        ),
+        case(
+            "acs3_malformed_authorization_is_invalid_argument",
+            Call::new(Acs3).header(
+                "Authorization",
+                "ACS3-HMAC-SHA256 Credential=LTAI5tDemoAccessKeyId",
+            ),
+            ("InvalidArgument", 400, "'Authorization'"),
+        ),
+        // ReportTaskFailed's own parameters.
+        case(
+            "missing_task_token_is_missing_required_params",
+            Call::new(QueryAndForm).remove("TaskToken"),
+            ("MissingRequiredParams", 400, "'TaskToken'"),
+        ),
+        case(
+            "missing_error_is_missing_required_params",
+            Call::new(QueryAndForm).remove("Error"),
+            ("MissingRequiredParams", 400, "'Error'"),
+        ),
+        case(
+            "empty_error_is_missing_required_params",
+            Call::new(QueryAndForm).set("Error", ""),
+            ("MissingRequiredParams", 400, "'Error'"),
+        ),
+        case(
+            "error_of_129_characters_is_invalid_argument",
+            Call::new(QueryAndForm).set("Error", &"E".repeat(129)),
+            (
+                "InvalidArgument",
+                400,
+                "'Error' must be between 1 and 128 characters, but is 129",
+            ),
+        ),
+        case(
+            "cause_of_4097_characters_is_invalid_argument",
+            Call::new(FormOnly).set("Cause", &"c".repeat(4097)),
+            (
+                "InvalidArgument",
+                400,
+                "'Cause' must be between 1 and 4096 characters, but is 4097",
+            ),
+        ),
+        case(
+            "empty_cause_is_invalid_argument",
+            Call::new(QueryAndForm).set("Cause", ""),
+            (
+                "InvalidArgument",
+                400,
+                "'Cause' must be between 1 and 4096 characters, but is 0",
+            ),
+        ),
+        case(
+            "acs3_error_of_129_characters_is_invalid_argument",
+            Call::new(Acs3).set("Error", &"E".repeat(129)),
+            ("InvalidArgument", 400, "but is 129"),
+        ),
+        // Task tokens.
+        case(
+            "token_that_is_not_base64_is_invalid_argument",
+            Call::new(QueryAndForm).set("TaskToken", "%%%"),
+            ("InvalidArgument", 400, "not Base64"),
+        ),
+        case(
+            "token_with_a_space_gets_the_plus_hint",
+            Call::new(QueryAndForm).set("TaskToken", "djEjYSMyYjBj NmE0ZS04ZjVl"),
+            ("InvalidArgument", 400, "%2B"),
+        ),
+        case(
+            "token_made_with_an_unknown_key_is_invalid_argument",
+            Call::new(QueryAndForm).set(
+                "TaskToken",
+                &token::mint("a", EXECUTION_ID, 42, b"forged").unwrap_or_default(),
+            ),
+            ("InvalidArgument", 400, "MAC does not verify"),
+        ),
+        case(
+            "token_of_another_account_is_access_denied",
+            Call::new(QueryAndForm).set(
+                "TaskToken",
+                &token::mint("a", EXECUTION_ID, 42, OTHER_TOKEN_KEY).unwrap_or_default(),
+            ),
+            ("AccessDenied", 403, "another account"),
+        ),
+        // Request ids.
+        case(
+            "caller_request_id_is_echoed_in_errors",
+            Call::new(QueryAndForm)
+                .set("RequestId", "CALLER-ID-2")
+                .secret("wrong"),
+            ("SignatureNotMatch", 403, ""),
+        ),
+        case(
+            "request_id_with_a_control_character_is_invalid_argument",
+            Call::new(QueryAndForm).set("RequestId", "a\r\nb"),
+            ("InvalidArgument", 400, "'RequestId'"),
+        ),
+    ];
+
+    // Configuration-dependent rules.
+    let valid = Call::new(QueryAndForm).build();
+    let body_len = valid.body.len();
+    cases.push(Case {
+        name: "body_at_the_configured_limit_is_forwarded",
+        request: valid.clone(),
+        config: config_text(&format!("[limits]\nmax_body_bytes = {body_len}\n[[token_keys]]\naccount = \"1234567890123456\"\nsecret = \"demo-token-key\"\n")),
+        expect: FWD,
+    });
+    cases.push(Case {
+        name: "body_over_the_configured_limit_is_entity_too_large",
+        request: valid.clone(),
+        config: config_text(&format!("[limits]\nmax_body_bytes = {}\n", body_len - 1)),
+        expect: (
+            "EntityTooLarge",
+            400,
+            &*format!("({} bytes)", body_len - 1).leak(),
+        ),
+    });
+    cases.push(case(
+        "body_over_the_default_limit_is_entity_too_large",
+        Call::new(QueryAndForm).body(&vec![b'a'; 65_537]),
+        ("EntityTooLarge", 400, "(65536 bytes)"),
+    ));
+    cases.push(Case {
+        name: "without_token_keys_the_token_is_forwarded_unverified",
+        request: Call::new(QueryAndForm)
+            .set(
+                "TaskToken",
+                &token::mint("a", EXECUTION_ID, 7, b"anything").unwrap_or_default(),
+            )
+            .build(),
+        config: config_text(""),
+        expect: FWD,
+    });
+    cases.push(Case {
+        name: "narrower_configured_clock_window_is_enforced",
+        request: Call::new(QueryAndForm)
+            .received_at(signed_at() + 61)
+            .build(),
+        config: config_text("[limits]\nmax_clock_skew_seconds = 60\n"),
+        expect: ("RequestTimeTooSkewed", 403, "more than 60 seconds"),
+    });
+    cases
+}
+
+#[test]
+fn every_rule_gives_its_code_status_and_message_natively_and_in_the_component() {
+    let bless = std::env::var_os("TASKGATE_BLESS").is_some();
+    let golden_dir = root().join("tests/fixtures/fnf/golden");
+    let mut failures = Vec::new();
+    for case in cases() {
+        let verdict = check_both(&case.config, &case.request);
+        let (want_code, want_status, want_phrase) = case.expect;
+        let shown = output::verdict(&verdict);
+        match &verdict {
+            Verdict::Forward(_) => {}
+            Verdict::Reject(response) => {
+                let body = String::from_utf8_lossy(&response.body);
+                if response.status != want_status || !body.contains(want_phrase) {
+                    failures.push(format!(
+                        "{}: status {} body {body}",
+                        case.name, response.status
+                    ));
+                }
+            }
+        }
+        if code(&verdict) != want_code {
+            failures.push(format!(
+                "{}: got {}, want {want_code}: {shown}",
+                case.name,
+                code(&verdict)
+            ));
+        }
+        let golden = golden_dir.join(format!("{}.json", case.name));
+        let request_file = golden_dir.join(format!("{}.http", case.name));
+        let text = format!("{shown:#}\n");
+        if bless {
+            std::fs::create_dir_all(&golden_dir).expect("golden dir");
+            std::fs::write(&golden, &text).expect("write golden");
+            std::fs::write(&request_file, to_http(&case.request)).expect("write request");
+        } else {
+            match std::fs::read_to_string(&golden) {
+                Ok(want) if want == text => {}
+                Ok(want) => failures.push(format!(
+                    "{}: differs from its golden file\n--- want\n{want}--- got\n{text}",
+                    case.name
+                )),
+                Err(_) => failures.push(format!(
+                    "{}: no golden file (run with TASKGATE_BLESS=1)",
+                    case.name
+                )),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_error_body_has_the_alibaba_members_in_order() {
+    for case in cases() {
+        let Verdict::Reject(response) = check_both(&case.config, &case.request) else {
+            continue;
+        };
+        let body: Value = serde_json::from_slice(&response.body).expect("JSON body");
+        let keys: Vec<&str> = body
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["RequestId", "HostId", "Code", "Message", "Recommend"],
+            "{}",
+            case.name
+        );
+        assert_eq!(body["Code"], response.code.as_str());
+        let header_id = response
+            .headers
+            .iter()
+            .find(|(k, _)| k == "x-acs-request-id")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(body["RequestId"].as_str(), header_id, "{}", case.name);
+        assert!(
+            response
+                .headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v.starts_with("application/json"))
+        );
+    }
+}
+
+#[test]
+fn caller_request_ids_are_honoured_and_others_generated() {
+    let config = demo();
+    let Verdict::Forward(report) = check_both(
+        &config,
+        &Call::new(Layout::QueryAndForm)
+            .set("RequestId", "CALLER-ID-1")
+            .build(),
+    ) else {
+        panic!("expected forward");
+    };
+    assert_eq!(report.request_id, "CALLER-ID-1");
+    let Verdict::Reject(response) = check_both(
+        &config,
+        &Call::new(Layout::QueryAndForm)
+            .set("RequestId", "CALLER-ID-2")
+            .secret("x")
+            .build(),
+    ) else {
+        panic!("expected reject");
+    };
+    assert!(String::from_utf8_lossy(&response.body).contains("\"RequestId\":\"CALLER-ID-2\""));
+
+    // Without one: the host's id when it gives one, else an id derived from the request.
+    let mut request = Call::new(Layout::QueryAndForm).build();
+    request.request_id = Some("HOST-ID".into());
+    let Verdict::Forward(report) = check_both(&config, &request) else {
+        panic!("expected forward")
+    };
+    assert_eq!(report.request_id, "HOST-ID");
+    request.request_id = None;
+    let Verdict::Forward(first) = check_both(&config, &request) else {
+        panic!("expected forward")
+    };
+    let other = Call::new(Layout::QueryAndForm)
+        .set("SignatureNonce", "another-nonce")
+        .build();
+    let Verdict::Forward(second) = check_both(&config, &other) else {
+        panic!("expected forward")
+    };
+    assert_eq!(first.request_id.len(), 36);
+    assert_ne!(first.request_id, second.request_id);
+}
+
+#[test]
+fn forwarded_reports_carry_the_decoded_token_and_fields() {
+    let config = demo();
+    for layout in [
+        Layout::QueryAndForm,
+        Layout::FormOnly,
+        Layout::Json,
+        Layout::Acs3,
+    ] {
+        let request = Call::new(layout)
+            .set("Cause", "a + b = 100% ~ *é*")
+            .set("TaskToken", &demo_token(9001))
+            .build();
+        let Verdict::Forward(report) = check_both(&config, &request) else {
+            panic!("{layout:?}: expected forward");
+        };
+        assert_eq!(report.access_key_id, "LTAI5tDemoAccessKeyId");
+        assert_eq!(report.error, "PaymentDeclined");
+        assert_eq!(report.cause.as_deref(), Some("a + b = 100% ~ *é*"));
+        assert_eq!(report.token.execution_id, EXECUTION_ID);
+        assert_eq!(report.token.event_id, 9001);
+        assert_eq!(report.token.account.as_deref(), Some("1234567890123456"));
+        assert!(report.token.verified);
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test of taskgate on a machine that has only the Rust toolchain (plus the Python
+# and Node that the SDK tests drive): installs what it needs, builds once with the release
+# profile, then runs
+#   1. the Rust tests: guest unit tests, golden fixtures natively and through the component,
+#      captured SDK requests, the CLI, property tests;
+#   2. the official SDKs end to end: Python (alibabacloud-fnf20190315, aliyun-python-sdk-fnf)
+#      and Node (@alicloud/fnf-2019-03-15, @alicloud/openapi-client) against a recording
+#      server, each captured request checked by the taskgate binary;
+#   3. rustfmt and clippy (-D warnings) on the native and the wasm32-wasip2 target.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+rustup target add wasm32-wasip2 >/dev/null
+
+step "build (release profile, shared by tests, the CLI and benchmarks)"
+cargo build --release --locked --workspace --bins
+
+step "Rust tests"
+cargo test --release --locked --workspace
+
+step "official SDKs: install"
+bash tests/sdk/setup.sh
+export TASKGATE_BIN="$PWD/target/release/taskgate"
+
+step "official SDKs: Python"
+tests/sdk/.venv/bin/python -m pytest tests/sdk/python -q -p no:cacheprovider
+
+step "official SDKs: Node"
+node --test tests/sdk/node/report_task_failed.test.mjs
+
+step "rustfmt and clippy"
+cargo fmt --all -- --check
+cargo clippy --release --locked --workspace --all-targets -- -D warnings
+cargo clippy --release --locked -p taskgate-filter --target wasm32-wasip2 -- -D warnings
+
+printf '\nall tests passed\n'
