@@ -108,6 +108,9 @@ pub enum Failure {
     },
     /// A genuine task token of another account than the access key's.
     WrongAccount,
+    /// The host could not get a verdict (the filter trapped, ran out of time or memory, or the
+    /// upstream failed): the caller may retry.
+    Internal,
 }
 
 /// A dialect's view of a failure: status, code, message.
@@ -232,6 +235,11 @@ impl Failure {
                 403,
                 "AccessDenied",
                 "The resources doesn't belong to you. The task token belongs to another account than the access key.".to_owned(),
+            ),
+            Failure::Internal => (
+                500,
+                "InternalServerError",
+                "An internal error has occurred. Please retry.".to_owned(),
             ),
         };
         Wire {

@@ -41,6 +41,13 @@ pub fn check(request: &Request, env: &dyn Env) -> Verdict {
     dialect::check(request, env)
 }
 
+/// The vendor's `InternalServerError` response (500) for a request the host could not get a
+/// verdict on: the filter trapped, hit its deadline or memory cap. Hosts call this natively, so
+/// the error format still has one home.
+pub fn internal_error(request: &Request) -> Response {
+    dialect::internal_error(request)
+}
+
 /// Decodes a task token and, when token keys are configured, verifies its MAC.
 pub fn decode_token(text: &str, env: &dyn Env) -> Result<TaskToken, TokenError> {
     token::decode_and_verify(text, env)

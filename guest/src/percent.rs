@@ -64,6 +64,21 @@ pub fn pop_encode_into(text: &str, out: &mut String) {
     }
 }
 
+/// The canonical form both Alibaba signatures use: `pairs` sorted by name, each written as
+/// `percentEncode(name)=percentEncode(value)`, joined by `&`. Appends to `out`.
+pub fn canonical_pairs_into<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, out: &mut String) {
+    let mut sorted: Vec<(&str, &str)> = pairs.collect();
+    sorted.sort_unstable();
+    for (i, (name, value)) in sorted.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        pop_encode_into(name, out);
+        out.push('=');
+        pop_encode_into(value, out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,6 +139,15 @@ impl Config {
         if !(MIN_MEMORY_BYTES..=MAX_MEMORY_BYTES).contains(&sandbox.memory_bytes) {
             bail!("sandbox.memory_bytes must be between {MIN_MEMORY_BYTES} and {MAX_MEMORY_BYTES}");
         }
+        // The body is copied into the component and decoded there: leave room for a few copies.
+        let needed = MIN_MEMORY_BYTES + 4 * limits.max_body_bytes as usize;
+        if sandbox.memory_bytes < needed {
+            bail!(
+                "sandbox.memory_bytes ({}) must be at least {needed} for limits.max_body_bytes = {}",
+                sandbox.memory_bytes,
+                limits.max_body_bytes
+            );
+        }
         if !(1..=MAX_DEADLINE_MS).contains(&sandbox.deadline_ms) {
             bail!("sandbox.deadline_ms must be between 1 and {MAX_DEADLINE_MS}");
         }
@@ -264,6 +273,10 @@ mod tests {
                 "TASKGATE_TEST_UNSET_VARIABLE is not set",
             ),
             ("[sandbox]\nmemory_bytes = 10", "sandbox.memory_bytes"),
+            (
+                "[limits]\nmax_body_bytes = 16777216\n[sandbox]\nmemory_bytes = 33554432",
+                "must be at least",
+            ),
         ];
         for (text, want) in cases {
             let err = format!("{:#}", Config::parse(text).unwrap_err());

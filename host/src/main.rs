@@ -123,8 +123,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     )
                 }
             };
-            let request = http1::parse(&bytes, received_at)?;
-            let verdict = sandbox.check(&config, request)?;
+            let mut request = http1::parse(&bytes, received_at)?;
+            // The filter needs only to see that the body is over the limit, as a gateway that
+            // stops reading there would: never copy more than one byte past it into the sandbox.
+            request
+                .body
+                .truncate(config.limits.max_body_bytes as usize + 1);
+            let verdict = match sandbox.check(&config, request.clone()) {
+                Ok(verdict) => verdict,
+                Err(error) => {
+                    // The caller still gets an answer in its own dialect, as from a gateway.
+                    eprintln!("taskgate: the filter component failed: {error:#}");
+                    Verdict::Reject(taskgate_filter::internal_error(&request))
+                }
+            };
             println!("{:#}", output::verdict(&verdict));
             Ok(match verdict {
                 Verdict::Forward(_) => ExitCode::SUCCESS,

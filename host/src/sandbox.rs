@@ -32,8 +32,9 @@ mod bindings {
 
 use bindings::taskgate::filter::{credentials, settings, types as wit};
 
-/// How often the epoch advances; deadlines are counted in these ticks.
-const TICK: Duration = Duration::from_millis(1);
+/// How often the epoch advances; deadlines are counted in these ticks. Coarse on purpose: the
+/// deadline stops runaway checks, and a finer tick would wake an idle host a thousand times a second.
+const TICK: Duration = Duration::from_millis(5);
 /// Bytes of each memory (and of each table) kept resident between instances; see `new`.
 const KEEP_RESIDENT: usize = 2 << 20;
 const KEEP_RESIDENT_TABLES: usize = 64 << 10;

@@ -108,20 +108,25 @@ fn a_hostile_body_of_thousands_of_parameters_is_answered() {
 }
 
 #[test]
-fn the_memory_cap_turns_an_oversized_request_into_an_error_not_a_crash() {
-    let config = Arc::new(
-        Config::parse("[limits]\nmax_body_bytes = 16777216\n[sandbox]\nmemory_bytes = 2097152\n")
-            .expect("config"),
-    );
+fn the_memory_cap_turns_an_oversized_request_into_an_internal_error_not_a_crash() {
+    let config = Arc::new(Config::parse("[sandbox]\nmemory_bytes = 3145728\n").expect("config"));
+    // Hosts never pass a body this far over the limit; the cap must hold even if one does.
     let request = Call::new(Layout::QueryAndForm)
         .body(&vec![b'x'; 8 << 20])
         .received_at(signed_at())
         .build();
-    let result = sandbox().check(&config, request);
+    let result = sandbox().check(&config, request.clone());
     assert!(
         result.is_err(),
-        "an 8 MiB body cannot fit in 2 MiB of memory"
+        "an 8 MiB body cannot fit in 3 MiB of memory"
     );
+    let answer = taskgate_filter::internal_error(&request);
+    assert_eq!(
+        (answer.status, answer.code.as_str()),
+        (500, "InternalServerError")
+    );
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).expect("JSON body");
+    assert_eq!(body["Code"], "InternalServerError");
     // The same sandbox keeps working for the next request.
     let ok = sandbox()
         .check(&demo(), Call::new(Layout::QueryAndForm).build())

@@ -3,13 +3,19 @@
 
 mod fnf;
 
+use crate::error::Failure;
 use crate::request_id;
-use crate::types::{Dialect, Env, Request, Verdict};
+use crate::types::{Dialect, Env, Request, Response, Verdict};
+
+/// The dialect whose rules and error format apply to a request.
+fn dialect_of(_request: &Request) -> Dialect {
+    // Only Serverless Workflow so far; the AWS siblings will be told apart by `X-Amz-Target`.
+    Dialect::Fnf
+}
 
 /// Checks a request under the rules of its dialect.
 pub fn check(request: &Request, env: &dyn Env) -> Verdict {
-    // Only Serverless Workflow so far; the AWS siblings will be told apart by `X-Amz-Target`.
-    let dialect = Dialect::Fnf;
+    let dialect = dialect_of(request);
     let mut caller_request_id = None;
     match fnf::check(request, env, &mut caller_request_id) {
         Ok(report) => Verdict::Forward(report),
@@ -18,6 +24,12 @@ pub fn check(request: &Request, env: &dyn Env) -> Verdict {
             Verdict::Reject(failure.response(dialect, &id, &host_id(request)))
         }
     }
+}
+
+/// The response for a request the host could not get a verdict on, in the request's dialect.
+pub fn internal_error(request: &Request) -> Response {
+    let id = request_id::fallback(request);
+    Failure::Internal.response(dialect_of(request), &id, &host_id(request))
 }
 
 /// The `HostId` of an error body: the endpoint the caller addressed, as the service reports its

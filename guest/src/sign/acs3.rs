@@ -4,7 +4,7 @@
 //! signed header names `\n` hex SHA-256 of the body; StringToSign = `ACS3-HMAC-SHA256\n` +
 //! hex SHA-256 of that; the signature is hex HMAC-SHA256 with the AccessKeySecret as key.
 
-use crate::percent::pop_encode_into;
+use crate::percent::canonical_pairs_into;
 use crate::sign::hex;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -75,21 +75,12 @@ pub fn canonical_request<'a>(
     header_value: impl Fn(&str) -> String,
     content_sha256: &str,
 ) -> String {
-    let mut sorted: Vec<(&str, &str)> = query.collect();
-    sorted.sort_unstable();
     let mut out = String::with_capacity(256);
     out.push_str(method);
     out.push('\n');
     out.push_str(if path.is_empty() { "/" } else { path });
     out.push('\n');
-    for (i, (name, value)) in sorted.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        pop_encode_into(name, &mut out);
-        out.push('=');
-        pop_encode_into(value, &mut out);
-    }
+    canonical_pairs_into(query, &mut out);
     out.push('\n');
     for name in signed_headers.split(';') {
         out.push_str(name);

@@ -4,7 +4,7 @@
 //! parameter but `Signature`, sorted by name, as `percentEncode(k)=percentEncode(v)` joined by
 //! `&`. The path, the headers and where a parameter was (query or body) are not signed.
 
-use crate::percent::pop_encode_into;
+use crate::percent::{canonical_pairs_into, pop_encode_into};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
@@ -15,17 +15,8 @@ pub fn string_to_sign<'a>(
     method: &str,
     params: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> String {
-    let mut sorted: Vec<(&str, &str)> = params.filter(|(k, _)| *k != "Signature").collect();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut canonical = String::new();
-    for (i, (name, value)) in sorted.iter().enumerate() {
-        if i > 0 {
-            canonical.push('&');
-        }
-        pop_encode_into(name, &mut canonical);
-        canonical.push('=');
-        pop_encode_into(value, &mut canonical);
-    }
+    canonical_pairs_into(params.filter(|(k, _)| *k != "Signature"), &mut canonical);
     let mut out = String::with_capacity(method.len() + 5 + canonical.len() * 3 / 2);
     out.push_str(method);
     out.push_str("&%2F&");
