@@ -111,6 +111,11 @@ pub enum Failure {
     /// The host could not get a verdict (the filter trapped, ran out of time or memory, or the
     /// upstream failed): the caller may retry.
     Internal,
+    /// The host has too many requests in flight.
+    Throttled {
+        /// The cap on requests in flight.
+        limit: u32,
+    },
 }
 
 /// A dialect's view of a failure: status, code, message.
@@ -240,6 +245,11 @@ impl Failure {
                 500,
                 "InternalServerError",
                 "An internal error has occurred. Please retry.".to_owned(),
+            ),
+            Failure::Throttled { limit } => (
+                429,
+                "ResourceThrottled",
+                format!("The request is throttled: more than {limit} requests are in flight. Please try again later."),
             ),
         };
         Wire {

@@ -38,14 +38,62 @@ pub use types::{
 /// Checks one callback request: forward it with its decoded report, or reject it with the exact
 /// response the vendor's service would give. Never panics on any input.
 pub fn check(request: &Request, env: &dyn Env) -> Verdict {
+    #[cfg(feature = "test-faults")]
+    test_faults::act_on(request);
     dialect::check(request, env)
 }
 
-/// The vendor's `InternalServerError` response (500) for a request the host could not get a
-/// verdict on: the filter trapped, hit its deadline or memory cap. Hosts call this natively, so
-/// the error format still has one home.
-pub fn internal_error(request: &Request) -> Response {
-    dialect::internal_error(request)
+/// Faults on demand, compiled only into the test build (`--features test-faults`).
+#[cfg(feature = "test-faults")]
+mod test_faults {
+    use crate::types::Request;
+
+    /// A body containing this traps the component.
+    const TRAP: &[u8] = b"taskgate-test-trap";
+    /// A body containing this never returns (until the host's deadline stops it).
+    const SPIN: &[u8] = b"taskgate-test-spin";
+
+    pub fn act_on(request: &Request) {
+        let has = |marker: &[u8]| request.body.windows(marker.len()).any(|w| w == marker);
+        if has(TRAP) {
+            std::process::abort();
+        }
+        if has(SPIN) {
+            loop {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// A failure a host detects on its own, before or instead of asking the filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeFailure {
+    /// No verdict could be had (the filter trapped or hit its deadline or memory cap), or the
+    /// upstream failed: 500 `InternalServerError`.
+    Internal,
+    /// Too many requests in flight: 429 `ResourceThrottled`.
+    Throttled {
+        /// The cap.
+        limit: u32,
+    },
+    /// The body is over the limit, seen before reading all of it: 400 `EntityTooLarge`.
+    EntityTooLarge {
+        /// The limit in bytes.
+        limit: u32,
+    },
+}
+
+/// The vendor's response to a failure the host detected itself, in the request's dialect (the
+/// body may be empty: only the head is needed). Hosts call this natively, so the error format
+/// still has one home.
+pub fn edge_response(request: &Request, failure: EdgeFailure) -> Response {
+    let failure = match failure {
+        EdgeFailure::Internal => Failure::Internal,
+        EdgeFailure::Throttled { limit } => Failure::Throttled { limit },
+        EdgeFailure::EntityTooLarge { limit } => Failure::EntityTooLarge { limit },
+    };
+    dialect::edge_response(request, &failure)
 }
 
 /// Decodes a task token and, when token keys are configured, verifies its MAC.

@@ -6,7 +6,9 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use taskgate_filter::{AccessKey, Env, Limits, TokenKey};
 
 /// The demo configuration used when no `--config` is given: it matches the shipped example
@@ -20,6 +22,8 @@ pub struct Config {
     pub limits: Limits,
     /// The component's budget.
     pub sandbox: Sandbox,
+    /// How `taskgate serve` listens, forwards and protects itself.
+    pub serve: Serve,
     access_keys: HashMap<String, AccessKey>,
     token_keys: Vec<TokenKey>,
 }
@@ -42,6 +46,49 @@ impl Default for Sandbox {
     }
 }
 
+/// The gateway's settings (`[serve]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serve {
+    /// Where callbacks arrive.
+    pub listen: SocketAddr,
+    /// Where `/metrics` and `/healthz` are served.
+    pub admin_listen: SocketAddr,
+    /// The workflow engine's endpoint (`http://host:port`); none runs the local callback sink.
+    pub upstream: Option<String>,
+    /// How long the upstream may take to answer, connection included.
+    pub upstream_timeout: Duration,
+    /// Where the sink appends accepted reports, one JSON object a line.
+    pub sink_path: PathBuf,
+    /// Requests in flight at once; more are answered 429 `ResourceThrottled`.
+    pub max_in_flight: u32,
+    /// How long a client may take to send a request's head or body, and how long an idle
+    /// keep-alive connection is kept.
+    pub read_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Most header fields in a request.
+    pub max_headers: usize,
+    /// False forwards everything unchecked: only for measuring the filter's cost.
+    pub filter: bool,
+}
+
+impl Default for Serve {
+    fn default() -> Self {
+        Serve {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            upstream: None,
+            upstream_timeout: Duration::from_secs(10),
+            sink_path: PathBuf::from("taskgate-sink.jsonl"),
+            max_in_flight: 1024,
+            read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            filter: true,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -49,6 +96,8 @@ struct File {
     limits: LimitsFile,
     #[serde(default)]
     sandbox: SandboxFile,
+    #[serde(default)]
+    serve: ServeFile,
     #[serde(default)]
     access_keys: Vec<AccessKeyFile>,
     #[serde(default)]
@@ -67,6 +116,76 @@ struct LimitsFile {
 struct SandboxFile {
     memory_bytes: Option<usize>,
     deadline_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+    upstream: Option<String>,
+    upstream_timeout_ms: Option<u64>,
+    sink_path: Option<PathBuf>,
+    max_in_flight: Option<u32>,
+    read_timeout_ms: Option<u64>,
+    max_header_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    filter: Option<bool>,
+}
+
+impl ServeFile {
+    fn validate(self) -> anyhow::Result<Serve> {
+        let d = Serve::default();
+        let serve = Serve {
+            listen: self.listen.unwrap_or(d.listen),
+            admin_listen: self.admin_listen.unwrap_or(d.admin_listen),
+            upstream: self.upstream,
+            upstream_timeout: self
+                .upstream_timeout_ms
+                .map_or(d.upstream_timeout, Duration::from_millis),
+            sink_path: self.sink_path.unwrap_or(d.sink_path),
+            max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
+            read_timeout: self
+                .read_timeout_ms
+                .map_or(d.read_timeout, Duration::from_millis),
+            max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes),
+            max_headers: self.max_headers.unwrap_or(d.max_headers),
+            filter: self.filter.unwrap_or(d.filter),
+        };
+        if let Some(upstream) = &serve.upstream {
+            check_upstream(upstream)?;
+        }
+        let ms = |d: Duration| d.as_millis();
+        if !(1..=600_000).contains(&ms(serve.upstream_timeout)) {
+            bail!("serve.upstream_timeout_ms must be between 1 and 600000");
+        }
+        if !(1..=600_000).contains(&ms(serve.read_timeout)) {
+            bail!("serve.read_timeout_ms must be between 1 and 600000");
+        }
+        if !(1..=65_536).contains(&serve.max_in_flight) {
+            bail!("serve.max_in_flight must be between 1 and 65536");
+        }
+        // hyper's smallest read buffer is 8 KiB.
+        if !(8192..=1 << 20).contains(&serve.max_header_bytes) {
+            bail!("serve.max_header_bytes must be between 8192 and 1048576");
+        }
+        if !(8..=1024).contains(&serve.max_headers) {
+            bail!("serve.max_headers must be between 8 and 1024");
+        }
+        Ok(serve)
+    }
+}
+
+/// The upstream must be `http://host[:port]` with no path: requests keep their own path.
+pub fn check_upstream(upstream: &str) -> anyhow::Result<()> {
+    let rest = upstream.strip_prefix("http://").context(
+        "serve.upstream must start with http:// (TLS to the upstream is not supported yet)",
+    )?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        bail!("serve.upstream must be http://host[:port] with no path, not {upstream:?}");
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -181,9 +300,11 @@ impl Config {
                 account: key.account,
             });
         }
+        let serve = file.serve.validate()?;
         Ok(Config {
             limits,
             sandbox,
+            serve,
             access_keys,
             token_keys,
         })
@@ -238,6 +359,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("limits", &self.limits)
             .field("sandbox", &self.sandbox)
+            .field("serve", &self.serve)
             .field("access_key_ids", &ids)
             .field("token_keys", &self.token_keys.len())
             .finish()
@@ -273,6 +395,10 @@ mod tests {
                 "TASKGATE_TEST_UNSET_VARIABLE is not set",
             ),
             ("[sandbox]\nmemory_bytes = 10", "sandbox.memory_bytes"),
+            ("[serve]\nupstream = \"https://x\"", "http://"),
+            ("[serve]\nupstream = \"http://x/path\"", "no path"),
+            ("[serve]\nlisten = \"nowhere\"", "listen"),
+            ("[serve]\nmax_header_bytes = 100", "max_header_bytes"),
             (
                 "[limits]\nmax_body_bytes = 16777216\n[sandbox]\nmemory_bytes = 33554432",
                 "must be at least",

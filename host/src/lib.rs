@@ -9,6 +9,7 @@ pub mod config;
 pub mod http1;
 pub mod output;
 pub mod sandbox;
+pub mod serve;
 
 /// The filter component built from `guest/` by the build script, embedded so the binary works
 /// alone. `--component PATH` loads another build instead.

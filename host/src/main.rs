@@ -56,6 +56,24 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Run the edge proxy: check every callback, forward accepted ones (or record them in the
+    /// local sink when no upstream is configured), answer bad ones as the vendor would.
+    Serve {
+        /// Listen here instead of the configured address (`127.0.0.1:0` picks a free port).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Serve /metrics and /healthz here instead of the configured address.
+        #[arg(long, value_name = "ADDR")]
+        admin_listen: Option<std::net::SocketAddr>,
+        /// Forward accepted callbacks to this upstream (`http://host:port`) instead of the configured one.
+        #[arg(long, value_name = "URL")]
+        upstream: Option<String>,
+        /// Forward without checking (only for measuring the filter's cost).
+        #[arg(long)]
+        no_filter: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Make and inspect task tokens.
     Token {
         #[command(subcommand)]
@@ -134,7 +152,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Err(error) => {
                     // The caller still gets an answer in its own dialect, as from a gateway.
                     eprintln!("taskgate: the filter component failed: {error:#}");
-                    Verdict::Reject(taskgate_filter::internal_error(&request))
+                    Verdict::Reject(taskgate_filter::edge_response(
+                        &request,
+                        taskgate_filter::EdgeFailure::Internal,
+                    ))
                 }
             };
             println!("{:#}", output::verdict(&verdict));
@@ -142,6 +163,39 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Verdict::Forward(_) => ExitCode::SUCCESS,
                 Verdict::Reject(_) => ExitCode::from(1),
             })
+        }
+        Command::Serve {
+            listen,
+            admin_listen,
+            upstream,
+            no_filter,
+            common,
+        } => {
+            let mut config = load_config(common.config.as_deref())?.as_ref().clone();
+            if let Some(listen) = listen {
+                config.serve.listen = listen;
+            }
+            if let Some(admin_listen) = admin_listen {
+                config.serve.admin_listen = admin_listen;
+            }
+            if let Some(upstream) = upstream {
+                taskgate::config::check_upstream(&upstream)?;
+                config.serve.upstream = Some(upstream);
+            }
+            if no_filter {
+                if config.serve.upstream.is_none() {
+                    bail!("--no-filter needs an upstream: the sink records only checked reports");
+                }
+                config.serve.filter = false;
+            }
+            let config = Arc::new(config);
+            let sandbox = sandbox(&common, &config)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(taskgate::serve::run(config, sandbox))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Token {
             command:

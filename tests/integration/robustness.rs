@@ -120,7 +120,7 @@ fn the_memory_cap_turns_an_oversized_request_into_an_internal_error_not_a_crash(
         result.is_err(),
         "an 8 MiB body cannot fit in 3 MiB of memory"
     );
-    let answer = taskgate_filter::internal_error(&request);
+    let answer = taskgate_filter::edge_response(&request, taskgate_filter::EdgeFailure::Internal);
     assert_eq!(
         (answer.status, answer.code.as_str()),
         (500, "InternalServerError")

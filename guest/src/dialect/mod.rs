@@ -26,10 +26,10 @@ pub fn check(request: &Request, env: &dyn Env) -> Verdict {
     }
 }
 
-/// The response for a request the host could not get a verdict on, in the request's dialect.
-pub fn internal_error(request: &Request) -> Response {
+/// The response for a failure the host detected itself, in the request's dialect.
+pub fn edge_response(request: &Request, failure: &Failure) -> Response {
     let id = request_id::fallback(request);
-    Failure::Internal.response(dialect_of(request), &id, &host_id(request))
+    failure.response(dialect_of(request), &id, &host_id(request))
 }
 
 /// The `HostId` of an error body: the endpoint the caller addressed, as the service reports its

@@ -1,0 +1,131 @@
+//! Prometheus metrics for the gateway, rendered by hand in the text exposition format: a few
+//! counters and histograms do not need a metrics framework.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds: 50 µs to 10 s.
+const BUCKETS: [f64; 16] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 10.0,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|bound| secs <= *bound) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+            cumulative += count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// Everything `/metrics` reports.
+#[derive(Default)]
+pub struct Metrics {
+    /// Answered requests by (dialect, code, status).
+    requests: Mutex<BTreeMap<(&'static str, String, u16), u64>>,
+    /// Time inside the filter component per request.
+    pub component_seconds: Histogram,
+    /// Time waiting for the upstream per forwarded request.
+    pub upstream_seconds: Histogram,
+    /// Time from the request head to the response, per request.
+    pub request_seconds: Histogram,
+    /// Upstream failures by kind (connect, timeout, protocol).
+    upstream_errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Checks the component could not finish (trap, deadline, memory cap).
+    pub component_failures: AtomicU64,
+    /// Requests being handled now.
+    pub in_flight: AtomicI64,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn count_request(&self, dialect: &'static str, code: &str, status: u16) {
+        if let Ok(mut map) = self.requests.lock() {
+            *map.entry((dialect, code.to_owned(), status)).or_default() += 1;
+        }
+    }
+
+    /// Counts one upstream failure.
+    pub fn count_upstream_error(&self, kind: &'static str) {
+        if let Ok(mut map) = self.upstream_errors.lock() {
+            *map.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP taskgate_requests_total Requests answered, by dialect, vendor code and HTTP status.\n");
+        out.push_str("# TYPE taskgate_requests_total counter\n");
+        if let Ok(map) = self.requests.lock() {
+            for ((dialect, code, status), n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "taskgate_requests_total{{dialect=\"{dialect}\",code=\"{code}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP taskgate_upstream_errors_total Upstream failures, by kind.\n");
+        out.push_str("# TYPE taskgate_upstream_errors_total counter\n");
+        if let Ok(map) = self.upstream_errors.lock() {
+            for (kind, n) in map.iter() {
+                let _ = writeln!(out, "taskgate_upstream_errors_total{{kind=\"{kind}\"}} {n}");
+            }
+        }
+        let failures = self.component_failures.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP taskgate_component_failures_total Checks the filter component could not finish (trap, deadline, memory cap).\n# TYPE taskgate_component_failures_total counter\ntaskgate_component_failures_total {failures}"
+        );
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP taskgate_in_flight Requests being handled now.\n# TYPE taskgate_in_flight gauge\ntaskgate_in_flight {in_flight}"
+        );
+        self.component_seconds.render(
+            &mut out,
+            "taskgate_component_seconds",
+            "Time in the filter component per request.",
+        );
+        self.upstream_seconds.render(
+            &mut out,
+            "taskgate_upstream_seconds",
+            "Time waiting for the upstream per forwarded request.",
+        );
+        self.request_seconds.render(
+            &mut out,
+            "taskgate_request_seconds",
+            "Time from request head to response.",
+        );
+        out
+    }
+}

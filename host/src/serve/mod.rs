@@ -1,0 +1,180 @@
+//! `taskgate serve`: the edge proxy. Callbacks arrive on one listener; each is checked by a fresh
+//! instance of the filter component; accepted ones go to the upstream (or, with none configured,
+//! to the local callback sink) and bad ones are answered at the edge as the vendor would.
+//! A second listener serves `/metrics` (Prometheus) and `/healthz`.
+//!
+//! Shutdown on SIGTERM or ctrl-c: stop accepting, let requests in flight finish (up to
+//! `SHUTDOWN_GRACE`), exit 0.
+
+mod metrics;
+mod proxy;
+mod sink;
+mod upstream;
+
+use crate::config::Config;
+use crate::sandbox::Sandbox;
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use proxy::Gateway;
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// How long requests in flight may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs the gateway until SIGTERM or ctrl-c. Prints the bound addresses on stdout first.
+pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
+    let serve = &config.serve;
+    let listener = TcpListener::bind(serve.listen)
+        .await
+        .with_context(|| format!("listening on {}", serve.listen))?;
+    let admin = TcpListener::bind(serve.admin_listen)
+        .await
+        .with_context(|| format!("listening on {} (admin)", serve.admin_listen))?;
+    let (upstream, sink) = match &serve.upstream {
+        Some(base) => (
+            Some(upstream::Upstream::new(base, serve.upstream_timeout)),
+            None,
+        ),
+        None => (None, Some(sink::Sink::open(&serve.sink_path)?)),
+    };
+    let gateway = Arc::new(Gateway {
+        permits: Arc::new(Semaphore::new(serve.max_in_flight as usize)),
+        config: Arc::clone(&config),
+        sandbox,
+        upstream,
+        sink,
+        metrics: metrics::Metrics::default(),
+    });
+
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{}", listener.local_addr()?)?;
+        writeln!(out, "admin on http://{}", admin.local_addr()?)?;
+        out.flush()?;
+    }
+    match &serve.upstream {
+        Some(upstream) => eprintln!("taskgate: forwarding accepted callbacks to {upstream}"),
+        None => eprintln!(
+            "taskgate: no upstream configured: accepted callbacks go to the sink {}",
+            serve.sink_path.display()
+        ),
+    }
+
+    let admin_task = tokio::spawn(serve_admin(admin, Arc::clone(&gateway)));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(serve.read_timeout)
+        .max_buf_size(serve.max_header_bytes)
+        .max_headers(serve.max_headers)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        eprintln!("taskgate: accept failed: {error}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let gateway = Arc::clone(&gateway);
+                let service = service_fn(move |request| {
+                    let gateway = Arc::clone(&gateway);
+                    async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
+                });
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    // A client that vanishes mid-request ends only its own connection.
+                    let _ = connection.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    eprintln!("taskgate: shutting down: finishing requests in flight");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("taskgate: requests still in flight after {SHUTDOWN_GRACE:?}; exiting");
+    }
+    admin_task.abort();
+    Ok(())
+}
+
+/// `/metrics` and `/healthz`, on their own listener so they never compete with callbacks.
+async fn serve_admin(listener: TcpListener, gateway: Arc<Gateway>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let gateway = Arc::clone(&gateway);
+        let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let gateway = Arc::clone(&gateway);
+            async move {
+                let (status, content_type, body) = match request.uri().path() {
+                    "/metrics" => (
+                        StatusCode::OK,
+                        "text/plain; version=0.0.4",
+                        gateway.metrics.render(),
+                    ),
+                    "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+                    _ => (
+                        StatusCode::NOT_FOUND,
+                        "text/plain",
+                        "not found\n".to_owned(),
+                    ),
+                };
+                let mut response = Response::new(Full::new(Bytes::from(body)));
+                *response.status_mut() = status;
+                if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+                    response
+                        .headers_mut()
+                        .insert(hyper::header::CONTENT_TYPE, value);
+                }
+                Ok::<_, Infallible>(response)
+            }
+        });
+        tokio::spawn(async move {
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

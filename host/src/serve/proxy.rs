@@ -1,0 +1,288 @@
+//! One request through the gateway, in named phases: admit (in-flight cap) → read (head and
+//! capped body) → check (the component) → forward or sink → respond and log. Every way out of a
+//! phase is an answer in the caller's dialect; `answer` is the one place that turns a failure
+//! into a response.
+
+use super::metrics::Metrics;
+use super::sink::Sink;
+use super::upstream::Upstream;
+use crate::config::Config;
+use crate::sandbox::Sandbox;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Request as HttpRequest, Response as HttpResponse, StatusCode};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use taskgate_filter::{EdgeFailure, Report, Request, Response, Verdict};
+use tokio::sync::Semaphore;
+
+/// Everything the request path shares, built once at start-up.
+pub struct Gateway {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The pre-instantiated filter component.
+    pub sandbox: Sandbox,
+    /// Where accepted requests go; none runs the sink.
+    pub upstream: Option<Upstream>,
+    /// The local callback sink, when there is no upstream.
+    pub sink: Option<Sink>,
+    /// Counters and histograms.
+    pub metrics: Metrics,
+    /// One permit per request in flight.
+    pub permits: Arc<Semaphore>,
+}
+
+/// What one request did, for its log line and metrics. Never holds secrets or `Error`/`Cause`.
+struct Outcome {
+    code: String,
+    component: Option<Duration>,
+    upstream: Option<Duration>,
+}
+
+impl Gateway {
+    /// Handles one request; always answers.
+    pub async fn handle(
+        &self,
+        request: HttpRequest<Incoming>,
+        peer: SocketAddr,
+    ) -> HttpResponse<Full<Bytes>> {
+        let started = Instant::now();
+        self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let (parts, body) = request.into_parts();
+        let head = head_of(&parts);
+        let mut outcome = Outcome {
+            code: String::new(),
+            component: None,
+            upstream: None,
+        };
+        let response = self.phases(&parts, body, &head, peer, &mut outcome).await;
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.finish(&parts, &head, peer, started, &outcome, response)
+    }
+
+    async fn phases(
+        &self,
+        parts: &hyper::http::request::Parts,
+        body: Incoming,
+        head: &Request,
+        peer: SocketAddr,
+        outcome: &mut Outcome,
+    ) -> HttpResponse<Full<Bytes>> {
+        // admit
+        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
+            let limit = self.config.serve.max_in_flight;
+            return answer(head, EdgeFailure::Throttled { limit }, outcome, true);
+        };
+
+        // read
+        let limit = self.config.limits.max_body_bytes;
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > u64::from(limit)) {
+            return answer(head, EdgeFailure::EntityTooLarge { limit }, outcome, true);
+        }
+        let body = match tokio::time::timeout(
+            self.config.serve.read_timeout,
+            read_capped(body, limit as usize),
+        )
+        .await
+        {
+            Ok(Ok(Some(body))) => body,
+            Ok(Ok(None)) => {
+                return answer(head, EdgeFailure::EntityTooLarge { limit }, outcome, true);
+            }
+            // The client broke off or was too slow: close, answering if it still listens.
+            Ok(Err(_)) | Err(_) => return answer(head, EdgeFailure::Internal, outcome, true),
+        };
+
+        // check
+        let verdict = if self.config.serve.filter {
+            let mut request = head.clone();
+            request.body = body.to_vec();
+            let checked = Instant::now();
+            let result = self.sandbox.check(&self.config, request);
+            outcome.component = Some(checked.elapsed());
+            match result {
+                Ok(verdict) => Some(verdict),
+                Err(_) => {
+                    self.metrics
+                        .component_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    return answer(head, EdgeFailure::Internal, outcome, false);
+                }
+            }
+        } else {
+            None
+        };
+        let report = match verdict {
+            Some(Verdict::Reject(response)) => {
+                outcome.code = response.code.clone();
+                return vendor_response(response, false);
+            }
+            Some(Verdict::Forward(report)) => Some(report),
+            None => None,
+        };
+
+        // forward or sink
+        match (&self.upstream, &self.sink, report) {
+            (Some(upstream), _, _) => {
+                let sent = Instant::now();
+                let result = upstream.forward(parts, body, peer.ip()).await;
+                outcome.upstream = Some(sent.elapsed());
+                match result {
+                    Ok(response) => {
+                        outcome.code = "forwarded".to_owned();
+                        response
+                    }
+                    Err(error) => {
+                        self.metrics.count_upstream_error(error.kind());
+                        answer(head, EdgeFailure::Internal, outcome, false)
+                    }
+                }
+            }
+            (None, Some(sink), Some(report)) => match sink.record(&report, head.received_at) {
+                Ok(event_id) => {
+                    outcome.code = "recorded".to_owned();
+                    success(&report, event_id)
+                }
+                Err(_) => answer(head, EdgeFailure::Internal, outcome, false),
+            },
+            // Unchecked and nowhere to go: only a misconfiguration reaches this.
+            _ => answer(head, EdgeFailure::Internal, outcome, false),
+        }
+    }
+
+    fn finish(
+        &self,
+        parts: &hyper::http::request::Parts,
+        head: &Request,
+        peer: SocketAddr,
+        started: Instant,
+        outcome: &Outcome,
+        response: HttpResponse<Full<Bytes>>,
+    ) -> HttpResponse<Full<Bytes>> {
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        let dialect = taskgate_filter::Dialect::Fnf.name();
+        self.metrics.count_request(dialect, &outcome.code, status);
+        self.metrics.request_seconds.observe(elapsed);
+        if let Some(t) = outcome.component {
+            self.metrics.component_seconds.observe(t);
+        }
+        if let Some(t) = outcome.upstream {
+            self.metrics.upstream_seconds.observe(t);
+        }
+        // The path only: the query carries the task token and the signature.
+        let micros = |d: Option<Duration>| d.map(|d| d.as_micros() as u64);
+        let line = json!({
+            "request_id": head.request_id,
+            "client": peer.ip().to_string(),
+            "method": parts.method.as_str(),
+            "path": parts.uri.path(),
+            "dialect": dialect,
+            "code": outcome.code,
+            "status": status,
+            "component_us": micros(outcome.component),
+            "upstream_us": micros(outcome.upstream),
+            "total_us": elapsed.as_micros() as u64,
+        });
+        eprintln!("{line}");
+        response
+    }
+}
+
+/// The request as the filter sees it, without its body yet, with a fresh request id.
+fn head_of(parts: &hyper::http::request::Parts) -> Request {
+    let received_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Request {
+        method: parts.method.as_str().to_owned(),
+        path_with_query: parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: Vec::new(),
+        received_at,
+        request_id: Some(uuid::Uuid::new_v4().to_string().to_uppercase()),
+    }
+}
+
+/// Reads the body up to `limit` bytes; `None` as soon as it is longer, without reading the rest.
+async fn read_capped(mut body: Incoming, limit: usize) -> Result<Option<Bytes>, hyper::Error> {
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if buffer.len() + data.len() > limit {
+                return Ok(None);
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(Some(buffer.freeze()))
+}
+
+/// The one place a host-side failure becomes the caller's answer. `close` ends the connection
+/// (the rest of an unread body must not be taken for the next request).
+fn answer(
+    head: &Request,
+    failure: EdgeFailure,
+    outcome: &mut Outcome,
+    close: bool,
+) -> HttpResponse<Full<Bytes>> {
+    let response = taskgate_filter::edge_response(head, failure);
+    outcome.code = response.code.clone();
+    vendor_response(response, close)
+}
+
+fn vendor_response(response: Response, close: bool) -> HttpResponse<Full<Bytes>> {
+    let mut http = HttpResponse::new(Full::new(Bytes::from(response.body)));
+    *http.status_mut() =
+        StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in response.headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            http.headers_mut().append(name, value);
+        }
+    }
+    if close {
+        http.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    http
+}
+
+/// The service's success body for an accepted report.
+fn success(report: &Report, event_id: u64) -> HttpResponse<Full<Bytes>> {
+    let body = json!({ "EventId": event_id, "RequestId": report.request_id }).to_string();
+    let mut http = HttpResponse::new(Full::new(Bytes::from(body)));
+    http.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=utf-8"),
+    );
+    if let Ok(id) = HeaderValue::from_str(&report.request_id) {
+        http.headers_mut().insert("x-acs-request-id", id);
+    }
+    http
+}

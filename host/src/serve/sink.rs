@@ -1,0 +1,64 @@
+//! The local callback sink: with no upstream configured, accepted reports are answered with the
+//! service's success body and appended to a JSON-lines file, so that a newcomer can point an
+//! official SDK at taskgate and see what arrives.
+
+use anyhow::Context as _;
+use serde_json::json;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use taskgate_filter::{Report, format_timestamp};
+
+/// An append-only JSON-lines file of accepted reports.
+pub struct Sink {
+    file: Mutex<File>,
+    next_event_id: AtomicU64,
+}
+
+impl Sink {
+    /// Opens (or creates) the file for appending.
+    pub fn open(path: &Path) -> anyhow::Result<Sink> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening the sink file {}", path.display()))?;
+        Ok(Sink {
+            file: Mutex::new(file),
+            next_event_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Appends one report as one line and returns the event id given to it. The whole line is
+    /// written with one call under the lock, so concurrent reports never interleave.
+    pub fn record(&self, report: &Report, received_at: u64) -> anyhow::Result<u64> {
+        let event_id = self.next_event_id.fetch_add(1, Ordering::Relaxed);
+        let mut line = json!({
+            "event_id_assigned": event_id,
+            "received_at": format_timestamp(received_at),
+            "request_id": report.request_id,
+            "dialect": report.dialect.name(),
+            "action": report.action,
+            "access_key_id": report.access_key_id,
+            "task_token": report.task_token,
+            "execution_id": report.token.execution_id,
+            "event_id": report.token.event_id,
+            "kind": report.token.kind,
+            "account": report.token.account,
+            "verified": report.token.verified,
+            "error": report.error,
+            "cause": report.cause,
+        })
+        .to_string();
+        line.push('\n');
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the sink lock is poisoned"))?;
+        file.write_all(line.as_bytes())
+            .context("appending to the sink file")?;
+        Ok(event_id)
+    }
+}
