@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use taskgate_tests::{Call, EXECUTION_ID, Layout, SIGNED_AT, to_http};
 
 /// The binary next to this test executable (`target/release/taskgate`), or `TASKGATE_BIN`.
-fn bin() -> PathBuf {
+pub fn bin() -> PathBuf {
     if let Some(path) = std::env::var_os("TASKGATE_BIN") {
         return PathBuf::from(path);
     }

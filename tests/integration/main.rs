@@ -13,6 +13,7 @@ mod cli;
 mod interface;
 mod robustness;
 mod rules;
+mod serve;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

@@ -1,0 +1,655 @@
+//! `taskgate serve` end to end: the real binary on port 0, a recording upstream on loopback that
+//! can also misbehave (refuse, hang, reset, answer garbage), raw sockets for exact bytes.
+
+use crate::root;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+use taskgate_tests::{Call, Layout, to_http};
+
+const KEYS: &str = "[[access_keys]]\nid = \"LTAI5tDemoAccessKeyId\"\nsecret = \"demo-access-key-secret\"\naccount = \"1234567890123456\"\n[[token_keys]]\naccount = \"1234567890123456\"\nsecret = \"demo-token-key\"\n";
+
+/// A running `taskgate serve`, killed on drop unless stopped.
+struct Served {
+    child: Option<Child>,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    stderr: PathBuf,
+    dir: PathBuf,
+}
+
+fn unique_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("taskgate-serve-{tag}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+impl Served {
+    fn start(serve_extra: &str, component: Option<PathBuf>) -> Served {
+        let dir = unique_dir("gw");
+        let config = dir.join("taskgate.toml");
+        let sink = dir.join("sink.jsonl");
+        std::fs::write(
+            &config,
+            format!(
+                "{KEYS}[serve]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nsink_path = {:?}\n{serve_extra}",
+                sink.display().to_string()
+            ),
+        )
+        .expect("config");
+        let stderr = dir.join("stderr.log");
+        let mut cmd = Command::new(crate::cli::bin());
+        cmd.arg("serve").arg("--config").arg(&config);
+        if let Some(component) = component {
+            cmd.arg("--component").arg(component);
+        }
+        let mut child = cmd
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("spawn taskgate serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut addr = |prefix: &str| {
+                lines
+                    .next()
+                    .and_then(Result::ok)
+                    .and_then(|l| l.strip_prefix(prefix).map(str::to_owned))
+                    .and_then(|a| a.parse::<SocketAddr>().ok())
+            };
+            let _ = tx.send((addr("listening on http://"), addr("admin on http://")));
+        });
+        let Ok((Some(addr), Some(admin))) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            panic!(
+                "serve did not print its addresses: {}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+        };
+        Served {
+            child: Some(child),
+            addr,
+            admin,
+            stderr,
+            dir,
+        }
+    }
+
+    fn sink_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.join("sink.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("sink line is JSON"))
+            .collect()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("child");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        child.wait().expect("wait")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What the fake upstream does with each request.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Answer,
+    Garbage,
+    Reset,
+    Hang(Duration),
+}
+
+const UPSTREAM_BODY: &str = r#"{"EventId":7,"RequestId":"UPSTREAM-ID"}"#;
+
+/// A loopback upstream that records every request it reads, byte for byte.
+struct Upstream {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Upstream {
+    fn start(behaviour: Behaviour) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let record = Arc::clone(&record);
+                thread::spawn(move || serve_upstream(stream, behaviour, &record));
+            }
+        });
+        Upstream { addr, seen }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn requests(&self) -> Vec<Vec<u8>> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+fn serve_upstream(mut stream: TcpStream, behaviour: Behaviour, record: &Mutex<Vec<Vec<u8>>>) {
+    loop {
+        let Some(request) = read_message(&mut stream) else {
+            return;
+        };
+        record.lock().expect("lock").push(request);
+        match behaviour {
+            Behaviour::Answer => {
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Upstream: yes\r\nContent-Length: {}\r\n\r\n{UPSTREAM_BODY}",
+                    UPSTREAM_BODY.len()
+                );
+                if stream.write_all(answer.as_bytes()).is_err() {
+                    return;
+                }
+            }
+            Behaviour::Garbage => {
+                let _ = stream.write_all(b"this is not HTTP at all\r\n\r\n");
+                return;
+            }
+            Behaviour::Reset => {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            Behaviour::Hang(pause) => {
+                thread::sleep(pause);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{UPSTREAM_BODY}",
+                    UPSTREAM_BODY.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 message with a Content-Length body (what hyper sends); None on EOF.
+fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return Some(data);
+            }
+        }
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A raw response: status, lower-cased headers, body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn code(&self) -> String {
+        let body: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        body["Code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// Sends raw bytes on a new connection and reads one response (the server closes, or the body
+/// ends at its Content-Length).
+fn send(addr: SocketAddr, bytes: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream.write_all(bytes).expect("write");
+    let raw = read_message(&mut stream).expect("a response");
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head end");
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: raw[end + 4..].to_vec(),
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> Answer {
+    send(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+fn valid(layout: Layout) -> Vec<u8> {
+    to_http(&Call::new(layout).now().build())
+}
+
+fn faults_component() -> PathBuf {
+    if let Some(path) = std::env::var_os("TASKGATE_FAULTS_COMPONENT") {
+        return PathBuf::from(path);
+    }
+    let target = root().join("target/component-build-faults");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root())
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "taskgate-filter",
+            "--features",
+            "test-faults",
+            "--profile",
+            "component",
+        ])
+        .args(["--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target)
+        .status()
+        .expect("cargo");
+    assert!(
+        status.success(),
+        "building the test-faults component failed"
+    );
+    target.join("wasm32-wasip2/component/taskgate_filter.wasm")
+}
+
+#[test]
+fn accepted_requests_reach_the_upstream_unchanged_and_its_answer_comes_back() {
+    let upstream = Upstream::start(Behaviour::Answer);
+    let gw = Served::start(&format!("upstream = {:?}\n", upstream.url()), None);
+    for layout in [Layout::QueryAndForm, Layout::Acs3, Layout::FormOnly] {
+        let request = Call::new(layout).now().build();
+        let answer = send(gw.addr, &to_http(&request));
+        assert_eq!(
+            answer.status,
+            200,
+            "{layout:?}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_eq!(answer.body, UPSTREAM_BODY.as_bytes());
+        assert_eq!(answer.header("x-upstream"), Some("yes"));
+
+        let seen = upstream.requests();
+        let forwarded = String::from_utf8_lossy(seen.last().expect("forwarded"));
+        let (head, body) = forwarded.split_once("\r\n\r\n").expect("head");
+        assert_eq!(
+            body.as_bytes(),
+            request.body.as_slice(),
+            "{layout:?}: body changed"
+        );
+        assert!(
+            head.starts_with(&format!("POST {} HTTP/1.1\r\n", request.path_with_query)),
+            "{head}"
+        );
+        let lower = head.to_ascii_lowercase();
+        for (name, value) in &request.headers {
+            let line = format!(
+                "{}: {}",
+                name.to_ascii_lowercase(),
+                value.to_ascii_lowercase()
+            );
+            assert!(
+                lower.contains(&line),
+                "{layout:?}: {line} not forwarded in\n{head}"
+            );
+        }
+        assert!(lower.contains("x-forwarded-for: 127.0.0.1"), "{head}");
+    }
+    assert_eq!(
+        upstream.requests().len(),
+        3,
+        "each request forwarded exactly once"
+    );
+    assert!(gw.stop().success());
+}
+
+#[test]
+fn rejected_requests_are_answered_at_the_edge_and_never_forwarded() {
+    let upstream = Upstream::start(Behaviour::Answer);
+    let gw = Served::start(&format!("upstream = {:?}\n", upstream.url()), None);
+    let answer = send(
+        gw.addr,
+        &to_http(
+            &Call::new(Layout::QueryAndForm)
+                .now()
+                .secret("wrong")
+                .build(),
+        ),
+    );
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (403, "SignatureNotMatch")
+    );
+    assert!(answer.header("x-acs-request-id").is_some());
+    let answer = send(gw.addr, &to_http(&Call::new(Layout::QueryAndForm).build()));
+    assert_eq!(
+        answer.code(),
+        "RequestTimeTooSkewed",
+        "the gateway judges time by its own clock"
+    );
+    assert!(upstream.requests().is_empty());
+}
+
+#[test]
+fn a_dead_garbled_resetting_or_slow_upstream_is_internal_server_error_and_never_retried() {
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let gw = Served::start(&format!("upstream = \"http://{dead}\"\n"), None);
+    let answer = send(gw.addr, &valid(Layout::QueryAndForm));
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (500, "InternalServerError")
+    );
+    drop(gw);
+
+    for behaviour in [
+        Behaviour::Garbage,
+        Behaviour::Reset,
+        Behaviour::Hang(Duration::from_millis(1500)),
+    ] {
+        let upstream = Upstream::start(behaviour);
+        let gw = Served::start(
+            &format!(
+                "upstream = {:?}\nupstream_timeout_ms = 500\n",
+                upstream.url()
+            ),
+            None,
+        );
+        let started = Instant::now();
+        let answer = send(gw.addr, &valid(Layout::Acs3));
+        assert_eq!(
+            (answer.status, answer.code().as_str()),
+            (500, "InternalServerError")
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "answered, not hung"
+        );
+        thread::sleep(Duration::from_millis(100));
+        assert_eq!(upstream.requests().len(), 1, "sent once, never again");
+        let metrics = String::from_utf8(get(gw.admin, "/metrics").body).expect("utf8");
+        assert!(
+            metrics.contains("taskgate_upstream_errors_total{kind="),
+            "{metrics}"
+        );
+    }
+}
+
+#[test]
+fn a_trapping_or_spinning_component_is_answered_500_and_the_next_request_still_works() {
+    let gw = Served::start("", Some(faults_component()));
+    for marker in ["taskgate-test-trap", "taskgate-test-spin"] {
+        let request = Call::new(Layout::QueryAndForm)
+            .now()
+            .set("Cause", &format!("x {marker} y"))
+            .build();
+        let answer = send(gw.addr, &to_http(&request));
+        assert_eq!(
+            (answer.status, answer.code().as_str()),
+            (500, "InternalServerError"),
+            "{marker}"
+        );
+        let answer = send(gw.addr, &valid(Layout::QueryAndForm));
+        assert_eq!(
+            answer.status,
+            200,
+            "after {marker}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    let metrics = String::from_utf8(get(gw.admin, "/metrics").body).expect("utf8");
+    assert!(
+        metrics.contains("taskgate_component_failures_total 2"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn the_sink_records_each_accepted_report_once_and_answers_like_the_service() {
+    let gw = Served::start("", None);
+    let first = send(gw.addr, &valid(Layout::QueryAndForm));
+    let second = send(
+        gw.addr,
+        &to_http(&Call::new(Layout::Json).now().set("Error", "Other").build()),
+    );
+    let rejected = send(
+        gw.addr,
+        &to_http(&Call::new(Layout::Acs3).now().secret("x").build()),
+    );
+    assert_eq!(
+        (first.status, second.status, rejected.status),
+        (200, 200, 403)
+    );
+    let body: serde_json::Value = serde_json::from_slice(&first.body).expect("JSON");
+    assert!(
+        body["EventId"].is_u64() && body["RequestId"].is_string(),
+        "{body}"
+    );
+    let lines = gw.sink_lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0]["error"].as_str(), lines[1]["error"].as_str()),
+        (Some("PaymentDeclined"), Some("Other"))
+    );
+    assert_eq!(lines[0]["execution_id"], taskgate_tests::EXECUTION_ID);
+    assert_eq!(lines[0]["verified"], true);
+}
+
+#[test]
+fn oversized_bodies_are_refused_without_reading_them() {
+    let gw = Served::start("", None);
+    let request = Call::new(Layout::QueryAndForm).now().build();
+    let mut head = to_http(&request);
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head")
+        + 4;
+    head.truncate(end);
+    let declared = String::from_utf8(head).expect("utf8").replace(
+        &format!("Content-Length: {}", request.body.len()),
+        "Content-Length: 50000000",
+    );
+    let started = Instant::now();
+    let answer = send(gw.addr, declared.as_bytes());
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (400, "EntityTooLarge")
+    );
+    assert!(
+        answer.body.windows(7).any(|w| w == b"(65536 "),
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered without waiting for 50 MB"
+    );
+    assert_eq!(answer.header("connection"), Some("close"));
+
+    let chunked = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n11000\r\n{}\r\n0\r\n\r\n",
+        "a".repeat(0x11000)
+    );
+    assert_eq!(send(gw.addr, chunked.as_bytes()).code(), "EntityTooLarge");
+}
+
+#[test]
+fn header_limits_and_slow_clients_cannot_hold_the_gateway() {
+    let gw = Served::start("max_headers = 16\nread_timeout_ms = 300\n", None);
+    let mut many = String::from("POST / HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..40 {
+        many.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    assert_eq!(send(gw.addr, many.as_bytes()).status, 431);
+    let huge = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(40_000)
+    );
+    assert_eq!(send(gw.addr, huge.as_bytes()).status, 431);
+
+    // Half a request head, then silence: the connection is closed after the read timeout.
+    let mut stream = TcpStream::connect(gw.addr).expect("connect");
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "slow client held the connection"
+    );
+    // And a normal request still gets through.
+    assert_eq!(send(gw.addr, &valid(Layout::QueryAndForm)).status, 200);
+}
+
+#[test]
+fn requests_over_the_in_flight_cap_are_resource_throttled() {
+    let upstream = Upstream::start(Behaviour::Hang(Duration::from_millis(1500)));
+    let gw = Served::start(
+        &format!(
+            "upstream = {:?}\nupstream_timeout_ms = 5000\nmax_in_flight = 1\n",
+            upstream.url()
+        ),
+        None,
+    );
+    let addr = gw.addr;
+    let slow = thread::spawn(move || send(addr, &valid(Layout::QueryAndForm)));
+    thread::sleep(Duration::from_millis(400));
+    let answer = send(gw.addr, &valid(Layout::QueryAndForm));
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (429, "ResourceThrottled")
+    );
+    assert_eq!(slow.join().expect("slow").status, 200);
+}
+
+#[test]
+fn sigterm_finishes_requests_in_flight_then_exits_0() {
+    let upstream = Upstream::start(Behaviour::Hang(Duration::from_millis(1000)));
+    let gw = Served::start(
+        &format!(
+            "upstream = {:?}\nupstream_timeout_ms = 5000\n",
+            upstream.url()
+        ),
+        None,
+    );
+    let addr = gw.addr;
+    let in_flight = thread::spawn(move || send(addr, &valid(Layout::QueryAndForm)));
+    thread::sleep(Duration::from_millis(300));
+    let status = gw.stop();
+    assert_eq!(in_flight.join().expect("in flight").status, 200);
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn logs_and_metrics_hold_the_outcome_but_never_secrets_or_the_reported_error() {
+    let gw = Served::start("", None);
+    let request = Call::new(Layout::QueryAndForm)
+        .now()
+        .set("Error", "SecretErrorCode")
+        .set("Cause", "very private cause")
+        .build();
+    assert_eq!(send(gw.addr, &to_http(&request)).status, 200);
+    assert_eq!(
+        send(
+            gw.addr,
+            &to_http(&Call::new(Layout::QueryAndForm).now().secret("x").build())
+        )
+        .status,
+        403
+    );
+    assert_eq!(get(gw.admin, "/healthz").status, 200);
+    let metrics = String::from_utf8(get(gw.admin, "/metrics").body).expect("utf8");
+    assert!(
+        metrics.contains(
+            "taskgate_requests_total{dialect=\"fnf\",code=\"SignatureNotMatch\",status=\"403\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("taskgate_component_seconds_count 2"),
+        "{metrics}"
+    );
+    thread::sleep(Duration::from_millis(100));
+    let log = gw.log();
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with('{')).count(),
+        2,
+        "{log}"
+    );
+    for secret in [
+        "SecretErrorCode",
+        "very private cause",
+        "demo-access-key-secret",
+        "Signature=",
+        "TaskToken",
+    ] {
+        assert!(!log.contains(secret), "the log holds {secret}: {log}");
+    }
+}
