@@ -4,6 +4,7 @@
 # profile, then runs
 #   1. the Rust tests: guest unit tests, golden fixtures natively and through the component,
 #      captured SDK requests, the CLI, property tests;
+#      and `taskgate serve` end to end against a misbehaving loopback upstream;
 #   2. the official SDKs end to end: Python (alibabacloud-fnf20190315, aliyun-python-sdk-fnf)
 #      and Node (@alicloud/fnf-2019-03-15, @alicloud/openapi-client) against a recording
 #      server, each captured request checked by the taskgate binary;
@@ -19,12 +20,17 @@ rustup target add wasm32-wasip2 >/dev/null
 step "build (release profile, shared by tests, the CLI and benchmarks)"
 cargo build --release --locked --workspace --bins
 
+step "test-only fault build of the component (traps or spins on demand)"
+cargo build --locked -p taskgate-filter --features test-faults --profile component \
+    --target wasm32-wasip2 --target-dir target/component-build-faults
+export TASKGATE_FAULTS_COMPONENT="$PWD/target/component-build-faults/wasm32-wasip2/component/taskgate_filter.wasm"
+export TASKGATE_BIN="$PWD/target/release/taskgate"
+
 step "Rust tests"
 cargo test --release --locked --workspace
 
 step "official SDKs: install"
 bash tests/sdk/setup.sh
-export TASKGATE_BIN="$PWD/target/release/taskgate"
 
 step "official SDKs: Python"
 tests/sdk/.venv/bin/python -m pytest tests/sdk/python -q -p no:cacheprovider

@@ -653,3 +653,37 @@ fn logs_and_metrics_hold_the_outcome_but_never_secrets_or_the_reported_error() {
         assert!(!log.contains(secret), "the log holds {secret}: {log}");
     }
 }
+
+#[test]
+fn an_acs3_request_over_http2_is_checked_and_forwarded_with_its_host() {
+    let upstream = Upstream::start(Behaviour::Answer);
+    let gw = Served::start(&format!("upstream = {:?}\n", upstream.url()), None);
+    let request = Call::new(Layout::Acs3).now().build();
+    let body = unique_dir("h2").join("body");
+    std::fs::write(&body, &request.body).expect("body");
+    let mut curl = Command::new("curl");
+    curl.args([
+        "-s",
+        "--http2-prior-knowledge",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_version} %{http_code}",
+    ])
+    .arg("--data-binary")
+    .arg(format!("@{}", body.display()))
+    .arg(format!("http://{}{}", gw.addr, request.path_with_query));
+    for (name, value) in &request.headers {
+        curl.arg("-H").arg(format!("{name}: {value}"));
+    }
+    let out = curl.output().expect("curl (HTTP/2 client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.ends_with("\n2 200"), "{text}");
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 1);
+    let forwarded = String::from_utf8_lossy(&seen[0]).to_ascii_lowercase();
+    assert!(
+        forwarded.contains("\r\nhost: 1234567890123456.cn-hangzhou.fnf.aliyuncs.com\r\n"),
+        "{forwarded}"
+    );
+}

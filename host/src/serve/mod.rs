@@ -19,7 +19,8 @@ use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use proxy::Gateway;
 use std::convert::Infallible;
@@ -72,13 +73,24 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
     }
 
     let admin_task = tokio::spawn(serve_admin(admin, Arc::clone(&gateway)));
-    let mut builder = http1::Builder::new();
+    // HTTP/1.1 with keep-alive, and HTTP/2 for clients that open with its preface (cleartext,
+    // prior knowledge): one builder tells them apart per connection.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(serve.read_timeout)
         .max_buf_size(serve.max_header_bytes)
         .max_headers(serve.max_headers)
         .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(serve.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(serve.max_in_flight)
+        .keep_alive_interval(serve.read_timeout)
+        .keep_alive_timeout(serve.read_timeout);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -100,10 +112,12 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
                     let gateway = Arc::clone(&gateway);
                     async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
                 });
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                let builder = Arc::clone(&builder);
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     // A client that vanishes mid-request ends only its own connection.
-                    let _ = connection.await;
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(connection).await;
                 });
             }
             _ = &mut shutdown => break,

@@ -53,7 +53,8 @@ impl Gateway {
     ) -> HttpResponse<Full<Bytes>> {
         let started = Instant::now();
         self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        with_host_header(&mut parts);
         let head = head_of(&parts);
         let mut outcome = Outcome {
             code: String::new(),
@@ -196,6 +197,21 @@ impl Gateway {
         });
         eprintln!("{line}");
         response
+    }
+}
+
+/// HTTP/2 carries the host in `:authority`, not in a `Host` header; ACS3 signs `host`, and the
+/// HTTP/1.1 upstream needs it, so it is made a header here, once, for the check and the forward.
+fn with_host_header(parts: &mut hyper::http::request::Parts) {
+    if parts.headers.contains_key(hyper::header::HOST) {
+        return;
+    }
+    if let Some(value) = parts
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        parts.headers.insert(hyper::header::HOST, value);
     }
 }
 
