@@ -280,3 +280,283 @@ export function taskgateCheck(configPath, requestPath) {
   }
   return { exitCode: proc.status, output, stdout: proc.stdout, stderr: proc.stderr };
 }
+
+// ---------------------------------------------------------------------------------------------
+// `taskgate serve` (used by serve.test.mjs; everything above is unchanged)
+
+import net from 'node:net';
+
+export const SERVE_STARTUP_MS = 20_000;
+export const SERVE_STOP_MS = 20_000;
+export const SERVE_UPSTREAM_TIMEOUT_MS = 2000;
+
+/** The marker the test-faults build of the component traps on when it sees it in a body. */
+export const TRAP_MARKER = 'taskgate-test-trap';
+
+export const FAULTS_COMPONENT_ENV = 'TASKGATE_FAULTS_COMPONENT';
+const FAULTS_TARGET_DIR = 'target/component-build-faults';
+// `--profile component` already implies an optimised build (cargo refuses it together with --release).
+export const FAULTS_COMPONENT_BUILD = [
+  'build', '-p', 'taskgate-filter', '--features', 'test-faults',
+  '--target', 'wasm32-wasip2', '--profile', 'component', '--target-dir', FAULTS_TARGET_DIR,
+];
+const FAULTS_COMPONENT_OUTPUT = `${FAULTS_TARGET_DIR}/wasm32-wasip2/component/taskgate_filter.wasm`;
+let faultsComponentPath;
+
+/**
+ * `configToml(secret)` plus a `[serve]` table on 127.0.0.1 port 0 (admin too). `upstream`
+ * (`http://127.0.0.1:PORT`) selects forward mode; without it serve runs its sink.
+ */
+export function serveConfigToml({ secret = ACCESS_KEY_SECRET, upstream, sinkPath, upstreamTimeoutMs = SERVE_UPSTREAM_TIMEOUT_MS } = {}) {
+  // A JSON string is a valid TOML basic string once DEL is escaped too.
+  const str = (s) => JSON.stringify(String(s)).replace(/\u007f/g, '\\u007f');
+  const lines = ['[serve]', 'listen = "127.0.0.1:0"', 'admin_listen = "127.0.0.1:0"'];
+  if (upstream !== undefined) lines.push(`upstream = ${str(upstream)}`);
+  lines.push(`upstream_timeout_ms = ${Math.trunc(upstreamTimeoutMs)}`);
+  if (sinkPath !== undefined) lines.push(`sink_path = ${str(sinkPath)}`);
+  return `${configToml(secret)}\n${lines.join('\n')}\n`;
+}
+
+const LISTENING = /^listening on http:\/\/(127\.0\.0\.1:(\d+))$/;
+const ADMIN = /^admin on http:\/\/(127\.0\.0\.1:(\d+))$/;
+
+/**
+ * Starts `taskgate serve --config CONFIG [--component PATH]` and waits (at most
+ * `startupTimeoutMs`) for its stdout lines `listening on http://127.0.0.1:PORT` and
+ * `admin on http://127.0.0.1:PORT`; kills it if they do not come. Resolves to
+ * { endpoint ('127.0.0.1:PORT'), port, url, adminEndpoint, adminUrl, stdoutLines, stderr(), logLines(), stop() }.
+ */
+export async function startServe(configPath, { component, startupTimeoutMs = SERVE_STARTUP_MS } = {}) {
+  const bin = taskgateBin();
+  if (!fs.existsSync(bin)) throw new Error(`taskgate binary not found at ${bin}: build it or set TASKGATE_BIN`);
+  const args = ['serve', '--config', configPath];
+  if (component) args.push('--component', component);
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const stdoutLines = [];
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const rl = readline.createInterface({ input: child.stdout });
+  const diagnostics = () => `stdout so far: ${JSON.stringify(stdoutLines)}\nstderr (tail):\n${stderr.slice(-4000)}`;
+
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`taskgate serve printed no listening/admin lines within ${startupTimeoutMs} ms`)),
+      startupTimeoutMs,
+    );
+    rl.on('line', (line) => {
+      stdoutLines.push(line);
+      if (stdoutLines.length === 2) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`taskgate serve exited (${code ?? signal}) before printing its listening/admin lines`));
+    });
+  });
+
+  let listen;
+  let admin;
+  try {
+    await ready;
+    listen = LISTENING.exec(stdoutLines[0]);
+    if (!listen) throw new Error(`first stdout line is not 'listening on http://127.0.0.1:PORT': ${JSON.stringify(stdoutLines[0])}`);
+    admin = ADMIN.exec(stdoutLines[1]);
+    if (!admin) throw new Error(`second stdout line is not 'admin on http://127.0.0.1:PORT': ${JSON.stringify(stdoutLines[1])}`);
+    if (Number(listen[2]) === 0 || Number(admin[2]) === 0) throw new Error('serve printed port 0');
+  } catch (e) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    throw new Error(`${e.message}\n${diagnostics()}`);
+  }
+
+  return {
+    endpoint: listen[1],
+    port: Number(listen[2]),
+    url: `http://${listen[1]}`,
+    adminEndpoint: admin[1],
+    adminUrl: `http://${admin[1]}`,
+    stdoutLines,
+    stderr: () => stderr,
+    diagnostics,
+    /** The stderr lines that are JSON objects. */
+    logLines() {
+      return stderr
+        .split('\n')
+        .map((l) => {
+          try {
+            return JSON.parse(l);
+          } catch {
+            return undefined;
+          }
+        })
+        .filter((o) => o && typeof o === 'object' && !Array.isArray(o));
+    },
+    /** SIGTERM, then wait: resolves to { code, signal }; kills it and throws after `timeoutMs`. */
+    async stop(timeoutMs = SERVE_STOP_MS) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      let timer;
+      const timeout = new Promise((resolve) => {
+        timer = setTimeout(() => resolve(null), timeoutMs);
+      });
+      const result = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      if (result === null) {
+        child.kill('SIGKILL');
+        await exited;
+        throw new Error(`taskgate serve did not exit within ${timeoutMs} ms of SIGTERM (killed)\n${diagnostics()}`);
+      }
+      return result;
+    },
+  };
+}
+
+/**
+ * Runs `fn(serve)` against a fresh `taskgate serve`, then stops it with SIGTERM and (when `fn`
+ * did not throw) asserts exit code 0. When `fn` throws, the process is only made to go away.
+ */
+export async function withServe(configPath, opts, fn) {
+  const serve = await startServe(configPath, opts);
+  let result;
+  try {
+    result = await fn(serve);
+  } catch (e) {
+    try {
+      await serve.stop();
+    } catch {
+      // the original failure matters more
+    }
+    throw e;
+  }
+  const { code, signal } = await serve.stop();
+  if (code !== 0) {
+    throw new Error(`taskgate serve exited with ${code ?? signal} after SIGTERM, not 0\n${serve.diagnostics()}`);
+  }
+  return result;
+}
+
+/** A 127.0.0.1 port with nothing listening (a port just listened on and closed again). */
+export async function refusedPort() {
+  const server = net.createServer();
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The test-faults build of the component: `$TASKGATE_FAULTS_COMPONENT`, else built here. */
+export function faultsComponent() {
+  const env = process.env[FAULTS_COMPONENT_ENV];
+  if (env) {
+    if (!fs.statSync(env, { throwIfNoEntry: false })?.isFile()) throw new Error(`${FAULTS_COMPONENT_ENV}=${env} is not a file`);
+    return env;
+  }
+  if (!faultsComponentPath) {
+    const proc = spawnSync('cargo', FAULTS_COMPONENT_BUILD, {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 1_800_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    if (proc.error) throw proc.error;
+    if (proc.status !== 0) {
+      throw new Error(`building the test-faults component failed (exit ${proc.status}): cargo ${FAULTS_COMPONENT_BUILD.join(' ')}\n${proc.stderr.slice(-4000)}`);
+    }
+    const out = path.join(REPO_ROOT, FAULTS_COMPONENT_OUTPUT);
+    if (!fs.existsSync(out)) throw new Error(`the test-faults build did not produce ${FAULTS_COMPONENT_OUTPUT}`);
+    faultsComponentPath = out;
+  }
+  return faultsComponentPath;
+}
+
+async function sendPopCoreAs(secret, endpoint, token, error, cause) {
+  const FnF = require('@alicloud/fnf-2019-03-15');
+  const client = new FnF({ endpoint: `http://${endpoint}`, accessKeyId: ACCESS_KEY_ID, accessKeySecret: secret });
+  const body = await client.reportTaskFailed({ TaskToken: token, Error: error, Cause: cause });
+  return { eventId: body.EventId, requestId: body.RequestId };
+}
+
+// As sendTea above, with the client's secret given.
+async function sendTeaAs(secret, endpoint, token, error, cause, signatureAlgorithm) {
+  const OpenApi = require('@alicloud/openapi-client');
+  const Util = require('@alicloud/tea-util');
+  const client = new OpenApi.default(
+    new OpenApi.Config({
+      accessKeyId: ACCESS_KEY_ID,
+      accessKeySecret: secret,
+      endpoint,
+      protocol: 'http',
+      regionId: 'cn-hangzhou',
+      signatureAlgorithm,
+    }),
+  );
+  const params = new OpenApi.Params({
+    action: 'ReportTaskFailed',
+    version: '2019-03-15',
+    protocol: 'HTTPS',
+    pathname: '/',
+    method: 'POST',
+    authType: 'AK',
+    style: 'RPC',
+    reqBodyType: 'formData',
+    bodyType: 'json',
+  });
+  const request = new OpenApi.OpenApiRequest({ query: { TaskToken: token }, body: { Cause: cause, Error: error } });
+  const resp = await client.callApi(params, request, new Util.RuntimeOptions({}));
+  if (resp.statusCode !== 200) throw new Error(`status ${resp.statusCode}`);
+  return { eventId: resp.body.EventId, requestId: resp.body.RequestId };
+}
+
+/** `layout.send`, with the SDK client signing with `secret` instead of ACCESS_KEY_SECRET. */
+export function sendWithSecret(layout, secret, endpoint, token, error, cause) {
+  switch (layout.name) {
+    case 'node-popcore-rpc':
+      return sendPopCoreAs(secret, endpoint, token, error, cause);
+    case 'node-tea-rpc':
+      return sendTeaAs(secret, endpoint, token, error, cause, 'v2');
+    case 'node-tea-acs3':
+      return sendTeaAs(secret, endpoint, token, error, cause, 'ACS3-HMAC-SHA256');
+    default:
+      throw new Error(`no secret-taking sender for layout ${layout.name}`);
+  }
+}
+
+/** Awaits `fn()`, which must reject with an SDK error carrying a `code`; resolves to that error. */
+export async function expectSdkError(fn) {
+  let result;
+  try {
+    result = await fn();
+  } catch (err) {
+    if (err && typeof err === 'object' && 'code' in err) return err;
+    throw err;
+  }
+  throw new Error(`the SDK call succeeded (${JSON.stringify(result)}) where an error answer was expected`);
+}
+
+/** The sink file's lines, each parsed as one JSON object (missing file: no lines). */
+export function readSink(sinkPath) {
+  if (!fs.existsSync(sinkPath)) return [];
+  return fs
+    .readFileSync(sinkPath, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l, i) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        throw new Error(`sink line ${i + 1} is not JSON: ${l}`);
+      }
+    });
+}

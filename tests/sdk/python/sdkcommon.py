@@ -301,3 +301,341 @@ def taskgate_check(config_path: Path, request_path: Path) -> CheckResult:
             f"taskgate printed no JSON (exit {proc.returncode}): stdout={proc.stdout!r} stderr={proc.stderr!r}"
         ) from exc
     return CheckResult(proc.returncode, output, proc.stdout, proc.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# `taskgate serve` (used by test_serve.py; everything above is unchanged)
+
+import contextlib  # noqa: E402
+import queue  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+SERVE_STARTUP_SECONDS = 20
+SERVE_STOP_SECONDS = 20
+SERVE_UPSTREAM_TIMEOUT_MS = 2000
+
+# The marker the test-faults build of the component traps on when it sees it in a body.
+TRAP_MARKER = "taskgate-test-trap"
+
+FAULTS_COMPONENT_ENV = "TASKGATE_FAULTS_COMPONENT"
+FAULTS_COMPONENT_TARGET_DIR = "target/component-build-faults"
+# `--profile component` already implies an optimised build (cargo refuses it together with --release).
+FAULTS_COMPONENT_BUILD = [
+    "cargo", "build", "-p", "taskgate-filter", "--features", "test-faults",
+    "--target", "wasm32-wasip2", "--profile", "component", "--target-dir", FAULTS_COMPONENT_TARGET_DIR,
+]
+FAULTS_COMPONENT_OUTPUT = f"{FAULTS_COMPONENT_TARGET_DIR}/wasm32-wasip2/component/taskgate_filter.wasm"
+
+_faults_component_lock = threading.Lock()
+_faults_component_path: Path | None = None
+
+
+def _toml_string(value: str) -> str:
+    # A JSON string is a valid TOML basic string once DEL is escaped too.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def serve_config_toml(
+    secret: str = ACCESS_KEY_SECRET,
+    *,
+    upstream: str | None = None,
+    sink_path: Path | str | None = None,
+    upstream_timeout_ms: int = SERVE_UPSTREAM_TIMEOUT_MS,
+) -> str:
+    """`config_toml(secret)` plus a `[serve]` table on 127.0.0.1 port 0 (admin too).
+
+    `upstream` (`http://127.0.0.1:PORT`) selects forward mode; without it serve runs its sink.
+    """
+    lines = [
+        "[serve]",
+        'listen = "127.0.0.1:0"',
+        'admin_listen = "127.0.0.1:0"',
+    ]
+    if upstream is not None:
+        lines.append(f"upstream = {_toml_string(upstream)}")
+    lines.append(f"upstream_timeout_ms = {int(upstream_timeout_ms)}")
+    if sink_path is not None:
+        lines.append(f"sink_path = {_toml_string(str(sink_path))}")
+    return config_toml(secret) + "\n" + "\n".join(lines) + "\n"
+
+
+_LISTENING = re.compile(r"^listening on http://(127\.0\.0\.1:(\d+))$")
+_ADMIN = re.compile(r"^admin on http://(127\.0\.0\.1:(\d+))$")
+
+
+class Serve:
+    """A `taskgate serve --config CONFIG [--component PATH]` child process.
+
+    `start()` waits (at most `startup_timeout` seconds) for the two stdout lines
+    `listening on http://127.0.0.1:PORT` and `admin on http://127.0.0.1:PORT`, and kills the
+    process if they do not come. Its stderr (one JSON log line per request) goes to a file.
+
+    As a context manager it stops the process with SIGTERM on exit and, when the block raised
+    nothing, asserts exit code 0; when the block raised, it only makes sure the process is gone.
+    """
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        workdir: Path,
+        component: Path | None = None,
+        startup_timeout: float = SERVE_STARTUP_SECONDS,
+    ) -> None:
+        self.config_path = Path(config_path)
+        self.component = component
+        self.startup_timeout = startup_timeout
+        self.stderr_path = Path(workdir) / f"serve-{_unique_suffix()}.stderr"
+        self.stdout_lines: list[str] = []
+        self.proc: subprocess.Popen | None = None
+        self.endpoint = ""  # "127.0.0.1:PORT", no scheme (what the SDKs take)
+        self.port = 0
+        self.admin_endpoint = ""
+        self.exit_code: int | None = None
+        self._lines: queue.Queue = queue.Queue()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.admin_endpoint}"
+
+    def stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_lines(self) -> list[dict]:
+        """The stderr lines that are JSON objects."""
+        out = []
+        for line in self.stderr_text().splitlines():
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                out.append(obj)
+        return out
+
+    def _diagnostics(self) -> str:
+        tail = self.stderr_text()[-4000:]
+        return f"stdout so far: {self.stdout_lines!r}\nstderr (tail):\n{tail}"
+
+    def _pump(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        try:
+            for raw in self.proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                self.stdout_lines.append(line)
+                self._lines.put(line)
+        except (OSError, ValueError):
+            pass
+        self._lines.put(None)
+
+    def _next_line(self, deadline: float, what: str) -> str:
+        remaining = deadline - time.monotonic()
+        try:
+            if remaining <= 0:
+                raise queue.Empty
+            line = self._lines.get(timeout=remaining)
+        except queue.Empty:
+            raise AssertionError(
+                f"taskgate serve printed no {what!r} line within {self.startup_timeout:g} s\n"
+                + self._diagnostics()
+            ) from None
+        if line is None:
+            assert self.proc is not None
+            try:
+                code = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = "still running, stdout closed"
+            raise AssertionError(
+                f"taskgate serve (exit {code}) ended its stdout before the {what!r} line\n"
+                + self._diagnostics()
+            )
+        return line
+
+    def start(self) -> "Serve":
+        binary = taskgate_bin()
+        if not os.path.isfile(binary):
+            raise AssertionError(f"taskgate binary not found at {binary!r}: build it or set TASKGATE_BIN")
+        args = [binary, "serve", "--config", str(self.config_path)]
+        if self.component is not None:
+            args += ["--component", str(self.component)]
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
+            )
+        threading.Thread(target=self._pump, daemon=True).start()
+        deadline = time.monotonic() + self.startup_timeout
+        try:
+            first = self._next_line(deadline, "listening on http://127.0.0.1:PORT")
+            m = _LISTENING.match(first)
+            if not m:
+                raise AssertionError(
+                    f"first stdout line is not 'listening on http://127.0.0.1:PORT': {first!r}\n" + self._diagnostics()
+                )
+            self.endpoint, self.port = m.group(1), int(m.group(2))
+            second = self._next_line(deadline, "admin on http://127.0.0.1:PORT")
+            m = _ADMIN.match(second)
+            if not m:
+                raise AssertionError(
+                    f"second stdout line is not 'admin on http://127.0.0.1:PORT': {second!r}\n" + self._diagnostics()
+                )
+            self.admin_endpoint = m.group(1)
+            if self.port == 0 or self.admin_endpoint.endswith(":0"):
+                raise AssertionError(f"serve printed port 0: {self.stdout_lines!r}")
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc is not None:
+            self.exit_code = self.proc.returncode
+
+    def stop(self, timeout: float = SERVE_STOP_SECONDS) -> int:
+        """SIGTERM, then wait; kills it and raises if it has not exited within `timeout` s."""
+        assert self.proc is not None, "not started"
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.exit_code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"taskgate serve did not exit within {timeout:g} s of SIGTERM (killed)\n" + self._diagnostics()
+            ) from None
+        return self.exit_code
+
+    def assert_stopped_cleanly(self) -> None:
+        code = self.stop()
+        assert code == 0, f"taskgate serve exited with {code} after SIGTERM, not 0\n" + self._diagnostics()
+
+    def __enter__(self) -> "Serve":
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.assert_stopped_cleanly()
+        else:
+            try:
+                self.stop()
+            except AssertionError:
+                pass
+
+
+def _unique_suffix() -> str:
+    return os.urandom(8).hex()
+
+
+@contextlib.contextmanager
+def refused_port():
+    """A 127.0.0.1 port that refuses connections: bound (so nobody else takes it), never listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def faults_component() -> Path:
+    """The test-faults build of the component: `$TASKGATE_FAULTS_COMPONENT`, else built here."""
+    global _faults_component_path
+    env = os.environ.get(FAULTS_COMPONENT_ENV)
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise AssertionError(f"{FAULTS_COMPONENT_ENV}={env!r} is not a file")
+        return path
+    with _faults_component_lock:
+        if _faults_component_path is None:
+            proc = subprocess.run(
+                FAULTS_COMPONENT_BUILD,
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+                stdin=subprocess.DEVNULL,
+            )
+            if proc.returncode != 0:
+                raise AssertionError(
+                    f"building the test-faults component failed (exit {proc.returncode}): "
+                    f"{' '.join(FAULTS_COMPONENT_BUILD)}\n{proc.stderr[-4000:]}"
+                )
+            path = REPO_ROOT / FAULTS_COMPONENT_OUTPUT
+            if not path.is_file():
+                raise AssertionError(f"the test-faults build did not produce {FAULTS_COMPONENT_OUTPUT}")
+            _faults_component_path = path
+        return _faults_component_path
+
+
+def send_with_secret(layout: Layout, secret: str, endpoint: str, token: str, error: str, cause: str) -> SdkResult:
+    """`layout.send`, with the SDK client signing with `secret` instead of ACCESS_KEY_SECRET.
+
+    The layouts read the module's ACCESS_KEY_SECRET when they build their client, so it is swapped
+    for the duration of the call (the tests call SDKs one at a time).
+    """
+    global ACCESS_KEY_SECRET
+    saved = ACCESS_KEY_SECRET
+    ACCESS_KEY_SECRET = secret
+    try:
+        return layout.send(endpoint, token, error, cause)
+    finally:
+        ACCESS_KEY_SECRET = saved
+
+
+def sdk_error_classes() -> tuple[type[BaseException], ...]:
+    """The exceptions the SDKs raise for an error answer: tea's TeaException, legacy ServerException."""
+    from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+    from Tea.exceptions import TeaException
+
+    return (TeaException, ServerException, ClientException)
+
+
+def sdk_error_code(exc: BaseException) -> str | None:
+    """The error code an SDK exception carries (`TeaException.code`, `get_error_code()`)."""
+    from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+    from Tea.exceptions import TeaException
+
+    if isinstance(exc, TeaException):
+        return exc.code
+    if isinstance(exc, (ServerException, ClientException)):
+        return exc.get_error_code()
+    return None
+
+
+def expect_sdk_error(send: Callable[[], object]) -> BaseException:
+    """Runs `send()`, which must raise one of the SDK error classes; returns that exception."""
+    try:
+        result = send()
+    except sdk_error_classes() as exc:
+        return exc
+    raise AssertionError(f"the SDK call succeeded ({result!r}) where an error answer was expected")
+
+
+def read_sink(path: Path) -> list[dict]:
+    """The sink file's lines, each parsed as one JSON object (missing file: no lines)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    lines = text.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise AssertionError(f"sink line {i + 1} is not JSON: {line!r}") from exc
+    return out
