@@ -6,6 +6,7 @@
 //! Shutdown on SIGTERM or ctrl-c: stop accepting, let requests in flight finish (up to
 //! `SHUTDOWN_GRACE`), exit 0.
 
+mod log;
 mod metrics;
 mod proxy;
 mod sink;
@@ -56,6 +57,7 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
         upstream,
         sink,
         metrics: metrics::Metrics::default(),
+        log: log::Log::start().context("starting the log writer")?,
     });
 
     {
@@ -132,6 +134,7 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
         eprintln!("taskgate: requests still in flight after {SHUTDOWN_GRACE:?}; exiting");
     }
     admin_task.abort();
+    gateway.log.flush();
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! phase is an answer in the caller's dialect; `answer` is the one place that turns a failure
 //! into a response.
 
+use super::log::Log;
 use super::metrics::Metrics;
 use super::sink::Sink;
 use super::upstream::Upstream;
@@ -35,6 +36,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// One permit per request in flight.
     pub permits: Arc<Semaphore>,
+    /// The per-request log.
+    pub log: Log,
 }
 
 /// What one request did, for its log line and metrics. Never holds secrets or `Error`/`Cause`.
@@ -195,7 +198,7 @@ impl Gateway {
             "upstream_us": micros(outcome.upstream),
             "total_us": elapsed.as_micros() as u64,
         });
-        eprintln!("{line}");
+        self.log.line(line.to_string());
         response
     }
 }

@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# Load test of `taskgate serve` on loopback: throughput and latency of the proxy with the filter
+# against the same proxy with the filter off (--no-filter) and against the upstream called
+# directly, plus the proxy's resident memory.
+#
+#   tests/bench/serve.sh                 # DURATION=10: about 1.5 minutes after the build
+#   DURATION=3 tests/bench/serve.sh      # a quick smoke run
+#
+# Scenarios, all sending the same freshly signed ReportTaskFailed (RPC v1, query + form body):
+#   (a) direct   bench-loadgen -> bench-upstream
+#   (b) no-filter bench-loadgen -> taskgate serve --no-filter -> bench-upstream
+#   (c) filter   bench-loadgen -> taskgate serve             -> bench-upstream
+# For each: maximum throughput (closed loop, CONNECTIONS connections), then latency at a
+# constant rate of half (b)'s maximum (open loop, latency counted from each request's due time).
+# RSS is VmRSS of the filtering proxy: idle (IDLE_WAIT seconds after start, no request yet)
+# and after the load, with VmHWM (its peak).
+#
+# Settings (environment): DURATION (measured seconds per run, default 10), WARMUP (unmeasured
+# seconds before each run, default 1), CONNECTIONS (default 32), LOADGEN_THREADS (the load
+# generator's runtime threads, default 1), IDLE_WAIT (default 3), RATE (open-loop rate; default
+# half of (b)'s measured maximum), LOG (where the proxies' per-request log lines on stderr go:
+# `file`, the default, as in service, or `null` for /dev/null).
+#
+# Targets (the requirement): throughput (c)/(b) >= 0.8; p99 (c) - p99 (b) <= 250 µs at the
+# fixed rate; idle RSS <= 40 MiB.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-1}
+CONNECTIONS=${CONNECTIONS:-32}
+LOADGEN_THREADS=${LOADGEN_THREADS:-1}
+IDLE_WAIT=${IDLE_WAIT:-3}
+RATE=${RATE:-}
+LOG=${LOG:-file}
+bin=target/release
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+die() {
+    printf 'serve.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+step "build"
+cargo build --release -p taskgate -p taskgate-tests --bins
+
+work=$(mktemp -d)
+pids=() # started here and not yet stopped
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        stop "$pid"
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits until FILE holds a line `PREFIX http://ADDR` and prints ADDR.
+address_in() {
+    local file=$1 prefix=$2 pid=$3 i
+    for i in $(seq 300); do
+        if addr=$(sed -n "s|^$prefix http://||p" "$file" 2>/dev/null) && [ -n "$addr" ]; then
+            printf '%s\n' "$addr"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || die "process $pid exited before printing '$prefix'"
+        sleep 0.1
+    done
+    die "no '$prefix' line after 30 s"
+}
+
+rss_kib() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
+
+# True while a child runs (an exited child stays a zombie until it is waited for).
+running() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -c1)" != Z ]; }
+
+# Stops a child with SIGTERM, waits up to 10 s for it to finish, then kills it.
+stop() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 100); do
+        running "$pid" || break
+        sleep 0.1
+    done
+    if running "$pid"; then
+        printf 'serve.sh: process %s ignored SIGTERM for 10 s: killing it\n' "$pid" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cat >"$work/taskgate.toml" <<'EOF'
+# The demo keys of examples/taskgate.toml; both listeners on free loopback ports.
+[serve]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+
+[[access_keys]]
+id = "LTAI5tDemoAccessKeyId"
+secret = "demo-access-key-secret"
+account = "1234567890123456"
+
+[[token_keys]]
+account = "1234567890123456"
+secret = "demo-token-key"
+EOF
+
+# Writes a ReportTaskFailed signed now to $work/request.http: the shape of
+# examples/report-task-failed.http (headers, form body, parameter set) with a fresh token,
+# nonce, timestamp and RPC v1 signature; then has `taskgate check` accept it. Called before every
+# run so that the signature stays inside the 15-minute window however long the runs are.
+sign_request() {
+    python3 - examples/report-task-failed.http "$work/request.http" <<'EOF'
+import base64, hashlib, hmac, sys, time, urllib.parse, uuid
+
+KEY_ID, KEY_SECRET = "LTAI5tDemoAccessKeyId", "demo-access-key-secret"
+TOKEN_KEY = b"demo-token-key"
+
+def pe(text):  # RPC v1 percentEncode: everything but A-Z a-z 0-9 - _ . ~
+    return urllib.parse.quote(text, safe="-_.~")
+
+example, out = sys.argv[1], sys.argv[2]
+raw = open(example, "rb").read().replace(b"\r\n", b"\n")
+head, _, body = raw.partition(b"\n\n")
+request_line, *header_lines = head.decode().split("\n")
+method, target, version = request_line.split(" ")
+headers = [line.split(":", 1) for line in header_lines]
+length = int(next(v for k, v in headers if k.strip().lower() == "content-length"))
+body = body[:length]
+
+inner = f"v1#a#{uuid.uuid4()}#42"
+mac = base64.b64encode(hmac.new(TOKEN_KEY, inner.encode(), hashlib.sha1).digest()).decode()
+token = base64.b64encode(f"{inner}#{mac}".encode()).decode()
+fresh = {
+    "AccessKeyId": KEY_ID,
+    "TaskToken": token,
+    "SignatureNonce": uuid.uuid4().hex,
+    "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+}
+query = [(k, fresh.get(k, v)) for k, v in
+         urllib.parse.parse_qsl(target.split("?", 1)[1], keep_blank_values=True)
+         if k != "Signature"]
+form = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
+canonical = "&".join(f"{pe(k)}={pe(v)}" for k, v in sorted(query + form))
+to_sign = f"{method}&%2F&{pe(canonical)}"
+signature = base64.b64encode(
+    hmac.new(f"{KEY_SECRET}&".encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
+query.append(("Signature", signature))
+target = "/?" + "&".join(f"{pe(k)}={pe(v)}" for k, v in query)
+lines = [f"{method} {target} {version}"] + [f"{k}:{v}" for k, v in headers]
+with open(out, "wb") as f:
+    f.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+EOF
+    "$bin/taskgate" check --config "$work/taskgate.toml" "$work/request.http" >"$work/check.json" ||
+        die "taskgate check rejects the generated request: $(cat "$work/check.json")"
+}
+
+# CPU time in clock ticks, for telling the proxy's cost from the machine's other work:
+# busy time of the whole machine (steal counted: capacity lost to other guests), the waited-for
+# children of this shell (the load generator), and each long-running process started here.
+cpu_snapshot() {
+    local pid
+    awk '$1 == "cpu" { printf "%d", $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+    # Fields after the command name: field 16/17 of stat are cutime/cstime, 14/15 utime/stime.
+    sed 's/^.*) //' "/proc/$$/stat" | awk '{ printf " %d", $14 + $15 }'
+    for pid in "$upstream_pid" "$nofilter_pid" "$filter_pid"; do
+        sed 's/^.*) //' "/proc/$pid/stat" | awk '{ printf " %d", $12 + $13 }'
+    done
+    echo
+}
+
+# load LABEL ADDR PROXY [RATE]: one bounded load run; PROXY is upstream, nofilter or filter (the
+# process whose CPU time per request is reported). Appends its JSON line, with the CPU figures
+# added, to results.jsonl.
+load() {
+    local label=$1 addr=$2 proxy=$3 rate=${4:-} line before after started ended
+    local args=(--url "http://$addr" --request "$work/request.http" --connections "$CONNECTIONS"
+        --duration "$DURATION" --warmup "$WARMUP" --threads "$LOADGEN_THREADS" --label "$label")
+    if [ -n "$rate" ]; then args+=(--rate "$rate"); fi
+    sign_request
+    step "$label${rate:+ at $rate req/s} (${WARMUP}s warm-up + ${DURATION}s)"
+    before=$(cpu_snapshot)
+    started=$(date +%s.%N)
+    # The hard bound on top of the load generator's own: warm-up + duration + timeout + slack.
+    line=$(timeout $((WARMUP + DURATION + 30)) "$bin/bench-loadgen" "${args[@]}") ||
+        die "the load generator failed for $label"
+    ended=$(date +%s.%N)
+    after=$(cpu_snapshot)
+    line=$(python3 -c '
+import json, os, sys
+line, proxy, before, after, started, ended, tck = sys.argv[1:]
+r = json.loads(line)
+d = [b - a for a, b in zip(map(int, before.split()), map(int, after.split()))]
+busy, loadgen, upstream, nofilter, filter_ = (t / int(tck) for t in d)
+wall = float(ended) - float(started)
+n = max(1, r["answers_total"])
+us = lambda seconds: round(seconds * 1e6 / n, 1)
+proc = {"upstream": upstream, "nofilter": nofilter, "filter": filter_}
+r["cpu_us_per_req"] = {"loadgen": us(loadgen), "upstream": us(upstream),
+                       "proxy": us(proc[proxy]) if proxy != "upstream" else None}
+# Everything else the machine did meanwhile (other builds, the kernel threads, ...), as a share
+# of all its CPUs: noise in this run.
+others = busy - loadgen - upstream - nofilter - filter_
+r["others_cpu_pct"] = round(100 * max(0.0, others) / (wall * os.cpu_count()), 1)
+print(json.dumps(r, separators=(",", ":")))
+' "$line" "$proxy" "$before" "$after" "$started" "$ended" "$(getconf CLK_TCK)")
+    printf '%s\n' "$line" >&2
+    printf '%s\n' "$line" >>"$work/results.jsonl"
+}
+
+step "start the upstream and both proxies"
+sign_request
+"$bin/bench-upstream" 127.0.0.1:0 >"$work/upstream.out" &
+upstream_pid=$!
+pids+=("$upstream_pid")
+upstream=$(address_in "$work/upstream.out" "listening on" "$upstream_pid")
+
+# Each proxy logs one JSON line per request on stderr: to a file, as it would be in service.
+case $LOG in
+file) nofilter_log=$work/nofilter.log filter_log=$work/filter.log ;;
+null) nofilter_log=/dev/null filter_log=/dev/null ;;
+*) die "LOG must be file or null, not $LOG" ;;
+esac
+"$bin/taskgate" serve --config "$work/taskgate.toml" --upstream "http://$upstream" --no-filter \
+    >"$work/nofilter.out" 2>"$nofilter_log" &
+nofilter_pid=$!
+pids+=("$nofilter_pid")
+"$bin/taskgate" serve --config "$work/taskgate.toml" --upstream "http://$upstream" \
+    >"$work/filter.out" 2>"$filter_log" &
+filter_pid=$!
+pids+=("$filter_pid")
+nofilter=$(address_in "$work/nofilter.out" "listening on" "$nofilter_pid")
+filter=$(address_in "$work/filter.out" "listening on" "$filter_pid")
+address_in "$work/filter.out" "admin on" "$filter_pid" >/dev/null
+
+sleep "$IDLE_WAIT"
+idle_rss=$(rss_kib "$filter_pid" VmRSS)
+idle_rss_nofilter=$(rss_kib "$nofilter_pid" VmRSS)
+printf 'idle VmRSS after %ss: filter %s KiB, no-filter %s KiB\n' "$IDLE_WAIT" "$idle_rss" \
+    "$idle_rss_nofilter" >&2
+
+: >"$work/results.jsonl"
+load "a-direct-max" "$upstream" upstream
+load "b-nofilter-max" "$nofilter" nofilter
+load "c-filter-max" "$filter" filter
+if [ -z "$RATE" ]; then
+    RATE=$(python3 -c 'import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["label"] == "b-nofilter-max":
+        print(max(1, int(r["throughput_rps"] / 2)))' "$work/results.jsonl")
+fi
+load "a-direct-rate" "$upstream" upstream "$RATE"
+load "b-nofilter-rate" "$nofilter" nofilter "$RATE"
+load "c-filter-rate" "$filter" filter "$RATE"
+
+load_rss=$(rss_kib "$filter_pid" VmRSS)
+peak_rss=$(rss_kib "$filter_pid" VmHWM)
+load_rss_nofilter=$(rss_kib "$nofilter_pid" VmRSS)
+stop "$filter_pid"
+stop "$nofilter_pid"
+stop "$upstream_pid"
+pids=()
+if [ "$LOG" = file ]; then
+    forwarded=$(grep -c '"code":"forwarded"' "$filter_log" || true)
+else
+    forwarded="(not logged)"
+fi
+
+step "results"
+export LOG CONNECTIONS WARMUP DURATION RATE IDLE_WAIT idle_rss idle_rss_nofilter load_rss peak_rss \
+    load_rss_nofilter forwarded
+python3 - "$work/results.jsonl" <<'EOF'
+import json, os, sys
+
+env = os.environ
+runs = {json.loads(l)["label"]: json.loads(l) for l in open(sys.argv[1])}
+a, b, c = (runs[f"{s}-max"] for s in ("a-direct", "b-nofilter", "c-filter"))
+ar, br, cr = (runs[f"{s}-rate"] for s in ("a-direct", "b-nofilter", "c-filter"))
+bad = [k for k, r in runs.items() if r["non_2xx"] or r["errors"] or r["unsent"]]
+rate = env["RATE"]
+
+def mib(name):
+    return f"{int(env[name]) / 1024:.1f} MiB"
+
+ratio = c["throughput_rps"] / b["throughput_rps"] if b["throughput_rps"] else 0.0
+added_b = cr["p99_us"] - br["p99_us"]
+added_a = cr["p99_us"] - ar["p99_us"]
+idle = int(env["idle_rss"]) / 1024
+
+print(f"taskgate serve on loopback: {os.cpu_count()} CPUs shared by load generator, proxy and "
+      f"upstream (nothing pinned); {env['CONNECTIONS']} connections; {env['WARMUP']} s warm-up "
+      f"+ {env['DURATION']} s per run; open-loop rate {rate} req/s; proxy logs to {env['LOG']}.")
+print()
+print("Closed loop (maximum throughput) and open loop at the fixed rate (latency in µs, from each")
+print("request's due time). CPU µs/req: the proxy's own CPU time per request at maximum")
+print("throughput. p99 from send: counted from the actual send, not the due time. Others: CPU")
+print("share of everything else on the machine during the runs (max, rate): noise if not ~0.")
+print()
+print("| scenario | max req/s | vs (b) | proxy CPU µs/req | p50 | p90 | p99 | p99.9 | max "
+      "| p99 from send | others |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for name, m, r in (("(a) direct to upstream", a, ar), ("(b) serve --no-filter", b, br),
+                   ("(c) serve (filter)", c, cr)):
+    vs = m["throughput_rps"] / b["throughput_rps"] if b["throughput_rps"] else 0.0
+    cpu = m["cpu_us_per_req"]["proxy"]
+    print(f"| {name} | {m['throughput_rps']:.0f} | {vs:.2f} | {'—' if cpu is None else cpu} "
+          f"| {r['p50_us']} | {r['p90_us']} | {r['p99_us']} | {r['p999_us']} | {r['max_us']} "
+          f"| {r['sent_p99_us']} | {m['others_cpu_pct']} %, {r['others_cpu_pct']} % |")
+print()
+print("| measure | value | target | |")
+print("|---|---|---|---|")
+print(f"| throughput (c)/(b) | {ratio:.2f} | >= 0.80 | {'ok' if ratio >= 0.8 else 'MISSED'} |")
+print(f"| added p99 (c)-(b) at {rate} req/s | {added_b} µs | <= 250 µs "
+      f"| {'ok' if added_b <= 250 else 'MISSED'} |")
+print(f"| added p99 (c)-(a) at {rate} req/s | {added_a} µs | | |")
+print(f"| idle VmRSS (c), {env['IDLE_WAIT']} s after start | {mib('idle_rss')} | <= 40 MiB "
+      f"| {'ok' if idle <= 40 else 'MISSED'} |")
+print(f"| idle VmRSS (b) | {mib('idle_rss_nofilter')} | | |")
+print(f"| VmRSS (c) after the load / peak (VmHWM) | {mib('load_rss')} / {mib('peak_rss')} | | |")
+print(f"| VmRSS (b) after the load | {mib('load_rss_nofilter')} | | |")
+print(f"| proxy CPU per request (c)-(b), max throughput | "
+      f"{c['cpu_us_per_req']['proxy'] - b['cpu_us_per_req']['proxy']:.1f} µs | | |")
+print()
+print(f"(c) forwarded {env['forwarded']} requests over all its runs (its log). Load generator's "
+      "own send lag at the fixed rate, p99: "
+      + ", ".join(f"{k[0]} {runs[k]['lag_p99_us']} µs"
+                  for k in ("a-direct-rate", "b-nofilter-rate", "c-filter-rate")) + ".")
+if bad:
+    print(f"\nWARNING: non-2xx answers, transport errors or unsent requests in {', '.join(bad)}: "
+          "those figures are not valid.")
+    sys.exit(1)
+EOF
