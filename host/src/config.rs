@@ -35,6 +35,8 @@ pub struct Sandbox {
     pub memory_bytes: usize,
     /// Wall-clock budget per check, in milliseconds (enforced by epoch interruption).
     pub deadline_ms: u64,
+    /// Checks one component instance may serve (1: a fresh instance for every check).
+    pub instance_reuse: u32,
 }
 
 impl Default for Sandbox {
@@ -42,6 +44,7 @@ impl Default for Sandbox {
         Sandbox {
             memory_bytes: 32 << 20,
             deadline_ms: 100,
+            instance_reuse: 1,
         }
     }
 }
@@ -116,6 +119,7 @@ struct LimitsFile {
 struct SandboxFile {
     memory_bytes: Option<usize>,
     deadline_ms: Option<u64>,
+    instance_reuse: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -254,7 +258,14 @@ impl Config {
                 .sandbox
                 .deadline_ms
                 .unwrap_or(Sandbox::default().deadline_ms),
+            instance_reuse: file
+                .sandbox
+                .instance_reuse
+                .unwrap_or(Sandbox::default().instance_reuse),
         };
+        if !(1..=100_000).contains(&sandbox.instance_reuse) {
+            bail!("sandbox.instance_reuse must be between 1 and 100000");
+        }
         if !(MIN_MEMORY_BYTES..=MAX_MEMORY_BYTES).contains(&sandbox.memory_bytes) {
             bail!("sandbox.memory_bytes must be between {MIN_MEMORY_BYTES} and {MAX_MEMORY_BYTES}");
         }

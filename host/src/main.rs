@@ -262,7 +262,11 @@ fn sandbox(common: &Common, config: &Config) -> anyhow::Result<Sandbox> {
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("reading the component {}", path.display()))?;
-            Sandbox::new(&bytes, config.sandbox.memory_bytes)
+            Sandbox::new(
+                &bytes,
+                config.sandbox.memory_bytes,
+                config.sandbox.instance_reuse,
+            )
         }
         None => Sandbox::embedded(config),
     }

@@ -5,12 +5,15 @@
 //! thread that advances the epoch, a `Linker` with a deny-all WASI (the component's std imports
 //! `wasi:cli` and `wasi:io`, but gets no files, environment, network or clock through them) and
 //! the `credentials` and `settings` imports, and the instantiated-ahead `FilterPre`.
-//! Per check: a new `Store` whose data is the request's configuration, a memory cap and an epoch
-//! deadline; instantiate from the pre; call; drop. Nothing survives from one check to the next.
+//! Per check: an instance with the check's configuration, memory cap and a fresh epoch deadline;
+//! call; then drop it. With `[sandbox] instance_reuse = N > 1`, an instance that finished cleanly
+//! serves up to N checks (the filter keeps no state between calls, and an instance that trapped,
+//! hit its deadline or its memory cap is never reused): that spares the instantiation, measured
+//! in BENCHMARKS.md.
 
 use crate::config::Config;
 use anyhow::Context as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskgate_filter::{
     Dialect, Env as _, Report, Request, Response, TaskToken, TokenError, Verdict,
@@ -45,7 +48,22 @@ const POOL_INSTANCES: u32 = 256;
 pub struct Sandbox {
     engine: Engine,
     pre: bindings::FilterPre<State>,
+    /// Checks one instance may serve before it is dropped; 1 means a fresh instance every time.
+    reuse: u32,
+    /// Instances that finished a check cleanly and may serve another.
+    warm: Mutex<Vec<Warm>>,
 }
+
+/// An instance kept for its next check. The filter keeps no state between calls; an instance
+/// that failed in any way is never put back.
+struct Warm {
+    store: Store<State>,
+    filter: bindings::Filter,
+    checks: u32,
+}
+
+/// Most warm instances kept at once (each holds a slot of the pool).
+const MAX_WARM: usize = 64;
 
 /// Everything one check's store holds.
 struct State {
@@ -98,8 +116,9 @@ impl wit::Host for State {}
 
 impl Sandbox {
     /// Compiles `component` (a `.wasm` file's bytes) and links it. `memory_bytes` sizes the
-    /// pool's memory slots: no instance can grow past it.
-    pub fn new(component: &[u8], memory_bytes: usize) -> anyhow::Result<Sandbox> {
+    /// pool's memory slots: no instance can grow past it. `reuse` is how many checks one
+    /// instance may serve (1: a fresh instance for every check).
+    pub fn new(component: &[u8], memory_bytes: usize, reuse: u32) -> anyhow::Result<Sandbox> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(POOL_INSTANCES)
             .total_core_instances(POOL_INSTANCES * 4)
@@ -128,41 +147,75 @@ impl Sandbox {
             "the component does not fit the taskgate:filter world (is it a taskgate filter build?)",
         )?)?;
         start_ticker(&engine)?;
-        Ok(Sandbox { engine, pre })
+        Ok(Sandbox {
+            engine,
+            pre,
+            reuse: reuse.max(1),
+            warm: Mutex::new(Vec::new()),
+        })
     }
 
     /// The embedded component, with the configuration's memory cap.
     pub fn embedded(config: &Config) -> anyhow::Result<Sandbox> {
-        Sandbox::new(crate::EMBEDDED_COMPONENT, config.sandbox.memory_bytes)
+        Sandbox::new(
+            crate::EMBEDDED_COMPONENT,
+            config.sandbox.memory_bytes,
+            config.sandbox.instance_reuse,
+        )
     }
 
-    fn store(&self, config: &Arc<Config>) -> Store<State> {
-        let state = State {
-            config: Arc::clone(config),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(config.sandbox.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
-            // Deny-all: no arguments, environment, preopened directories, network or stdio.
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
+    /// An instance for one check: a warm one when reuse is on and one is free, else a new one.
+    /// Either way it gets this check's configuration, memory cap and a fresh deadline.
+    fn instance(&self, config: &Arc<Config>) -> anyhow::Result<Warm> {
+        let pooled = if self.reuse > 1 {
+            self.warm.lock().ok().and_then(|mut warm| warm.pop())
+        } else {
+            None
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limits);
-        let ticks = config
-            .sandbox
-            .deadline_ms
-            .div_ceil(TICK.as_millis() as u64)
-            .max(1);
-        store.set_epoch_deadline(ticks);
-        store
+        let mut instance = match pooled {
+            Some(instance) => instance,
+            None => {
+                let state = State {
+                    config: Arc::clone(config),
+                    limits: limits(config),
+                    // Deny-all: no arguments, environment, preopened directories, network or stdio.
+                    wasi: WasiCtx::builder().build(),
+                    table: ResourceTable::new(),
+                };
+                let mut store = Store::new(&self.engine, state);
+                store.limiter(|state| &mut state.limits);
+                // A new store's deadline is already due: instantiation needs one too.
+                store.set_epoch_deadline(deadline_ticks(config));
+                let filter = self.pre.instantiate(&mut store)?;
+                Warm {
+                    store,
+                    filter,
+                    checks: 0,
+                }
+            }
+        };
+        let state = instance.store.data_mut();
+        state.config = Arc::clone(config);
+        state.limits = limits(config);
+        instance.store.set_epoch_deadline(deadline_ticks(config));
+        Ok(instance)
+    }
+
+    /// Keeps an instance that finished cleanly for another check, while it has checks left.
+    fn keep(&self, mut instance: Warm) {
+        instance.checks += 1;
+        if instance.checks < self.reuse
+            && let Ok(mut warm) = self.warm.lock()
+            && warm.len() < MAX_WARM
+        {
+            warm.push(instance);
+        }
     }
 
     /// Checks one request in a fresh instance. An error means the component itself failed (a
     /// trap, the deadline, the memory cap): the request was neither accepted nor rejected.
     pub fn check(&self, config: &Arc<Config>, request: Request) -> anyhow::Result<Verdict> {
-        let mut store = self.store(config);
-        let filter = self.pre.instantiate(&mut store)?;
+        let mut instance = self.instance(config)?;
         let request = wit::Request {
             method: request.method,
             path_with_query: request.path_with_query,
@@ -171,9 +224,12 @@ impl Sandbox {
             received_at: request.received_at,
             request_id: request.request_id,
         };
-        let verdict = filter
+        // On any error the instance is dropped here, never kept.
+        let verdict = instance
+            .filter
             .taskgate_filter_validator()
-            .call_check(&mut store, &request)?;
+            .call_check(&mut instance.store, &request)?;
+        self.keep(instance);
         Ok(from_wit(verdict))
     }
 
@@ -183,16 +239,34 @@ impl Sandbox {
         config: &Arc<Config>,
         token: &str,
     ) -> anyhow::Result<Result<TaskToken, TokenError>> {
-        let mut store = self.store(config);
-        let filter = self.pre.instantiate(&mut store)?;
-        let result = filter
+        let mut instance = self.instance(config)?;
+        let result = instance
+            .filter
             .taskgate_filter_validator()
-            .call_decode_token(&mut store, token)?;
+            .call_decode_token(&mut instance.store, token)?;
+        self.keep(instance);
         Ok(result.map(task_token).map_err(|error| match error {
             wit::TokenError::Unverified => TokenError::Unverified,
             wit::TokenError::Malformed(why) => TokenError::Malformed(why),
         }))
     }
+}
+
+/// The configured deadline in epoch ticks (at least one).
+fn deadline_ticks(config: &Config) -> u64 {
+    config
+        .sandbox
+        .deadline_ms
+        .div_ceil(TICK.as_millis() as u64)
+        .max(1)
+}
+
+/// The store limits for a check under this configuration.
+fn limits(config: &Config) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(config.sandbox.memory_bytes)
+        .trap_on_grow_failure(true)
+        .build()
 }
 
 /// Advances the engine's epoch every tick until the engine is dropped.

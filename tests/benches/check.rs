@@ -1,4 +1,5 @@
-//! `check` natively and through the component (a new instance per call, as the host does it),
+//! `check` natively and through the component (a new instance per call, the default, and a
+//! warm instance reused across calls, `instance_reuse`),
 //! for signed ReportTaskFailed requests in each signature scheme and for a rejection.
 //!
 //! Run: `cargo bench -p taskgate-tests --bench check`. Figures go in BENCHMARKS.md.
@@ -22,6 +23,14 @@ fn bench(c: &mut Criterion) {
     let Ok(sandbox) = Sandbox::embedded(&config) else {
         return;
     };
+    // The same component with `[sandbox] instance_reuse = 1000`: a warm instance per check.
+    let Ok(warm) = Sandbox::new(
+        taskgate::EMBEDDED_COMPONENT,
+        config.sandbox.memory_bytes,
+        1000,
+    ) else {
+        return;
+    };
     let cases = [
         ("rpc_v1_forward", Call::new(Layout::QueryAndForm).build()),
         ("acs3_forward", Call::new(Layout::Acs3).build()),
@@ -37,12 +46,23 @@ fn bench(c: &mut Criterion) {
         ),
     ];
     for (name, request) in &cases {
+        // A benchmark of a failing path would look fast: every variant must give the native verdict.
+        let native = taskgate_filter::check(request, config.as_ref());
+        for sandbox in [&sandbox, &warm] {
+            match sandbox.check(&config, request.clone()) {
+                Ok(verdict) if verdict == native => {}
+                other => panic!("{name}: the component gave {other:?}, natively {native:?}"),
+            }
+        }
         let mut group = c.benchmark_group(*name);
         group.bench_function("native", |b| {
             b.iter(|| taskgate_filter::check(black_box(request), config.as_ref()))
         });
         group.bench_function("component", |b| {
             b.iter(|| sandbox.check(&config, black_box(request.clone())))
+        });
+        group.bench_function("component_warm", |b| {
+            b.iter(|| warm.check(&config, black_box(request.clone())))
         });
         group.finish();
     }

@@ -133,3 +133,35 @@ fn the_memory_cap_turns_an_oversized_request_into_an_internal_error_not_a_crash(
         .expect("next check");
     assert!(matches!(ok, Verdict::Forward(_)));
 }
+
+#[test]
+fn a_reused_instance_gives_the_same_verdicts_as_fresh_ones() {
+    let config = demo();
+    let warm = taskgate::sandbox::Sandbox::new(
+        taskgate::EMBEDDED_COMPONENT,
+        config.sandbox.memory_bytes,
+        50,
+    )
+    .expect("sandbox");
+    let requests = [
+        Call::new(Layout::QueryAndForm).build(),
+        Call::new(Layout::Acs3).secret("wrong").build(),
+        Call::new(Layout::Json)
+            .set("Cause", &"é".repeat(4096))
+            .build(),
+        Call::new(Layout::FormOnly).set("Error", "").build(),
+        Call::new(Layout::QueryAndForm)
+            .body(&vec![b'a'; 70_000])
+            .build(),
+    ];
+    for round in 0..20 {
+        for request in &requests {
+            let fresh = check_both(&config, request);
+            assert_eq!(
+                warm.check(&config, request.clone()).expect("warm check"),
+                fresh,
+                "round {round}"
+            );
+        }
+    }
+}

@@ -687,3 +687,38 @@ fn an_acs3_request_over_http2_is_checked_and_forwarded_with_its_host() {
         "{forwarded}"
     );
 }
+
+#[test]
+fn with_instance_reuse_a_failed_instance_is_discarded_and_verdicts_do_not_change() {
+    let gw = Served::start(
+        "\n[sandbox]\ninstance_reuse = 100\n",
+        Some(faults_component()),
+    );
+    for marker in [
+        "taskgate-test-trap",
+        "taskgate-test-spin",
+        "taskgate-test-trap",
+    ] {
+        let request = Call::new(Layout::QueryAndForm)
+            .now()
+            .set("Cause", &format!("x {marker} y"))
+            .build();
+        assert_eq!(
+            send(gw.addr, &to_http(&request)).code(),
+            "InternalServerError",
+            "{marker}"
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                send(gw.addr, &valid(Layout::QueryAndForm)).status,
+                200,
+                "after {marker}"
+            );
+            let rejected = send(
+                gw.addr,
+                &to_http(&Call::new(Layout::Acs3).now().secret("x").build()),
+            );
+            assert_eq!(rejected.code(), "SignatureNotMatch", "after {marker}");
+        }
+    }
+}
