@@ -8,6 +8,10 @@
     missing_docs,
     reason = "criterion's macros generate undocumented items"
 )]
+#![allow(
+    clippy::panic,
+    reason = "a benchmark of a broken path must stop, not report"
+)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
