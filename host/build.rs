@@ -18,7 +18,8 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());
     let embedded = out_dir.join("taskgate_filter.wasm");
 
-    for path in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+    // The root Cargo.toml holds the `component` profile: a change there must rebuild it too.
+    for path in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=TASKGATE_SKIP_COMPONENT_BUILD");
