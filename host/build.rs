@@ -19,7 +19,13 @@ fn main() {
     let embedded = out_dir.join("taskgate_filter.wasm");
 
     // The root Cargo.toml holds the `component` profile: a change there must rebuild it too.
-    for path in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock", "Cargo.toml"] {
+    for path in [
+        "guest/src",
+        "guest/Cargo.toml",
+        "wit",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=TASKGATE_SKIP_COMPONENT_BUILD");
