@@ -167,47 +167,14 @@ function packageVersion(name) {
   return require(`${name}/package.json`).version;
 }
 
-async function sendPopCore(endpoint, token, error, cause) {
-  const FnF = require('@alicloud/fnf-2019-03-15');
-  const client = new FnF({
-    endpoint: `http://${endpoint}`,
-    accessKeyId: ACCESS_KEY_ID,
-    accessKeySecret: ACCESS_KEY_SECRET,
-  });
-  const body = await client.reportTaskFailed({ TaskToken: token, Error: error, Cause: cause });
-  return { eventId: body.EventId, requestId: body.RequestId };
+function sendPopCore(endpoint, token, error, cause) {
+  return sendPopCoreAs(ACCESS_KEY_SECRET, endpoint, token, error, cause);
 }
 
 // There is no tea-generated fnf client for Node; @alicloud/openapi-client's generic `callApi` with
 // the parameters the generated clients use (the Python fnf client's, verbatim) is the Node tea path.
-async function sendTea(endpoint, token, error, cause, signatureAlgorithm) {
-  const OpenApi = require('@alicloud/openapi-client');
-  const Util = require('@alicloud/tea-util');
-  const client = new OpenApi.default(
-    new OpenApi.Config({
-      accessKeyId: ACCESS_KEY_ID,
-      accessKeySecret: ACCESS_KEY_SECRET,
-      endpoint,
-      protocol: 'http',
-      regionId: 'cn-hangzhou',
-      signatureAlgorithm,
-    }),
-  );
-  const params = new OpenApi.Params({
-    action: 'ReportTaskFailed',
-    version: '2019-03-15',
-    protocol: 'HTTPS',
-    pathname: '/',
-    method: 'POST',
-    authType: 'AK',
-    style: 'RPC',
-    reqBodyType: 'formData',
-    bodyType: 'json',
-  });
-  const request = new OpenApi.OpenApiRequest({ query: { TaskToken: token }, body: { Cause: cause, Error: error } });
-  const resp = await client.callApi(params, request, new Util.RuntimeOptions({}));
-  if (resp.statusCode !== 200) throw new Error(`status ${resp.statusCode}`);
-  return { eventId: resp.body.EventId, requestId: resp.body.RequestId };
+function sendTea(endpoint, token, error, cause, signatureAlgorithm) {
+  return sendTeaAs(ACCESS_KEY_SECRET, endpoint, token, error, cause, signatureAlgorithm);
 }
 
 export const LAYOUTS = [
@@ -488,7 +455,7 @@ async function sendPopCoreAs(secret, endpoint, token, error, cause) {
   return { eventId: body.EventId, requestId: body.RequestId };
 }
 
-// As sendTea above, with the client's secret given.
+// The Node tea path (see sendTea), with the client's secret given.
 async function sendTeaAs(secret, endpoint, token, error, cause, signatureAlgorithm) {
   const OpenApi = require('@alicloud/openapi-client');
   const Util = require('@alicloud/tea-util');
