@@ -126,11 +126,6 @@ struct Wire {
 }
 
 impl Failure {
-    /// The vendor's error code for this failure in a dialect.
-    pub fn code(&self, dialect: Dialect) -> &'static str {
-        self.wire(dialect).code
-    }
-
     fn wire(&self, dialect: Dialect) -> Wire {
         match dialect {
             Dialect::Fnf => self.fnf(),

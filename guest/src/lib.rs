@@ -28,7 +28,7 @@ mod types;
 )]
 mod component;
 
-pub use error::Failure;
+use error::Failure;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
     AccessKey, Dialect, Env, Limits, Report, Request, Response, TaskToken, TokenError, TokenKey,

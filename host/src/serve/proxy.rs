@@ -175,6 +175,7 @@ impl Gateway {
     ) -> HttpResponse<Full<Bytes>> {
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
+        // One dialect so far; with the AWS siblings the verdict must say which one it judged.
         let dialect = taskgate_filter::Dialect::Fnf.name();
         self.metrics.count_request(dialect, &outcome.code, status);
         self.metrics.request_seconds.observe(elapsed);
