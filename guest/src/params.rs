@@ -7,6 +7,7 @@ use crate::error::Failure;
 use crate::json_body;
 use crate::percent::{DecodeError, form_decode};
 use crate::types::Request;
+use std::borrow::Cow;
 
 /// Where a parameter was found. Signatures do not care; duplicates and messages do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,21 +18,22 @@ pub enum Source {
     Body,
 }
 
-/// One decoded parameter.
+/// One decoded parameter, borrowed from the request when it needed no decoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Param {
+pub struct Param<'r> {
     /// Name as sent (names are case-sensitive).
-    pub name: String,
+    pub name: Cow<'r, str>,
     /// Decoded value.
-    pub value: String,
+    pub value: Cow<'r, str>,
     /// Where it was found.
     pub source: Source,
 }
 
-/// All parameters of a request, each name at most once.
+/// All parameters of a request, each name at most once, sorted by name (the order both the
+/// duplicate check and the signatures need, so it is sorted once).
 #[derive(Debug, Default)]
-pub struct Params {
-    items: Vec<Param>,
+pub struct Params<'r> {
+    items: Vec<Param<'r>>,
 }
 
 /// The body layouts accepted.
@@ -41,10 +43,10 @@ enum BodyKind {
     Json,
 }
 
-impl Params {
+impl<'r> Params<'r> {
     /// Decodes the query and the body. Fails on a body whose content type is neither form nor
     /// JSON, on bad encoding, and on any parameter given twice.
-    pub fn parse(request: &Request) -> Result<Params, Failure> {
+    pub fn parse(request: &'r Request) -> Result<Params<'r>, Failure> {
         let kind = body_kind(request)?;
         let mut items = Vec::new();
         decode_form(request.query(), Source::Query, &mut items)?;
@@ -61,26 +63,33 @@ impl Params {
                 let members = json_body::parse(&request.body)
                     .map_err(|detail| Failure::BadJson { detail })?;
                 items.extend(members.into_iter().map(|(name, value)| Param {
-                    name,
-                    value,
+                    name: Cow::Owned(name),
+                    value: Cow::Owned(value),
                     source: Source::Body,
                 }));
             }
         }
-        reject_duplicates(&items)?;
+        // Sorting, then comparing neighbours, not a pairwise scan: a hostile 64 KiB body can
+        // hold 30,000 parameters.
+        items.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        if let Some(pair) = items.windows(2).find(|pair| pair[0].name == pair[1].name) {
+            return Err(Failure::DuplicateParameter {
+                name: pair[0].name.clone().into_owned(),
+            });
+        }
         Ok(Params { items })
     }
 
     /// The value of the parameter with this exact name.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.items
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.value.as_str())
+            .binary_search_by(|p| p.name.as_ref().cmp(name))
+            .ok()
+            .map(|i| self.items[i].value.as_ref())
     }
 
-    /// Every parameter, in the order found (query first).
-    pub fn iter(&self) -> impl Iterator<Item = &Param> {
+    /// Every parameter, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Param<'r>> {
         self.items.iter()
     }
 }
@@ -116,7 +125,11 @@ fn body_kind(request: &Request) -> Result<BodyKind, Failure> {
     }
 }
 
-fn decode_form(text: &str, source: Source, items: &mut Vec<Param>) -> Result<(), Failure> {
+fn decode_form<'r>(
+    text: &'r str,
+    source: Source,
+    items: &mut Vec<Param<'r>>,
+) -> Result<(), Failure> {
     for piece in text.split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = piece.split_once('=').unwrap_or((piece, ""));
         let name = form_decode(raw_name).map_err(|e| Failure::BadEncoding {
@@ -144,18 +157,6 @@ fn describe(error: DecodeError, what: &str, source: Source) -> String {
             format!("{what} in the {place} has a '%' not followed by two hex digits")
         }
         DecodeError::NotUtf8 => format!("{what} in the {place} does not decode to UTF-8"),
-    }
-}
-
-fn reject_duplicates(items: &[Param]) -> Result<(), Failure> {
-    // Sorting, not a pairwise scan: a hostile 64 KiB body can hold 30,000 parameters.
-    let mut names: Vec<&str> = items.iter().map(|p| p.name.as_str()).collect();
-    names.sort_unstable();
-    match names.windows(2).find(|pair| pair[0] == pair[1]) {
-        Some(pair) => Err(Failure::DuplicateParameter {
-            name: pair[0].to_owned(),
-        }),
-        None => Ok(()),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Percent-encoding both ways: decoding `application/x-www-form-urlencoded` text (query strings
 //! and form bodies), and the strict encoding Alibaba's signatures are computed over.
 
+use std::borrow::Cow;
+
 /// Why a form-encoded piece could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeError {
@@ -11,12 +13,13 @@ pub enum DecodeError {
 }
 
 /// Decodes one form-encoded name or value: `+` is a space, `%XX` a byte, the result UTF-8.
+/// Borrows when there is nothing to decode (the usual case: SDKs encode only what they must).
 ///
 /// Strict on purpose: a stray `%` means the client encoded wrongly, and the signature it
 /// computed over its own idea of the value could never be checked reliably.
-pub fn form_decode(text: &str) -> Result<String, DecodeError> {
+pub fn form_decode(text: &str) -> Result<Cow<'_, str>, DecodeError> {
     if !text.bytes().any(|b| b == b'+' || b == b'%') {
-        return Ok(text.to_owned());
+        return Ok(Cow::Borrowed(text));
     }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -37,7 +40,9 @@ pub fn form_decode(text: &str) -> Result<String, DecodeError> {
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| DecodeError::NotUtf8)
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| DecodeError::NotUtf8)
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -49,19 +54,48 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// `A-Z a-z 0-9 - _ . ~`: the only bytes Alibaba's `percentEncode` leaves alone.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+}
+
+/// Appends `text` with every byte but the unreserved ones written as `prefix` followed by the
+/// byte's two upper-case hex digits. Unreserved runs are copied whole: this is the signature
+/// check's hottest loop, and most of a request is unreserved.
+fn encode_into(text: &str, prefix: &str, out: &mut String) {
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if unreserved(b) {
+            continue;
+        }
+        // A non-empty `run..i` holds only ASCII, so both of its ends are character boundaries
+        // (an empty one may sit inside a character being encoded byte by byte).
+        if run < i {
+            out.push_str(text.get(run..i).unwrap_or_default());
+        }
+        out.push_str(prefix);
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+        run = i + 1;
+    }
+    // Past the last encoded byte: the end of the text, or an unreserved (ASCII) byte.
+    out.push_str(text.get(run..).unwrap_or_default());
+}
+
 /// Alibaba's `percentEncode`: every byte of the UTF-8 text except `A-Z a-z 0-9 - _ . ~` becomes
 /// `%XX` with upper-case hex, so a space is `%20` and `*` is `%2A`. Appends to `out`.
 pub fn pop_encode_into(text: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in text.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 0xf)] as char);
-        }
-    }
+    encode_into(text, "%", out);
+}
+
+/// `percentEncode(percentEncode(text))` in one pass, as RPC signatures need it: the first pass
+/// leaves unreserved bytes and turns the rest into `%XX`; the second turns that `%` into `%25`
+/// and leaves the hex digits.
+pub fn pop_encode_twice_into(text: &str, out: &mut String) {
+    encode_into(text, "%25", out);
 }
 
 /// The canonical form both Alibaba signatures use: `pairs` sorted by name, each written as
@@ -76,6 +110,24 @@ pub fn canonical_pairs_into<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>,
         pop_encode_into(name, out);
         out.push('=');
         pop_encode_into(value, out);
+    }
+}
+
+/// `percentEncode(canonical form of pairs)` in one pass (`=` is `%3D`, `&` is `%26`): the RPC
+/// string to sign without building the canonical form first.
+pub fn canonical_pairs_encoded_into<'a>(
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    out: &mut String,
+) {
+    let mut sorted: Vec<(&str, &str)> = pairs.collect();
+    sorted.sort_unstable();
+    for (i, (name, value)) in sorted.iter().enumerate() {
+        if i > 0 {
+            out.push_str("%26");
+        }
+        pop_encode_twice_into(name, out);
+        out.push_str("%3D");
+        pop_encode_twice_into(value, out);
     }
 }
 
@@ -112,5 +164,30 @@ mod tests {
         let mut out = String::new();
         pop_encode_into("a b*c~d/é", &mut out);
         assert_eq!(out, "a%20b%2Ac~d%2F%C3%A9");
+    }
+
+    #[test]
+    fn encoding_twice_in_one_pass_equals_encoding_twice() {
+        for text in ["", "plain", "a b*c~d/é", "%41+&=", "😀x", "--__..~~"] {
+            let mut once = String::new();
+            pop_encode_into(text, &mut once);
+            let mut twice = String::new();
+            pop_encode_into(&once, &mut twice);
+            let mut fused = String::new();
+            pop_encode_twice_into(text, &mut fused);
+            assert_eq!(fused, twice, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_encoded_canonical_form_is_the_canonical_form_encoded() {
+        let pairs = [("b", "2 3"), ("a", "x&y=z"), ("Signature", "é")];
+        let mut canonical = String::new();
+        canonical_pairs_into(pairs.iter().copied(), &mut canonical);
+        let mut expected = String::new();
+        pop_encode_into(&canonical, &mut expected);
+        let mut fused = String::new();
+        canonical_pairs_encoded_into(pairs.iter().copied(), &mut fused);
+        assert_eq!(fused, expected);
     }
 }

@@ -24,13 +24,14 @@ pub fn fallback(request: &Request) -> String {
     hasher.update(&request.body);
     hasher.update(request.received_at.to_be_bytes());
     let digest = hasher.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02X}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    // 8-4-4-4-12 upper-case hex digits of the first 16 bytes.
+    let hex = crate::sign::hex(&digest[..16]).to_ascii_uppercase();
+    let mut id = String::with_capacity(36);
+    for (i, c) in hex.chars().enumerate() {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            id.push('-');
+        }
+        id.push(c);
+    }
+    id
 }

@@ -135,6 +135,11 @@ impl Sandbox {
         config
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // `TASKGATE_PERFMAP=1` writes /tmp/perf-PID.map so `perf report` can name the
+        // component's functions (how the figures in BENCHMARKS.md were broken down).
+        if std::env::var_os("TASKGATE_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let component = Component::new(&engine, component)
             .map_err(anyhow::Error::from)

@@ -3,6 +3,7 @@
 //! for signed ReportTaskFailed requests in each signature scheme and for a rejection.
 //!
 //! Run: `cargo bench -p taskgate-tests --bench check`. Figures go in BENCHMARKS.md.
+//! `TASKGATE_BENCH_COMPONENT=path.wasm` measures another build (one with symbols, for `perf`).
 
 #![allow(
     missing_docs,
@@ -24,15 +25,16 @@ fn bench(c: &mut Criterion) {
     let Ok(config) = Config::demo().map(Arc::new) else {
         return;
     };
-    let Ok(sandbox) = Sandbox::embedded(&config) else {
+    let component = match std::env::var_os("TASKGATE_BENCH_COMPONENT") {
+        Some(path) => std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.to_string_lossy())),
+        None => taskgate::EMBEDDED_COMPONENT.to_vec(),
+    };
+    let Ok(sandbox) = Sandbox::new(&component, config.sandbox.memory_bytes, 1) else {
         return;
     };
     // The same component with `[sandbox] instance_reuse = 1000`: a warm instance per check.
-    let Ok(warm) = Sandbox::new(
-        taskgate::EMBEDDED_COMPONENT,
-        config.sandbox.memory_bytes,
-        1000,
-    ) else {
+    let Ok(warm) = Sandbox::new(&component, config.sandbox.memory_bytes, 1000) else {
         return;
     };
     let cases = [

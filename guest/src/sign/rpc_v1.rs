@@ -4,7 +4,7 @@
 //! parameter but `Signature`, sorted by name, as `percentEncode(k)=percentEncode(v)` joined by
 //! `&`. The path, the headers and where a parameter was (query or body) are not signed.
 
-use crate::percent::{canonical_pairs_into, pop_encode_into};
+use crate::percent::canonical_pairs_encoded_into;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
@@ -15,12 +15,10 @@ pub fn string_to_sign<'a>(
     method: &str,
     params: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> String {
-    let mut canonical = String::new();
-    canonical_pairs_into(params.filter(|(k, _)| *k != "Signature"), &mut canonical);
-    let mut out = String::with_capacity(method.len() + 5 + canonical.len() * 3 / 2);
+    let mut out = String::with_capacity(1024);
     out.push_str(method);
     out.push_str("&%2F&");
-    pop_encode_into(&canonical, &mut out);
+    canonical_pairs_encoded_into(params.filter(|(k, _)| *k != "Signature"), &mut out);
     out
 }
 

@@ -116,7 +116,7 @@ fn rpc_v1(
 
     let string_to_sign = rpc_v1::string_to_sign(
         &request.method,
-        params.iter().map(|p| (p.name.as_str(), p.value.as_str())),
+        params.iter().map(|p| (p.name.as_ref(), p.value.as_ref())),
     );
     let expected = rpc_v1::signature(&key.secret, &string_to_sign);
     if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), signature.as_bytes()))
@@ -176,7 +176,7 @@ fn acs3(
         params
             .iter()
             .filter(|p| p.source == Source::Query)
-            .map(|p| (p.name.as_str(), p.value.as_str())),
+            .map(|p| (p.name.as_ref(), p.value.as_ref())),
         auth.signed_headers,
         |name| joined_header(request, name),
         &content_sha256,
