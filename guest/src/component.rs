@@ -40,6 +40,7 @@ impl Env for Imports {
         let limits = settings::get_limits();
         types::Limits {
             max_body_bytes: limits.max_body_bytes,
+            max_aws_body_bytes: limits.max_aws_body_bytes,
             max_clock_skew_seconds: limits.max_clock_skew_seconds,
         }
     }
@@ -62,7 +63,7 @@ impl Guest for Component {
                 request_id: report.request_id,
                 access_key_id: report.access_key_id,
                 task_token: report.task_token,
-                token: task_token(report.token),
+                token: report.token.map(task_token),
                 error: report.error,
                 cause: report.cause,
             }),
@@ -88,6 +89,9 @@ impl Guest for Component {
 fn dialect(dialect: types::Dialect) -> wit::Dialect {
     match dialect {
         types::Dialect::Fnf => wit::Dialect::Fnf,
+        types::Dialect::States => wit::Dialect::States,
+        types::Dialect::Swf => wit::Dialect::Swf,
+        types::Dialect::CodePipeline => wit::Dialect::Codepipeline,
     }
 }
 

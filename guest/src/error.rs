@@ -116,6 +116,29 @@ pub enum Failure {
         /// The cap on requests in flight.
         limit: u32,
     },
+    /// An AWS call this gateway does not check (another operation, or no operation named).
+    UnknownOperation {
+        /// The `X-Amz-Target` sent.
+        target: String,
+    },
+    /// No `Authorization` header at all.
+    MissingAuthentication,
+    /// An `Authorization` header, or the headers it needs, missing a part.
+    IncompleteSignature {
+        /// What is missing, for a human.
+        detail: &'static str,
+    },
+    /// A SigV4 credential scoped to another service or day than the request's.
+    WrongScope {
+        /// The service's own wording of the problem.
+        detail: String,
+    },
+    /// Values that break the published model's constraints, each described in the AWS form
+    /// (`Value at 'cause' failed to satisfy constraint: ...`), never with a sensitive value.
+    Validation {
+        /// One description per violation, in the model's member order.
+        errors: Vec<String>,
+    },
 }
 
 /// A dialect's view of a failure: status, code, message.
@@ -129,6 +152,7 @@ impl Failure {
     fn wire(&self, dialect: Dialect) -> Wire {
         match dialect {
             Dialect::Fnf => self.fnf(),
+            Dialect::States | Dialect::Swf | Dialect::CodePipeline => self.aws(dialect),
         }
     }
 
@@ -246,6 +270,165 @@ impl Failure {
                 "ResourceThrottled",
                 format!("The request is throttled: more than {limit} requests are in flight. Please try again later."),
             ),
+            // The AWS-only failures, should an Alibaba request ever meet one.
+            Failure::UnknownOperation { target } => (
+                400,
+                "ActionNotSupported",
+                format!("The requested API operation '{}' is incorrect. Please check.", clip(target)),
+            ),
+            Failure::MissingAuthentication => (
+                400,
+                "MissingRequiredParams",
+                "The HTTP query 'Signature' must be specified.".to_owned(),
+            ),
+            Failure::IncompleteSignature { detail } => (
+                400,
+                "InvalidArgument",
+                format!("Parameter error. The signature is incomplete: {detail}."),
+            ),
+            Failure::WrongScope { detail } => (
+                403,
+                "SignatureNotMatch",
+                format!("The request signature we calculated does not match the signature you provided. ({detail})"),
+            ),
+            Failure::Validation { errors } => (
+                400,
+                "InvalidArgument",
+                format!("Parameter error. {}", errors.join("; ")),
+            ),
+        };
+        Wire {
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// The AWS services' codes and message forms (awsJson protocols, coral front end): the
+    /// same for the three calls except how each names a bad task token.
+    fn aws(&self, dialect: Dialect) -> Wire {
+        const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+        let unknown_operation = |what: String| (404, "UnknownOperationException", what);
+        let serialization = |what: String| (400, "SerializationException", what);
+        let (status, code, message) = match self {
+            Failure::EntityTooLarge { limit } => (
+                413,
+                "RequestEntityTooLarge",
+                format!("Request body of more than {limit} bytes."),
+            ),
+            Failure::MethodNotAllowed { method } => unknown_operation(format!(
+                "Unknown operation: the HTTP method {} is not POST.",
+                clip(method)
+            )),
+            Failure::UnsupportedMediaType { content_type } => unknown_operation(format!(
+                "Unknown operation: the content type must be {}, not \"{}\".",
+                crate::dialect::aws_content_type(dialect),
+                clip(content_type)
+            )),
+            Failure::UnknownOperation { target } => {
+                unknown_operation(format!("Unknown operation: {}", clip(target)))
+            }
+            Failure::BadEncoding { place } => serialization(format!("Bad encoding: {place}.")),
+            Failure::BadJson { detail } => serialization(format!("The request body is not valid: {detail}.")),
+            Failure::DuplicateParameter { name } => serialization(format!(
+                "The member '{}' appears more than once in the request body.",
+                clip(name)
+            )),
+            Failure::MissingAuthentication => (
+                400,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token".to_owned(),
+            ),
+            Failure::IncompleteSignature { detail } => {
+                (400, "IncompleteSignatureException", (*detail).to_owned())
+            }
+            Failure::UnknownAccessKey { .. } => (
+                400,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.".to_owned(),
+            ),
+            Failure::SignatureMismatch { .. } => (
+                400,
+                "InvalidSignatureException",
+                SIGNATURE_MISMATCH.to_owned(),
+            ),
+            Failure::WrongScope { detail } => (400, "InvalidSignatureException", detail.clone()),
+            Failure::TimeTooSkewed { request_time, now, limit } => {
+                let amz = crate::sign::sigv4::format_amz_date;
+                let message = if request_time < now {
+                    format!(
+                        "Signature expired: {} is now earlier than {} ({} - {} min.)",
+                        amz(*request_time),
+                        amz(now.saturating_sub(u64::from(*limit))),
+                        amz(*now),
+                        limit / 60
+                    )
+                } else {
+                    format!(
+                        "Signature not yet current: {} is still later than {} ({} + {} min.)",
+                        amz(*request_time),
+                        amz(now.saturating_add(u64::from(*limit))),
+                        amz(*now),
+                        limit / 60
+                    )
+                };
+                (400, "InvalidSignatureException", message)
+            }
+            Failure::Validation { errors } => {
+                let count = errors.len();
+                let noun = if count == 1 { "error" } else { "errors" };
+                (
+                    400,
+                    "ValidationException",
+                    format!("{count} validation {noun} detected: {}", errors.join("; ")),
+                )
+            }
+            Failure::MalformedToken { reason } => match dialect {
+                Dialect::Swf => (
+                    400,
+                    "UnknownResourceFault",
+                    format!("Unknown activity task: the task token {reason}."),
+                ),
+                _ => (400, "InvalidToken", format!("Invalid Token: {reason}.")),
+            },
+            Failure::Internal => (
+                500,
+                "InternalFailure",
+                "The request processing has failed because of an unknown error, exception or failure.".to_owned(),
+            ),
+            Failure::Throttled { limit } => (
+                400,
+                "ThrottlingException",
+                format!("Rate exceeded: more than {limit} requests are in flight."),
+            ),
+            // Alibaba-only failures, should an AWS request ever meet one.
+            Failure::ActionNotSupported { action } => {
+                unknown_operation(format!("Unknown operation: {}", clip(action)))
+            }
+            Failure::VersionNotSupported { version } => {
+                unknown_operation(format!("Unknown API version: {}", clip(version)))
+            }
+            Failure::MissingParameter { name } | Failure::MissingHeader { name } => (
+                400,
+                "ValidationException",
+                format!("1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"),
+            ),
+            Failure::InvalidValue { name, expected } => (
+                400,
+                "ValidationException",
+                format!("1 validation error detected: Value at '{name}' failed to satisfy constraint: Member must be {expected}"),
+            ),
+            Failure::BadLength { name, max, .. } => (
+                400,
+                "ValidationException",
+                format!("1 validation error detected: Value at '{name}' failed to satisfy constraint: Member must have length less than or equal to {max}"),
+            ),
+            Failure::UnverifiedToken => (400, "InvalidToken", "Invalid Token: its MAC does not verify.".to_owned()),
+            Failure::WrongAccount => (
+                400,
+                "AccessDeniedException",
+                "The task token belongs to another account than the access key.".to_owned(),
+            ),
         };
         Wire {
             status,
@@ -259,7 +442,35 @@ impl Failure {
         let wire = self.wire(dialect);
         match dialect {
             Dialect::Fnf => fnf_response(wire, request_id, host_id),
+            Dialect::States | Dialect::Swf | Dialect::CodePipeline => {
+                aws_response(wire, crate::dialect::aws_content_type(dialect), request_id)
+            }
         }
+    }
+}
+
+/// The awsJson error body: boto3 and the JS SDK take the code from `__type`.
+#[derive(Serialize)]
+struct AwsError<'a> {
+    #[serde(rename = "__type")]
+    kind: &'a str,
+    message: &'a str,
+}
+
+fn aws_response(wire: Wire, content_type: &str, request_id: &str) -> Response {
+    let body = AwsError {
+        kind: wire.code,
+        message: &wire.message,
+    };
+    Response {
+        status: wire.status,
+        headers: vec![
+            ("content-type".to_owned(), content_type.to_owned()),
+            ("x-amzn-requestid".to_owned(), request_id.to_owned()),
+        ],
+        // Serializing a struct of strings cannot fail; an empty body would still be answered.
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+        code: wire.code.to_owned(),
     }
 }
 

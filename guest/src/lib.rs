@@ -96,6 +96,18 @@ pub fn edge_response(request: &Request, failure: EdgeFailure) -> Response {
     dialect::edge_response(request, &failure)
 }
 
+/// The dialect a request belongs to (from its `X-Amz-Target` header, else Alibaba): hosts use
+/// it to route a request to its upstream and to pick its body limit before reading the body.
+pub fn dialect_of(request: &Request) -> Dialect {
+    dialect::dialect_of(request)
+}
+
+/// The service's success answer to an accepted report, for hosts that record reports instead
+/// of forwarding them.
+pub fn success_response(report: &Report, event_id: u64) -> Response {
+    dialect::success_response(report, event_id)
+}
+
 /// Decodes a task token and, when token keys are configured, verifies its MAC.
 pub fn decode_token(text: &str, env: &dyn Env) -> Result<TaskToken, TokenError> {
     token::decode_and_verify(text, env)

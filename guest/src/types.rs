@@ -2,10 +2,16 @@
 //! interfaces, so the logic does not depend on generated bindings.
 
 /// The API family whose rules, and whose error format, apply to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     /// Alibaba Cloud Serverless Workflow / CloudFlow (`fnf`, version 2019-03-15).
     Fnf,
+    /// AWS Step Functions `SendTaskFailure`.
+    States,
+    /// AWS SWF `RespondActivityTaskFailed`.
+    Swf,
+    /// AWS CodePipeline `PutJobFailureResult`.
+    CodePipeline,
 }
 
 impl Dialect {
@@ -13,8 +19,19 @@ impl Dialect {
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Fnf => "fnf",
+            Dialect::States => "states",
+            Dialect::Swf => "swf",
+            Dialect::CodePipeline => "codepipeline",
         }
     }
+
+    /// Every dialect, for configuration keys and metrics.
+    pub const ALL: [Dialect; 4] = [
+        Dialect::Fnf,
+        Dialect::States,
+        Dialect::Swf,
+        Dialect::CodePipeline,
+    ];
 }
 
 /// One HTTP request exactly as the host received it.
@@ -41,6 +58,17 @@ impl Request {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, trimmed and joined by `,`, as a signer sees a repeated field.
+    pub fn joined_header(&self, name: &str) -> String {
+        let values: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+            .collect();
+        values.join(",")
     }
 
     /// The path without the query string.
@@ -95,12 +123,12 @@ pub struct Report {
     pub request_id: String,
     /// The access key id that signed the request.
     pub access_key_id: String,
-    /// The task token as sent (URL-decoded).
+    /// The task token as sent (URL- or JSON-decoded); for CodePipeline the job id.
     pub task_token: String,
-    /// The decoded token.
-    pub token: TaskToken,
+    /// The decoded token (Alibaba tokens; AWS tokens are opaque).
+    pub token: Option<TaskToken>,
     /// The caller's error code (sensitive).
-    pub error: String,
+    pub error: Option<String>,
     /// The caller's cause (sensitive).
     pub cause: Option<String>,
 }
@@ -148,10 +176,27 @@ pub struct TokenKey {
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest accepted body in bytes.
+    /// Largest accepted Alibaba body in bytes.
     pub max_body_bytes: u32,
+    /// Largest accepted AWS body in bytes.
+    pub max_aws_body_bytes: u32,
     /// Largest accepted distance between the request's timestamp and its receipt, in seconds.
     pub max_clock_skew_seconds: u32,
+}
+
+impl Limits {
+    /// The body limit of a dialect's requests.
+    pub fn body_limit(&self, dialect: Dialect) -> u32 {
+        match dialect {
+            Dialect::Fnf => self.max_body_bytes,
+            Dialect::States | Dialect::Swf | Dialect::CodePipeline => self.max_aws_body_bytes,
+        }
+    }
+
+    /// The largest body any dialect accepts.
+    pub fn largest_body(&self) -> u32 {
+        self.max_body_bytes.max(self.max_aws_body_bytes)
+    }
 }
 
 impl Default for Limits {
@@ -159,6 +204,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 64 * 1024,
+            // A 32768-character cause, every character an escaped surrogate pair, is 393 KB.
+            max_aws_body_bytes: 1024 * 1024,
             max_clock_skew_seconds: 15 * 60,
         }
     }

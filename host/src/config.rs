@@ -9,7 +9,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use taskgate_filter::{AccessKey, Env, Limits, TokenKey};
+use std::collections::BTreeMap;
+use taskgate_filter::{AccessKey, Dialect, Env, Limits, TokenKey};
 
 /// The demo configuration used when no `--config` is given: it matches the shipped example
 /// requests and the README's SDK snippets. Never use its secrets for anything real.
@@ -56,8 +57,11 @@ pub struct Serve {
     pub listen: SocketAddr,
     /// Where `/metrics` and `/healthz` are served.
     pub admin_listen: SocketAddr,
-    /// The workflow engine's endpoint (`http://host:port`); none runs the local callback sink.
+    /// The workflow engine's endpoint (`http://host:port`) for every dialect without one of its
+    /// own in `upstreams`; a dialect with neither goes to the local callback sink.
     pub upstream: Option<String>,
+    /// Endpoints by dialect name (`fnf`, `states`, `swf`, `codepipeline`), `[serve.upstreams]`.
+    pub upstreams: BTreeMap<String, String>,
     /// How long the upstream may take to answer, connection included.
     pub upstream_timeout: Duration,
     /// Where the sink appends accepted reports, one JSON object a line.
@@ -75,12 +79,24 @@ pub struct Serve {
     pub filter: bool,
 }
 
+impl Serve {
+    /// Where a dialect's accepted requests go: its own upstream, else the default one; `None`
+    /// means the local callback sink.
+    pub fn upstream_for(&self, dialect: Dialect) -> Option<&str> {
+        self.upstreams
+            .get(dialect.name())
+            .or(self.upstream.as_ref())
+            .map(String::as_str)
+    }
+}
+
 impl Default for Serve {
     fn default() -> Self {
         Serve {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             upstream: None,
+            upstreams: BTreeMap::new(),
             upstream_timeout: Duration::from_secs(10),
             sink_path: PathBuf::from("taskgate-sink.jsonl"),
             max_in_flight: 1024,
@@ -111,6 +127,7 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct LimitsFile {
     max_body_bytes: Option<u32>,
+    max_aws_body_bytes: Option<u32>,
     max_clock_skew_seconds: Option<u32>,
 }
 
@@ -128,6 +145,8 @@ struct ServeFile {
     listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
     upstream: Option<String>,
+    #[serde(default)]
+    upstreams: BTreeMap<String, String>,
     upstream_timeout_ms: Option<u64>,
     sink_path: Option<PathBuf>,
     max_in_flight: Option<u32>,
@@ -144,6 +163,7 @@ impl ServeFile {
             listen: self.listen.unwrap_or(d.listen),
             admin_listen: self.admin_listen.unwrap_or(d.admin_listen),
             upstream: self.upstream,
+            upstreams: self.upstreams,
             upstream_timeout: self
                 .upstream_timeout_ms
                 .map_or(d.upstream_timeout, Duration::from_millis),
@@ -158,6 +178,12 @@ impl ServeFile {
         };
         if let Some(upstream) = &serve.upstream {
             check_upstream(upstream)?;
+        }
+        for (name, upstream) in &serve.upstreams {
+            if !Dialect::ALL.iter().any(|d| d.name() == name) {
+                bail!("serve.upstreams.{name}: not a dialect (fnf, states, swf or codepipeline)");
+            }
+            check_upstream(upstream).with_context(|| format!("serve.upstreams.{name}"))?;
         }
         let ms = |d: Duration| d.as_millis();
         if !(1..=600_000).contains(&ms(serve.upstream_timeout)) {
@@ -238,6 +264,10 @@ impl Config {
                 .limits
                 .max_body_bytes
                 .unwrap_or(defaults.max_body_bytes),
+            max_aws_body_bytes: file
+                .limits
+                .max_aws_body_bytes
+                .unwrap_or(defaults.max_aws_body_bytes),
             max_clock_skew_seconds: file
                 .limits
                 .max_clock_skew_seconds
@@ -245,6 +275,9 @@ impl Config {
         };
         if !(1..=MAX_BODY_BYTES).contains(&limits.max_body_bytes) {
             bail!("limits.max_body_bytes must be between 1 and {MAX_BODY_BYTES}");
+        }
+        if !(1..=MAX_BODY_BYTES).contains(&limits.max_aws_body_bytes) {
+            bail!("limits.max_aws_body_bytes must be between 1 and {MAX_BODY_BYTES}");
         }
         if !(1..=MAX_SKEW_SECONDS).contains(&limits.max_clock_skew_seconds) {
             bail!("limits.max_clock_skew_seconds must be between 1 and {MAX_SKEW_SECONDS}");
@@ -270,12 +303,12 @@ impl Config {
             bail!("sandbox.memory_bytes must be between {MIN_MEMORY_BYTES} and {MAX_MEMORY_BYTES}");
         }
         // The body is copied into the component and decoded there: leave room for a few copies.
-        let needed = MIN_MEMORY_BYTES + 4 * limits.max_body_bytes as usize;
+        let needed = MIN_MEMORY_BYTES + 4 * limits.largest_body() as usize;
         if sandbox.memory_bytes < needed {
             bail!(
-                "sandbox.memory_bytes ({}) must be at least {needed} for limits.max_body_bytes = {}",
+                "sandbox.memory_bytes ({}) must be at least {needed} for a body limit of {} bytes",
                 sandbox.memory_bytes,
-                limits.max_body_bytes
+                limits.largest_body()
             );
         }
         if !(1..=MAX_DEADLINE_MS).contains(&sandbox.deadline_ms) {
@@ -410,6 +443,9 @@ mod tests {
             ("[serve]\nupstream = \"http://x/path\"", "no path"),
             ("[serve]\nlisten = \"nowhere\"", "listen"),
             ("[serve]\nmax_header_bytes = 100", "max_header_bytes"),
+            ("[limits]\nmax_aws_body_bytes = 0", "limits.max_aws_body_bytes"),
+            ("[serve.upstreams]\nsqs = \"http://x\"", "serve.upstreams.sqs: not a dialect"),
+            ("[serve.upstreams]\nstates = \"ftp://x\"", "serve.upstreams.states"),
             (
                 "[limits]\nmax_body_bytes = 16777216\n[sandbox]\nmemory_bytes = 33554432",
                 "must be at least",
@@ -419,6 +455,22 @@ mod tests {
             let err = format!("{:#}", Config::parse(text).unwrap_err());
             assert!(err.contains(want), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn each_dialect_takes_its_own_upstream_else_the_default_else_the_sink() {
+        let config = Config::parse(
+            "[serve]\nupstream = \"http://default:1\"\n[serve.upstreams]\nstates = \"http://sfn:2\"",
+        )
+        .unwrap();
+        assert_eq!(config.serve.upstream_for(Dialect::States), Some("http://sfn:2"));
+        assert_eq!(config.serve.upstream_for(Dialect::Swf), Some("http://default:1"));
+        let config = Config::parse("[serve.upstreams]\ncodepipeline = \"http://cp:3\"").unwrap();
+        assert_eq!(config.serve.upstream_for(Dialect::Fnf), None);
+        assert_eq!(
+            config.serve.upstream_for(Dialect::CodePipeline),
+            Some("http://cp:3")
+        );
     }
 
     #[test]

@@ -134,7 +134,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     (EXAMPLE_REQUEST.to_vec(), parse_time(EXAMPLE_RECEIVED_AT)?)
                 }
                 Some(path) => {
-                    let limit = u64::from(config.limits.max_body_bytes) + HEAD_ALLOWANCE;
+                    let limit = u64::from(config.limits.largest_body()) + HEAD_ALLOWANCE;
                     (
                         read_input(&path, limit)?,
                         now.as_deref().map_or_else(now_seconds, parse_time)?,
@@ -144,9 +144,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let mut request = http1::parse(&bytes, received_at)?;
             // The filter needs only to see that the body is over the limit, as a gateway that
             // stops reading there would: never copy more than one byte past it into the sandbox.
-            request
-                .body
-                .truncate(config.limits.max_body_bytes as usize + 1);
+            let limit = config
+                .limits
+                .body_limit(taskgate_filter::dialect_of(&request));
+            request.body.truncate(limit as usize + 1);
             let verdict = match sandbox.check(&config, request.clone()) {
                 Ok(verdict) => verdict,
                 Err(error) => {

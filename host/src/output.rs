@@ -28,7 +28,7 @@ pub fn report(report: &Report) -> Value {
         "task_token": report.task_token,
         "error": report.error,
         "cause": report.cause,
-        "token": token(&report.token),
+        "token": report.token.as_ref().map(token),
     })
 }
 

@@ -107,6 +107,7 @@ impl settings::Host for State {
         let limits = self.config.limits;
         settings::Limits {
             max_body_bytes: limits.max_body_bytes,
+            max_aws_body_bytes: limits.max_aws_body_bytes,
             max_clock_skew_seconds: limits.max_clock_skew_seconds,
         }
     }
@@ -295,12 +296,15 @@ fn from_wit(verdict: wit::Verdict) -> Verdict {
         wit::Verdict::Forward(report) => Verdict::Forward(Report {
             dialect: match report.dialect {
                 wit::Dialect::Fnf => Dialect::Fnf,
+                wit::Dialect::States => Dialect::States,
+                wit::Dialect::Swf => Dialect::Swf,
+                wit::Dialect::Codepipeline => Dialect::CodePipeline,
             },
             action: report.action,
             request_id: report.request_id,
             access_key_id: report.access_key_id,
             task_token: report.task_token,
-            token: task_token(report.token),
+            token: report.token.map(task_token),
             error: report.error,
             cause: report.cause,
         }),

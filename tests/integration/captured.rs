@@ -59,19 +59,22 @@ fn every_captured_sdk_request_forwards_with_the_right_secret_and_not_with_a_wron
             );
         };
         assert_eq!(report.task_token, meta.expect.task_token, "{name}");
-        assert_eq!(report.error, meta.expect.error, "{name}");
+        assert_eq!(report.error.as_deref(), Some(meta.expect.error.as_str()), "{name}");
         assert_eq!(
             report.cause.as_deref(),
             Some(meta.expect.cause.as_str()),
             "{name}"
         );
+        let Some(token) = &report.token else {
+            panic!("{name}: an Alibaba report without its decoded token");
+        };
         assert_eq!(
-            report.token.execution_id, meta.expect.execution_id,
+            token.execution_id, meta.expect.execution_id,
             "{name}"
         );
-        assert_eq!(report.token.event_id, meta.expect.event_id, "{name}");
+        assert_eq!(token.event_id, meta.expect.event_id, "{name}");
         assert_eq!(
-            report.token.account.as_deref(),
+            token.account.as_deref(),
             Some(meta.account.as_str()),
             "{name}"
         );

@@ -1,23 +1,40 @@
 //! One module per vendor API. This file picks the dialect for a request and turns a failure into
 //! that dialect's response; the rules themselves live in the dialect's module.
 
+mod aws;
 mod fnf;
 
 use crate::error::Failure;
 use crate::request_id;
-use crate::types::{Dialect, Env, Request, Response, Verdict};
+use crate::types::{Dialect, Env, Report, Request, Response, Verdict};
 
-/// The dialect whose rules and error format apply to a request.
-fn dialect_of(_request: &Request) -> Dialect {
-    // Only Serverless Workflow so far; the AWS siblings will be told apart by `X-Amz-Target`.
-    Dialect::Fnf
+/// The dialect whose rules and error format apply to a request: an `X-Amz-Target` header makes
+/// it an AWS call (which one, or which service's format for an unknown one), else Alibaba's.
+pub fn dialect_of(request: &Request) -> Dialect {
+    match request.header("x-amz-target") {
+        Some(target) => aws::dialect_of_target(target.trim()),
+        None => Dialect::Fnf,
+    }
+}
+
+/// The content type an AWS dialect's calls use and are answered with.
+pub fn aws_content_type(dialect: Dialect) -> &'static str {
+    aws::call_of(dialect).map_or("application/x-amz-json-1.0", |call| call.content_type)
 }
 
 /// Checks a request under the rules of its dialect.
 pub fn check(request: &Request, env: &dyn Env) -> Verdict {
     let dialect = dialect_of(request);
     let mut caller_request_id = None;
-    match fnf::check(request, env, &mut caller_request_id) {
+    let result = match dialect {
+        Dialect::Fnf => fnf::check(request, env, &mut caller_request_id),
+        Dialect::States | Dialect::Swf | Dialect::CodePipeline => aws::check(request, dialect, env)
+            .map(|report| Report {
+                request_id: request_id::fallback(request),
+                ..report
+            }),
+    };
+    match result {
         Ok(report) => Verdict::Forward(report),
         Err(failure) => {
             let id = caller_request_id.unwrap_or_else(|| request_id::fallback(request));
@@ -30,6 +47,45 @@ pub fn check(request: &Request, env: &dyn Env) -> Verdict {
 pub fn edge_response(request: &Request, failure: &Failure) -> Response {
     let id = request_id::fallback(request);
     failure.response(dialect_of(request), &id, &host_id(request))
+}
+
+/// The service's answer to an accepted report, for a host that records reports instead of
+/// forwarding them (the sink): Alibaba's `{"EventId", "RequestId"}`, AWS's empty `{}`.
+pub fn success_response(report: &Report, event_id: u64) -> Response {
+    let (content_type, id_header, body) = match report.dialect {
+        Dialect::Fnf => (
+            "application/json;charset=utf-8",
+            "x-acs-request-id",
+            // Members in the service's order; serializing two plain fields cannot fail.
+            serde_json::to_string(&FnfSuccess {
+                event_id,
+                request_id: &report.request_id,
+            })
+            .unwrap_or_default(),
+        ),
+        Dialect::States | Dialect::Swf | Dialect::CodePipeline => (
+            aws_content_type(report.dialect),
+            "x-amzn-requestid",
+            "{}".to_owned(),
+        ),
+    };
+    Response {
+        status: 200,
+        headers: vec![
+            ("content-type".to_owned(), content_type.to_owned()),
+            (id_header.to_owned(), report.request_id.clone()),
+        ],
+        body: body.into_bytes(),
+        code: String::new(),
+    }
+}
+
+/// Serverless Workflow's success body.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct FnfSuccess<'a> {
+    event_id: u64,
+    request_id: &'a str,
 }
 
 /// The `HostId` of an error body: the endpoint the caller addressed, as the service reports its

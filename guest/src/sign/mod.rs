@@ -3,6 +3,7 @@
 
 pub mod acs3;
 pub mod rpc_v1;
+pub mod sigv4;
 
 use subtle::ConstantTimeEq;
 

@@ -24,6 +24,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use proxy::Gateway;
+use taskgate_filter::Dialect;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -43,18 +45,24 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
     let admin = TcpListener::bind(serve.admin_listen)
         .await
         .with_context(|| format!("listening on {} (admin)", serve.admin_listen))?;
-    let (upstream, sink) = match &serve.upstream {
-        Some(base) => (
-            Some(upstream::Upstream::new(base, serve.upstream_timeout)),
-            None,
-        ),
-        None => (None, Some(sink::Sink::open(&serve.sink_path)?)),
+    // One client per dialect with an upstream; the sink only if some dialect has none.
+    let upstreams: HashMap<Dialect, upstream::Upstream> = Dialect::ALL
+        .iter()
+        .filter_map(|&dialect| {
+            let base = serve.upstream_for(dialect)?;
+            Some((dialect, upstream::Upstream::new(base, serve.upstream_timeout)))
+        })
+        .collect();
+    let sink = if upstreams.len() < Dialect::ALL.len() {
+        Some(sink::Sink::open(&serve.sink_path)?)
+    } else {
+        None
     };
     let gateway = Arc::new(Gateway {
         permits: Arc::new(Semaphore::new(serve.max_in_flight as usize)),
         config: Arc::clone(&config),
         sandbox,
-        upstream,
+        upstreams,
         sink,
         metrics: metrics::Metrics::default(),
         log: log::Log::start().context("starting the log writer")?,
@@ -66,12 +74,18 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
         writeln!(out, "admin on http://{}", admin.local_addr()?)?;
         out.flush()?;
     }
-    match &serve.upstream {
-        Some(upstream) => eprintln!("taskgate: forwarding accepted callbacks to {upstream}"),
-        None => eprintln!(
-            "taskgate: no upstream configured: accepted callbacks go to the sink {}",
-            serve.sink_path.display()
-        ),
+    for dialect in Dialect::ALL {
+        match serve.upstream_for(dialect) {
+            Some(upstream) => eprintln!(
+                "taskgate: forwarding accepted {} callbacks to {upstream}",
+                dialect.name()
+            ),
+            None => eprintln!(
+                "taskgate: no upstream configured: accepted {} callbacks go to the sink {}",
+                dialect.name(),
+                serve.sink_path.display()
+            ),
+        }
     }
 
     let admin_task = tokio::spawn(serve_admin(admin, Arc::clone(&gateway)));

@@ -12,14 +12,15 @@ use crate::sandbox::Sandbox;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
 use hyper::{Request as HttpRequest, Response as HttpResponse, StatusCode};
 use serde_json::json;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use taskgate_filter::{EdgeFailure, Report, Request, Response, Verdict};
+use taskgate_filter::{Dialect, EdgeFailure, Request, Response, Verdict};
 use tokio::sync::Semaphore;
 
 /// Everything the request path shares, built once at start-up.
@@ -28,9 +29,9 @@ pub struct Gateway {
     pub config: Arc<Config>,
     /// The pre-instantiated filter component.
     pub sandbox: Sandbox,
-    /// Where accepted requests go; none runs the sink.
-    pub upstream: Option<Upstream>,
-    /// The local callback sink, when there is no upstream.
+    /// Where each dialect's accepted requests go; a dialect without one goes to the sink.
+    pub upstreams: HashMap<Dialect, Upstream>,
+    /// The local callback sink, when some dialect has no upstream.
     pub sink: Option<Sink>,
     /// Counters and histograms.
     pub metrics: Metrics,
@@ -42,6 +43,8 @@ pub struct Gateway {
 
 /// What one request did, for its log line and metrics. Never holds secrets or `Error`/`Cause`.
 struct Outcome {
+    /// Whose rules and error format apply (from the `X-Amz-Target` header, before any check).
+    dialect: Dialect,
     code: String,
     component: Option<Duration>,
     upstream: Option<Duration>,
@@ -60,6 +63,7 @@ impl Gateway {
         with_host_header(&mut parts);
         let head = head_of(&parts);
         let mut outcome = Outcome {
+            dialect: taskgate_filter::dialect_of(&head),
             code: String::new(),
             component: None,
             upstream: None,
@@ -77,6 +81,7 @@ impl Gateway {
         peer: SocketAddr,
         outcome: &mut Outcome,
     ) -> HttpResponse<Full<Bytes>> {
+        let dialect = outcome.dialect;
         // admit
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
             let limit = self.config.serve.max_in_flight;
@@ -84,7 +89,7 @@ impl Gateway {
         };
 
         // read
-        let limit = self.config.limits.max_body_bytes;
+        let limit = self.config.limits.body_limit(dialect);
         let declared = parts
             .headers
             .get(CONTENT_LENGTH)
@@ -136,7 +141,7 @@ impl Gateway {
         };
 
         // forward or sink
-        match (&self.upstream, &self.sink, report) {
+        match (self.upstreams.get(&dialect), &self.sink, report) {
             (Some(upstream), _, _) => {
                 let sent = Instant::now();
                 let result = upstream.forward(parts, body, peer.ip()).await;
@@ -155,7 +160,7 @@ impl Gateway {
             (None, Some(sink), Some(report)) => match sink.record(&report, head.received_at) {
                 Ok(event_id) => {
                     outcome.code = "recorded".to_owned();
-                    success(&report, event_id)
+                    vendor_response(taskgate_filter::success_response(&report, event_id), false)
                 }
                 Err(_) => answer(head, EdgeFailure::Internal, outcome, false),
             },
@@ -175,8 +180,7 @@ impl Gateway {
     ) -> HttpResponse<Full<Bytes>> {
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
-        // One dialect so far; with the AWS siblings the verdict must say which one it judged.
-        let dialect = taskgate_filter::Dialect::Fnf.name();
+        let dialect = outcome.dialect.name();
         self.metrics.count_request(dialect, &outcome.code, status);
         self.metrics.request_seconds.observe(elapsed);
         if let Some(t) = outcome.component {
@@ -289,20 +293,6 @@ fn vendor_response(response: Response, close: bool) -> HttpResponse<Full<Bytes>>
     if close {
         http.headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
-    }
-    http
-}
-
-/// The service's success body for an accepted report.
-fn success(report: &Report, event_id: u64) -> HttpResponse<Full<Bytes>> {
-    let body = json!({ "EventId": event_id, "RequestId": report.request_id }).to_string();
-    let mut http = HttpResponse::new(Full::new(Bytes::from(body)));
-    http.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json;charset=utf-8"),
-    );
-    if let Ok(id) = HeaderValue::from_str(&report.request_id) {
-        http.headers_mut().insert("x-acs-request-id", id);
     }
     http
 }

@@ -35,6 +35,7 @@ impl Sink {
     /// written with one call under the lock, so concurrent reports never interleave.
     pub fn record(&self, report: &Report, received_at: u64) -> anyhow::Result<u64> {
         let event_id = self.next_event_id.fetch_add(1, Ordering::Relaxed);
+        let token = report.token.as_ref();
         let mut line = json!({
             "event_id_assigned": event_id,
             "received_at": format_timestamp(received_at),
@@ -43,11 +44,12 @@ impl Sink {
             "action": report.action,
             "access_key_id": report.access_key_id,
             "task_token": report.task_token,
-            "execution_id": report.token.execution_id,
-            "event_id": report.token.event_id,
-            "kind": report.token.kind,
-            "account": report.token.account,
-            "verified": report.token.verified,
+            // Alibaba tokens decoded; AWS tokens are opaque (null here).
+            "execution_id": token.map(|t| &t.execution_id),
+            "event_id": token.map(|t| t.event_id),
+            "kind": token.map(|t| &t.kind),
+            "account": token.and_then(|t| t.account.as_ref()),
+            "verified": token.map(|t| t.verified),
             "error": report.error,
             "cause": report.cause,
         })

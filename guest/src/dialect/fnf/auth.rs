@@ -178,7 +178,7 @@ fn acs3(
             .filter(|p| p.source == Source::Query)
             .map(|p| (p.name.as_ref(), p.value.as_ref())),
         auth.signed_headers,
-        |name| joined_header(request, name),
+        |name| request.joined_header(name),
         &content_sha256,
     );
     let expected = acs3::signature(&key.secret, &canonical);
@@ -192,17 +192,6 @@ fn acs3(
         access_key_id: auth.credential.to_owned(),
         account: key.account,
     })
-}
-
-/// Every value of a header, trimmed and joined by `,`, as a signer sees a repeated field.
-fn joined_header(request: &Request, name: &str) -> String {
-    let values: Vec<&str> = request
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
-        .collect();
-    values.join(",")
 }
 
 fn access_key(env: &dyn Env, id: &str) -> Result<crate::types::AccessKey, Failure> {

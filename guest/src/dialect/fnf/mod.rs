@@ -32,10 +32,9 @@ pub fn check(
     caller_request_id: &mut Option<String>,
 ) -> Result<Report, Failure> {
     let limits = env.limits();
-    if request.body.len() > limits.max_body_bytes as usize {
-        return Err(Failure::EntityTooLarge {
-            limit: limits.max_body_bytes,
-        });
+    let limit = limits.body_limit(Dialect::Fnf);
+    if request.body.len() > limit as usize {
+        return Err(Failure::EntityTooLarge { limit });
     }
     if !matches!(request.method.as_str(), "POST" | "GET") {
         return Err(Failure::MethodNotAllowed {
@@ -93,8 +92,8 @@ pub fn check(
             .unwrap_or_else(|| request_id::fallback(request)),
         access_key_id: caller.access_key_id,
         task_token: task_token.to_owned(),
-        token: token::into_task_token(decoded, account),
-        error: error.to_owned(),
+        token: Some(token::into_task_token(decoded, account)),
+        error: Some(error.to_owned()),
         cause: cause.map(str::to_owned),
     })
 }

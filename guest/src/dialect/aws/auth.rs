@@ -1,0 +1,118 @@
+//! Who is calling: SigV4 (`Authorization: AWS4-HMAC-SHA256 ...`) with the secret of the access
+//! key from the credentials import, the service fixed by the call, any region, and the payload
+//! hash recomputed over the body (a signed `x-amz-content-sha256` must agree with it).
+
+use super::Call;
+use crate::error::Failure;
+use crate::sign::{constant_time_eq, sigv4};
+use crate::types::{Env, Limits, Request};
+
+/// Verifies the signature and the request time; returns the access key id.
+pub fn authenticate(
+    request: &Request,
+    call: &Call,
+    env: &dyn Env,
+    limits: Limits,
+) -> Result<String, Failure> {
+    let Some(header) = request.header("authorization") else {
+        return Err(Failure::MissingAuthentication);
+    };
+    let auth = sigv4::parse_authorization(header).map_err(|error| {
+        let detail = match error {
+            sigv4::AuthorizationError::NotSigV4 => {
+                "Authorization header must use the AWS4-HMAC-SHA256 algorithm."
+            }
+            sigv4::AuthorizationError::Missing("Credential") => {
+                "Authorization header requires 'Credential' parameter."
+            }
+            sigv4::AuthorizationError::Missing("SignedHeaders") => {
+                "Authorization header requires 'SignedHeaders' parameter."
+            }
+            sigv4::AuthorizationError::Missing(_) => {
+                "Authorization header requires 'Signature' parameter."
+            }
+            sigv4::AuthorizationError::BadCredential => {
+                "Credential must have the form <access key id>/<yyyymmdd>/<region>/<service>/aws4_request."
+            }
+        };
+        Failure::IncompleteSignature { detail }
+    })?;
+    let Some(amz_date) = request.header("x-amz-date").map(str::trim) else {
+        return Err(Failure::IncompleteSignature {
+            detail: "Authorization header requires existence of a 'X-Amz-Date' header.",
+        });
+    };
+    let signed: Vec<&str> = auth.signed_headers.split(';').collect();
+    for required in ["host", "x-amz-date"] {
+        if !signed.contains(&required) {
+            return Err(Failure::IncompleteSignature {
+                detail: "'Host' and 'X-Amz-Date' must be SignedHeaders in the AWS Authorization.",
+            });
+        }
+    }
+    let request_time = sigv4::parse_amz_date(amz_date).ok_or(Failure::IncompleteSignature {
+        detail: "'X-Amz-Date' must have the form yyyyMMddTHHmmssZ.",
+    })?;
+    if auth.service != call.service {
+        return Err(Failure::WrongScope {
+            detail: format!(
+                "Credential should be scoped to correct service: '{}'. ",
+                call.service
+            ),
+        });
+    }
+    if amz_date.get(..8) != Some(auth.date) {
+        return Err(Failure::WrongScope {
+            detail: format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
+                crate::params::clip(auth.date),
+                amz_date.get(..8).unwrap_or(""),
+            ),
+        });
+    }
+    if request_time.abs_diff(request.received_at) > u64::from(limits.max_clock_skew_seconds) {
+        return Err(Failure::TimeTooSkewed {
+            request_time,
+            now: request.received_at,
+            limit: limits.max_clock_skew_seconds,
+        });
+    }
+    let key = env
+        .access_key(auth.access_key_id)
+        .ok_or_else(|| Failure::UnknownAccessKey {
+            id: auth.access_key_id.to_owned(),
+        })?;
+
+    // The body is covered only through its hash: recompute it, whatever the caller claims.
+    let payload_hash = sigv4::sha256_hex(&request.body);
+    if let Some(claimed) = request.header("x-amz-content-sha256")
+        && !claimed.trim().eq_ignore_ascii_case(&payload_hash)
+    {
+        return Err(Failure::SignatureMismatch {
+            detail: "x-amz-content-sha256 is not the SHA-256 of the body",
+        });
+    }
+    let canonical = sigv4::canonical_request(
+        &request.method,
+        request.path(),
+        request.query(),
+        auth.signed_headers,
+        |name| request.joined_header(name),
+        &payload_hash,
+    );
+    let expected = sigv4::signature(
+        &key.secret,
+        amz_date,
+        auth.date,
+        auth.region,
+        auth.service,
+        &canonical,
+    );
+    let given = auth.signature.to_ascii_lowercase();
+    if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), given.as_bytes())) {
+        return Err(Failure::SignatureMismatch {
+            detail: "AWS4-HMAC-SHA256 over the canonical request",
+        });
+    }
+    Ok(auth.access_key_id.to_owned())
+}

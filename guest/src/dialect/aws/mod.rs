@@ -1,0 +1,131 @@
+//! The AWS siblings of `ReportTaskFailed`: Step Functions `SendTaskFailure`, SWF
+//! `RespondActivityTaskFailed` and CodePipeline `PutJobFailureResult`, all awsJson (a `POST /`
+//! with an `X-Amz-Target` header and a JSON body) signed with SigV4.
+//!
+//! The rules run in the order the services' front end applies them: size, method, operation
+//! and content type, then who is asking (signature and time), and only then the body against
+//! the published model, so an unauthenticated caller learns nothing about valid reports.
+
+mod auth;
+mod model;
+
+use crate::error::Failure;
+use crate::json_body::{ObjectError, parse_object};
+use crate::types::{Dialect, Env, Report, Request};
+
+/// What tells the three calls apart, in one place.
+pub struct Call {
+    /// The dialect it belongs to.
+    pub dialect: Dialect,
+    /// The `X-Amz-Target` value.
+    pub target: &'static str,
+    /// The operation name.
+    pub action: &'static str,
+    /// The only content type the service accepts, and the one it answers with.
+    pub content_type: &'static str,
+    /// The SigV4 service name in the credential scope.
+    pub service: &'static str,
+}
+
+/// The three calls.
+pub const CALLS: [Call; 3] = [
+    Call {
+        dialect: Dialect::States,
+        target: "AWSStepFunctions.SendTaskFailure",
+        action: "SendTaskFailure",
+        content_type: "application/x-amz-json-1.0",
+        service: "states",
+    },
+    Call {
+        dialect: Dialect::Swf,
+        target: "SimpleWorkflowService.RespondActivityTaskFailed",
+        action: "RespondActivityTaskFailed",
+        content_type: "application/x-amz-json-1.0",
+        service: "swf",
+    },
+    Call {
+        dialect: Dialect::CodePipeline,
+        target: "CodePipeline_20150709.PutJobFailureResult",
+        action: "PutJobFailureResult",
+        content_type: "application/x-amz-json-1.1",
+        service: "codepipeline",
+    },
+];
+
+/// The call a dialect stands for (`None` for Alibaba).
+pub fn call_of(dialect: Dialect) -> Option<&'static Call> {
+    CALLS.iter().find(|call| call.dialect == dialect)
+}
+
+/// The dialect whose error format answers a request with this `X-Amz-Target`: the call's own,
+/// else the service named before the `.` (another operation of the same service), else Step
+/// Functions' awsJson 1.0 format.
+pub fn dialect_of_target(target: &str) -> Dialect {
+    let service = target.split('.').next().unwrap_or("");
+    CALLS
+        .iter()
+        .find(|call| call.target == target)
+        .or_else(|| {
+            CALLS
+                .iter()
+                .find(|call| call.target.split('.').next() == Some(service))
+        })
+        .map_or(Dialect::States, |call| call.dialect)
+}
+
+/// Checks one AWS request whose `X-Amz-Target` gave `dialect`.
+pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Report, Failure> {
+    let limits = env.limits();
+    let limit = limits.body_limit(dialect);
+    if request.body.len() > limit as usize {
+        return Err(Failure::EntityTooLarge { limit });
+    }
+    if request.method != "POST" {
+        return Err(Failure::MethodNotAllowed {
+            method: request.method.clone(),
+        });
+    }
+    let target = request.header("x-amz-target").unwrap_or("").trim();
+    let call = CALLS
+        .iter()
+        .find(|call| call.target == target && call.dialect == dialect)
+        .ok_or_else(|| Failure::UnknownOperation {
+            target: target.to_owned(),
+        })?;
+    check_content_type(request, call)?;
+    let access_key_id = auth::authenticate(request, call, env, limits)?;
+
+    let members = parse_object(&request.body).map_err(|error| match error {
+        ObjectError::Invalid(detail) => Failure::BadJson { detail },
+        ObjectError::Duplicate(name) => Failure::DuplicateParameter { name },
+    })?;
+    let fields = model::validate(call.dialect, &members)?;
+    Ok(Report {
+        dialect: call.dialect,
+        action: call.action.to_owned(),
+        request_id: String::new(),
+        access_key_id,
+        task_token: fields.task_token,
+        token: None,
+        error: fields.error,
+        cause: fields.cause,
+    })
+}
+
+/// The call's own content type is the only one accepted (parameters such as `charset` aside);
+/// two different `Content-Type` fields are refused as for Alibaba requests.
+fn check_content_type(request: &Request, call: &Call) -> Result<(), Failure> {
+    let sent = request.header("content-type").unwrap_or("");
+    let refused = || Failure::UnsupportedMediaType {
+        content_type: sent.to_owned(),
+    };
+    let conflicting = request
+        .headers
+        .iter()
+        .any(|(name, value)| name.eq_ignore_ascii_case("content-type") && value != sent);
+    let essence = sent.split(';').next().unwrap_or("").trim();
+    if conflicting || !essence.eq_ignore_ascii_case(call.content_type) {
+        return Err(refused());
+    }
+    Ok(())
+}
