@@ -36,7 +36,8 @@ step "official SDKs: Python"
 tests/sdk/.venv/bin/python -m pytest tests/sdk/python -q -p no:cacheprovider
 
 step "official SDKs: Node"
-node --test tests/sdk/node/report_task_failed.test.mjs tests/sdk/node/serve.test.mjs
+node --test tests/sdk/node/report_task_failed.test.mjs tests/sdk/node/serve.test.mjs \
+    tests/sdk/node/aws_serve.test.mjs
 
 step "rustfmt and clippy"
 cargo fmt --all -- --check

@@ -17,6 +17,8 @@ fn header_name() -> impl Strategy<Value = String> {
         Just("x-acs-content-sha256".to_owned()),
         Just("x-acs-action".to_owned()),
         Just("Host".to_owned()),
+        Just("X-Amz-Target".to_owned()),
+        Just("X-Amz-Date".to_owned()),
         "[a-zA-Z-]{1,12}",
     ]
 }
@@ -30,6 +32,16 @@ fn header_value() -> impl Strategy<Value = String> {
                 .to_owned()
         ),
         Just("ReportTaskFailed".to_owned()),
+        Just("AWSStepFunctions.SendTaskFailure".to_owned()),
+        Just("SimpleWorkflowService.RespondActivityTaskFailed".to_owned()),
+        Just("CodePipeline_20150709.PutJobFailureResult".to_owned()),
+        Just("application/x-amz-json-1.0".to_owned()),
+        Just("application/x-amz-json-1.1".to_owned()),
+        Just(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240102/us-east-1/states/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+                .to_owned()
+        ),
+        Just("20240102T030405Z".to_owned()),
         ".{0,40}",
     ]
 }
@@ -53,6 +65,9 @@ fn request() -> impl Strategy<Value = Request> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..256),
             "(Error|Cause|TaskToken|[=&+%]|[a-z0-9]{1,6}|\\{|\\}|\"|:|,){0,40}"
+                .prop_map(String::into_bytes),
+            // JSON-ish AWS bodies: members of the three calls, nesting, escapes, duplicates.
+            "(\\{|\\}|\\[|\\]|\"|:|,|taskToken|cause|jobId|failureDetails|type|message|null|1|\\\\u[0-9a-fA-F]{4}|[a-z ]{1,4}){0,48}"
                 .prop_map(String::into_bytes),
         ],
         any::<u64>(),
@@ -109,7 +124,10 @@ fn a_hostile_body_of_thousands_of_parameters_is_answered() {
 
 #[test]
 fn the_memory_cap_turns_an_oversized_request_into_an_internal_error_not_a_crash() {
-    let config = Arc::new(Config::parse("[sandbox]\nmemory_bytes = 3145728\n").expect("config"));
+    let config = Arc::new(
+        Config::parse("[limits]\nmax_aws_body_bytes = 65536\n[sandbox]\nmemory_bytes = 3145728\n")
+            .expect("config"),
+    );
     // Hosts never pass a body this far over the limit; the cap must hold even if one does.
     let request = Call::new(Layout::QueryAndForm)
         .body(&vec![b'x'; 8 << 20])

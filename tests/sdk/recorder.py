@@ -5,19 +5,23 @@ It listens on 127.0.0.1 (port 0 unless told otherwise), keeps the exact bytes of
 receives -- request line, headers as sent, and the body as sent, including any
 `Transfer-Encoding: chunked` framing -- and answers each one with
 
-    200 application/json {"EventId": 7, "RequestId": "<fresh id>"}
+    200 application/json {"EventId": 7, "RequestId": "<fresh id>"}       (answer "fnf", the default)
+
+or, as an AWS JSON service would (answer "aws"),
+
+    200 <the request's application/x-amz-json-1.x content type> {}  with x-amzn-RequestId: <fresh id>
 
 Two ways to use it:
 
 * in-process (Python tests)::
 
-      with Recorder() as rec:
+      with Recorder() as rec:              # Recorder(answer="aws") for the AWS dialects
           ... point an SDK at rec.endpoint ...
           capture = rec.captures[-1]        # Capture(raw=bytes, request_id=str)
 
 * as a child process (Node tests)::
 
-      python3 recorder.py --out-dir DIR
+      python3 recorder.py --out-dir DIR [--answer aws]
 
   prints one JSON line `{"port": N}` on stdout once it listens, then for every request writes
   `DIR/NNNN.http` (the raw bytes) and `DIR/NNNN.json` (`{"request_id": ...}`) *before* it sends
@@ -39,6 +43,8 @@ import uuid
 from dataclasses import dataclass
 
 EVENT_ID = 7
+ANSWERS = ("fnf", "aws")
+AWS_DEFAULT_CONTENT_TYPE = "application/x-amz-json-1.0"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 SOCKET_TIMEOUT_SECONDS = 15
 
@@ -143,6 +149,16 @@ def _read_body(reader: _Reader, headers: list[tuple[str, str]]) -> None:
         reader.read_exact(int(lengths[0]))
 
 
+def _answer(answer: str, headers: list[tuple[str, str]], request_id: str) -> tuple[str, str, bytes]:
+    """(Content-Type, name of the request-id header, body) of the 200 answer."""
+    if answer == "aws":
+        sent = next((v for k, v in headers if k == "content-type"), "")
+        content_type = sent if sent.startswith("application/x-amz-json-") else AWS_DEFAULT_CONTENT_TYPE
+        return content_type, "x-amzn-RequestId", b"{}"
+    body = json.dumps({"EventId": EVENT_ID, "RequestId": request_id}).encode()
+    return "application/json", "x-acs-request-id", body
+
+
 class _Handler(socketserver.BaseRequestHandler):
     server: "_Server"
 
@@ -162,13 +178,13 @@ class _Handler(socketserver.BaseRequestHandler):
                 raw = reader.take_raw()
                 request_id = str(uuid.uuid4()).upper()
                 self.server.record(Capture(raw=raw, request_id=request_id))
-                body = json.dumps({"EventId": EVENT_ID, "RequestId": request_id}).encode()
+                content_type, id_header, body = _answer(self.server.answer, headers, request_id)
                 close = any(k == "connection" and v.lower() == "close" for k, v in headers)
                 response = (
                     b"HTTP/1.1 200 OK\r\n"
-                    b"Content-Type: application/json\r\n"
+                    + f"Content-Type: {content_type}\r\n".encode()
                     + f"Content-Length: {len(body)}\r\n".encode()
-                    + f"x-acs-request-id: {request_id}\r\n".encode()
+                    + f"{id_header}: {request_id}\r\n".encode()
                     + (b"Connection: close\r\n" if close else b"Connection: keep-alive\r\n")
                     + b"\r\n"
                     + body
@@ -189,9 +205,12 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int, on_capture) -> None:
+    def __init__(self, port: int, on_capture, answer: str = "fnf") -> None:
+        if answer not in ANSWERS:
+            raise ValueError(f"answer must be one of {ANSWERS}, not {answer!r}")
         super().__init__(("127.0.0.1", port), _Handler)
         self._on_capture = on_capture
+        self.answer = answer
 
     def record(self, capture: Capture) -> None:
         self._on_capture(capture)
@@ -200,11 +219,11 @@ class _Server(socketserver.ThreadingTCPServer):
 class Recorder:
     """In-process recorder; a context manager that serves on a background thread."""
 
-    def __init__(self, port: int = 0, on_capture=None) -> None:
+    def __init__(self, port: int = 0, on_capture=None, answer: str = "fnf") -> None:
         self._lock = threading.Lock()
         self._captures: list[Capture] = []
         self._extra = on_capture
-        self._server = _Server(port, self._record)
+        self._server = _Server(port, self._record, answer)
         self._thread: threading.Thread | None = None
 
     def _record(self, capture: Capture) -> None:
@@ -253,6 +272,7 @@ def _main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", required=True, help="directory for NNNN.http / NNNN.json")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--answer", choices=ANSWERS, default="fnf", help="how to answer (default fnf)")
     args = parser.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     counter = [0]
@@ -270,7 +290,7 @@ def _main() -> int:
         os.replace(base + ".json.tmp", base + ".json")
         os.replace(base + ".http.tmp", base + ".http")
 
-    rec = Recorder(args.port, on_capture=write).start()
+    rec = Recorder(args.port, on_capture=write, answer=args.answer).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -49,11 +49,14 @@ export function makeTaskToken(executionId, eventId, key = TOKEN_KEY) {
 // ---------------------------------------------------------------------------------------------
 // recorder
 
-/** Starts tests/sdk/recorder.py; resolves to { port, endpoint, takeCaptures(), stop() }. */
-export async function startRecorder() {
+/**
+ * Starts tests/sdk/recorder.py; resolves to { port, endpoint, takeCaptures(), stop() }.
+ * `answer: 'aws'` makes it answer as an AWS JSON service (200, `{}`, x-amzn-RequestId).
+ */
+export async function startRecorder({ answer = 'fnf' } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'taskgate-recorder-'));
   const python = process.env.PYTHON || 'python3';
-  const child = spawn(python, [path.join(SDK_DIR, 'recorder.py'), '--out-dir', dir], {
+  const child = spawn(python, [path.join(SDK_DIR, 'recorder.py'), '--out-dir', dir, '--answer', answer], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -209,16 +212,24 @@ export function packageVersions() {
 // ---------------------------------------------------------------------------------------------
 // taskgate
 
-export function configToml(secret = ACCESS_KEY_SECRET) {
+/**
+ * The test configuration: the Alibaba test key and token key, and `extraAccessKeys`
+ * (`[id, secret, account]` each, e.g. AWS_ACCESS_KEYS) after it.
+ */
+export function configToml(secret = ACCESS_KEY_SECRET, { extraAccessKeys = [], maxBodyBytes = 65536 } = {}) {
+  const str = (s) => JSON.stringify(String(s)).replace(/\u007f/g, '\\u007f');
+  const extra = extraAccessKeys
+    .map(([id, keySecret, account]) => `\n[[access_keys]]\nid = ${str(id)}\nsecret = ${str(keySecret)}\naccount = ${str(account)}\n`)
+    .join('');
   return `[limits]
-max_body_bytes = 65536
+max_body_bytes = ${Math.trunc(maxBodyBytes)}
 max_clock_skew_seconds = 900
 
 [[access_keys]]
 id = "${ACCESS_KEY_ID}"
 secret = "${secret}"
 account = "${ACCOUNT}"
-
+${extra}
 [[token_keys]]
 account = "${ACCOUNT}"
 secret = "${TOKEN_KEY}"
@@ -271,17 +282,31 @@ const FAULTS_COMPONENT_OUTPUT = `${FAULTS_TARGET_DIR}/wasm32-wasip2/component/ta
 let faultsComponentPath;
 
 /**
- * `configToml(secret)` plus a `[serve]` table on 127.0.0.1 port 0 (admin too). `upstream`
- * (`http://127.0.0.1:PORT`) selects forward mode; without it serve runs its sink.
+ * `configToml(secret, ...)` plus a `[serve]` table on 127.0.0.1 port 0 (admin too). `upstream`
+ * (`http://127.0.0.1:PORT`) selects forward mode; without it serve runs its sink. `upstreams`
+ * ({ dialect: url }, dialects `fnf`, `states`, `swf`, `codepipeline`) is the `[serve.upstreams]`
+ * table, which overrides `upstream` per dialect.
  */
-export function serveConfigToml({ secret = ACCESS_KEY_SECRET, upstream, sinkPath, upstreamTimeoutMs = SERVE_UPSTREAM_TIMEOUT_MS } = {}) {
+export function serveConfigToml({
+  secret = ACCESS_KEY_SECRET,
+  upstream,
+  sinkPath,
+  upstreamTimeoutMs = SERVE_UPSTREAM_TIMEOUT_MS,
+  upstreams,
+  extraAccessKeys = [],
+  maxBodyBytes = 65536,
+} = {}) {
   // A JSON string is a valid TOML basic string once DEL is escaped too.
   const str = (s) => JSON.stringify(String(s)).replace(/\u007f/g, '\\u007f');
   const lines = ['[serve]', 'listen = "127.0.0.1:0"', 'admin_listen = "127.0.0.1:0"'];
   if (upstream !== undefined) lines.push(`upstream = ${str(upstream)}`);
   lines.push(`upstream_timeout_ms = ${Math.trunc(upstreamTimeoutMs)}`);
   if (sinkPath !== undefined) lines.push(`sink_path = ${str(sinkPath)}`);
-  return `${configToml(secret)}\n${lines.join('\n')}\n`;
+  if (upstreams && Object.keys(upstreams).length > 0) {
+    lines.push('', '[serve.upstreams]');
+    for (const [dialect, url] of Object.entries(upstreams)) lines.push(`${dialect} = ${str(url)}`);
+  }
+  return `${configToml(secret, { extraAccessKeys, maxBodyBytes })}\n${lines.join('\n')}\n`;
 }
 
 const LISTENING = /^listening on http:\/\/(127\.0\.0\.1:(\d+))$/;
@@ -526,4 +551,108 @@ export function readSink(sinkPath) {
         throw new Error(`sink line ${i + 1} is not JSON: ${l}`);
       }
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// the AWS dialects (used by aws_serve.test.mjs): AWS SDK for JavaScript v3 clients at 127.0.0.1
+
+// AWS's documentation key: taskgate's demo configuration carries it too.
+export const AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
+export const AWS_SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
+export const AWS_ACCOUNT = '123456789012';
+export const AWS_REGION = 'us-east-1';
+export const AWS_ACCESS_KEYS = [[AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ACCOUNT]];
+// Large boundary bodies (a `cause` of 32769 emoji; boto3 writes it as ~393 KB of JSON escapes):
+// the AWS tests raise the 64 KiB default limit, as the Python ones do.
+export const AWS_MAX_BODY_BYTES = 512 * 1024;
+
+/** The three AWS "task failed" calls: package, client and command classes, and the contract's names. */
+export const AWS_CALLS = [
+  {
+    name: 'sfn', pkg: '@aws-sdk/client-sfn', client: 'SFNClient', command: 'SendTaskFailureCommand',
+    dialect: 'states', operation: 'SendTaskFailure', target: 'AWSStepFunctions.SendTaskFailure',
+    contentType: 'application/x-amz-json-1.0', signingName: 'states',
+  },
+  {
+    name: 'swf', pkg: '@aws-sdk/client-swf', client: 'SWFClient', command: 'RespondActivityTaskFailedCommand',
+    dialect: 'swf', operation: 'RespondActivityTaskFailed', target: 'SimpleWorkflowService.RespondActivityTaskFailed',
+    contentType: 'application/x-amz-json-1.0', signingName: 'swf',
+  },
+  {
+    name: 'codepipeline', pkg: '@aws-sdk/client-codepipeline', client: 'CodePipelineClient', command: 'PutJobFailureResultCommand',
+    dialect: 'codepipeline', operation: 'PutJobFailureResult', target: 'CodePipeline_20150709.PutJobFailureResult',
+    contentType: 'application/x-amz-json-1.1', signingName: 'codepipeline',
+  },
+];
+export const AWS_CALL_BY_NAME = Object.fromEntries(AWS_CALLS.map((call) => [call.name, call]));
+
+/** The exports of an AWS call's package (client, command and modeled exception classes). */
+export function awsModule(call) {
+  return require(call.pkg);
+}
+
+/**
+ * A v3 client for `call` at `http://<endpoint>`, one attempt (no retry) unless told. Every request
+ * it sends, after signing, is pushed to `sent` as { method, path, query, headers: [[lower-name,
+ * value]], header(n), body: Buffer }, and every raw answer (before deserialisation) to `answers`
+ * as { statusCode, headers }. Returns { client, send(input) (a promise of the output), sent, answers }.
+ */
+export function awsClient(call, endpoint, {
+  accessKeyId = AWS_ACCESS_KEY_ID,
+  secretAccessKey = AWS_SECRET_ACCESS_KEY,
+  maxAttempts = 1,
+  systemClockOffset,
+} = {}) {
+  const mod = awsModule(call);
+  const options = {
+    endpoint: `http://${endpoint}`,
+    region: AWS_REGION,
+    credentials: { accessKeyId, secretAccessKey },
+    maxAttempts,
+  };
+  if (systemClockOffset !== undefined) options.systemClockOffset = systemClockOffset;
+  const client = new mod[call.client](options);
+  const sent = [];
+  const answers = [];
+  // Innermost (deserialize step, low priority): sees the signed request as it goes to the HTTP
+  // handler, and the raw answer before the deserializer reads it.
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const req = args.request;
+      const headers = Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), String(v)]);
+      let body = req.body ?? '';
+      if (typeof body === 'string') body = Buffer.from(body, 'utf8');
+      else if (body instanceof Uint8Array) body = Buffer.from(body);
+      else throw new Error(`the SDK sent a streaming body (${typeof body}): not expected here`);
+      const query = new URLSearchParams(req.query ?? {}).toString();
+      sent.push({
+        method: req.method,
+        path: req.path,
+        query,
+        headers,
+        header: (n) => (headers.find(([k]) => k === n) || [])[1],
+        body,
+      });
+      const out = await next(args);
+      const res = out.response;
+      answers.push({ statusCode: res?.statusCode, headers: res?.headers ?? {} });
+      return out;
+    },
+    { step: 'deserialize', name: 'taskgateTestCapture', priority: 'low' },
+  );
+  return { client, sent, answers, send: (input) => client.send(new mod[call.command](input)) };
+}
+
+/** The `SignedHeaders=` names of an AWS4-HMAC-SHA256 Authorization header. */
+export function signedHeaders(authorization) {
+  const m = /SignedHeaders=([^,\s]+)/.exec(authorization);
+  if (!m) throw new Error(`no SignedHeaders in ${authorization}`);
+  return m[1].split(';');
+}
+
+/** [key id, yyyymmdd, region, service, 'aws4_request'] of an Authorization header. */
+export function credentialScope(authorization) {
+  const m = /Credential=([^,\s]+)/.exec(authorization);
+  if (!m) throw new Error(`no Credential in ${authorization}`);
+  return m[1].split('/');
 }

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 from urllib.parse import unquote_to_bytes
 
 SDK_DIR = Path(__file__).resolve().parents[1]
@@ -254,16 +254,27 @@ def package_versions() -> dict[str, str]:
 # taskgate
 
 
-def config_toml(secret: str = ACCESS_KEY_SECRET) -> str:
+def config_toml(
+    secret: str = ACCESS_KEY_SECRET,
+    *,
+    extra_access_keys: Sequence[tuple[str, str, str]] = (),
+    max_body_bytes: int = 65536,
+) -> str:
+    """The test configuration: the Alibaba test key and token key, and `extra_access_keys`
+    (`(id, secret, account)` each, e.g. the AWS key of `AWS_ACCESS_KEYS`) after it."""
+    extra = "".join(
+        f"\n[[access_keys]]\nid = {_toml_string(kid)}\nsecret = {_toml_string(ksecret)}\naccount = {_toml_string(kaccount)}\n"
+        for kid, ksecret, kaccount in extra_access_keys
+    )
     return f"""[limits]
-max_body_bytes = 65536
+max_body_bytes = {int(max_body_bytes)}
 max_clock_skew_seconds = 900
 
 [[access_keys]]
 id = "{ACCESS_KEY_ID}"
 secret = "{secret}"
 account = "{ACCOUNT}"
-
+{extra}
 [[token_keys]]
 account = "{ACCOUNT}"
 secret = "{TOKEN_KEY}"
@@ -345,10 +356,15 @@ def serve_config_toml(
     upstream: str | None = None,
     sink_path: Path | str | None = None,
     upstream_timeout_ms: int = SERVE_UPSTREAM_TIMEOUT_MS,
+    upstreams: dict[str, str] | None = None,
+    extra_access_keys: Sequence[tuple[str, str, str]] = (),
+    max_body_bytes: int = 65536,
 ) -> str:
-    """`config_toml(secret)` plus a `[serve]` table on 127.0.0.1 port 0 (admin too).
+    """`config_toml(secret, ...)` plus a `[serve]` table on 127.0.0.1 port 0 (admin too).
 
     `upstream` (`http://127.0.0.1:PORT`) selects forward mode; without it serve runs its sink.
+    `upstreams` (dialect -> URL: `fnf`, `states`, `swf`, `codepipeline`) is the `[serve.upstreams]`
+    table, which overrides `upstream` per dialect.
     """
     lines = [
         "[serve]",
@@ -360,7 +376,11 @@ def serve_config_toml(
     lines.append(f"upstream_timeout_ms = {int(upstream_timeout_ms)}")
     if sink_path is not None:
         lines.append(f"sink_path = {_toml_string(str(sink_path))}")
-    return config_toml(secret) + "\n" + "\n".join(lines) + "\n"
+    if upstreams:
+        lines += ["", "[serve.upstreams]"]
+        lines += [f"{dialect} = {_toml_string(url)}" for dialect, url in upstreams.items()]
+    base = config_toml(secret, extra_access_keys=extra_access_keys, max_body_bytes=max_body_bytes)
+    return base + "\n" + "\n".join(lines) + "\n"
 
 
 _LISTENING = re.compile(r"^listening on http://(127\.0\.0\.1:(\d+))$")
@@ -639,3 +659,118 @@ def read_sink(path: Path) -> list[dict]:
         except json.JSONDecodeError as exc:
             raise AssertionError(f"sink line {i + 1} is not JSON: {line!r}") from exc
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the AWS dialects (used by test_aws_serve.py): boto3 clients pointed at 127.0.0.1
+
+# AWS's documentation key: taskgate's demo configuration carries it too.
+AWS_ACCESS_KEY_ID = "AKIDEXAMPLE"
+AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+AWS_ACCOUNT = "123456789012"
+AWS_REGION = "us-east-1"
+AWS_ACCESS_KEYS = [(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ACCOUNT)]
+# boto3 escapes every non-ASCII character in JSON (`\ud83d\ude00`: 12 bytes an emoji), so a cause
+# of 32769 emoji is a body of about 393 KB: the AWS tests raise the 64 KiB default limit.
+AWS_MAX_BODY_BYTES = 512 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class AwsCall:
+    """One of the three AWS "task failed" calls, as taskgate's contract names it."""
+
+    service: str  # boto3 client name
+    dialect: str  # taskgate's dialect name (config keys, sink, logs)
+    operation: str  # the model's operation name
+    method: str  # the boto3 client method
+    target: str  # X-Amz-Target
+    content_type: str
+    signing_name: str  # SigV4 credential scope service
+
+
+AWS_CALLS = [
+    AwsCall("stepfunctions", "states", "SendTaskFailure", "send_task_failure",
+            "AWSStepFunctions.SendTaskFailure", "application/x-amz-json-1.0", "states"),
+    AwsCall("swf", "swf", "RespondActivityTaskFailed", "respond_activity_task_failed",
+            "SimpleWorkflowService.RespondActivityTaskFailed", "application/x-amz-json-1.0", "swf"),
+    AwsCall("codepipeline", "codepipeline", "PutJobFailureResult", "put_job_failure_result",
+            "CodePipeline_20150709.PutJobFailureResult", "application/x-amz-json-1.1", "codepipeline"),
+]
+AWS_CALL_BY_SERVICE = {call.service: call for call in AWS_CALLS}
+
+
+@dataclasses.dataclass
+class SentRequest:
+    """What botocore handed to its HTTP layer, after signing (a `before-send` event)."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]  # names lower-cased
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+
+def aws_client(
+    service: str,
+    endpoint: str,
+    *,
+    key_id: str = AWS_ACCESS_KEY_ID,
+    secret: str = AWS_SECRET_ACCESS_KEY,
+    attempts: int = 1,
+):
+    """A boto3 client for `service` at `http://<endpoint>` and the list its sent requests go to.
+
+    `attempts` is the total number of attempts (`retries.total_max_attempts`): 1, the default,
+    means no retry, so a 500 comes back at once. (`retries={'max_attempts': 1}` would still allow
+    one retry: botocore counts `max_attempts` as retries.)
+    """
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=AWS_REGION
+    )
+    client = session.client(
+        service,
+        endpoint_url=f"http://{endpoint}",
+        config=Config(
+            retries={"total_max_attempts": attempts, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=30,
+        ),
+    )
+    sent: list[SentRequest] = []
+
+    def record(request, **_kwargs):
+        body = request.body
+        if body is None:
+            body = b""
+        elif isinstance(body, str):
+            body = body.encode("utf-8")
+        elif not isinstance(body, (bytes, bytearray)):
+            raise AssertionError(f"botocore sent a streaming body ({type(body)!r}): not expected here")
+        headers = [(str(k).lower(), v.decode("latin-1") if isinstance(v, bytes) else str(v))
+                   for k, v in request.headers.items()]
+        sent.append(SentRequest(request.method, request.url, headers, bytes(body)))
+
+    client.meta.events.register("before-send", record)
+    return client, sent
+
+
+def signed_headers(authorization: str) -> list[str]:
+    """The `SignedHeaders=` names of an AWS4-HMAC-SHA256 Authorization header."""
+    m = re.search(r"SignedHeaders=([^,\s]+)", authorization)
+    assert m, f"no SignedHeaders in {authorization!r}"
+    return m.group(1).split(";")
+
+
+def credential_scope(authorization: str) -> list[str]:
+    """`[key id, yyyymmdd, region, service, 'aws4_request']` of an Authorization header."""
+    m = re.search(r"Credential=([^,\s]+)", authorization)
+    assert m, f"no Credential in {authorization!r}"
+    return m.group(1).split("/")

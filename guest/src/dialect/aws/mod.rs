@@ -86,8 +86,14 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Repor
         });
     }
     let target = request.header("x-amz-target").unwrap_or("").trim();
+    // Two different targets: this filter and the service could dispatch differently.
+    let conflicting = request
+        .headers
+        .iter()
+        .any(|(name, value)| name.eq_ignore_ascii_case("x-amz-target") && value.trim() != target);
     let call = CALLS
         .iter()
+        .filter(|_| !conflicting)
         .find(|call| call.target == target && call.dialect == dialect)
         .ok_or_else(|| Failure::UnknownOperation {
             target: target.to_owned(),
