@@ -4,12 +4,12 @@
 
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use std::collections::BTreeMap;
 use taskgate_filter::{AccessKey, Dialect, Env, Limits, TokenKey};
 
 /// The demo configuration used when no `--config` is given: it matches the shipped example
@@ -443,9 +443,18 @@ mod tests {
             ("[serve]\nupstream = \"http://x/path\"", "no path"),
             ("[serve]\nlisten = \"nowhere\"", "listen"),
             ("[serve]\nmax_header_bytes = 100", "max_header_bytes"),
-            ("[limits]\nmax_aws_body_bytes = 0", "limits.max_aws_body_bytes"),
-            ("[serve.upstreams]\nsqs = \"http://x\"", "serve.upstreams.sqs: not a dialect"),
-            ("[serve.upstreams]\nstates = \"ftp://x\"", "serve.upstreams.states"),
+            (
+                "[limits]\nmax_aws_body_bytes = 0",
+                "limits.max_aws_body_bytes",
+            ),
+            (
+                "[serve.upstreams]\nsqs = \"http://x\"",
+                "serve.upstreams.sqs: not a dialect",
+            ),
+            (
+                "[serve.upstreams]\nstates = \"ftp://x\"",
+                "serve.upstreams.states",
+            ),
             (
                 "[limits]\nmax_body_bytes = 16777216\n[sandbox]\nmemory_bytes = 33554432",
                 "must be at least",
@@ -463,8 +472,14 @@ mod tests {
             "[serve]\nupstream = \"http://default:1\"\n[serve.upstreams]\nstates = \"http://sfn:2\"",
         )
         .unwrap();
-        assert_eq!(config.serve.upstream_for(Dialect::States), Some("http://sfn:2"));
-        assert_eq!(config.serve.upstream_for(Dialect::Swf), Some("http://default:1"));
+        assert_eq!(
+            config.serve.upstream_for(Dialect::States),
+            Some("http://sfn:2")
+        );
+        assert_eq!(
+            config.serve.upstream_for(Dialect::Swf),
+            Some("http://default:1")
+        );
         let config = Config::parse("[serve.upstreams]\ncodepipeline = \"http://cp:3\"").unwrap();
         assert_eq!(config.serve.upstream_for(Dialect::Fnf), None);
         assert_eq!(

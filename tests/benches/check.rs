@@ -1,6 +1,7 @@
 //! `check` natively and through the component (a new instance per call, the default, and a
 //! warm instance reused across calls, `instance_reuse`),
-//! for signed ReportTaskFailed requests in each signature scheme and for a rejection.
+//! for signed ReportTaskFailed requests in each signature scheme, for the AWS calls (SigV4) and
+//! for rejections.
 //!
 //! Run: `cargo bench -p taskgate-tests --bench check`. Figures go in BENCHMARKS.md.
 //! `TASKGATE_BENCH_COMPONENT=path.wasm` measures another build (one with symbols, for `perf`).
@@ -19,7 +20,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use taskgate::config::Config;
 use taskgate::sandbox::Sandbox;
-use taskgate_tests::{Call, Layout};
+use taskgate_tests::{AwsCall, AwsDialect, Call, Layout};
 
 fn bench(c: &mut Criterion) {
     let Ok(config) = Config::demo().map(Arc::new) else {
@@ -43,6 +44,18 @@ fn bench(c: &mut Criterion) {
         (
             "rpc_v1_bad_signature",
             Call::new(Layout::QueryAndForm).secret("wrong").build(),
+        ),
+        (
+            "sigv4_states_forward",
+            AwsCall::new(AwsDialect::States).build(),
+        ),
+        (
+            "sigv4_codepipeline_js_sdk_forward",
+            AwsCall::new(AwsDialect::CodePipeline).js_sdk().build(),
+        ),
+        (
+            "sigv4_states_bad_signature",
+            AwsCall::new(AwsDialect::States).secret("wrong").build(),
         ),
         (
             "cause_4096_chars_forward",

@@ -59,7 +59,11 @@ fn every_captured_sdk_request_forwards_with_the_right_secret_and_not_with_a_wron
             );
         };
         assert_eq!(report.task_token, meta.expect.task_token, "{name}");
-        assert_eq!(report.error.as_deref(), Some(meta.expect.error.as_str()), "{name}");
+        assert_eq!(
+            report.error.as_deref(),
+            Some(meta.expect.error.as_str()),
+            "{name}"
+        );
         assert_eq!(
             report.cause.as_deref(),
             Some(meta.expect.cause.as_str()),
@@ -68,10 +72,7 @@ fn every_captured_sdk_request_forwards_with_the_right_secret_and_not_with_a_wron
         let Some(token) = &report.token else {
             panic!("{name}: an Alibaba report without its decoded token");
         };
-        assert_eq!(
-            token.execution_id, meta.expect.execution_id,
-            "{name}"
-        );
+        assert_eq!(token.execution_id, meta.expect.execution_id, "{name}");
         assert_eq!(token.event_id, meta.expect.event_id, "{name}");
         assert_eq!(
             token.account.as_deref(),

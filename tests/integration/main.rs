@@ -8,6 +8,7 @@
     reason = "a test fails by panicking"
 )]
 
+mod aws;
 mod captured;
 mod cli;
 mod interface;

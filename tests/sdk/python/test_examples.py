@@ -50,3 +50,19 @@ def test_the_readme_sdk_examples_report_to_the_demo_gateway(tmp_path: Path) -> N
     lines = read_sink(tmp_path / "sink.jsonl")
     assert [line["error"] for line in lines] == ["PaymentDeclined", "PaymentDeclined"]
     assert all(line["verified"] and line["event_id"] == 42 for line in lines)
+
+
+def test_the_readme_boto3_example_reports_to_the_same_demo_gateway(tmp_path: Path) -> None:
+    with Serve(demo_config(tmp_path), workdir=tmp_path) as gateway:
+        env = dict(os.environ, TASKGATE_URL=f"http://{gateway.endpoint}")
+        command = [sys.executable, str(EXAMPLES / "sdk" / "send_task_failure.py"), "some-task-token"]
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert re.fullmatch(r"RequestId=[0-9A-F-]{36}\n", out.stdout), out.stdout
+    [line] = read_sink(tmp_path / "sink.jsonl")
+    assert (line["dialect"], line["action"], line["task_token"]) == (
+        "states",
+        "SendTaskFailure",
+        "some-task-token",
+    )
+    assert line["error"] == "PaymentDeclined" and line["execution_id"] is None
