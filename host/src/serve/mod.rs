@@ -24,12 +24,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use proxy::Gateway;
-use taskgate_filter::Dialect;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
+use taskgate_filter::Dialect;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -50,7 +50,10 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
         .iter()
         .filter_map(|&dialect| {
             let base = serve.upstream_for(dialect)?;
-            Some((dialect, upstream::Upstream::new(base, serve.upstream_timeout)))
+            Some((
+                dialect,
+                upstream::Upstream::new(base, serve.upstream_timeout),
+            ))
         })
         .collect();
     let sink = if upstreams.len() < Dialect::ALL.len() {
