@@ -2,8 +2,8 @@
 # Runs every test of taskgate on a machine that has only the Rust toolchain (plus the Python
 # and Node that the SDK tests drive): installs what it needs, builds once with the release
 # profile, then runs
-#   1. the Rust tests: guest unit tests, golden fixtures natively and through the component,
-#      captured SDK requests, the CLI, property tests;
+#   1. the Rust tests: guest unit tests, every rule natively and through the component (the
+#      shared case corpus tests/cases), captured SDK requests, the CLI, property tests;
 #      and `taskgate serve` end to end against a misbehaving loopback upstream;
 #   2. the official SDKs end to end: Python (alibabacloud-fnf20190315, aliyun-python-sdk-fnf)
 #      and Node (@alicloud/fnf-2019-03-15, @alicloud/openapi-client) against a recording
@@ -28,6 +28,9 @@ export TASKGATE_BIN="$PWD/target/release/taskgate"
 
 step "Rust tests"
 cargo test --release --locked --workspace
+
+step "the shared case corpus through taskgate test"
+target/release/taskgate test tests/cases | tail -n 1
 
 step "official SDKs: install"
 bash tests/sdk/setup.sh

@@ -5,6 +5,7 @@
 //! component's; the host only moves bytes in and out, and turns host-side failures (a trap, a
 //! deadline) into errors the caller can see.
 
+pub mod cases;
 pub mod config;
 pub mod http1;
 pub mod output;

@@ -1,8 +1,9 @@
 //! `taskgate`: checks workflow task callbacks with the filter component.
 //!
 //! `taskgate check FILE|-` prints the verdict on one raw HTTP/1.1 request as JSON and exits 0
-//! (forward), 1 (reject) or 2 (usage or configuration error). `taskgate token mint|decode`
-//! makes and inspects task tokens.
+//! (forward), 1 (reject) or 2 (usage or configuration error). `taskgate test PATH…` runs policy
+//! case files in the sandbox (exit 1 if any fails). `taskgate token mint|decode` makes and
+//! inspects task tokens.
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -73,6 +74,23 @@ enum Command {
         no_filter: bool,
         #[command(flatten)]
         common: Common,
+    },
+    /// Run policy case files (a request, its configuration and the verdict expected) in the
+    /// sandbox: one line per case, a diff for each failure, exit 1 if any fails.
+    Test {
+        /// Case files, or directories searched for `*.toml` case files (each directory's
+        /// `taskgate.toml` is the base configuration of the cases under it).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Show each case's request, configuration overrides and full verdict.
+        #[arg(long, short)]
+        verbose: bool,
+        /// Base configuration for every case, instead of the nearest `taskgate.toml`.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Filter component to test instead of the embedded one.
+        #[arg(long, value_name = "PATH")]
+        component: Option<PathBuf>,
     },
     /// Make and inspect task tokens.
     Token {
@@ -165,6 +183,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Verdict::Reject(_) => ExitCode::from(1),
             })
         }
+        Command::Test {
+            paths,
+            verbose,
+            config,
+            component,
+        } => test(&paths, verbose, config.as_deref(), component.as_deref()),
         Command::Serve {
             listen,
             admin_listen,
@@ -302,4 +326,103 @@ fn now_seconds() -> anyhow::Result<u64> {
     Ok(std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs())
+}
+
+/// `taskgate test`: every case in the sandbox, in the spirit of `cargo test`.
+fn test(
+    paths: &[PathBuf],
+    verbose: bool,
+    config: Option<&Path>,
+    component: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use taskgate::cases;
+    let files = cases::collect(paths)?;
+    if files.is_empty() {
+        bail!("no case files (*.toml) under the given paths");
+    }
+    let base = match config {
+        Some(path) => Some(
+            toml::from_str::<toml::Table>(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            )
+            .with_context(|| format!("parsing {}", path.display()))?,
+        ),
+        None => None,
+    };
+    // One sandbox for every case, its memory slots large enough for any sensible case (each
+    // check is still capped by its own case's `sandbox.memory_bytes`).
+    let bytes = match component {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("reading the component {}", path.display()))?,
+        None => taskgate::EMBEDDED_COMPONENT.to_vec(),
+    };
+    let sandbox = Sandbox::new(&bytes, 256 << 20, 1)?;
+    println!(
+        "running {} case{}",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" }
+    );
+    let mut failed = Vec::new();
+    for file in &files {
+        let name = display_name(file, paths);
+        let outcome = cases::run(&sandbox, file, base.as_ref());
+        let status = if outcome.problems.is_empty() {
+            "ok"
+        } else {
+            "FAILED"
+        };
+        println!("case {name} ... {status}");
+        if verbose {
+            if let Ok(case) = cases::Case::load(file) {
+                if let Some(description) = &case.description {
+                    println!("    {description}");
+                }
+                println!("    request: {} {}", case.request.method, case.request.path);
+                if let Some(overrides) = &case.config {
+                    let keys: Vec<&str> = overrides.keys().map(String::as_str).collect();
+                    println!("    config overrides: {}", keys.join(", "));
+                }
+            }
+            if let Some(verdict) = &outcome.verdict {
+                println!("    verdict: {}", cases::shown(verdict));
+            }
+        }
+        if !outcome.problems.is_empty() {
+            failed.push((name, outcome));
+        }
+    }
+    if !failed.is_empty() {
+        println!("\nfailures:");
+        for (name, outcome) in &failed {
+            println!("\n---- {name} ----");
+            for problem in &outcome.problems {
+                println!("  {problem}");
+            }
+            if let Some(verdict) = &outcome.verdict {
+                println!("  full verdict: {}", cases::shown(verdict));
+            }
+        }
+        println!();
+    }
+    println!(
+        "{} passed, {} failed",
+        files.len() - failed.len(),
+        failed.len()
+    );
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A case's name: its path relative to the argument it was found under, without `.toml`.
+fn display_name(file: &Path, roots: &[PathBuf]) -> String {
+    let relative = roots
+        .iter()
+        .filter(|root| root.is_dir())
+        .find_map(|root| file.strip_prefix(root).ok())
+        .unwrap_or(file);
+    relative.with_extension("").display().to_string()
 }

@@ -1199,3 +1199,121 @@ fn another_codepipeline_operation_is_answered_as_an_unknown_target_in_its_servic
         .build();
     reject_with(&demo(), &request, 404, "UnknownOperationException", JSON_11);
 }
+
+/// The AWS entries of the shared corpus (corpus.rs): for each call, both SDK layouts forwarded and
+/// one request for every error code it can answer.
+pub fn corpus() -> Vec<crate::corpus::Entry> {
+    let mut entries = Vec::new();
+    for dialect in AwsDialect::ALL {
+        let name = match dialect {
+            States => "send_task_failure",
+            Swf => "respond_activity_task_failed",
+            CodePipeline => "put_job_failure_result",
+        };
+        let long_cause = match dialect {
+            States => {
+                r#"{"taskToken": "tok-123", "cause": "CAUSE"}"#.replace("CAUSE", &"x".repeat(32769))
+            }
+            Swf => r#"{"taskToken": "tok-123", "details": "CAUSE"}"#
+                .replace("CAUSE", &"x".repeat(32769)),
+            CodePipeline => format!(
+                r#"{{"jobId": "{JOB_ID}", "failureDetails": {{"type": "JobFailed", "message": "{}"}}}}"#,
+                "x".repeat(5001)
+            ),
+        };
+        let mut cases: Vec<(String, AwsCall, String)> = vec![
+            (
+                format!("{name}_as_boto3_sends_it_is_forwarded"),
+                AwsCall::new(dialect),
+                String::new(),
+            ),
+            (
+                format!("{name}_as_the_js_sdk_sends_it_is_forwarded"),
+                AwsCall::new(dialect).js_sdk(),
+                String::new(),
+            ),
+            (
+                format!("{name}_over_the_body_limit_is_request_entity_too_large"),
+                AwsCall::new(dialect),
+                "[limits]\nmax_aws_body_bytes = 16\n".to_owned(),
+            ),
+            (
+                format!("{name}_as_get_is_unknown_operation"),
+                AwsCall::new(dialect).method("GET"),
+                String::new(),
+            ),
+            (
+                format!("{name}_with_a_json_content_type_is_unknown_operation"),
+                AwsCall::new(dialect).content_type("application/json"),
+                String::new(),
+            ),
+            (
+                format!("{name}_without_authorization_is_missing_authentication_token"),
+                AwsCall::new(dialect).unsigned(),
+                String::new(),
+            ),
+            (
+                format!("{name}_without_x_amz_date_is_incomplete_signature"),
+                AwsCall::new(dialect).remove_header_after_signing("x-amz-date"),
+                String::new(),
+            ),
+            (
+                format!("{name}_by_an_unknown_key_is_unrecognized_client"),
+                AwsCall::new(dialect).key("AKIDUNKNOWN", "whatever"),
+                String::new(),
+            ),
+            (
+                format!("{name}_with_a_wrong_secret_is_invalid_signature"),
+                AwsCall::new(dialect).secret("not-the-secret"),
+                String::new(),
+            ),
+            (
+                format!("{name}_signed_20_minutes_before_receipt_is_signature_expired"),
+                AwsCall::new(dialect).received_at(aws_signed_at() + 20 * 60),
+                String::new(),
+            ),
+            (
+                format!("{name}_with_a_body_that_is_not_json_is_serialization_error"),
+                AwsCall::new(dialect).body("not json"),
+                String::new(),
+            ),
+            (
+                format!("{name}_over_its_longest_member_is_validation_error"),
+                AwsCall::new(dialect).body(long_cause.as_bytes()),
+                String::new(),
+            ),
+        ];
+        match dialect {
+            States | Swf => cases.push((
+                format!("{name}_with_a_space_in_the_token_is_a_token_error"),
+                AwsCall::new(dialect).body(br#"{"taskToken": "tok 123"}"#),
+                String::new(),
+            )),
+            CodePipeline => cases.push((
+                format!("{name}_with_an_unknown_failure_type_is_validation_error"),
+                AwsCall::new(dialect).body(
+                    format!(r#"{{"jobId": "{JOB_ID}", "failureDetails": {{"type": "Oops", "message": "m"}}}}"#)
+                        .as_bytes(),
+                ),
+                String::new(),
+            )),
+        }
+        entries.extend(
+            cases
+                .into_iter()
+                .map(|(name, call, overrides)| crate::corpus::Entry {
+                    name,
+                    request: call.build(),
+                    overrides,
+                }),
+        );
+    }
+    entries.push(crate::corpus::Entry {
+        name: "an_unknown_target_is_unknown_operation".to_owned(),
+        request: AwsCall::new(States)
+            .target("AWSStepFunctions.StartExecution")
+            .build(),
+        overrides: String::new(),
+    });
+    entries
+}

@@ -148,3 +148,64 @@ fn a_minted_token_decodes_with_its_account_and_a_foreign_one_does_not_verify() {
     assert_eq!(out.status.code(), Some(1));
     assert!(json(&out)["error"].as_str().expect("error").contains("v1#"));
 }
+
+#[test]
+fn test_runs_the_corpus_and_reports_each_case_and_a_closing_count() {
+    let out = run(&["test", "tests/cases/states"], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("running "), "{stdout}");
+    assert!(
+        stdout.contains("case send_task_failure_as_boto3_sends_it_is_forwarded ... ok"),
+        "{stdout}"
+    );
+    let last = stdout.lines().last().unwrap_or("");
+    assert!(
+        last.ends_with(" passed, 0 failed") && !last.starts_with("0 "),
+        "{last}"
+    );
+}
+
+#[test]
+fn test_shows_a_diff_for_a_failing_case_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("taskgate-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let good = std::fs::read_to_string(
+        root().join("tests/cases/fnf/narrower_configured_clock_window_is_enforced.toml"),
+    )
+    .expect("a corpus case");
+    // The same request expected to pass: it must fail, showing what differs.
+    let wrong = good
+        .split("[expect]")
+        .next()
+        .map(|head| format!("{head}[expect]\nverdict = \"forward\"\n"))
+        .expect("a case with an [expect] table");
+    std::fs::write(dir.join("good.toml"), &good).expect("write");
+    std::fs::write(dir.join("wrong.toml"), &wrong).expect("write");
+    std::fs::copy(
+        root().join("tests/cases/taskgate.toml"),
+        dir.join("taskgate.toml"),
+    )
+    .expect("copy the base configuration");
+
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let out = run(&["test", &dir_arg, "--verbose"], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("case good ... ok"), "{stdout}");
+    assert!(stdout.contains("case wrong ... FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("expected forward\n    got      reject 403 RequestTimeTooSkewed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("config overrides: limits"), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("1 passed, 1 failed"),
+        "{stdout}"
+    );
+
+    let missing = run(&["test", "no/such/dir"], b"");
+    assert_eq!(missing.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,7 @@
 mod aws;
 mod captured;
 mod cli;
+mod corpus;
 mod interface;
 mod robustness;
 mod rules;

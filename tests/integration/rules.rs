@@ -1,21 +1,24 @@
 //! One case per rule of ReportTaskFailed validation: each request differs from a valid one in
 //! exactly the way the rule forbids, so that each case fails if its rule is removed. The full
-//! verdicts are pinned in tests/fixtures/fnf/golden (rewrite them with TASKGATE_BLESS=1).
+//! verdicts are pinned in the shared corpus, tests/cases/fnf (corpus.rs).
 
-use crate::{check_both, code, demo, root};
+use crate::corpus;
+use crate::{check_both, code, demo};
 use serde_json::Value;
 use std::sync::Arc;
 use taskgate::config::Config;
 use taskgate::output;
 use taskgate_filter::{Request, Verdict, token};
 use taskgate_tests::{
-    Call, EXECUTION_ID, Layout, OTHER_TOKEN_KEY, SIGNED_AT, demo_token, signed_at, to_http,
+    Call, EXECUTION_ID, Layout, OTHER_TOKEN_KEY, SIGNED_AT, demo_token, signed_at,
 };
 
 struct Case {
     name: &'static str,
     request: Request,
     config: Arc<Config>,
+    /// The overrides of the corpus's base configuration that made `config`.
+    overrides: String,
     /// The expected code ("forward" for a forward), status and a phrase the message must hold.
     expect: (&'static str, u16, &'static str),
 }
@@ -24,14 +27,38 @@ fn case(name: &'static str, call: Call, expect: (&'static str, u16, &'static str
     Case {
         name,
         request: call.build(),
-        config: demo(),
+        config: corpus::config(""),
+        overrides: String::new(),
         expect,
     }
 }
 
-fn config_text(extra: &str) -> Arc<Config> {
-    let base = "[[access_keys]]\nid = \"LTAI5tDemoAccessKeyId\"\nsecret = \"demo-access-key-secret\"\naccount = \"1234567890123456\"\n";
-    Arc::new(Config::parse(&format!("{base}{extra}")).expect("test config"))
+/// A case checked under the corpus's base configuration with these overrides.
+fn configured(
+    name: &'static str,
+    request: Request,
+    overrides: String,
+    expect: (&'static str, u16, &'static str),
+) -> Case {
+    Case {
+        name,
+        request,
+        config: corpus::config(&overrides),
+        overrides,
+        expect,
+    }
+}
+
+/// The cases as entries of the shared corpus.
+pub fn corpus() -> Vec<corpus::Entry> {
+    cases()
+        .into_iter()
+        .map(|case| corpus::Entry {
+            name: case.name.to_owned(),
+            request: case.request,
+            overrides: case.overrides,
+        })
+        .collect()
 }
 
 const FWD: (&str, u16, &str) = ("forward", 200, "");
@@ -363,53 +390,51 @@ fn cases() -> Vec<Case> {
     // Configuration-dependent rules.
     let valid = Call::new(QueryAndForm).build();
     let body_len = valid.body.len();
-    cases.push(Case {
-        name: "body_at_the_configured_limit_is_forwarded",
-        request: valid.clone(),
-        config: config_text(&format!("[limits]\nmax_body_bytes = {body_len}\n[[token_keys]]\naccount = \"1234567890123456\"\nsecret = \"demo-token-key\"\n")),
-        expect: FWD,
-    });
-    cases.push(Case {
-        name: "body_over_the_configured_limit_is_entity_too_large",
-        request: valid.clone(),
-        config: config_text(&format!("[limits]\nmax_body_bytes = {}\n", body_len - 1)),
-        expect: (
+    cases.push(configured(
+        "body_at_the_configured_limit_is_forwarded",
+        valid.clone(),
+        format!("[limits]\nmax_body_bytes = {body_len}\n"),
+        FWD,
+    ));
+    cases.push(configured(
+        "body_over_the_configured_limit_is_entity_too_large",
+        valid.clone(),
+        format!("[limits]\nmax_body_bytes = {}\n", body_len - 1),
+        (
             "EntityTooLarge",
             400,
             &*format!("({} bytes)", body_len - 1).leak(),
         ),
-    });
+    ));
     cases.push(case(
         "body_over_the_default_limit_is_entity_too_large",
         Call::new(QueryAndForm).body(&vec![b'a'; 65_537]),
         ("EntityTooLarge", 400, "(65536 bytes)"),
     ));
-    cases.push(Case {
-        name: "without_token_keys_the_token_is_forwarded_unverified",
-        request: Call::new(QueryAndForm)
+    cases.push(configured(
+        "without_token_keys_the_token_is_forwarded_unverified",
+        Call::new(QueryAndForm)
             .set(
                 "TaskToken",
                 &token::mint("a", EXECUTION_ID, 7, b"anything").unwrap_or_default(),
             )
             .build(),
-        config: config_text(""),
-        expect: FWD,
-    });
-    cases.push(Case {
-        name: "narrower_configured_clock_window_is_enforced",
-        request: Call::new(QueryAndForm)
+        "token_keys = []\n".to_owned(),
+        FWD,
+    ));
+    cases.push(configured(
+        "narrower_configured_clock_window_is_enforced",
+        Call::new(QueryAndForm)
             .received_at(signed_at() + 61)
             .build(),
-        config: config_text("[limits]\nmax_clock_skew_seconds = 60\n"),
-        expect: ("RequestTimeTooSkewed", 403, "more than 60 seconds"),
-    });
+        "[limits]\nmax_clock_skew_seconds = 60\n".to_owned(),
+        ("RequestTimeTooSkewed", 403, "more than 60 seconds"),
+    ));
     cases
 }
 
 #[test]
 fn every_rule_gives_its_code_status_and_message_natively_and_in_the_component() {
-    let bless = std::env::var_os("TASKGATE_BLESS").is_some();
-    let golden_dir = root().join("tests/fixtures/fnf/golden");
     let mut failures = Vec::new();
     for case in cases() {
         let verdict = check_both(&case.config, &case.request);
@@ -433,26 +458,6 @@ fn every_rule_gives_its_code_status_and_message_natively_and_in_the_component() 
                 case.name,
                 code(&verdict)
             ));
-        }
-        let golden = golden_dir.join(format!("{}.json", case.name));
-        let request_file = golden_dir.join(format!("{}.http", case.name));
-        let text = format!("{shown:#}\n");
-        if bless {
-            std::fs::create_dir_all(&golden_dir).expect("golden dir");
-            std::fs::write(&golden, &text).expect("write golden");
-            std::fs::write(&request_file, to_http(&case.request)).expect("write request");
-        } else {
-            match std::fs::read_to_string(&golden) {
-                Ok(want) if want == text => {}
-                Ok(want) => failures.push(format!(
-                    "{}: differs from its golden file\n--- want\n{want}--- got\n{text}",
-                    case.name
-                )),
-                Err(_) => failures.push(format!(
-                    "{}: no golden file (run with TASKGATE_BLESS=1)",
-                    case.name
-                )),
-            }
         }
     }
     assert!(

@@ -1,0 +1,353 @@
+//! Policy cases: one request, the configuration it is checked under and the verdict expected,
+//! in a TOML file (format in README.md, "Policy cases"). `taskgate test` runs them in the
+//! sandbox; the Node and Python embeddings run the same files, so every runtime is held to the
+//! same verdicts.
+//!
+//! A case's configuration is a base file (`taskgate.toml` next to the cases or above them, else
+//! the built-in demo) with the case's `[config]` on top: keys of `[config.limits]` and
+//! `[config.sandbox]` replace the base's one by one, `access_keys` and `token_keys` replace the
+//! base's whole list.
+
+use crate::config::Config;
+use crate::output;
+use crate::sandbox::Sandbox;
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use taskgate_filter::{Report, Request, Verdict};
+
+/// The name of a directory's base configuration file.
+pub const BASE_CONFIG: &str = "taskgate.toml";
+
+/// One case file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// What the case shows, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When the host received the request, in seconds since the Unix epoch.
+    pub received_at: u64,
+    /// The request id the host passes in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The request.
+    pub request: CaseRequest,
+    /// Overrides of the base configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<toml::Table>,
+    /// The verdict expected.
+    pub expect: Expect,
+}
+
+/// The request of a case, field by field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseRequest {
+    /// The method.
+    pub method: String,
+    /// Path and query, percent-encoded as sent.
+    pub path: String,
+    /// Header fields in order, `[name, value]`.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// The body as UTF-8 text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The body as Base64, for bytes that are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
+}
+
+/// The verdict a case expects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// `forward` or `reject`.
+    pub verdict: Kind,
+    /// Reject: the HTTP status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Reject: the vendor's error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Reject: the exact response body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Forward: report fields that must match (any of `dialect`, `action`, `request_id`,
+    /// `access_key_id`, `task_token`, `error`, `cause`, `execution_id`, `event_id`, `account`,
+    /// `verified`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<BTreeMap<String, toml::Value>>,
+}
+
+/// The two verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Forward the request.
+    Forward,
+    /// Answer it at the edge.
+    Reject,
+}
+
+impl Case {
+    /// Reads and parses a case file.
+    pub fn load(path: &Path) -> anyhow::Result<Case> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// The case as TOML text.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string(self)?)
+    }
+
+    /// The filter's request for this case.
+    pub fn request(&self) -> anyhow::Result<Request> {
+        let body = match (&self.request.body, &self.request.body_base64) {
+            (Some(_), Some(_)) => bail!("request: give body or body_base64, not both"),
+            (Some(text), None) => text.clone().into_bytes(),
+            (None, Some(b64)) => STANDARD
+                .decode(b64)
+                .context("request.body_base64 is not Base64")?,
+            (None, None) => Vec::new(),
+        };
+        Ok(Request {
+            method: self.request.method.clone(),
+            path_with_query: self.request.path.clone(),
+            headers: self.request.headers.clone(),
+            body,
+            received_at: self.received_at,
+            request_id: self.request_id.clone(),
+        })
+    }
+
+    /// The fields of a request, for writing a case: the body as text when it is UTF-8.
+    pub fn request_fields(request: &Request) -> CaseRequest {
+        let (body, body_base64) = match std::str::from_utf8(&request.body) {
+            _ if request.body.is_empty() => (None, None),
+            Ok(text) => (Some(text.to_owned()), None),
+            Err(_) => (None, Some(STANDARD.encode(&request.body))),
+        };
+        CaseRequest {
+            method: request.method.clone(),
+            path: request.path_with_query.clone(),
+            headers: request.headers.clone(),
+            body,
+            body_base64,
+        }
+    }
+
+    /// The full expectation a verdict meets: status, code and body of a reject; the report's
+    /// fields (token fields included when there is a decoded token) of a forward.
+    pub fn expect_of(verdict: &Verdict) -> Expect {
+        match verdict {
+            Verdict::Reject(response) => Expect {
+                verdict: Kind::Reject,
+                status: Some(response.status),
+                code: Some(response.code.clone()),
+                body: Some(String::from_utf8_lossy(&response.body).into_owned()),
+                report: None,
+            },
+            Verdict::Forward(report) => Expect {
+                verdict: Kind::Forward,
+                status: None,
+                code: None,
+                body: None,
+                report: Some(
+                    report_fields(report)
+                        .into_iter()
+                        .map(|(name, value)| (name.to_owned(), toml::Value::String(value)))
+                        .collect(),
+                ),
+            },
+        }
+    }
+}
+
+/// A report's fields as text, by the names case files use. Absent values are left out.
+pub fn report_fields(report: &Report) -> BTreeMap<&'static str, String> {
+    let mut fields = BTreeMap::from([
+        ("dialect", report.dialect.name().to_owned()),
+        ("action", report.action.clone()),
+        ("request_id", report.request_id.clone()),
+        ("access_key_id", report.access_key_id.clone()),
+        ("task_token", report.task_token.clone()),
+    ]);
+    if let Some(error) = &report.error {
+        fields.insert("error", error.clone());
+    }
+    if let Some(cause) = &report.cause {
+        fields.insert("cause", cause.clone());
+    }
+    if let Some(token) = &report.token {
+        fields.insert("execution_id", token.execution_id.clone());
+        fields.insert("event_id", token.event_id.to_string());
+        fields.insert("verified", token.verified.to_string());
+        if let Some(account) = &token.account {
+            fields.insert("account", account.clone());
+        }
+    }
+    fields
+}
+
+/// The base configuration with a case's overrides on top.
+pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyhow::Result<Config> {
+    let mut merged = base.clone();
+    for (key, value) in overrides.into_iter().flatten() {
+        match (key.as_str(), value, merged.get_mut(key)) {
+            ("limits" | "sandbox", toml::Value::Table(table), Some(toml::Value::Table(into))) => {
+                into.extend(table.clone());
+            }
+            ("limits" | "sandbox" | "access_keys" | "token_keys", _, _) => {
+                merged.insert(key.clone(), value.clone());
+            }
+            _ => bail!(
+                "config.{key}: a case may override limits, sandbox, access_keys and token_keys"
+            ),
+        }
+    }
+    Config::parse(&toml::to_string(&merged)?)
+}
+
+/// What is wrong with a verdict, one line per difference; empty when it meets the expectation.
+pub fn differences(expect: &Expect, verdict: &Verdict) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut compare = |what: &str, want: String, got: String| {
+        if want != got {
+            out.push(format!("{what}:\n    expected {want}\n    got      {got}"));
+        }
+    };
+    match (expect.verdict, verdict) {
+        (Kind::Reject, Verdict::Reject(response)) => {
+            if let Some(status) = expect.status {
+                compare("status", status.to_string(), response.status.to_string());
+            }
+            if let Some(code) = &expect.code {
+                compare("code", code.clone(), response.code.clone());
+            }
+            if let Some(body) = &expect.body {
+                compare(
+                    "body",
+                    body.clone(),
+                    String::from_utf8_lossy(&response.body).into_owned(),
+                );
+            }
+        }
+        (Kind::Forward, Verdict::Forward(report)) => {
+            let fields = report_fields(report);
+            for (name, want) in expect.report.iter().flatten() {
+                let want = match want {
+                    toml::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                let got = fields
+                    .get(name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| "(absent)".to_owned());
+                compare(&format!("report.{name}"), want, got);
+            }
+        }
+        (Kind::Forward, Verdict::Reject(response)) => out.push(format!(
+            "verdict:\n    expected forward\n    got      reject {} {}",
+            response.status, response.code
+        )),
+        (Kind::Reject, Verdict::Forward(_)) => {
+            out.push("verdict:\n    expected reject\n    got      forward".to_owned())
+        }
+    }
+    out
+}
+
+/// Every case file under `paths` (files as given, directories searched recursively), sorted,
+/// base configuration files aside.
+pub fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.extension().is_some_and(|e| e == "toml")
+                && path.file_name().is_some_and(|n| n != BASE_CONFIG)
+            {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut files)?;
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            bail!("{}: no such file or directory", path.display());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The base configuration of a case: `taskgate.toml` in its directory or the nearest one above,
+/// else the built-in demo.
+pub fn base_for(case: &Path) -> anyhow::Result<toml::Table> {
+    let found = case
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join(BASE_CONFIG))
+        .find(|candidate| candidate.is_file());
+    let text = match &found {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => crate::config::DEMO.to_owned(),
+    };
+    toml::from_str(&text).with_context(|| match &found {
+        Some(path) => format!("parsing {}", path.display()),
+        None => "parsing the built-in demo configuration".to_owned(),
+    })
+}
+
+/// The outcome of one case.
+pub struct Outcome {
+    /// The verdict, when the sandbox gave one.
+    pub verdict: Option<Verdict>,
+    /// Differences from the expectation, or why the case could not run; empty when it passed.
+    pub problems: Vec<String>,
+}
+
+/// Runs one case in the sandbox. `base` overrides the case's own base configuration.
+pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcome {
+    let attempt = || -> anyhow::Result<(Case, Verdict)> {
+        let case = Case::load(path)?;
+        let base = match base {
+            Some(base) => base.clone(),
+            None => base_for(path)?,
+        };
+        let config = Arc::new(config_with(&base, case.config.as_ref()).context("config")?);
+        let verdict = sandbox.check(&config, case.request()?)?;
+        Ok((case, verdict))
+    };
+    match attempt() {
+        Ok((case, verdict)) => Outcome {
+            problems: differences(&case.expect, &verdict),
+            verdict: Some(verdict),
+        },
+        Err(error) => Outcome {
+            verdict: None,
+            problems: vec![format!("the case could not run: {error:#}")],
+        },
+    }
+}
+
+/// The verdict as the CLI prints it, for `--verbose` and failure reports.
+pub fn shown(verdict: &Verdict) -> String {
+    output::verdict(verdict).to_string()
+}
