@@ -11,7 +11,7 @@ mod bindings {
     wit_bindgen::generate!({ path: "../wit", world: "filter" });
 }
 
-use bindings::exports::taskgate::filter::validator::Guest;
+use bindings::exports::taskgate::filter::validator::{Explanation, Guest};
 use bindings::taskgate::filter::{credentials, settings, types as wit};
 
 struct Component;
@@ -48,31 +48,14 @@ impl Env for Imports {
 
 impl Guest for Component {
     fn check(request: wit::Request) -> wit::Verdict {
-        let request = types::Request {
-            method: request.method,
-            path_with_query: request.path_with_query,
-            headers: request.headers,
-            body: request.body,
-            received_at: request.received_at,
-            request_id: request.request_id,
-        };
-        match crate::check(&request, &Imports) {
-            types::Verdict::Forward(report) => wit::Verdict::Forward(wit::Report {
-                dialect: dialect(report.dialect),
-                action: report.action,
-                request_id: report.request_id,
-                access_key_id: report.access_key_id,
-                task_token: report.task_token,
-                token: report.token.map(task_token),
-                error: report.error,
-                cause: report.cause,
-            }),
-            types::Verdict::Reject(response) => wit::Verdict::Reject(wit::Response {
-                status: response.status,
-                headers: response.headers,
-                body: response.body,
-                code: response.code,
-            }),
+        verdict(crate::check(&request_of(request), &Imports))
+    }
+
+    fn explain(request: wit::Request) -> Explanation {
+        let (checked, steps) = crate::explain(&request_of(request), &Imports);
+        Explanation {
+            verdict: verdict(checked),
+            steps,
         }
     }
 
@@ -83,6 +66,38 @@ impl Guest for Component {
                 types::TokenError::Unverified => wit::TokenError::Unverified,
                 types::TokenError::Malformed(why) => wit::TokenError::Malformed(why),
             })
+    }
+}
+
+fn request_of(request: wit::Request) -> types::Request {
+    types::Request {
+        method: request.method,
+        path_with_query: request.path_with_query,
+        headers: request.headers,
+        body: request.body,
+        received_at: request.received_at,
+        request_id: request.request_id,
+    }
+}
+
+fn verdict(verdict: types::Verdict) -> wit::Verdict {
+    match verdict {
+        types::Verdict::Forward(report) => wit::Verdict::Forward(wit::Report {
+            dialect: dialect(report.dialect),
+            action: report.action,
+            request_id: report.request_id,
+            access_key_id: report.access_key_id,
+            task_token: report.task_token,
+            token: report.token.map(task_token),
+            error: report.error,
+            cause: report.cause,
+        }),
+        types::Verdict::Reject(response) => wit::Verdict::Reject(wit::Response {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+            code: response.code,
+        }),
     }
 }
 

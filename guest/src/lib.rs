@@ -19,6 +19,7 @@ mod request_id;
 pub mod sign;
 mod time;
 pub mod token;
+mod trace;
 mod types;
 
 #[cfg(target_arch = "wasm32")]
@@ -64,6 +65,12 @@ mod test_faults {
             }
         }
     }
+}
+
+/// Checks a request as [`check`] does and also returns the rules it passed, in order, one line
+/// each: what `taskgate test --verbose` shows.
+pub fn explain(request: &Request, env: &dyn Env) -> (Verdict, Vec<String>) {
+    trace::explain(|| check(request, env))
 }
 
 /// A failure a host detects on its own, before or instead of asking the filter.

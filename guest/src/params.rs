@@ -60,8 +60,10 @@ impl<'r> Params<'r> {
                 decode_form(text, Source::Body, &mut items)?;
             }
             BodyKind::Json => {
-                let members = json_body::parse(&request.body)
-                    .map_err(|detail| Failure::BadJson { detail })?;
+                let members = json_body::parse(&request.body).map_err(|error| match error {
+                    json_body::ObjectError::Invalid(detail) => Failure::BadJson { detail },
+                    json_body::ObjectError::Duplicate(name) => Failure::DuplicateParameter { name },
+                })?;
                 items.extend(members.into_iter().map(|(name, value)| Param {
                     name: Cow::Owned(name),
                     value: Cow::Owned(value),

@@ -319,29 +319,33 @@ pub fn base_for(case: &Path) -> anyhow::Result<toml::Table> {
 pub struct Outcome {
     /// The verdict, when the sandbox gave one.
     pub verdict: Option<Verdict>,
+    /// The rules the request passed on the way to the verdict (`explain`).
+    pub steps: Vec<String>,
     /// Differences from the expectation, or why the case could not run; empty when it passed.
     pub problems: Vec<String>,
 }
 
 /// Runs one case in the sandbox. `base` overrides the case's own base configuration.
 pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcome {
-    let attempt = || -> anyhow::Result<(Case, Verdict)> {
+    let attempt = || -> anyhow::Result<(Case, Verdict, Vec<String>)> {
         let case = Case::load(path)?;
         let base = match base {
             Some(base) => base.clone(),
             None => base_for(path)?,
         };
         let config = Arc::new(config_with(&base, case.config.as_ref()).context("config")?);
-        let verdict = sandbox.check(&config, case.request()?)?;
-        Ok((case, verdict))
+        let (verdict, steps) = sandbox.explain(&config, case.request()?)?;
+        Ok((case, verdict, steps))
     };
     match attempt() {
-        Ok((case, verdict)) => Outcome {
+        Ok((case, verdict, steps)) => Outcome {
             problems: differences(&case.expect, &verdict),
             verdict: Some(verdict),
+            steps,
         },
         Err(error) => Outcome {
             verdict: None,
+            steps: Vec::new(),
             problems: vec![format!("the case could not run: {error:#}")],
         },
     }

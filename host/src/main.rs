@@ -384,6 +384,9 @@ fn test(
                     println!("    config overrides: {}", keys.join(", "));
                 }
             }
+            for step in &outcome.steps {
+                println!("    passed {step}");
+            }
             if let Some(verdict) = &outcome.verdict {
                 println!("    verdict: {}", cases::shown(verdict));
             }

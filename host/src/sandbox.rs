@@ -222,21 +222,28 @@ impl Sandbox {
     /// trap, the deadline, the memory cap): the request was neither accepted nor rejected.
     pub fn check(&self, config: &Arc<Config>, request: Request) -> anyhow::Result<Verdict> {
         let mut instance = self.instance(config)?;
-        let request = wit::Request {
-            method: request.method,
-            path_with_query: request.path_with_query,
-            headers: request.headers,
-            body: request.body,
-            received_at: request.received_at,
-            request_id: request.request_id,
-        };
         // On any error the instance is dropped here, never kept.
         let verdict = instance
             .filter
             .taskgate_filter_validator()
-            .call_check(&mut instance.store, &request)?;
+            .call_check(&mut instance.store, &wit_request(request))?;
         self.keep(instance);
         Ok(from_wit(verdict))
+    }
+
+    /// Checks one request like [`Sandbox::check`] and also returns the rules it passed.
+    pub fn explain(
+        &self,
+        config: &Arc<Config>,
+        request: Request,
+    ) -> anyhow::Result<(Verdict, Vec<String>)> {
+        let mut instance = self.instance(config)?;
+        let explanation = instance
+            .filter
+            .taskgate_filter_validator()
+            .call_explain(&mut instance.store, &wit_request(request))?;
+        self.keep(instance);
+        Ok((from_wit(explanation.verdict), explanation.steps))
     }
 
     /// Decodes (and, with token keys configured, verifies) a task token in a fresh instance.
@@ -289,6 +296,17 @@ fn start_ticker(engine: &Engine) -> anyhow::Result<()> {
         })
         .context("starting the epoch ticker thread")?;
     Ok(())
+}
+
+fn wit_request(request: Request) -> wit::Request {
+    wit::Request {
+        method: request.method,
+        path_with_query: request.path_with_query,
+        headers: request.headers,
+        body: request.body,
+        received_at: request.received_at,
+        request_id: request.request_id,
+    }
 }
 
 fn from_wit(verdict: wit::Verdict) -> Verdict {

@@ -209,3 +209,27 @@ fn test_shows_a_diff_for_a_failing_case_and_exits_1() {
     assert_eq!(missing.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn test_verbose_shows_each_rule_a_case_passed() {
+    let out = run(
+        &[
+            "test",
+            "--verbose",
+            "tests/cases/fnf/forward_query_and_form.toml",
+        ],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for rule in [
+        "passed size:",
+        "passed method: POST",
+        "passed operation: ReportTaskFailed",
+        "passed time: Timestamp",
+        "passed signature: verified for access key LTAI5tDemoAccessKeyId",
+        "passed token: well formed, its MAC verified",
+    ] {
+        assert!(stdout.contains(rule), "{rule}: {stdout}");
+    }
+}

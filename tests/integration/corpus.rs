@@ -141,3 +141,31 @@ fn taskgate_test_passes_the_whole_corpus_in_the_sandbox() {
         );
     }
 }
+
+#[test]
+fn explain_gives_checks_verdict_and_the_same_steps_natively_and_in_the_component() {
+    for entry in entries().into_iter().step_by(5) {
+        let config = config(&entry.overrides);
+        let (native, native_steps) = taskgate_filter::explain(&entry.request, config.as_ref());
+        let (component, component_steps) = crate::sandbox()
+            .explain(&config, entry.request.clone())
+            .expect("the component explains without trapping");
+        assert_eq!(native, component, "{}", entry.name);
+        assert_eq!(native_steps, component_steps, "{}", entry.name);
+        assert_eq!(
+            native,
+            check_both(&config, &entry.request),
+            "{}",
+            entry.name
+        );
+        // A forwarded request passed every rule, the token's last.
+        if matches!(native, taskgate_filter::Verdict::Forward(_)) {
+            let last = native_steps.last().map(String::as_str).unwrap_or("");
+            assert!(
+                last.starts_with("token:") || last.starts_with("model:"),
+                "{}: {native_steps:?}",
+                entry.name
+            );
+        }
+    }
+}

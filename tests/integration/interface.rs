@@ -26,7 +26,7 @@ fn the_component_exports_the_versioned_validator_and_imports_only_credentials_se
         .map(|(n, _)| n)
         .collect();
     functions.sort_unstable();
-    assert_eq!(functions, ["check", "decode-token"]);
+    assert_eq!(functions, ["check", "decode-token", "explain"]);
 
     for (name, _) in ty.imports(&engine) {
         let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.2.0")

@@ -5,6 +5,7 @@
 use super::Call;
 use crate::error::Failure;
 use crate::sign::{constant_time_eq, sigv4};
+use crate::trace::step;
 use crate::types::{Env, Limits, Request};
 
 /// Verifies the signature and the request time; returns the access key id.
@@ -77,6 +78,7 @@ pub fn authenticate(
             limit: limits.max_clock_skew_seconds,
         });
     }
+    step("time: X-Amz-Date is within max_clock_skew_seconds of the receipt");
     let key = env
         .access_key(auth.access_key_id)
         .ok_or_else(|| Failure::UnknownAccessKey {

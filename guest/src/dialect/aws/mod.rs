@@ -11,6 +11,7 @@ mod model;
 
 use crate::error::Failure;
 use crate::json_body::{ObjectError, parse_object};
+use crate::trace::step;
 use crate::types::{Dialect, Env, Report, Request};
 
 /// What tells the three calls apart, in one place.
@@ -80,6 +81,7 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Repor
     if request.body.len() > limit as usize {
         return Err(Failure::EntityTooLarge { limit });
     }
+    step("size: the body is within max_aws_body_bytes");
     if request.method != "POST" {
         return Err(Failure::MethodNotAllowed {
             method: request.method.clone(),
@@ -98,14 +100,19 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Repor
         .ok_or_else(|| Failure::UnknownOperation {
             target: target.to_owned(),
         })?;
+    step("operation: POST, a known X-Amz-Target");
     check_content_type(request, call)?;
+    step("content type: the call's awsJson content type");
     let access_key_id = auth::authenticate(request, call, env, limits)?;
+    step("signature: SigV4 verified with the access key's secret");
 
     let members = parse_object(&request.body).map_err(|error| match error {
         ObjectError::Invalid(detail) => Failure::BadJson { detail },
         ObjectError::Duplicate(name) => Failure::DuplicateParameter { name },
     })?;
+    step("body: a JSON object, no member repeated");
     let fields = model::validate(call.dialect, &members)?;
+    step("model: every constraint of the call's published model holds");
     Ok(Report {
         dialect: call.dialect,
         action: call.action.to_owned(),

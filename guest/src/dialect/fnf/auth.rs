@@ -5,6 +5,7 @@ use crate::error::Failure;
 use crate::params::{Params, Source};
 use crate::sign::{acs3, constant_time_eq, rpc_v1};
 use crate::time::parse_timestamp;
+use crate::trace::step;
 use crate::types::{Env, Limits, Request};
 
 /// The access key that signed a request, and its account.
@@ -212,5 +213,6 @@ fn check_time(name: &'static str, text: &str, now: u64, limits: Limits) -> Resul
             limit: limits.max_clock_skew_seconds,
         });
     }
+    step("time: the request's timestamp is within max_clock_skew_seconds of the receipt");
     Ok(())
 }

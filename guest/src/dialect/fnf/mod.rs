@@ -10,6 +10,7 @@ use crate::error::Failure;
 use crate::params::Params;
 use crate::request_id;
 use crate::token;
+use crate::trace::step;
 use crate::types::{Dialect, Env, Report, Request};
 use auth::Scheme;
 
@@ -36,12 +37,15 @@ pub fn check(
     if request.body.len() > limit as usize {
         return Err(Failure::EntityTooLarge { limit });
     }
+    step("size: the body is within max_body_bytes");
     if !matches!(request.method.as_str(), "POST" | "GET") {
         return Err(Failure::MethodNotAllowed {
             method: request.method.clone(),
         });
     }
+    step("method: POST or GET");
     let params = Params::parse(request)?;
+    step("parameters: validly encoded, none repeated");
     if let Some(id) = params.get("RequestId") {
         if id.is_empty() || id.len() > REQUEST_ID_CHARS || !id.bytes().all(|b| b.is_ascii_graphic())
         {
@@ -65,7 +69,9 @@ pub fn check(
             version: version.to_owned(),
         });
     }
+    step("operation: ReportTaskFailed, version 2019-03-15");
     let caller = scheme.authenticate(request, &params, env, limits)?;
+    step("signature: verified with the access key's secret");
 
     let task_token = required(&params, "TaskToken")?;
     let error = required(&params, "Error")?;
@@ -75,6 +81,7 @@ pub fn check(
         check_length("Cause", cause, CAUSE_CHARS)?;
     }
 
+    step("parameters: TaskToken, Error and Cause present and within their lengths");
     let decoded = token::decode(task_token).map_err(|reason| Failure::MalformedToken { reason })?;
     let account = token::verify(&decoded, env).map_err(|_| Failure::UnverifiedToken)?;
     if account
@@ -83,6 +90,10 @@ pub fn check(
     {
         return Err(Failure::WrongAccount);
     }
+    step(match account {
+        Some(_) => "token: well formed, its MAC verified, of the access key's account",
+        None => "token: well formed (no token keys configured: its MAC is not checked)",
+    });
 
     Ok(Report {
         dialect: Dialect::Fnf,
