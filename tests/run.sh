@@ -8,7 +8,9 @@
 #   2. the official SDKs end to end: Python (alibabacloud-fnf20190315, aliyun-python-sdk-fnf)
 #      and Node (@alicloud/fnf-2019-03-15, @alicloud/openapi-client) against a recording
 #      server, each captured request checked by the taskgate binary;
-#   3. rustfmt and clippy (-D warnings) on the native and the wasm32-wasip2 target.
+#   3. the component embedded in Python (wasmtime-py) and Node (jco), each running the shared
+#      case corpus tests/cases and its README example;
+#   4. rustfmt and clippy (-D warnings) on the native and the wasm32-wasip2 target.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -41,6 +43,10 @@ tests/sdk/.venv/bin/python -m pytest tests/sdk/python -q -p no:cacheprovider
 step "official SDKs: Node"
 node --test tests/sdk/node/report_task_failed.test.mjs tests/sdk/node/serve.test.mjs \
     tests/sdk/node/aws_serve.test.mjs
+
+step "the component in Python (wasmtime-py): the shared case corpus"
+bash bindings/python/setup.sh
+bindings/python/.venv/bin/python -m pytest bindings/python/tests -q -p no:cacheprovider
 
 step "rustfmt and clippy"
 cargo fmt --all -- --check

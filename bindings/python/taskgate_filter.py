@@ -1,0 +1,423 @@
+"""Run the taskgate filter component (WIT `taskgate:filter@0.2.0`) from Python.
+
+Uses the component API of wasmtime-py (`wasmtime.component`): the component is compiled once per
+`Filter`, and every `check` gets a fresh store and instance, as the Rust host does by default.
+Python supplies the `credentials` and `settings` imports. The component's `wasi:cli` and
+`wasi:io` imports (pulled in by Rust std, never called) are defined as functions that trap: the
+filter gets no files, environment, clock or network.
+
+    from taskgate_filter import Filter, Request, Forward
+
+    f = Filter(access_keys={"LTAI5t...": ("secret", "1234567890123456")})
+    verdict = f.check(Request("POST", "/?...", [("Host", "...")], b"...", received_at=1795334400))
+    if isinstance(verdict, Forward): ...
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence, TypeAlias
+
+import wasmtime
+from wasmtime import Engine, Store
+from wasmtime.component import Component, Linker, ListType, Record
+
+__all__ = [
+    "Filter",
+    "FilterTrap",
+    "Forward",
+    "Limits",
+    "Malformed",
+    "Reject",
+    "Report",
+    "Request",
+    "TaskToken",
+    "TokenError",
+    "Unverified",
+    "Verdict",
+    "default_component_path",
+]
+
+WIT_PACKAGE = "taskgate:filter"
+WIT_VERSION = "0.2.0"
+_CREDENTIALS = f"{WIT_PACKAGE}/credentials@{WIT_VERSION}"
+_SETTINGS = f"{WIT_PACKAGE}/settings@{WIT_VERSION}"
+_TYPES = f"{WIT_PACKAGE}/types@{WIT_VERSION}"
+_VALIDATOR = f"{WIT_PACKAGE}/validator@{WIT_VERSION}"
+# Imports that Rust std adds on wasm32-wasip2 and the filter never calls; defined as traps.
+_TRAPPED_PREFIXES = ("wasi:cli/", "wasi:io/")
+
+Dialect: TypeAlias = Literal["fnf", "states", "swf", "codepipeline"]
+
+
+def default_component_path() -> Path:
+    """`$TASKGATE_COMPONENT`, else the cargo build output relative to this file."""
+    env = os.environ.get("TASKGATE_COMPONENT")
+    if env:
+        return Path(env)
+    return (
+        Path(__file__).resolve().parent
+        / "../../target/component-build/wasm32-wasip2/component/taskgate_filter.wasm"
+    ).resolve()
+
+
+# --- values crossing the boundary -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """WIT `settings.limits`; the defaults are taskgate.toml's."""
+
+    max_body_bytes: int = 65536
+    max_aws_body_bytes: int = 1048576
+    max_clock_skew_seconds: int = 900
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """WIT `types.request`: one HTTP request exactly as received."""
+
+    method: str
+    path_with_query: str
+    headers: Sequence[tuple[str, str]]
+    body: bytes = b""
+    received_at: int = 0
+    """Seconds since the Unix epoch (UTC) when the request arrived."""
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskToken:
+    """WIT `types.task-token`."""
+
+    version: str
+    kind: str
+    execution_id: str
+    event_id: int
+    account: str | None
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """WIT `types.report`. `error` and `cause` are sensitive: do not log them."""
+
+    dialect: Dialect
+    action: str
+    request_id: str
+    access_key_id: str
+    task_token: str
+    token: TaskToken | None
+    error: str | None
+    cause: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Send the original request on to the workflow engine."""
+
+    report: Report
+    kind: Literal["forward"] = field(default="forward", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Answer the caller with this response; do not forward."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    code: str
+    kind: Literal["reject"] = field(default="reject", init=False)
+
+
+Verdict: TypeAlias = Forward | Reject
+
+
+@dataclass(frozen=True, slots=True)
+class Unverified:
+    """`decode_token`: the MAC matches none of the configured token keys."""
+
+    kind: Literal["unverified"] = field(default="unverified", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """`decode_token`: the text is not a task token; `reason` is for humans."""
+
+    reason: str
+    kind: Literal["malformed"] = field(default="malformed", init=False)
+
+
+TokenError: TypeAlias = Unverified | Malformed
+
+
+class FilterTrap(RuntimeError):
+    """The component trapped or hit a limit: the request was neither accepted nor rejected.
+
+    The filter never traps on bad input, so this means a bug or an exhausted memory cap; answer
+    the caller with a 500 and do not forward.
+    """
+
+
+# --- the filter -------------------------------------------------------------------------------
+
+
+class _Compiled:
+    """Engine + compiled component + export indexes: the expensive part, shared by `with_config`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.engine = Engine()
+        self.component = Component.from_file(self.engine, str(path))
+        imports = self.component.type.imports(self.engine)
+        ours = {_CREDENTIALS, _SETTINGS, _TYPES}
+        unexpected = sorted(
+            name for name in imports if name not in ours and not name.startswith(_TRAPPED_PREFIXES)
+        )
+        missing = sorted({_CREDENTIALS, _SETTINGS} - set(imports))
+        if unexpected or missing:
+            raise ValueError(
+                f"{path}: not a {WIT_PACKAGE}@{WIT_VERSION} filter component "
+                f"(unexpected imports {unexpected}, missing {missing})"
+            )
+        validator = self.component.get_export_index(_VALIDATOR)
+        if validator is None:
+            raise ValueError(f"{path}: no export {_VALIDATOR}")
+        check = self.component.get_export_index("check", validator)
+        decode = self.component.get_export_index("decode-token", validator)
+        if check is None or decode is None:
+            raise ValueError(f"{path}: {_VALIDATOR} lacks check or decode-token")
+        self.check_index = check
+        self.decode_index = decode
+
+
+class Filter:
+    """The taskgate filter with one configuration.
+
+    `access_keys` maps an access key id to `(secret, account)`; `token_keys` lists
+    `(secret, account)` pairs (secret as text or bytes) in lookup order; `limits` is the WIT
+    `settings.limits`. `memory_bytes` caps the component's linear memory per check (the host's
+    `[sandbox] memory_bytes`).
+
+    Not thread-safe: use one `Filter` per thread (`with_config` makes more cheaply).
+    """
+
+    def __init__(
+        self,
+        component_path: str | os.PathLike[str] | None = None,
+        access_keys: Mapping[str, tuple[str, str]] | None = None,
+        token_keys: Sequence[tuple[str | bytes, str]] = (),
+        limits: Limits = Limits(),
+        *,
+        memory_bytes: int = 32 << 20,
+        _compiled: _Compiled | None = None,
+    ) -> None:
+        if _compiled is None:
+            path = Path(component_path) if component_path is not None else default_component_path()
+            _compiled = _Compiled(path)
+        self._compiled = _compiled
+        self.access_keys: dict[str, tuple[str, str]] = dict(access_keys or {})
+        self.token_keys: list[tuple[bytes, str]] = [
+            (secret.encode() if isinstance(secret, str) else bytes(secret), account)
+            for secret, account in token_keys
+        ]
+        self.limits = limits
+        self.memory_bytes = memory_bytes
+        self._linker = self._link()
+
+    @property
+    def component_path(self) -> Path:
+        return self._compiled.path
+
+    def with_config(
+        self,
+        access_keys: Mapping[str, tuple[str, str]] | None = None,
+        token_keys: Sequence[tuple[str | bytes, str]] = (),
+        limits: Limits = Limits(),
+        *,
+        memory_bytes: int | None = None,
+    ) -> Filter:
+        """A filter with another configuration that shares this one's compiled component."""
+        return Filter(
+            access_keys=access_keys,
+            token_keys=token_keys,
+            limits=limits,
+            memory_bytes=self.memory_bytes if memory_bytes is None else memory_bytes,
+            _compiled=self._compiled,
+        )
+
+    def _link(self) -> Linker:
+        linker = Linker(self._compiled.engine)
+
+        def get_access_key(_store: Any, key_id: str) -> Record | None:
+            found = self.access_keys.get(key_id)
+            if found is None:
+                return None
+            return _record(secret=found[0], account=found[1])
+
+        def get_token_key(_store: Any, index: int) -> Record | None:
+            if index >= len(self.token_keys):
+                return None
+            secret, account = self.token_keys[index]
+            return _record(secret=secret, account=account)
+
+        def get_limits(_store: Any) -> Record:
+            return _record(
+                max_body_bytes=self.limits.max_body_bytes,
+                max_aws_body_bytes=self.limits.max_aws_body_bytes,
+                max_clock_skew_seconds=self.limits.max_clock_skew_seconds,
+            )
+
+        with linker.root() as root:
+            with root.add_instance(_CREDENTIALS) as credentials:
+                credentials.add_func("get-access-key", get_access_key)
+                credentials.add_func("get-token-key", get_token_key)
+            with root.add_instance(_SETTINGS) as settings:
+                settings.add_func("get-limits", get_limits)
+        # Everything still undefined (checked in _Compiled: only wasi:cli/* and wasi:io/*) traps.
+        linker.define_unknown_imports_as_traps(self._compiled.component)
+        return linker
+
+    def _call(self, index: Any, *args: Any) -> Any:
+        store = Store(self._compiled.engine)
+        store.set_limits(memory_size=self.memory_bytes)
+        try:
+            instance = self._linker.instantiate(store, self._compiled.component)
+            func = instance.get_func(store, index)
+            assert func is not None
+            result = func(store, *args)
+            func.post_return(store)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+            raise FilterTrap(str(e)) from e
+        return result
+
+    def check(self, request: Request) -> Verdict:
+        """Forward or reject one callback request. Raises `FilterTrap` only if the component fails."""
+        raw = self._call(self._compiled.check_index, _lower_request(request))
+        if raw.tag == "forward":
+            return Forward(_lift_report(raw.payload))
+        r = raw.payload
+        return Reject(
+            status=r.status,
+            headers=[(k, v) for k, v in r.headers],
+            body=bytes(r.body),
+            code=r.code,
+        )
+
+    def decode_token(self, token: str) -> TaskToken | TokenError:
+        """Decode a task token and, when token keys are configured, verify its MAC."""
+        raw = self._call(self._compiled.decode_index, token)
+        # wasmtime-py lifts result<task-token, token-error> untagged: a Record is ok; the error
+        # variant is None for `unverified` (no payload) and the str payload for `malformed`.
+        if isinstance(raw, Record):
+            return _lift_token(raw)
+        if raw is None:
+            return Unverified()
+        return Malformed(str(raw))
+
+
+# --- conversions to and from wasmtime-py's component values -----------------------------------
+
+
+def _install_fast_bytes_lowering() -> bool:
+    """Make wasmtime-py lower `list<u8>` from `bytes` in C time instead of one Python call per byte.
+
+    wasmtime-py 50 converts each byte of a `list<u8>` argument separately (about 1 us a byte: a
+    1 MiB AWS body would take over a second). This fills the C array of `wasmtime_component_val_t`
+    with two strided slice assignments instead. It relies on wasmtime-py's private `_ffi` layout,
+    so it is installed only when that layout is the expected one; otherwise the slow path stays.
+    Returns whether it was installed.
+    """
+    try:
+        from wasmtime import _ffi as ffi
+
+        val_t = ffi.wasmtime_component_val_t
+        layout_ok = (
+            ctypes.sizeof(ffi.wasmtime_component_valkind_t) == 1
+            and val_t.kind.offset == 0
+            and ffi.WASMTIME_COMPONENT_U8.value == 2
+            and ffi.WASMTIME_COMPONENT_LIST.value == 13
+            and callable(getattr(ListType, "_is_bytes", None))
+        )
+    except (ImportError, AttributeError):
+        return False
+    if not layout_ok or getattr(ListType.convert_to_c, "_taskgate_fast", False):
+        return layout_ok
+    size = ctypes.sizeof(val_t)
+    payload = val_t.of.offset  # every union member starts here, the u8 included
+    u8_kind = ffi.WASMTIME_COMPONENT_U8.value
+    slow = ListType.convert_to_c
+
+    def convert_to_c(self: ListType, store: Any, val: Any, ptr: Any) -> None:
+        if not (isinstance(val, bytes) and self._is_bytes()):
+            return slow(self, store, val, ptr)
+        n = len(val)
+        raw = ffi.wasmtime_component_vallist_t()
+        ffi.wasmtime_component_vallist_new_uninit(raw, n)
+        if n:
+            # Write the n values in place: kind byte and u8 payload of each; nothing else is read.
+            array = (ctypes.c_ubyte * (n * size)).from_address(ctypes.addressof(raw.data.contents))
+            view = memoryview(array).cast("B")
+            view[0::size] = bytes([u8_kind]) * n
+            view[payload::size] = val
+            view.release()
+        ptr.contents.kind = ffi.WASMTIME_COMPONENT_LIST
+        ptr.contents.of.list = raw
+
+    convert_to_c._taskgate_fast = True  # type: ignore[attr-defined]
+    ListType.convert_to_c = convert_to_c  # type: ignore[method-assign]
+    return True
+
+
+FAST_BYTES = _install_fast_bytes_lowering()
+
+
+def _record(**fields: Any) -> Record:
+    rec = Record()
+    for name, value in fields.items():
+        setattr(rec, name.replace("_", "-"), value)
+    return rec
+
+
+def _field(rec: Record, name: str) -> Any:
+    return getattr(rec, name.replace("_", "-"))
+
+
+def _lower_request(request: Request) -> Record:
+    return _record(
+        method=request.method,
+        path_with_query=request.path_with_query,
+        headers=[(str(name), str(value)) for name, value in request.headers],
+        body=bytes(request.body),
+        received_at=int(request.received_at),
+        request_id=request.request_id,
+    )
+
+
+def _lift_token(rec: Record) -> TaskToken:
+    return TaskToken(
+        version=_field(rec, "version"),
+        kind=_field(rec, "kind"),
+        execution_id=_field(rec, "execution_id"),
+        event_id=_field(rec, "event_id"),
+        account=_field(rec, "account"),
+        verified=_field(rec, "verified"),
+    )
+
+
+def _lift_report(rec: Record) -> Report:
+    token = _field(rec, "token")
+    return Report(
+        dialect=_field(rec, "dialect"),
+        action=_field(rec, "action"),
+        request_id=_field(rec, "request_id"),
+        access_key_id=_field(rec, "access_key_id"),
+        task_token=_field(rec, "task_token"),
+        token=None if token is None else _lift_token(token),
+        error=_field(rec, "error"),
+        cause=_field(rec, "cause"),
+    )

@@ -1,0 +1,248 @@
+"""Runs every policy case file through the Python wrapper (format: tests/cases, TOML).
+
+The case directory is $TASKGATE_CASES, else <repo>/tests/cases; its base configuration is the
+`taskgate.toml` at its root. The component is $TASKGATE_COMPONENT, else the cargo build output.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from taskgate_filter import (  # noqa: E402
+    Filter,
+    Forward,
+    Limits,
+    Malformed,
+    Reject,
+    Report,
+    Request,
+    TaskToken,
+    Unverified,
+)
+
+REPO = HERE.parents[2]
+CASES = Path(os.environ.get("TASKGATE_CASES") or REPO / "tests" / "cases").resolve()
+BASE_NAME = "taskgate.toml"
+
+
+def case_files() -> list[Path]:
+    if not CASES.is_dir():
+        return []
+    return sorted(p for p in CASES.rglob("*.toml") if p != CASES / BASE_NAME)
+
+
+CASE_FILES = case_files()
+
+
+@pytest.fixture(scope="session")
+def compiled() -> Filter:
+    """One compiled component for the whole session; cases get `with_config` copies."""
+    return Filter()
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    with path.open("rb") as f:
+        return tomllib.load(f)
+
+
+def access_key_secret(key: dict[str, Any]) -> str:
+    if "secret" in key:
+        return key["secret"]
+    var = key["secret_env"]
+    if var not in os.environ:
+        raise KeyError(f"access key {key['id']}: environment variable {var} is not set")
+    return os.environ[var]
+
+
+def filter_for(base: Filter, config: dict[str, Any]) -> Filter:
+    defaults = Limits()
+    limits = config.get("limits", {})
+    return base.with_config(
+        access_keys={k["id"]: (access_key_secret(k), k["account"]) for k in config.get("access_keys", [])},
+        token_keys=[(k["secret"].encode("utf-8"), k["account"]) for k in config.get("token_keys", [])],
+        limits=Limits(
+            max_body_bytes=limits.get("max_body_bytes", defaults.max_body_bytes),
+            max_aws_body_bytes=limits.get("max_aws_body_bytes", defaults.max_aws_body_bytes),
+            max_clock_skew_seconds=limits.get("max_clock_skew_seconds", defaults.max_clock_skew_seconds),
+        ),
+    )
+
+
+def merged_config(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Base + [config]: limits key by key, access_keys and token_keys replaced whole."""
+    config = dict(base)
+    config["limits"] = {**base.get("limits", {}), **overrides.get("limits", {})}
+    for key in ("access_keys", "token_keys"):
+        if key in overrides:
+            config[key] = overrides[key]
+    return config
+
+
+def request_of(case: dict[str, Any]) -> Request:
+    r = case["request"]
+    if "body" in r and "body_base64" in r:
+        raise ValueError("[request] has both body and body_base64")
+    if "body_base64" in r:
+        body = base64.b64decode(r["body_base64"], validate=True)
+    else:
+        body = r.get("body", "").encode("utf-8")
+    return Request(
+        method=r["method"],
+        path_with_query=r["path"],
+        headers=[(name, value) for name, value in r.get("headers", [])],
+        body=body,
+        received_at=case["received_at"],
+        request_id=case.get("request_id"),
+    )
+
+
+def test_case_directory_is_not_empty() -> None:
+    assert CASES.is_dir(), f"case directory {CASES} does not exist (set TASKGATE_CASES)"
+    assert (CASES / BASE_NAME).is_file(), f"base configuration {CASES / BASE_NAME} is missing"
+    assert CASE_FILES, f"no *.toml case files under {CASES}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    # Without cases, one placeholder that fails (never a vacuous pass).
+    CASE_FILES or [pytest.param(None, id="no-cases")],
+    ids=lambda p: str(p.relative_to(CASES)) if isinstance(p, Path) else None,
+)
+def test_case(path: Path | None, compiled: Filter) -> None:
+    if path is None:
+        pytest.fail(f"no case files under {CASES} (set TASKGATE_CASES)")
+    case = load_toml(path)
+    base = load_toml(CASES / BASE_NAME)
+    taskgate = filter_for(compiled, merged_config(base, case.get("config", {})))
+    verdict = taskgate.check(request_of(case))
+    expect = case["expect"]
+
+    want = expect["verdict"]
+    assert want in ("forward", "reject"), f"[expect] verdict = {want!r}"
+    detail = (
+        f"reject {verdict.status} {verdict.code} {verdict.body!r}"
+        if isinstance(verdict, Reject)
+        else f"forward {verdict.report.dialect} {verdict.report.action}"
+    )
+    assert verdict.kind == want, f"expected {want}, got {detail}"
+
+    if isinstance(verdict, Reject):
+        assert verdict.status == expect["status"], detail
+        assert verdict.code == expect["code"], detail
+        if "body" in expect:
+            assert verdict.body == expect["body"].encode("utf-8")
+    else:
+        report = verdict.report
+        for key, value in expect.get("report", {}).items():
+            actual = report_field(report, key)
+            assert actual is not None, f"[expect.report] {key}: the report has no {key}"
+            assert as_text(actual) == str(value), f"report.{key}"
+
+
+TOKEN_FIELDS = ("version", "kind", "execution_id", "event_id", "account", "verified")
+
+
+def report_field(report: Report, key: str) -> Any:
+    """A report field, or for execution_id, event_id, verified, account the decoded token's."""
+    if key in TOKEN_FIELDS:
+        return None if report.token is None else getattr(report.token, key)
+    if key == "token" or not hasattr(report, key):
+        raise AssertionError(f"[expect.report] {key}: not a report field")
+    return getattr(report, key)
+
+
+def as_text(value: Any) -> str:
+    """Numbers in decimal, booleans as true/false, strings as they are."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --- inputs no case file carries: `check` must answer, never raise ----------------------------
+
+ODD_REQUESTS = {
+    "empty": Request("", "", [], b"", received_at=0),
+    "no-headers": Request("POST", "/", [], b"Error=x", received_at=1795334400),
+    "binary-body": Request(
+        "POST",
+        "/?Action=ReportTaskFailed",
+        [("Content-Type", "application/x-www-form-urlencoded")],
+        bytes(range(256)) * 64,
+        received_at=1795334400,
+    ),
+    "binary-aws-body": Request(
+        "POST",
+        "/",
+        [("X-Amz-Target", "AWSStepFunctions.SendTaskFailure"),
+         ("Content-Type", "application/x-amz-json-1.0"),
+         ("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261122/us-east-1/states/aws4_request")],
+        b"\xff\xfe{\x00\"",
+        received_at=1795334400,
+    ),
+    "huge-header-count": Request(
+        "POST", "/", [(f"X-Header-{i}", "v" * 20) for i in range(20000)], b"", received_at=1795334400
+    ),
+    "repeated-headers": Request(
+        "POST", "/", [("Content-Type", "text/plain")] * 5000, b"a=b", received_at=1795334400
+    ),
+    "non-ascii": Request(
+        "PÖST", "/?Action=%ZZ&\u00e9=\u2603", [("X-\u00fc", "\u0000\ud7ff\U0010ffff")], b"\x00", received_at=2**64 - 1
+    ),
+    "large-body": Request(
+        "POST", "/?Action=ReportTaskFailed", [("Host", "x")], b"A" * (4 << 20), received_at=1795334400
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_REQUESTS))
+def test_odd_input_never_raises(name: str, compiled: Filter) -> None:
+    taskgate = compiled.with_config(
+        access_keys={"AKIDEXAMPLE": ("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "123456789012")},
+        token_keys=[("demo-token-key", "1234567890123456")],
+    )
+    verdict = taskgate.check(ODD_REQUESTS[name])
+    assert isinstance(verdict, (Forward, Reject))
+
+
+# --- decode_token -----------------------------------------------------------------------------
+
+DEMO_TOKEN = (
+    "djEjYSMyYjBjNmE0ZS04ZjVlLTRkMWEtOWMzYi03ZTZmNWE0ZDNjMmIjNDIjN3RRdUFyUlJsYVBXSjh1QWNmWWpkODdWNXdvPQ=="
+)
+
+
+def test_decode_token(compiled: Filter) -> None:
+    verified = compiled.with_config(token_keys=[("demo-token-key", "1234567890123456")])
+    assert verified.decode_token(DEMO_TOKEN) == TaskToken(
+        version="v1",
+        kind="a",
+        execution_id="2b0c6a4e-8f5e-4d1a-9c3b-7e6f5a4d3c2b",
+        event_id=42,
+        account="1234567890123456",
+        verified=True,
+    )
+    unchecked = compiled.with_config().decode_token(DEMO_TOKEN)
+    assert isinstance(unchecked, TaskToken) and not unchecked.verified and unchecked.account is None
+    wrong_key = compiled.with_config(token_keys=[("another-key", "1234567890123456")])
+    assert wrong_key.decode_token(DEMO_TOKEN) == Unverified()
+    assert isinstance(verified.decode_token("not a token"), Malformed)
+
+
+def test_the_readme_example_runs_as_written() -> None:
+    here = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(here / "example.py")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "forward ReportTaskFailed LTAI5tDemoAccessKeyId\n"
