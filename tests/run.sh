@@ -48,6 +48,10 @@ step "the component in Python (wasmtime-py): the shared case corpus"
 bash bindings/python/setup.sh
 bindings/python/.venv/bin/python -m pytest bindings/python/tests -q -p no:cacheprovider
 
+step "the component in Node (jco): the shared case corpus"
+bash bindings/node/setup.sh
+(cd bindings/node && node --test test/cases.test.mjs && node example.mjs)
+
 step "rustfmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings

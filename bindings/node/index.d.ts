@@ -1,0 +1,69 @@
+// Types of index.mjs. The WIT records are jco's, from dist/ (`npm run build`).
+import type {
+    Report, Response, TaskToken, TokenError, Verdict,
+} from './dist/interfaces/taskgate-filter-types.js';
+
+export type { Report, Response, TaskToken, TokenError, Verdict };
+
+/** One access key: the secret it signs with and the account that owns it. */
+export interface AccessKeyConfig {
+    secret: string;
+    account: string;
+}
+
+/** One task-token MAC key. A string secret is used as its UTF-8 bytes. */
+export interface TokenKeyConfig {
+    secret: string | Uint8Array;
+    account: string;
+}
+
+export interface Limits {
+    /** Largest Alibaba request body, bytes. Default 65536. */
+    maxBodyBytes?: number;
+    /** Largest AWS request body, bytes. Default 1048576. */
+    maxAwsBodyBytes?: number;
+    /** Largest distance between a request's timestamp and receivedAt, seconds. Default 900. */
+    maxClockSkewSeconds?: number;
+}
+
+export interface FilterConfig {
+    /** Access key id -> key. */
+    accessKeys?: Map<string, AccessKeyConfig> | Record<string, AccessKeyConfig>;
+    /** Tried in order; none configured means task-token MACs are not checked. */
+    tokenKeys?: TokenKeyConfig[];
+    limits?: Limits;
+    /** Another jco transpilation of the component (a directory URL ending in `/`); default ./dist/. */
+    dist?: URL;
+}
+
+/** One HTTP request exactly as received. */
+export interface FilterRequest {
+    method: string;
+    /** Path and query, still percent-encoded. */
+    pathWithQuery: string;
+    /** In the order received; repeated fields repeated. */
+    headers: Array<[string, string]>;
+    /** The body after transfer decoding; a string is used as its UTF-8 bytes. */
+    body?: Uint8Array | ArrayBufferView | ArrayBuffer | string;
+    /** When the request was received, whole seconds since the Unix epoch. */
+    receivedAt: number | bigint;
+    /** The host's id for this request, used when the caller sent none. */
+    requestId?: string;
+}
+
+/** A reject response; `failure` is set (not enumerable) when the component trapped. */
+export type RejectResponse = Response & { readonly failure?: unknown };
+
+export interface Filter {
+    /**
+     * `{ tag: 'forward', val: Report }` or `{ tag: 'reject', val: Response }` (`body` a
+     * Uint8Array). Never throws for any HTTP request; a component trap is a 500 reject in the
+     * request's dialect. Throws TypeError only for a request object of the wrong shape.
+     */
+    check(request: FilterRequest): Verdict;
+    /** Decodes a task token and, with token keys configured, verifies its MAC. */
+    decodeToken(token: string): { tag: 'ok'; val: TaskToken } | { tag: 'err'; val: TokenError };
+}
+
+/** Loads (compiling once per process) and instantiates the filter with this configuration. */
+export function loadFilter(config?: FilterConfig): Promise<Filter>;

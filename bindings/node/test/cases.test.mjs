@@ -1,0 +1,258 @@
+// The policy case files through the Node wrapper: node --test test/cases.test.mjs
+//
+//   TASKGATE_CASES             the case directory (default ../../tests/cases from bindings/node):
+//                              every *.toml under it is a case, except its base configuration
+//                              taskgate.toml (looked for in the directory, then its parent)
+//   TASKGATE_FAULTS_COMPONENT  the test-faults build of the component (tests/run.sh builds it);
+//                              without it the trap test is skipped, saying so
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parse } from 'smol-toml';
+import { loadFilter } from '../index.mjs';
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const casesDir = process.env.TASKGATE_CASES
+    ? resolve(process.env.TASKGATE_CASES)
+    : resolve(packageDir, '../../tests/cases');
+
+// --- the case corpus --------------------------------------------------------------------------
+
+function caseFiles(dir) {
+    const found = [];
+    const walk = (d) => {
+        for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+            const path = join(d, entry.name);
+            if (entry.isDirectory()) walk(path);
+            else if (entry.name.endsWith('.toml') && !(d === dir && entry.name === 'taskgate.toml')) found.push(path);
+        }
+    };
+    walk(dir);
+    return found;
+}
+
+function baseConfigPath(dir) {
+    return [join(dir, 'taskgate.toml'), join(dirname(dir), 'taskgate.toml')].find((p) => existsSync(p));
+}
+
+/** Base configuration + a case's [config]: limits key by key, key lists replaced whole. */
+function mergedConfig(base, overrides = {}) {
+    for (const key of Object.keys(overrides)) {
+        // `sandbox` (memory, deadline) is the Rust host's; it has no counterpart here
+        assert.ok(['limits', 'sandbox', 'access_keys', 'token_keys'].includes(key),
+            `config.${key}: a case may override limits, sandbox, access_keys and token_keys`);
+    }
+    return {
+        limits: { ...base.limits, ...overrides.limits },
+        access_keys: overrides.access_keys ?? base.access_keys ?? [],
+        token_keys: overrides.token_keys ?? base.token_keys ?? [],
+    };
+}
+
+function filterConfig(config) {
+    const limits = {};
+    for (const [toml, js] of [['max_body_bytes', 'maxBodyBytes'], ['max_aws_body_bytes', 'maxAwsBodyBytes'],
+        ['max_clock_skew_seconds', 'maxClockSkewSeconds']]) {
+        if (config.limits[toml] !== undefined) limits[js] = config.limits[toml];
+    }
+    return {
+        accessKeys: new Map(config.access_keys.map((k) => [k.id, { secret: k.secret, account: k.account }])),
+        tokenKeys: config.token_keys.map((k) => ({ secret: k.secret, account: k.account })),
+        limits,
+    };
+}
+
+function requestOf(c) {
+    const r = c.request;
+    assert.ok(r && typeof r === 'object', 'the case has no [request] table');
+    assert.ok(!(r.body !== undefined && r.body_base64 !== undefined), '[request] has both body and body_base64');
+    assert.ok(Number.isInteger(c.received_at) && c.received_at >= 0, 'received_at must be a non-negative integer');
+    return {
+        method: r.method,
+        pathWithQuery: r.path,
+        headers: r.headers ?? [],
+        body: r.body_base64 !== undefined ? new Uint8Array(Buffer.from(r.body_base64, 'base64')) : (r.body ?? ''),
+        receivedAt: c.received_at,
+        requestId: c.request_id,
+    };
+}
+
+/**
+ * A report's fields as text, by the names case files use (the token's fields flattened);
+ * absent values left out. The same as `report_fields` of host/src/cases.rs.
+ */
+function reportFields(report) {
+    const fields = {
+        dialect: report.dialect,
+        action: report.action,
+        request_id: report.requestId,
+        access_key_id: report.accessKeyId,
+        task_token: report.taskToken,
+        error: report.error,
+        cause: report.cause,
+        execution_id: report.token?.executionId,
+        event_id: report.token?.eventId,
+        verified: report.token?.verified,
+        account: report.token?.account,
+    };
+    return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+}
+
+function describeVerdict(verdict) {
+    if (verdict.tag === 'reject') {
+        const { status, code, body } = verdict.val;
+        return `reject ${status} ${code} ${new TextDecoder().decode(body)}`;
+    }
+    return `forward ${JSON.stringify(verdict.val, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`;
+}
+
+function assertVerdict(verdict, expect) {
+    assert.ok(expect && (expect.verdict === 'forward' || expect.verdict === 'reject'),
+        '[expect] verdict must be "forward" or "reject"');
+    const seen = describeVerdict(verdict);
+    assert.equal(verdict.tag, expect.verdict, `expected ${expect.verdict}, got ${seen}`);
+    if (expect.verdict === 'reject') {
+        assert.ok(Number.isInteger(expect.status) && typeof expect.code === 'string',
+            'a reject case needs [expect] status and code');
+        assert.equal(verdict.val.status, expect.status, `status; got ${seen}`);
+        assert.equal(verdict.val.code, expect.code, `code; got ${seen}`);
+        assert.ok(verdict.val.body instanceof Uint8Array, 'response body is a Uint8Array');
+        if (expect.body !== undefined) {
+            assert.equal(new TextDecoder().decode(verdict.val.body), expect.body, 'response body');
+        }
+    } else if (expect.report !== undefined) {
+        const fields = reportFields(verdict.val);
+        for (const [name, want] of Object.entries(expect.report)) {
+            assert.equal(fields[name] ?? '(absent)', String(want), `report.${name}`);
+        }
+    }
+}
+
+const dirFound = existsSync(casesDir) && statSync(casesDir).isDirectory();
+const files = dirFound ? caseFiles(casesDir) : [];
+const basePath = dirFound ? baseConfigPath(casesDir) : undefined;
+
+if (!dirFound || files.length === 0 || !basePath) {
+    // Never pass vacuously: a missing or empty corpus is a failure, named.
+    test('case corpus', () => {
+        assert.fail(!dirFound ? `no case directory at ${casesDir} (set TASKGATE_CASES)`
+            : files.length === 0 ? `no *.toml case files under ${casesDir}`
+                : `no base configuration taskgate.toml in ${casesDir} or its parent`);
+    });
+} else {
+    const base = parse(readFileSync(basePath, 'utf8'));
+    test(`case corpus ${casesDir}: ${files.length} cases`, async (t) => {
+        for (const file of files) {
+            const name = relative(casesDir, file);
+            await t.test(name, async () => {
+                const c = parse(readFileSync(file, 'utf8'));
+                const filter = await loadFilter(filterConfig(mergedConfig(base, c.config ?? {})));
+                const verdict = filter.check(requestOf(c));
+                assertVerdict(verdict, c.expect);
+            });
+        }
+    });
+}
+
+// --- robustness -------------------------------------------------------------------------------
+
+const demo = {
+    accessKeys: {
+        LTAI5tDemoAccessKeyId: { secret: 'demo-access-key-secret', account: '1234567890123456' },
+        AKIDEXAMPLE: { secret: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', account: '123456789012' },
+    },
+    tokenKeys: [{ secret: 'demo-token-key', account: '1234567890123456' }],
+};
+
+function assertWellFormedVerdict(verdict) {
+    assert.ok(verdict.tag === 'forward' || verdict.tag === 'reject', `a verdict: ${verdict?.tag}`);
+    if (verdict.tag === 'reject') {
+        assert.ok(Number.isInteger(verdict.val.status) && verdict.val.status >= 400, 'an error status');
+        assert.equal(typeof verdict.val.code, 'string');
+        assert.ok(verdict.val.body instanceof Uint8Array);
+    }
+}
+
+test('odd requests get a verdict, never an exception', async () => {
+    const filter = await loadFilter(demo);
+    const allBytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const odd = [
+        { method: '', pathWithQuery: '', headers: [], body: new Uint8Array(0), receivedAt: 0 },
+        { method: 'POST', pathWithQuery: '/', headers: [], body: allBytes, receivedAt: 1795334400 },
+        { method: 'POST', pathWithQuery: '/?%zz&&=&Action', headers: [['Content-Type', 'application/x-www-form-urlencoded']],
+            body: allBytes, receivedAt: 2n ** 64n - 1n },
+        { method: 'POST', pathWithQuery: '/', headers: [['X-Amz-Target', 'AWSStepFunctions.SendTaskFailure'],
+            ['Content-Type', 'application/x-amz-json-1.0'], ['Authorization', '\u0000\ud800\u00ff']],
+        body: allBytes, receivedAt: 1795334400, requestId: '' },
+        { method: 'GET\r\n', pathWithQuery: '\ud800', headers: Array.from({ length: 500 }, (_, i) => [`x-${i}`, 'v'.repeat(i)]),
+            body: 'é'.repeat(100000), receivedAt: 1795334400 },
+        { method: 'POST', pathWithQuery: '/', headers: [['X-Amz-Target', 'AWSStepFunctions.SendTaskFailure']],
+            body: new Uint8Array(2 * 1024 * 1024).fill(0x7b), receivedAt: 1795334400 },
+    ];
+    for (const request of odd) {
+        assertWellFormedVerdict(filter.check(request));
+    }
+});
+
+test('decodeToken gives ok or err, never an exception for a string', async () => {
+    const filter = await loadFilter(demo);
+    const token = 'djEjYSMyYjBjNmE0ZS04ZjVlLTRkMWEtOWMzYi03ZTZmNWE0ZDNjMmIjNDIjN3RRdUFyUlJsYVBXSjh1QWNmWWpkODdWNXdvPQ==';
+    const ok = filter.decodeToken(token);
+    assert.equal(ok.tag, 'ok');
+    assert.equal(ok.val.eventId, 42n);
+    assert.equal(ok.val.verified, true);
+    assert.equal(ok.val.account, '1234567890123456');
+    for (const bad of ['', 'zz', '\ud800', Buffer.from('v1#a#x#1#mac').toString('base64')]) {
+        assert.equal(filter.decodeToken(bad).tag, 'err', bad);
+    }
+    const otherKey = await loadFilter({ ...demo, tokenKeys: [{ secret: new Uint8Array([1, 2, 3]), account: '1' }] });
+    assert.deepEqual(otherKey.decodeToken(token), { tag: 'err', val: { tag: 'unverified' } });
+});
+
+test('a request object of the wrong shape is a TypeError (a programming error)', async () => {
+    const filter = await loadFilter(demo);
+    const good = { method: 'POST', pathWithQuery: '/', headers: [], body: '', receivedAt: 0 };
+    for (const change of [{ receivedAt: -1 }, { receivedAt: 1.5 }, { receivedAt: undefined }, { headers: [['a']] },
+        { body: 42 }, { method: undefined }]) {
+        assert.throws(() => filter.check({ ...good, ...change }), TypeError, JSON.stringify(change));
+    }
+});
+
+test('a component trap is the vendor\'s 500, and the next check gets a fresh instance', async (t) => {
+    const faults = process.env.TASKGATE_FAULTS_COMPONENT;
+    if (!faults) {
+        t.skip('TASKGATE_FAULTS_COMPONENT is not set (tests/run.sh builds and sets it)');
+        return;
+    }
+    assert.ok(existsSync(faults), `no component at TASKGATE_FAULTS_COMPONENT=${faults}`);
+    const dist = mkdtempSync(join(tmpdir(), 'taskgate-faults-'));
+    t.after(() => rmSync(dist, { recursive: true, force: true }));
+    const build = spawnSync(process.execPath, [join(packageDir, 'build.mjs'), dist],
+        { env: { ...process.env, TASKGATE_COMPONENT: faults }, encoding: 'utf8' });
+    assert.equal(build.status, 0, `transpiling the fault build failed: ${build.stderr}`);
+
+    const filter = await loadFilter({ ...demo, dist: pathToFileURL(`${dist}/`) });
+    const request = (body, headers = [['Host', '1234567890123456.cn-hangzhou.fnf.aliyuncs.com']]) =>
+        ({ method: 'POST', pathWithQuery: '/', headers, body, receivedAt: 1795334400, requestId: 'R-1' });
+
+    const alibaba = filter.check(request('taskgate-test-trap'));
+    assert.equal(alibaba.tag, 'reject');
+    assert.equal(alibaba.val.status, 500);
+    assert.equal(alibaba.val.code, 'InternalServerError');
+    assert.equal(JSON.parse(new TextDecoder().decode(alibaba.val.body)).RequestId, 'R-1');
+    assert.ok(alibaba.val.failure instanceof WebAssembly.RuntimeError, 'the trap is kept for logs');
+
+    const aws = filter.check(request('taskgate-test-trap', [['X-Amz-Target', 'AWSStepFunctions.SendTaskFailure']]));
+    assert.equal(aws.val.status, 500);
+    assert.equal(aws.val.code, 'InternalFailure');
+    assert.deepEqual(aws.val.headers[0], ['content-type', 'application/x-amz-json-1.0']);
+
+    // the instance that trapped is gone: an ordinary request gets the filter's own verdict
+    const after = filter.check(request('Error=x'));
+    assert.equal(after.tag, 'reject');
+    assert.notEqual(after.val.status, 500);
+});
