@@ -101,16 +101,7 @@ pub fn pop_encode_twice_into(text: &str, out: &mut String) {
 /// The canonical form both Alibaba signatures use: `pairs` sorted by name, each written as
 /// `percentEncode(name)=percentEncode(value)`, joined by `&`. Appends to `out`.
 pub fn canonical_pairs_into<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, out: &mut String) {
-    let mut sorted: Vec<(&str, &str)> = pairs.collect();
-    sorted.sort_unstable();
-    for (i, (name, value)) in sorted.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        pop_encode_into(name, out);
-        out.push('=');
-        pop_encode_into(value, out);
-    }
+    write_sorted_pairs(pairs, pop_encode_into, ("=", "&"), out);
 }
 
 /// `percentEncode(canonical form of pairs)` in one pass (`=` is `%3D`, `&` is `%26`): the RPC
@@ -119,15 +110,25 @@ pub fn canonical_pairs_encoded_into<'a>(
     pairs: impl Iterator<Item = (&'a str, &'a str)>,
     out: &mut String,
 ) {
+    write_sorted_pairs(pairs, pop_encode_twice_into, ("%3D", "%26"), out);
+}
+
+/// `pairs` sorted, each as `encode(name)` `equals` `encode(value)`, joined by `and`.
+fn write_sorted_pairs<'a>(
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    encode: fn(&str, &mut String),
+    (equals, and): (&str, &str),
+    out: &mut String,
+) {
     let mut sorted: Vec<(&str, &str)> = pairs.collect();
     sorted.sort_unstable();
     for (i, (name, value)) in sorted.iter().enumerate() {
         if i > 0 {
-            out.push_str("%26");
+            out.push_str(and);
         }
-        pop_encode_twice_into(name, out);
-        out.push_str("%3D");
-        pop_encode_twice_into(value, out);
+        encode(name, out);
+        out.push_str(equals);
+        encode(value, out);
     }
 }
 

@@ -5,7 +5,7 @@
 //! hex SHA-256 of that; the signature is hex HMAC-SHA256 with the AccessKeySecret as key.
 
 use crate::percent::canonical_pairs_into;
-use crate::sign::hex;
+use crate::sign::{authorization_parts, hex};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -34,30 +34,14 @@ pub enum AuthorizationError {
 
 /// Splits the `Authorization` header. Parts may come in any order, with spaces after commas.
 pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, AuthorizationError> {
-    let rest = header
-        .strip_prefix(ALGORITHM)
-        .filter(|rest| rest.starts_with(' '))
-        .ok_or(AuthorizationError::NotAcs3)?;
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        match part.trim().split_once('=') {
-            Some(("Credential", v)) => credential = Some(v),
-            Some(("SignedHeaders", v)) => signed_headers = Some(v),
-            Some(("Signature", v)) => signature = Some(v),
-            _ => {}
-        }
-    }
+    let (credential, signed_headers, signature) = authorization_parts(header, ALGORITHM)
+        .ok_or(AuthorizationError::NotAcs3)?
+        .map_err(AuthorizationError::Missing)?;
     Ok(Authorization {
-        credential: present(credential, "Credential")?,
-        signed_headers: present(signed_headers, "SignedHeaders")?,
-        signature: present(signature, "Signature")?,
+        credential,
+        signed_headers,
+        signature,
     })
-}
-
-fn present<'a>(value: Option<&'a str>, name: &'static str) -> Result<&'a str, AuthorizationError> {
-    value
-        .filter(|v| !v.is_empty())
-        .ok_or(AuthorizationError::Missing(name))
 }
 
 /// Lower-case hex SHA-256 of the body, as `x-acs-content-sha256` must carry it.

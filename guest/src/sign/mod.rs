@@ -13,6 +13,35 @@ pub fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
     expected.len() == given.len() && bool::from(expected.ct_eq(given))
 }
 
+/// The `Credential`, `SignedHeaders` and `Signature` parts of `Authorization: <algorithm> …`,
+/// in any order, with spaces after the commas (both Alibaba's ACS3 and AWS's SigV4 headers).
+/// `None` for another scheme; `Some(Err(name))` when that part is missing or empty.
+pub fn authorization_parts<'a>(
+    header: &'a str,
+    algorithm: &str,
+) -> Option<Result<(&'a str, &'a str, &'a str), &'static str>> {
+    let rest = header
+        .strip_prefix(algorithm)
+        .filter(|rest| rest.starts_with(' '))?;
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+    for part in rest.split(',') {
+        match part.trim().split_once('=') {
+            Some(("Credential", v)) => credential = Some(v),
+            Some(("SignedHeaders", v)) => signed_headers = Some(v),
+            Some(("Signature", v)) => signature = Some(v),
+            _ => {}
+        }
+    }
+    let present = |value: Option<&'a str>, name| value.filter(|v| !v.is_empty()).ok_or(name);
+    Some((|| {
+        Ok((
+            present(credential, "Credential")?,
+            present(signed_headers, "SignedHeaders")?,
+            present(signature, "Signature")?,
+        ))
+    })())
+}
+
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -57,22 +57,9 @@ pub enum AuthorizationError {
 
 /// Splits the `Authorization` header. Parts may come in any order, with spaces after commas.
 pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, AuthorizationError> {
-    let rest = header
-        .strip_prefix(ALGORITHM)
-        .filter(|rest| rest.starts_with(' '))
-        .ok_or(AuthorizationError::NotSigV4)?;
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        match part.trim().split_once('=') {
-            Some(("Credential", v)) => credential = Some(v),
-            Some(("SignedHeaders", v)) => signed_headers = Some(v),
-            Some(("Signature", v)) => signature = Some(v),
-            _ => {}
-        }
-    }
-    let credential = present(credential, "Credential")?;
-    let signed_headers = present(signed_headers, "SignedHeaders")?;
-    let signature = present(signature, "Signature")?;
+    let (credential, signed_headers, signature) = super::authorization_parts(header, ALGORITHM)
+        .ok_or(AuthorizationError::NotSigV4)?
+        .map_err(AuthorizationError::Missing)?;
 
     let mut parts = credential.split('/');
     let (Some(access_key_id), Some(date), Some(region), Some(service), Some(TERMINATOR), None) = (
@@ -97,12 +84,6 @@ pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, Authorizat
         signed_headers,
         signature,
     })
-}
-
-fn present<'a>(value: Option<&'a str>, name: &'static str) -> Result<&'a str, AuthorizationError> {
-    value
-        .filter(|v| !v.is_empty())
-        .ok_or(AuthorizationError::Missing(name))
 }
 
 /// Parses the compact ISO 8601 form of `X-Amz-Date`, `20240102T030405Z`, into seconds since the
