@@ -535,6 +535,30 @@ fn oversized_bodies_are_refused_without_reading_them() {
 }
 
 #[test]
+fn a_client_that_sends_its_whole_oversized_body_before_reading_still_gets_the_answer() {
+    // Closing with unread bytes would reset the connection under a client still writing (as
+    // Node's HTTP client does): the gateway answers at once, then reads the rest and drops it.
+    let gw = Served::start("", None);
+    let body = vec![b'a'; 16 << 20];
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(gw.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream.write_all(head.as_bytes()).expect("write the head");
+    stream
+        .write_all(&body)
+        .expect("the whole body is accepted, not reset");
+    let raw = read_message(&mut stream).expect("a response");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("EntityTooLarge"), "{text}");
+}
+
+#[test]
 fn header_limits_and_slow_clients_cannot_hold_the_gateway() {
     let gw = Served::start("max_headers = 16\nread_timeout_ms = 300\n", None);
     let mut many = String::from("POST / HTTP/1.1\r\nHost: x\r\n");

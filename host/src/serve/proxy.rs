@@ -96,16 +96,19 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > u64::from(limit)) {
+            linger(body, self.config.serve.read_timeout);
             return answer(head, EdgeFailure::EntityTooLarge { limit }, outcome, true);
         }
+        let mut body = body;
         let body = match tokio::time::timeout(
             self.config.serve.read_timeout,
-            read_capped(body, limit as usize),
+            read_capped(&mut body, limit as usize),
         )
         .await
         {
-            Ok(Ok(Some(body))) => body,
+            Ok(Ok(Some(read))) => read,
             Ok(Ok(None)) => {
+                linger(body, self.config.serve.read_timeout);
                 return answer(head, EdgeFailure::EntityTooLarge { limit }, outcome, true);
             }
             // The client broke off or was too slow: close, answering if it still listens.
@@ -251,8 +254,30 @@ fn head_of(parts: &hyper::http::request::Parts) -> Request {
     }
 }
 
+/// Most bytes of a refused body read and thrown away so that its answer arrives; see `linger`.
+const LINGER_BYTES: usize = 64 << 20;
+
+/// Reads and discards the rest of a refused body in the background, for at most
+/// [`LINGER_BYTES`] and `timeout`, while the answer goes out at once. Closing a connection with
+/// unread bytes makes the kernel reset it, and a client still sending its body (Node's HTTP
+/// client, for one) then sees the reset instead of the answer. Nothing is kept.
+fn linger(mut body: Incoming, timeout: Duration) {
+    tokio::spawn(async move {
+        let drain = async {
+            let mut seen = 0;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, |data| data.len());
+                if seen > LINGER_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(timeout, drain).await;
+    });
+}
+
 /// Reads the body up to `limit` bytes; `None` as soon as it is longer, without reading the rest.
-async fn read_capped(mut body: Incoming, limit: usize) -> Result<Option<Bytes>, hyper::Error> {
+async fn read_capped(body: &mut Incoming, limit: usize) -> Result<Option<Bytes>, hyper::Error> {
     let mut buffer = BytesMut::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
