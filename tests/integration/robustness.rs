@@ -7,7 +7,7 @@ use std::sync::Arc;
 use taskgate::config::Config;
 use taskgate::http1;
 use taskgate_filter::{Request, Verdict};
-use taskgate_tests::{Call, Layout, signed_at};
+use taskgate_tests::{AwsCall, AwsDialect, Call, Layout, signed_at};
 
 fn header_name() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -111,6 +111,37 @@ proptest! {
             // Only an equivalent encoding of the same values ('+' for a space) may still verify.
             prop_assert_eq!((got.error, got.cause), (want.error, want.cause));
         }
+    }
+
+    #[test]
+    fn a_changed_byte_in_a_sigv4_signed_request_is_never_forwarded(
+        dialect in prop::sample::select(AwsDialect::ALL.to_vec()),
+        js_sdk in any::<bool>(),
+        in_body in any::<bool>(),
+        index in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        // SigV4 covers the body through its hash and every signed header: no byte of either may
+        // change (and a header value only up to surrounding spaces, which signing trims).
+        let call = AwsCall::new(dialect);
+        let original = if js_sdk { call.js_sdk() } else { call }.build();
+        let mut request = original.clone();
+        if in_body {
+            let at = index.index(request.body.len());
+            prop_assume!(request.body[at] != byte);
+            request.body[at] = byte;
+        } else {
+            let (name, value) = index.get(&request.headers).clone();
+            prop_assume!(name.eq_ignore_ascii_case("x-amz-date") || name.eq_ignore_ascii_case("x-amz-target") || name.eq_ignore_ascii_case("host"));
+            let mut bytes = value.into_bytes();
+            let at = index.index(bytes.len());
+            prop_assume!(bytes[at] != byte && byte.is_ascii_graphic());
+            bytes[at] = byte;
+            let at_header = request.headers.iter().position(|(n, _)| *n == name).unwrap_or(0);
+            request.headers[at_header].1 = String::from_utf8_lossy(&bytes).into_owned();
+        }
+        let verdict = check_both(&demo(), &request);
+        prop_assert!(matches!(verdict, Verdict::Reject(_)), "a changed request was forwarded: {:?}", verdict);
     }
 }
 
