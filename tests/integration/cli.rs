@@ -232,3 +232,36 @@ fn test_verbose_shows_each_rule_a_case_passed() {
         assert!(stdout.contains(rule), "{rule}: {stdout}");
     }
 }
+
+#[test]
+fn check_judges_the_shipped_aws_example_by_its_own_dialect() {
+    let args = [
+        "check",
+        "examples/send-task-failure.http",
+        "--now",
+        "2024-01-02T03:04:05Z",
+    ];
+    let out = run(&args, b"");
+    assert_eq!(out.status.code(), Some(0));
+    let verdict = json(&out);
+    assert_eq!(verdict["report"]["dialect"], "states");
+    assert_eq!(verdict["report"]["action"], "SendTaskFailure");
+    // 20 minutes later the same request is AWS's "Signature expired", in AWS's own body.
+    let late = run(
+        &[
+            "check",
+            "examples/send-task-failure.http",
+            "--now",
+            "2024-01-02T03:24:05Z",
+        ],
+        b"",
+    );
+    assert_eq!(late.status.code(), Some(1));
+    let verdict = json(&late);
+    assert_eq!(verdict["code"], "InvalidSignatureException");
+    let body = verdict["response"]["body"].as_str().unwrap_or("");
+    assert!(
+        body.contains("Signature expired: 20240102T030405Z is now earlier than"),
+        "{body}"
+    );
+}
