@@ -1,5 +1,5 @@
 //! The AWS dialects (Step Functions `SendTaskFailure`, SWF `RespondActivityTaskFailed`,
-//! CodePipeline `PutJobFailureResult`) against /tmp/aws-contract.md and PROTOCOLS.md §2. Every
+//! CodePipeline `PutJobFailureResult`) against the README's AWS rules and PROTOCOLS.md §2. Every
 //! request runs natively and through the component, and the two verdicts must be identical.
 
 use crate::{check_both, demo};
