@@ -101,13 +101,7 @@ fn body_kind(request: &Request) -> Result<BodyKind, Failure> {
         return Ok(BodyKind::Empty);
     }
     let content_type = request.header("content-type").unwrap_or("");
-    // Content-Type is a singleton field: with two different values, this filter and the
-    // engine behind it could read the body differently.
-    let conflicting = request
-        .headers
-        .iter()
-        .any(|(name, value)| name.eq_ignore_ascii_case("content-type") && value != content_type);
-    if conflicting {
+    if request.has_conflicting("content-type") {
         return Err(Failure::UnsupportedMediaType {
             content_type: content_type.to_owned(),
         });

@@ -60,6 +60,16 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// True when a header appears more than once with different values: for a singleton field
+    /// (`Content-Type`, `X-Amz-Target`) this filter and the service could then read different
+    /// ones.
+    pub fn has_conflicting(&self, name: &str) -> bool {
+        let first = self.header(name).map(str::trim);
+        self.headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case(name) && Some(v.trim()) != first)
+    }
+
     /// Every value of a header, trimmed and joined by `,`, as a signer sees a repeated field.
     pub fn joined_header(&self, name: &str) -> String {
         let values: Vec<&str> = self

@@ -317,6 +317,8 @@ pub fn base_for(case: &Path) -> anyhow::Result<toml::Table> {
 
 /// The outcome of one case.
 pub struct Outcome {
+    /// The case, when its file could be read.
+    pub case: Option<Case>,
     /// The verdict, when the sandbox gave one.
     pub verdict: Option<Verdict>,
     /// The rules the request passed on the way to the verdict (`explain`).
@@ -327,27 +329,37 @@ pub struct Outcome {
 
 /// Runs one case in the sandbox. `base` overrides the case's own base configuration.
 pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcome {
-    let attempt = || -> anyhow::Result<(Case, Verdict, Vec<String>)> {
-        let case = Case::load(path)?;
+    let case = match Case::load(path) {
+        Ok(case) => case,
+        Err(error) => return Outcome::failed(None, &error),
+    };
+    let checked = || -> anyhow::Result<(Verdict, Vec<String>)> {
         let base = match base {
             Some(base) => base.clone(),
             None => base_for(path)?,
         };
         let config = Arc::new(config_with(&base, case.config.as_ref()).context("config")?);
-        let (verdict, steps) = sandbox.explain(&config, case.request()?)?;
-        Ok((case, verdict, steps))
+        sandbox.explain(&config, case.request()?)
     };
-    match attempt() {
-        Ok((case, verdict, steps)) => Outcome {
+    match checked() {
+        Ok((verdict, steps)) => Outcome {
             problems: differences(&case.expect, &verdict),
             verdict: Some(verdict),
             steps,
+            case: Some(case),
         },
-        Err(error) => Outcome {
+        Err(error) => Outcome::failed(Some(case), &error),
+    }
+}
+
+impl Outcome {
+    fn failed(case: Option<Case>, error: &anyhow::Error) -> Outcome {
+        Outcome {
+            case,
             verdict: None,
             steps: Vec::new(),
             problems: vec![format!("the case could not run: {error:#}")],
-        },
+        }
     }
 }
 

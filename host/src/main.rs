@@ -7,6 +7,8 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -364,9 +366,19 @@ fn test(
         if files.len() == 1 { "" } else { "s" }
     );
     let mut failed = Vec::new();
+    let mut bases: HashMap<PathBuf, Option<toml::Table>> = HashMap::new();
     for file in &files {
         let name = display_name(file, paths);
-        let outcome = cases::run(&sandbox, file, base.as_ref());
+        // Cases in one directory share their base configuration: read it once.
+        let dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
+        let base = match &base {
+            Some(base) => Some(base),
+            None => match bases.entry(dir) {
+                Entry::Occupied(found) => found.into_mut().as_ref(),
+                Entry::Vacant(slot) => slot.insert(cases::base_for(file).ok()).as_ref(),
+            },
+        };
+        let outcome = cases::run(&sandbox, file, base);
         let status = if outcome.problems.is_empty() {
             "ok"
         } else {
@@ -374,7 +386,7 @@ fn test(
         };
         println!("case {name} ... {status}");
         if verbose {
-            if let Ok(case) = cases::Case::load(file) {
+            if let Some(case) = &outcome.case {
                 if let Some(description) = &case.description {
                     println!("    {description}");
                 }

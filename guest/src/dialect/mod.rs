@@ -6,7 +6,7 @@ mod fnf;
 
 use crate::error::Failure;
 use crate::request_id;
-use crate::types::{Dialect, Env, Report, Request, Response, Verdict};
+use crate::types::{Dialect, Env, Limits, Report, Request, Response, Verdict};
 
 /// The dialect whose rules and error format apply to a request: an `X-Amz-Target` header makes
 /// it an AWS call (which one, or which service's format for an unknown one), else Alibaba's.
@@ -15,6 +15,19 @@ pub fn dialect_of(request: &Request) -> Dialect {
         Some(target) => aws::dialect_of_target(target.trim()),
         None => Dialect::Fnf,
     }
+}
+
+/// The clock window every signature scheme enforces: the request's own time within
+/// `max_clock_skew_seconds` of its receipt, either way.
+fn within_clock_window(request_time: u64, now: u64, limits: Limits) -> Result<(), Failure> {
+    if request_time.abs_diff(now) > u64::from(limits.max_clock_skew_seconds) {
+        return Err(Failure::TimeTooSkewed {
+            request_time,
+            now,
+            limit: limits.max_clock_skew_seconds,
+        });
+    }
+    Ok(())
 }
 
 /// The content type an AWS dialect's calls use and are answered with.
@@ -28,11 +41,7 @@ pub fn check(request: &Request, env: &dyn Env) -> Verdict {
     let mut caller_request_id = None;
     let result = match dialect {
         Dialect::Fnf => fnf::check(request, env, &mut caller_request_id),
-        Dialect::States | Dialect::Swf | Dialect::CodePipeline => aws::check(request, dialect, env)
-            .map(|report| Report {
-                request_id: request_id::fallback(request),
-                ..report
-            }),
+        Dialect::States | Dialect::Swf | Dialect::CodePipeline => aws::check(request, dialect, env),
     };
     match result {
         Ok(report) => Verdict::Forward(report),

@@ -76,7 +76,7 @@ impl Gateway {
     async fn phases(
         &self,
         parts: &hyper::http::request::Parts,
-        body: Incoming,
+        mut body: Incoming,
         head: &Request,
         peer: SocketAddr,
         outcome: &mut Outcome,
@@ -99,7 +99,6 @@ impl Gateway {
             linger(body, self.config.serve.read_timeout);
             return answer(head, EdgeFailure::EntityTooLarge { limit }, outcome, true);
         }
-        let mut body = body;
         let body = match tokio::time::timeout(
             self.config.serve.read_timeout,
             read_capped(&mut body, limit as usize),

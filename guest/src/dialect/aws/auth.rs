@@ -71,13 +71,7 @@ pub fn authenticate(
             ),
         });
     }
-    if request_time.abs_diff(request.received_at) > u64::from(limits.max_clock_skew_seconds) {
-        return Err(Failure::TimeTooSkewed {
-            request_time,
-            now: request.received_at,
-            limit: limits.max_clock_skew_seconds,
-        });
-    }
+    crate::dialect::within_clock_window(request_time, request.received_at, limits)?;
     step("time: X-Amz-Date is within max_clock_skew_seconds of the receipt");
     let key = env
         .access_key(auth.access_key_id)

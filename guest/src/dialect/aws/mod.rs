@@ -11,6 +11,7 @@ mod model;
 
 use crate::error::Failure;
 use crate::json_body::{ObjectError, parse_object};
+use crate::request_id;
 use crate::trace::step;
 use crate::types::{Dialect, Env, Report, Request};
 
@@ -88,11 +89,7 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Repor
         });
     }
     let target = request.header("x-amz-target").unwrap_or("").trim();
-    // Two different targets: this filter and the service could dispatch differently.
-    let conflicting = request
-        .headers
-        .iter()
-        .any(|(name, value)| name.eq_ignore_ascii_case("x-amz-target") && value.trim() != target);
+    let conflicting = request.has_conflicting("x-amz-target");
     let call = CALLS
         .iter()
         .filter(|_| !conflicting)
@@ -116,7 +113,7 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Repor
     Ok(Report {
         dialect: call.dialect,
         action: call.action.to_owned(),
-        request_id: String::new(),
+        request_id: request_id::fallback(request),
         access_key_id,
         task_token: fields.task_token,
         token: None,
@@ -129,16 +126,11 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Repor
 /// two different `Content-Type` fields are refused as for Alibaba requests.
 fn check_content_type(request: &Request, call: &Call) -> Result<(), Failure> {
     let sent = request.header("content-type").unwrap_or("");
-    let refused = || Failure::UnsupportedMediaType {
-        content_type: sent.to_owned(),
-    };
-    let conflicting = request
-        .headers
-        .iter()
-        .any(|(name, value)| name.eq_ignore_ascii_case("content-type") && value != sent);
     let essence = sent.split(';').next().unwrap_or("").trim();
-    if conflicting || !essence.eq_ignore_ascii_case(call.content_type) {
-        return Err(refused());
+    if request.has_conflicting("content-type") || !essence.eq_ignore_ascii_case(call.content_type) {
+        return Err(Failure::UnsupportedMediaType {
+            content_type: sent.to_owned(),
+        });
     }
     Ok(())
 }

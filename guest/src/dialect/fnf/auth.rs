@@ -206,13 +206,7 @@ fn check_time(name: &'static str, text: &str, now: u64, limits: Limits) -> Resul
         name,
         expected: TIMESTAMP_FORM,
     })?;
-    if request_time.abs_diff(now) > u64::from(limits.max_clock_skew_seconds) {
-        return Err(Failure::TimeTooSkewed {
-            request_time,
-            now,
-            limit: limits.max_clock_skew_seconds,
-        });
-    }
+    crate::dialect::within_clock_window(request_time, now, limits)?;
     step("time: the request's timestamp is within max_clock_skew_seconds of the receipt");
     Ok(())
 }
