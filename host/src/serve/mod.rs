@@ -71,6 +71,8 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
         log: log::Log::start().context("starting the log writer")?,
     });
 
+    // Before the addresses are printed: a SIGTERM may follow as soon as a client knows them.
+    let shutdown = shutdown_signal()?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{}", listener.local_addr()?)?;
@@ -111,7 +113,6 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
         .keep_alive_timeout(serve.read_timeout);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -197,18 +198,17 @@ async fn serve_admin(listener: TcpListener, gateway: Arc<Gateway>) {
     }
 }
 
-/// Resolves on SIGTERM or ctrl-c.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGTERM and ctrl-c (SIGINT) handlers now, and returns what resolves on either.
+/// Installed eagerly, not on the future's first poll: until then a signal takes its default
+/// action and kills the process mid-request.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
+    })
 }
