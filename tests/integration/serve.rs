@@ -379,7 +379,9 @@ fn rejected_requests_are_answered_at_the_edge_and_never_forwarded() {
         (403, "SignatureNotMatch")
     );
     assert!(answer.header("x-acs-request-id").is_some());
-    let answer = send(gw.addr, &to_http(&Call::new(Layout::QueryAndForm).build()));
+    let an_hour_ago = taskgate_tests::unix_now() - 3600;
+    let request = Call::new(Layout::QueryAndForm).signed_at_secs(an_hour_ago);
+    let answer = send(gw.addr, &to_http(&request.build()));
     assert_eq!(
         answer.code(),
         "RequestTimeTooSkewed",

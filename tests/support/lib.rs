@@ -119,16 +119,18 @@ impl Call {
 
     /// The same call signed now (for a gateway that judges time by its clock).
     pub fn now(self) -> Call {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let stamp = taskgate_filter::format_timestamp(now);
+        self.signed_at_secs(unix_now())
+    }
+
+    /// Signs the request as made at `secs` (Unix seconds) and received then.
+    pub fn signed_at_secs(self, secs: u64) -> Call {
+        let stamp = taskgate_filter::format_timestamp(secs);
         let call = if self.layout == Layout::Acs3 {
             self.header("x-acs-date", &stamp)
         } else {
             self.set("Timestamp", &stamp)
         };
-        call.received_at(now)
+        call.received_at(secs)
     }
 
     /// Sets (or adds) a parameter before signing.
@@ -778,9 +780,7 @@ impl AwsCall {
 
     /// Signs and receives the request now (for a gateway that judges time by its clock).
     pub fn now(self) -> AwsCall {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = unix_now();
         self.signed_at_secs(now).received_at(now)
     }
 
@@ -915,4 +915,11 @@ impl AwsCall {
             request_id: None,
         }
     }
+}
+
+/// The wall clock in Unix seconds, for requests a live gateway judges by its own clock.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
