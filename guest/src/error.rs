@@ -116,6 +116,13 @@ pub enum Failure {
         /// The cap on requests in flight.
         limit: u32,
     },
+    /// The host serves no route for the host the request names.
+    NoRoute {
+        /// The host asked for.
+        host: String,
+    },
+    /// A `CONNECT` request (a tunnel the filter could not see into).
+    Tunnel,
     /// An AWS call this gateway does not check (another operation, or no operation named).
     UnknownOperation {
         /// The `X-Amz-Target` sent.
@@ -139,6 +146,17 @@ pub enum Failure {
         /// One description per violation, in the model's member order.
         errors: Vec<String>,
     },
+}
+
+/// Why a `CONNECT` is refused, and what to do instead.
+const TUNNEL: &str = "CONNECT is not supported: taskgate must see each request to check it. Send requests to an http:// endpoint through this proxy, or to taskgate's TLS listener.";
+
+/// The message for a host no route serves.
+fn no_route(host: &str) -> String {
+    format!(
+        "The host '{}' is not served by this gateway: no route matches it.",
+        clip(host)
+    )
 }
 
 /// A dialect's view of a failure: status, code, message.
@@ -270,6 +288,12 @@ impl Failure {
                 "ResourceThrottled",
                 format!("The request is throttled: more than {limit} requests are in flight. Please try again later."),
             ),
+            Failure::NoRoute { host } => (
+                400,
+                "InvalidArgument",
+                format!("Parameter error. {}", no_route(host)),
+            ),
+            Failure::Tunnel => (405, "InvalidArgument", TUNNEL.to_owned()),
             // Failures only AWS requests can meet (an Alibaba request never reaches those
             // rules): should one ever get here, a generic answer costs no code size.
             Failure::UnknownOperation { .. }
@@ -386,6 +410,8 @@ impl Failure {
                 "ThrottlingException",
                 format!("Rate exceeded: more than {limit} requests are in flight."),
             ),
+            Failure::NoRoute { host } => (400, "ValidationException", no_route(host)),
+            Failure::Tunnel => (405, "UnknownOperationException", TUNNEL.to_owned()),
             // Failures only Alibaba requests can meet (an AWS request never reaches those
             // rules): should one ever get here, a generic answer costs no code size.
             Failure::ActionNotSupported { .. }

@@ -32,8 +32,8 @@ mod component;
 use error::Failure;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
-    AccessKey, Dialect, Env, Limits, Report, Request, Response, TaskToken, TokenError, TokenKey,
-    Verdict,
+    AccessKey, Dialect, Env, Limits, OtherCalls, Report, Request, Response, TaskToken, TokenError,
+    TokenKey, Verdict,
 };
 
 /// Checks one callback request: forward it with its decoded report, or reject it with the exact
@@ -74,7 +74,7 @@ pub fn explain(request: &Request, env: &dyn Env) -> (Verdict, Vec<String>) {
 }
 
 /// A failure a host detects on its own, before or instead of asking the filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EdgeFailure {
     /// No verdict could be had (the filter trapped or hit its deadline or memory cap), or the
     /// upstream failed: 500 `InternalServerError`.
@@ -89,6 +89,15 @@ pub enum EdgeFailure {
         /// The limit in bytes.
         limit: u32,
     },
+    /// Routes are configured and none serves the host the request names: 400
+    /// `InvalidArgument` / `ValidationException`, naming the host.
+    NoRoute {
+        /// The host the client asked for (empty when it named none).
+        host: String,
+    },
+    /// A `CONNECT` request: taskgate must see each request to check it, so it tunnels nothing:
+    /// 405.
+    Tunnel,
 }
 
 /// The vendor's response to a failure the host detected itself, in the request's dialect (the
@@ -99,6 +108,8 @@ pub fn edge_response(request: &Request, failure: EdgeFailure) -> Response {
         EdgeFailure::Internal => Failure::Internal,
         EdgeFailure::Throttled { limit } => Failure::Throttled { limit },
         EdgeFailure::EntityTooLarge { limit } => Failure::EntityTooLarge { limit },
+        EdgeFailure::NoRoute { host } => Failure::NoRoute { host },
+        EdgeFailure::Tunnel => Failure::Tunnel,
     };
     dialect::edge_response(request, &failure)
 }

@@ -221,6 +221,39 @@ impl Default for Limits {
     }
 }
 
+/// What the filter does with a call it does not model (anything but the failure reports),
+/// set by `[serve] other_calls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtherCalls {
+    /// Answer it with the vendor's "unknown operation" error.
+    Reject,
+    /// Verify its signature, clock window and access key exactly as for a failure report, and
+    /// pass it on when they hold. The default: in front of a whole service endpoint every call
+    /// is then authenticated at the edge, and workers can still make their other calls.
+    #[default]
+    Authenticate,
+    /// Pass it on unchecked.
+    Forward,
+}
+
+impl OtherCalls {
+    /// The configuration spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            OtherCalls::Reject => "reject",
+            OtherCalls::Authenticate => "authenticate",
+            OtherCalls::Forward => "forward",
+        }
+    }
+
+    /// Every mode, for parsing the configuration.
+    pub const ALL: [OtherCalls; 3] = [
+        OtherCalls::Reject,
+        OtherCalls::Authenticate,
+        OtherCalls::Forward,
+    ];
+}
+
 /// What the filter asks of its host: the WIT imports, one lookup at a time.
 pub trait Env {
     /// The access key with this id, if any.

@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use taskgate_filter::{AccessKey, Dialect, Env, Limits, TokenKey};
+use taskgate_filter::{AccessKey, Dialect, Env, Limits, OtherCalls, TokenKey};
 
 /// The demo configuration used when no `--config` is given: it matches the shipped example
 /// requests and the README's SDK snippets. Never use its secrets for anything real.
@@ -77,6 +77,167 @@ pub struct Serve {
     pub max_headers: usize,
     /// False forwards everything unchecked: only for measuring the filter's cost.
     pub filter: bool,
+    /// What the filter does with the calls it does not model (`other_calls`).
+    pub other_calls: OtherCalls,
+    /// Routes by host (`[[serve.routes]]`), checked before `upstreams` and `upstream`.
+    pub routes: Vec<Route>,
+    /// A PEM file of CA certificates trusted (besides the system's) for the default and
+    /// per-dialect upstreams, and for every route without a `ca_file` of its own.
+    pub ca_file: Option<PathBuf>,
+    /// Certificate chains and keys for TLS on `listen` (`[[serve.tls.certificates]]`); empty
+    /// means plain HTTP.
+    pub certificates: Vec<CertificateFiles>,
+}
+
+/// One `[[serve.routes]]` entry: which hosts it serves and where their requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The host pattern, as written (`states.us-east-1.amazonaws.com` or `*.amazonaws.com`).
+    pub host: HostPattern,
+    /// Where matching requests go.
+    pub upstream: UpstreamUrl,
+    /// Dial this address instead of resolving the upstream's host (split-horizon DNS, tests).
+    pub connect_to: Option<SocketAddr>,
+    /// CA certificates trusted for this route besides the system's.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A host pattern: an exact name, or `*.` and a suffix (matching any name that ends with
+/// `.suffix`, at any depth, but not the bare suffix). Names compare case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    /// Exactly this name (lower case).
+    Exact(String),
+    /// Any name ending in `.` + this suffix (lower case, without the leading dot).
+    Suffix(String),
+}
+
+impl HostPattern {
+    fn parse(text: &str) -> anyhow::Result<HostPattern> {
+        let lower = text.trim().to_ascii_lowercase();
+        let (pattern, name) = match lower.strip_prefix("*.") {
+            Some(suffix) => (HostPattern::Suffix(suffix.to_owned()), suffix),
+            None => (HostPattern::Exact(lower.clone()), lower.as_str()),
+        };
+        let valid_label = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(valid_label) {
+            bail!("must be a host name, or \"*.\" and a domain suffix, not {text:?}");
+        }
+        Ok(pattern)
+    }
+
+    /// Whether a request's host (without port, any case) matches. Exact patterns are more
+    /// specific than any suffix, and longer suffixes more than shorter ones: `specificity`
+    /// orders them.
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.');
+        match self {
+            HostPattern::Exact(name) => host.eq_ignore_ascii_case(name),
+            HostPattern::Suffix(suffix) => {
+                host.len() > suffix.len() + 1
+                    && host.is_char_boundary(host.len() - suffix.len() - 1)
+                    && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+            }
+        }
+    }
+
+    /// Higher wins among patterns that match one host: exact first, then the longest suffix.
+    pub fn specificity(&self) -> usize {
+        match self {
+            HostPattern::Exact(_) => usize::MAX,
+            HostPattern::Suffix(suffix) => suffix.len(),
+        }
+    }
+}
+
+/// Where an upstream is: `http://` or `https://`, a fixed host or `{host}` (the host the
+/// client asked for), an optional port, no path (requests keep their own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    /// True for `https://`: TLS with the certificate checked against the host.
+    pub tls: bool,
+    /// The host to connect to and name in SNI; `None` for `{host}`.
+    pub host: Option<String>,
+    /// The port; `None` for the scheme's default.
+    pub port: Option<u16>,
+}
+
+impl UpstreamUrl {
+    /// Parses `http[s]://host[:port][/]` or `http[s]://{host}[:port][/]`.
+    pub fn parse(text: &str) -> anyhow::Result<UpstreamUrl> {
+        let (tls, rest) = if let Some(rest) = text.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = text.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            bail!("must start with http:// or https://, not {text:?}");
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+            bail!("must be http[s]://host[:port] with no path, not {text:?}");
+        }
+        // `[v6]:port`, `[v6]`, `host:port` or `host`.
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (inside, after) = v6
+                    .split_once(']')
+                    .with_context(|| format!("unclosed [ in {text:?}"))?;
+                (&authority[..inside.len() + 2], after.strip_prefix(':'))
+            }
+            None => match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        let port = port
+            .map(|port| {
+                port.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .with_context(|| format!("the port of {text:?} is not 1 to 65535"))
+            })
+            .transpose()?;
+        let host = match host {
+            "{host}" => None,
+            fixed if fixed.contains(['{', '}']) => {
+                bail!("only the whole host may be \"{{host}}\", not {text:?}")
+            }
+            fixed => Some(fixed.to_owned()),
+        };
+        Ok(UpstreamUrl { tls, host, port })
+    }
+
+    /// `scheme://host[:port]` for a request that asked for `requested` (used for `{host}`).
+    pub fn base(&self, requested: &str) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let host = self.host.as_deref().unwrap_or(requested);
+        match self.port {
+            Some(port) => format!("{scheme}://{host}:{port}"),
+            None => format!("{scheme}://{host}"),
+        }
+    }
+}
+
+impl fmt::Display for UpstreamUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.base("{host}"))
+    }
+}
+
+/// One certificate chain and its private key for the TLS listener, both PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
+    /// The chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The leaf's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 impl Serve {
@@ -104,6 +265,10 @@ impl Default for Serve {
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             filter: true,
+            other_calls: OtherCalls::default(),
+            routes: Vec::new(),
+            ca_file: None,
+            certificates: Vec::new(),
         }
     }
 }
@@ -154,11 +319,73 @@ struct ServeFile {
     max_header_bytes: Option<usize>,
     max_headers: Option<usize>,
     filter: Option<bool>,
+    other_calls: Option<String>,
+    #[serde(default)]
+    routes: Vec<RouteFile>,
+    ca_file: Option<PathBuf>,
+    tls: Option<TlsFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteFile {
+    host: String,
+    upstream: String,
+    connect_to: Option<String>,
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    #[serde(default)]
+    certificates: Vec<CertificateFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateFile {
+    cert_file: PathBuf,
+    key_file: PathBuf,
 }
 
 impl ServeFile {
-    fn validate(self) -> anyhow::Result<Serve> {
+    /// Checks every field; relative file names are taken from `base` (the configuration
+    /// file's directory).
+    fn validate(self, base: &Path) -> anyhow::Result<Serve> {
         let d = Serve::default();
+        let routes = self
+            .routes
+            .into_iter()
+            .enumerate()
+            .map(|(i, route)| {
+                let at = format!("serve.routes[{i}]");
+                Ok(Route {
+                    host: HostPattern::parse(&route.host).with_context(|| format!("{at}.host"))?,
+                    upstream: UpstreamUrl::parse(&route.upstream)
+                        .with_context(|| format!("{at}.upstream"))?,
+                    connect_to: route
+                        .connect_to
+                        .map(|addr| {
+                            addr.parse::<SocketAddr>().with_context(|| {
+                                format!("{at}.connect_to must be ip:port, not {addr:?}")
+                            })
+                        })
+                        .transpose()?,
+                    ca_file: route.ca_file.map(|path| base.join(path)),
+                })
+            })
+            .collect::<anyhow::Result<Vec<Route>>>()?;
+        let certificates = self
+            .tls
+            .map(|tls| tls.certificates)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|files| CertificateFiles {
+                cert_file: base.join(files.cert_file),
+                key_file: base.join(files.key_file),
+            })
+            .collect();
         let serve = Serve {
             listen: self.listen.unwrap_or(d.listen),
             admin_listen: self.admin_listen.unwrap_or(d.admin_listen),
@@ -175,6 +402,20 @@ impl ServeFile {
             max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes),
             max_headers: self.max_headers.unwrap_or(d.max_headers),
             filter: self.filter.unwrap_or(d.filter),
+            other_calls: match self.other_calls {
+                None => d.other_calls,
+                Some(name) => OtherCalls::ALL
+                    .into_iter()
+                    .find(|mode| mode.name() == name)
+                    .with_context(|| {
+                        format!(
+                            "serve.other_calls must be \"reject\", \"authenticate\" or \"forward\", not {name:?}"
+                        )
+                    })?,
+            },
+            routes,
+            ca_file: self.ca_file.map(|path| base.join(path)),
+            certificates,
         };
         if let Some(upstream) = &serve.upstream {
             check_upstream(upstream)?;
@@ -206,14 +447,15 @@ impl ServeFile {
     }
 }
 
-/// The upstream must be `http://host[:port]` with no path: requests keep their own path.
+/// The upstream must be `http[s]://host[:port]` with no path: requests keep their own path.
+/// `{host}` (the host the client asked for) is for routes only: the default upstream serves
+/// every host, so it would make the gateway an open proxy.
 pub fn check_upstream(upstream: &str) -> anyhow::Result<()> {
-    let rest = upstream.strip_prefix("http://").context(
-        "serve.upstream must start with http:// (TLS to the upstream is not supported yet)",
-    )?;
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
-        bail!("serve.upstream must be http://host[:port] with no path, not {upstream:?}");
+    let url = UpstreamUrl::parse(upstream).context("serve.upstream")?;
+    if url.host.is_none() {
+        bail!(
+            "serve.upstream: {{host}} is only for [[serve.routes]], whose host patterns say which hosts may be reached"
+        );
     }
     Ok(())
 }
@@ -243,11 +485,13 @@ const MAX_MEMORY_BYTES: usize = 1 << 30;
 const MAX_DEADLINE_MS: u64 = 60_000;
 
 impl Config {
-    /// Loads and validates a file.
+    /// Loads and validates a file; file names in it are relative to its directory.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the configuration {}", path.display()))?;
-        Config::parse(&text).with_context(|| format!("in the configuration {}", path.display()))
+        let base = path.parent().unwrap_or(Path::new(""));
+        Config::parse_in(&text, base)
+            .with_context(|| format!("in the configuration {}", path.display()))
     }
 
     /// The built-in demo configuration.
@@ -255,8 +499,14 @@ impl Config {
         Config::parse(DEMO).context("in the built-in demo configuration")
     }
 
-    /// Parses and validates TOML text; environment variables named by `secret_env` are read.
+    /// Parses and validates TOML text; environment variables named by `secret_env` are read,
+    /// and file names are relative to the working directory.
     pub fn parse(text: &str) -> anyhow::Result<Config> {
+        Config::parse_in(text, Path::new(""))
+    }
+
+    /// Parses and validates TOML text whose file names are relative to `base`.
+    pub fn parse_in(text: &str, base: &Path) -> anyhow::Result<Config> {
         let file: File = toml::from_str(text)?;
         let defaults = Limits::default();
         let limits = Limits {
@@ -344,7 +594,7 @@ impl Config {
                 account: key.account,
             });
         }
-        let serve = file.serve.validate()?;
+        let serve = file.serve.validate(base)?;
         Ok(Config {
             limits,
             sandbox,
@@ -439,7 +689,32 @@ mod tests {
                 "TASKGATE_TEST_UNSET_VARIABLE is not set",
             ),
             ("[sandbox]\nmemory_bytes = 10", "sandbox.memory_bytes"),
-            ("[serve]\nupstream = \"https://x\"", "http://"),
+            ("[serve]\nupstream = \"ftp://x\"", "http://"),
+            (
+                "[serve]\nupstream = \"https://{host}\"",
+                "only for [[serve.routes]]",
+            ),
+            (
+                "[[serve.routes]]\nhost = \"*.\"\nupstream = \"https://{host}\"",
+                "serve.routes[0].host",
+            ),
+            (
+                "[[serve.routes]]\nhost = \"a b\"\nupstream = \"https://{host}\"",
+                "serve.routes[0].host",
+            ),
+            (
+                "[[serve.routes]]\nhost = \"x.com\"\nupstream = \"https://{host}/path\"",
+                "serve.routes[0].upstream",
+            ),
+            (
+                "[[serve.routes]]\nhost = \"x.com\"\nupstream = \"https://{host}\"\nconnect_to = \"localhost\"",
+                "serve.routes[0].connect_to",
+            ),
+            (
+                "[[serve.routes]]\nhost = \"x.com\"\nupstream = \"https://a{host}\"",
+                "only the whole host",
+            ),
+            ("[serve]\nother_calls = \"maybe\"", "serve.other_calls"),
             ("[serve]\nupstream = \"http://x/path\"", "no path"),
             ("[serve]\nlisten = \"nowhere\"", "listen"),
             ("[serve]\nmax_header_bytes = 100", "max_header_bytes"),
@@ -485,6 +760,87 @@ mod tests {
         assert_eq!(
             config.serve.upstream_for(Dialect::CodePipeline),
             Some("http://cp:3")
+        );
+    }
+
+    #[test]
+    fn host_patterns_match_exact_names_and_deeper_names_under_a_suffix() {
+        let exact = HostPattern::parse("States.us-east-1.amazonaws.com").unwrap();
+        assert!(exact.matches("states.US-east-1.amazonaws.com"));
+        assert!(exact.matches("states.us-east-1.amazonaws.com."));
+        assert!(!exact.matches("swf.us-east-1.amazonaws.com"));
+        let suffix = HostPattern::parse("*.amazonaws.com").unwrap();
+        assert!(suffix.matches("states.us-east-1.amazonaws.com"));
+        assert!(suffix.matches("x.amazonaws.com"));
+        assert!(!suffix.matches("amazonaws.com"), "not the bare suffix");
+        assert!(!suffix.matches("evilamazonaws.com"), "a label boundary");
+        assert!(!suffix.matches("amazonaws.com.evil.example"));
+        assert!(exact.specificity() > suffix.specificity());
+        assert!(
+            HostPattern::parse("*.us-east-1.amazonaws.com")
+                .unwrap()
+                .specificity()
+                > suffix.specificity()
+        );
+        for bad in [
+            "", "*.", "*", "a..b", "a b", "*.*.com", "host:80", "-x-.com.", "h/st",
+        ] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn upstream_urls_take_a_scheme_a_fixed_or_requested_host_and_a_port() {
+        let url = UpstreamUrl::parse("https://{host}").unwrap();
+        assert_eq!(
+            url.base("states.us-east-1.amazonaws.com"),
+            "https://states.us-east-1.amazonaws.com"
+        );
+        let url = UpstreamUrl::parse("http://127.0.0.1:9000/").unwrap();
+        assert_eq!((url.tls, url.port), (false, Some(9000)));
+        assert_eq!(url.base("ignored"), "http://127.0.0.1:9000");
+        let url = UpstreamUrl::parse("https://[::1]:8443").unwrap();
+        assert_eq!(url.base("x"), "https://[::1]:8443");
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://x/p",
+            "https://x:0",
+            "https://x:http",
+            "https://u@x",
+            "https://{host}x",
+        ] {
+            assert!(UpstreamUrl::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn file_names_are_relative_to_the_configuration_file() {
+        let config = Config::parse_in(
+            "[serve]\nca_file = \"ca.pem\"\n[[serve.routes]]\nhost = \"*.amazonaws.com\"\nupstream = \"https://{host}\"\nconnect_to = \"127.0.0.1:9443\"\nca_file = \"/abs/ca.pem\"\n[[serve.tls.certificates]]\ncert_file = \"c.pem\"\nkey_file = \"c.key\"",
+            Path::new("/etc/taskgate"),
+        )
+        .unwrap();
+        let serve = &config.serve;
+        assert_eq!(
+            serve.ca_file.as_deref(),
+            Some(Path::new("/etc/taskgate/ca.pem"))
+        );
+        assert_eq!(
+            serve.routes[0].ca_file.as_deref(),
+            Some(Path::new("/abs/ca.pem"))
+        );
+        assert_eq!(
+            serve.routes[0].connect_to,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9443)))
+        );
+        assert_eq!(
+            serve.certificates[0].cert_file,
+            Path::new("/etc/taskgate/c.pem")
+        );
+        assert_eq!(
+            serve.certificates[0].key_file,
+            Path::new("/etc/taskgate/c.key")
         );
     }
 

@@ -198,30 +198,38 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             no_filter,
             common,
         } => {
-            let mut config = load_config(common.config.as_deref())?.as_ref().clone();
-            if let Some(listen) = listen {
-                config.serve.listen = listen;
+            if let Some(upstream) = &upstream {
+                taskgate::config::check_upstream(upstream)?;
             }
-            if let Some(admin_listen) = admin_listen {
-                config.serve.admin_listen = admin_listen;
-            }
-            if let Some(upstream) = upstream {
-                taskgate::config::check_upstream(&upstream)?;
-                config.serve.upstream = Some(upstream);
-            }
-            if no_filter {
-                if config.serve.upstream.is_none() {
-                    bail!("--no-filter needs an upstream: the sink records only checked reports");
+            // Applied at start-up and again on every reload (SIGHUP).
+            let overrides = move |config: &mut Config| {
+                if let Some(listen) = listen {
+                    config.serve.listen = listen;
                 }
-                config.serve.filter = false;
-            }
-            let config = Arc::new(config);
+                if let Some(admin_listen) = admin_listen {
+                    config.serve.admin_listen = admin_listen;
+                }
+                if let Some(upstream) = &upstream {
+                    config.serve.upstream = Some(upstream.clone());
+                }
+                if no_filter {
+                    if config.serve.upstream.is_none() && config.serve.routes.is_empty() {
+                        bail!(
+                            "--no-filter needs an upstream or routes: the sink records only checked reports"
+                        );
+                    }
+                    config.serve.filter = false;
+                }
+                Ok(())
+            };
+            let source = taskgate::serve::Source::new(common.config.clone(), overrides);
+            let config = Arc::new(source.load()?);
             let sandbox = sandbox(&common, &config)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(taskgate::serve::run(config, sandbox))?;
+            runtime.block_on(taskgate::serve::run(source, config, sandbox))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token {

@@ -12,6 +12,7 @@ mod aws;
 mod captured;
 mod cli;
 mod corpus;
+mod gateway_tls;
 mod interface;
 mod robustness;
 mod rules;

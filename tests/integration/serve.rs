@@ -14,15 +14,15 @@ use taskgate_tests::{Call, Layout, to_http};
 const KEYS: &str = "[[access_keys]]\nid = \"LTAI5tDemoAccessKeyId\"\nsecret = \"demo-access-key-secret\"\naccount = \"1234567890123456\"\n[[token_keys]]\naccount = \"1234567890123456\"\nsecret = \"demo-token-key\"\n";
 
 /// A running `taskgate serve`, killed on drop unless stopped.
-struct Served {
+pub(crate) struct Served {
     child: Option<Child>,
-    addr: SocketAddr,
-    admin: SocketAddr,
+    pub(crate) addr: SocketAddr,
+    pub(crate) admin: SocketAddr,
     stderr: PathBuf,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
-fn unique_dir(tag: &str) -> PathBuf {
+pub(crate) fn unique_dir(tag: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("taskgate-serve-{tag}-{}-{n}", std::process::id()));
@@ -32,17 +32,34 @@ fn unique_dir(tag: &str) -> PathBuf {
 
 impl Served {
     fn start(serve_extra: &str, component: Option<PathBuf>) -> Served {
+        Served::start_with("", serve_extra, component)
+    }
+
+    /// With `before` (access keys and other tables) ahead of the demo keys and `[serve]`, and
+    /// `serve_extra` inside `[serve]`.
+    pub(crate) fn start_with(
+        before: &str,
+        serve_extra: &str,
+        component: Option<PathBuf>,
+    ) -> Served {
         let dir = unique_dir("gw");
         let config = dir.join("taskgate.toml");
+        std::fs::write(&config, Served::config_text(&dir, before, serve_extra)).expect("config");
+        Served::launch(dir, component)
+    }
+
+    /// The configuration `start_with` writes (for rewriting it before a reload).
+    pub(crate) fn config_text(dir: &std::path::Path, before: &str, serve_extra: &str) -> String {
         let sink = dir.join("sink.jsonl");
-        std::fs::write(
-            &config,
-            format!(
-                "{KEYS}[serve]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nsink_path = {:?}\n{serve_extra}",
-                sink.display().to_string()
-            ),
+        format!(
+            "{before}{KEYS}[serve]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nsink_path = {:?}\n{serve_extra}",
+            sink.display().to_string()
         )
-        .expect("config");
+    }
+
+    /// Starts the binary on `dir/taskgate.toml`.
+    fn launch(dir: PathBuf, component: Option<PathBuf>) -> Served {
+        let config = dir.join("taskgate.toml");
         let stderr = dir.join("stderr.log");
         let mut cmd = Command::new(crate::cli::bin());
         cmd.arg("serve").arg("--config").arg(&config);
@@ -64,7 +81,11 @@ impl Served {
                 lines
                     .next()
                     .and_then(Result::ok)
-                    .and_then(|l| l.strip_prefix(prefix).map(str::to_owned))
+                    .and_then(|l| {
+                        // `http://` or, with TLS on the listener, `https://`.
+                        let l = l.replacen("https://", "http://", 1);
+                        l.strip_prefix(prefix).map(str::to_owned)
+                    })
                     .and_then(|a| a.parse::<SocketAddr>().ok())
             };
             let _ = tx.send((addr("listening on http://"), addr("admin on http://")));
@@ -85,7 +106,7 @@ impl Served {
         }
     }
 
-    fn sink_lines(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn sink_lines(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.dir.join("sink.jsonl"))
             .unwrap_or_default()
             .lines()
@@ -93,12 +114,23 @@ impl Served {
             .collect()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
     /// SIGTERM, then the exit status.
-    fn stop(mut self) -> ExitStatus {
+    /// Sends SIGHUP (reload the configuration).
+    pub(crate) fn hangup(&self) {
+        let child = self.child.as_ref().expect("child");
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub(crate) fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("child");
         let _ = Command::new("kill")
             .arg("-TERM")
@@ -221,58 +253,67 @@ fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
 }
 
 /// A raw response: status, lower-cased headers, body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    /// Parses a raw HTTP/1.1 response.
+    pub(crate) fn parse(raw: &[u8]) -> Answer {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("head end");
+        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Answer {
+            status,
+            headers,
+            body: raw[end + 4..].to_vec(),
+        }
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
 
-    fn code(&self) -> String {
+    /// The vendor code of an error body: Alibaba's `Code` or AWS's `__type`.
+    pub(crate) fn code(&self) -> String {
         let body: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
-        body["Code"].as_str().unwrap_or_default().to_owned()
+        body["Code"]
+            .as_str()
+            .or(body["__type"].as_str())
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
 /// Sends raw bytes on a new connection and reads one response (the server closes, or the body
 /// ends at its Content-Length).
-fn send(addr: SocketAddr, bytes: &[u8]) -> Answer {
+pub(crate) fn send(addr: SocketAddr, bytes: &[u8]) -> Answer {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     stream.write_all(bytes).expect("write");
-    let raw = read_message(&mut stream).expect("a response");
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("head end");
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: raw[end + 4..].to_vec(),
-    }
+    Answer::parse(&read_message(&mut stream).expect("a response"))
 }
 
-fn get(addr: SocketAddr, path: &str) -> Answer {
+pub(crate) fn get(addr: SocketAddr, path: &str) -> Answer {
     send(
         addr,
         format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),

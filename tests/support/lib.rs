@@ -6,6 +6,8 @@
 //! AWS requests ([`AwsCall`]) are signed by this crate's own SigV4 implementation ([`sigv4`]),
 //! which shares no code with the filter's and is pinned by AWS's published vectors.
 
+pub mod tls;
+
 use taskgate_filter::sign::{acs3, rpc_v1};
 use taskgate_filter::{Request, parse_timestamp};
 

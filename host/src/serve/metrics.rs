@@ -64,13 +64,38 @@ pub struct Metrics {
     pub component_failures: AtomicU64,
     /// Requests being handled now.
     pub in_flight: AtomicI64,
+    /// Calls passed on without a report, by (dialect, action, other_calls mode).
+    other_calls: Mutex<BTreeMap<(&'static str, String, &'static str), u64>>,
+    /// TLS handshakes on the listener that failed or timed out.
+    pub tls_handshake_failures: AtomicU64,
+    /// Configuration reloads that took effect.
+    pub reloads: AtomicU64,
+    /// Configuration reloads refused (the configuration in force stayed).
+    pub failed_reloads: AtomicU64,
 }
+
+/// Distinct actions counted by name; the rest are counted as `other`. The action comes from
+/// the caller: without a cap, a caller could grow the exposition without bound.
+const MAX_ACTIONS: usize = 256;
 
 impl Metrics {
     /// Counts one answered request.
     pub fn count_request(&self, dialect: &'static str, code: &str, status: u16) {
         if let Ok(mut map) = self.requests.lock() {
             *map.entry((dialect, code.to_owned(), status)).or_default() += 1;
+        }
+    }
+
+    /// Counts one call passed on under `other_calls`.
+    pub fn count_other_call(&self, dialect: &'static str, action: &str, mode: &'static str) {
+        if let Ok(mut map) = self.other_calls.lock() {
+            let known = map.contains_key(&(dialect, action.to_owned(), mode));
+            let action = if known || map.len() < MAX_ACTIONS {
+                action
+            } else {
+                "other"
+            };
+            *map.entry((dialect, action.to_owned(), mode)).or_default() += 1;
         }
     }
 
@@ -101,6 +126,30 @@ impl Metrics {
                 let _ = writeln!(out, "taskgate_upstream_errors_total{{kind=\"{kind}\"}} {n}");
             }
         }
+        out.push_str("# HELP taskgate_other_calls_total Calls passed on without a report (other_calls), by dialect, action and mode.\n");
+        out.push_str("# TYPE taskgate_other_calls_total counter\n");
+        if let Ok(map) = self.other_calls.lock() {
+            for ((dialect, action, mode), n) in map.iter() {
+                // Actions are clipped printable text from the filter; quotes and backslashes
+                // are escaped as the exposition format asks.
+                let action = action.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(
+                    out,
+                    "taskgate_other_calls_total{{dialect=\"{dialect}\",action=\"{action}\",mode=\"{mode}\"}} {n}"
+                );
+            }
+        }
+        let handshakes = self.tls_handshake_failures.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP taskgate_tls_handshake_failures_total TLS handshakes on the listener that failed or timed out.\n# TYPE taskgate_tls_handshake_failures_total counter\ntaskgate_tls_handshake_failures_total {handshakes}"
+        );
+        let reloads = self.reloads.load(Ordering::Relaxed);
+        let failed_reloads = self.failed_reloads.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP taskgate_reloads_total Configuration reloads (SIGHUP) that took effect.\n# TYPE taskgate_reloads_total counter\ntaskgate_reloads_total {reloads}\n# HELP taskgate_reload_failures_total Configuration reloads refused; the configuration in force stayed.\n# TYPE taskgate_reload_failures_total counter\ntaskgate_reload_failures_total {failed_reloads}"
+        );
         let failures = self.component_failures.load(Ordering::Relaxed);
         let _ = writeln!(
             out,

@@ -1,20 +1,27 @@
-//! `taskgate serve`: the edge proxy. Callbacks arrive on one listener; each is checked by a fresh
-//! instance of the filter component; accepted ones go to the upstream (or, with none configured,
-//! to the local callback sink) and bad ones are answered at the edge as the vendor would.
-//! A second listener serves `/metrics` (Prometheus) and `/healthz`.
+//! `taskgate serve`: the edge proxy. Callbacks arrive on one listener (plain HTTP, or TLS with
+//! certificates chosen by SNI); each is checked by an instance of the filter component
+//! (fresh for every request unless `[sandbox] instance_reuse` says otherwise); accepted ones go
+//! where the routes say (an upstream over HTTP or HTTPS, or the local sink) and bad ones are
+//! answered at the edge as the vendor would. A second listener serves `/metrics` (Prometheus)
+//! and `/healthz`.
 //!
-//! Shutdown on SIGTERM or ctrl-c: stop accepting, let requests in flight finish (up to
+//! SIGHUP re-reads and validates the whole configuration: a valid one takes effect for new
+//! requests (requests in flight finish under the one they started with), an invalid one
+//! changes nothing. SIGTERM or ctrl-c: stop accepting, let requests in flight finish (up to
 //! `SHUTDOWN_GRACE`), exit 0.
 
 mod log;
 mod metrics;
 mod proxy;
+mod routes;
 mod sink;
+mod tls;
 mod upstream;
 
 use crate::config::Config;
 use crate::sandbox::Sandbox;
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -22,80 +29,130 @@ use hyper::service::service_fn;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use proxy::Gateway;
-use std::collections::HashMap;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use proxy::{Gateway, Live};
 use std::convert::Infallible;
 use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use taskgate_filter::Dialect;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 /// How long requests in flight may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// Where the configuration comes from, for start-up and for every reload: a file (or the
+/// built-in demo) and the command line's overrides, applied again each time.
+pub struct Source {
+    path: Option<PathBuf>,
+    overrides: Overrides,
+}
+
+/// What the command line changes in a loaded configuration.
+type Overrides = Box<dyn Fn(&mut Config) -> anyhow::Result<()> + Send + Sync>;
+
+impl Source {
+    /// The file at `path` (the demo when `None`), then `overrides`.
+    pub fn new(
+        path: Option<PathBuf>,
+        overrides: impl Fn(&mut Config) -> anyhow::Result<()> + Send + Sync + 'static,
+    ) -> Source {
+        Source {
+            path,
+            overrides: Box::new(overrides),
+        }
+    }
+
+    /// Reads and validates the whole configuration.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.path {
+            Some(path) => Config::load(path)?,
+            None => Config::demo()?,
+        };
+        (self.overrides)(&mut config)?;
+        Ok(config)
+    }
+}
+
+/// Builds what a configuration makes of the request path: a client per route (reading CA
+/// files), the sink if some request could go there (kept open across reloads to the same
+/// file, so its event ids go on).
+fn live(config: Arc<Config>, previous: Option<&Live>) -> anyhow::Result<Live> {
+    let trust = tls::Trust::load();
+    let routes = routes::Routes::build(&config.serve, &trust)?;
+    let sink = if routes.uses_sink() {
+        match previous {
+            Some(previous)
+                if previous.sink.is_some()
+                    && previous.config.serve.sink_path == config.serve.sink_path =>
+            {
+                previous.sink.clone()
+            }
+            _ => Some(Arc::new(sink::Sink::open(&config.serve.sink_path)?)),
+        }
+    } else {
+        None
+    };
+    Ok(Live {
+        config,
+        routes,
+        sink,
+    })
+}
+
 /// Runs the gateway until SIGTERM or ctrl-c. Prints the bound addresses on stdout first.
-pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
+pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
     let serve = &config.serve;
+    let certificates = if serve.certificates.is_empty() {
+        None
+    } else {
+        Some(Arc::new(tls::Certificates::load(&serve.certificates)?))
+    };
+    let acceptor = certificates
+        .as_ref()
+        .map(|certificates| certificates.server_config().map(TlsAcceptor::from))
+        .transpose()?;
     let listener = TcpListener::bind(serve.listen)
         .await
         .with_context(|| format!("listening on {}", serve.listen))?;
     let admin = TcpListener::bind(serve.admin_listen)
         .await
         .with_context(|| format!("listening on {} (admin)", serve.admin_listen))?;
-    // One client per dialect with an upstream; the sink only if some dialect has none.
-    let upstreams: HashMap<Dialect, upstream::Upstream> = Dialect::ALL
-        .iter()
-        .filter_map(|&dialect| {
-            let base = serve.upstream_for(dialect)?;
-            Some((
-                dialect,
-                upstream::Upstream::new(base, serve.upstream_timeout),
-            ))
-        })
-        .collect();
-    let sink = if upstreams.len() < Dialect::ALL.len() {
-        Some(sink::Sink::open(&serve.sink_path)?)
-    } else {
-        None
-    };
     let gateway = Arc::new(Gateway {
+        live: ArcSwap::from_pointee(live(Arc::clone(&config), None)?),
         permits: Arc::new(Semaphore::new(serve.max_in_flight as usize)),
-        config: Arc::clone(&config),
         sandbox,
-        upstreams,
-        sink,
         metrics: metrics::Metrics::default(),
         log: log::Log::start().context("starting the log writer")?,
     });
 
-    // Before the addresses are printed: a SIGTERM may follow as soon as a client knows them.
+    // Before the addresses are printed: a signal may follow as soon as a client knows them.
     let shutdown = shutdown_signal()?;
+    let reloads = reload_signal()?;
     {
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{}", listener.local_addr()?)?;
+        writeln!(out, "listening on {scheme}://{}", listener.local_addr()?)?;
         writeln!(out, "admin on http://{}", admin.local_addr()?)?;
         out.flush()?;
     }
-    for dialect in Dialect::ALL {
-        match serve.upstream_for(dialect) {
-            Some(upstream) => eprintln!(
-                "taskgate: forwarding accepted {} callbacks to {upstream}",
-                dialect.name()
-            ),
-            None => eprintln!(
-                "taskgate: no upstream configured: accepted {} callbacks go to the sink {}",
-                dialect.name(),
-                serve.sink_path.display()
-            ),
-        }
-    }
+    describe(&config);
 
     let admin_task = tokio::spawn(serve_admin(admin, Arc::clone(&gateway)));
-    // HTTP/1.1 with keep-alive, and HTTP/2 for clients that open with its preface (cleartext,
-    // prior knowledge): one builder tells them apart per connection.
+    let reload_task = tokio::spawn(reload_on(
+        reloads,
+        source,
+        Arc::clone(&gateway),
+        certificates,
+    ));
+    // HTTP/1.1 with keep-alive, and HTTP/2 (by ALPN under TLS, by its preface in cleartext):
+    // one builder tells them apart per connection.
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -112,6 +169,7 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
         .keep_alive_interval(serve.read_timeout)
         .keep_alive_timeout(serve.read_timeout);
     let builder = Arc::new(builder);
+    let read_timeout = serve.read_timeout;
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -127,23 +185,34 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let gateway = Arc::clone(&gateway);
-                let service = service_fn(move |request| {
-                    let gateway = Arc::clone(&gateway);
-                    async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
-                });
-                let builder = Arc::clone(&builder);
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    // A client that vanishes mid-request ends only its own connection.
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection).await;
-                });
+                let connection = Connection {
+                    gateway: Arc::clone(&gateway),
+                    builder: Arc::clone(&builder),
+                    // Taken at accept: a shutdown waits for connections still in their handshake.
+                    watcher: graceful.watcher(),
+                    peer,
+                };
+                match &acceptor {
+                    None => connection.serve(stream),
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            // A client that never finishes its handshake holds nothing for long.
+                            match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => connection.serve(stream),
+                                Ok(Err(_)) | Err(_) => {
+                                    connection.gateway.metrics.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        });
+                    }
+                }
             }
             _ = &mut shutdown => break,
         }
     }
     drop(listener);
+    reload_task.abort();
     eprintln!("taskgate: shutting down: finishing requests in flight");
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
@@ -154,6 +223,149 @@ pub async fn run(config: Arc<Config>, sandbox: Sandbox) -> anyhow::Result<()> {
     admin_task.abort();
     gateway.log.flush();
     Ok(())
+}
+
+/// What one accepted connection needs to be served.
+struct Connection {
+    gateway: Arc<Gateway>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    /// Serves HTTP/1.1 or HTTP/2 on `io` (plain or TLS) until the client or a shutdown ends it.
+    fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            gateway,
+            builder,
+            watcher,
+            peer,
+        } = self;
+        let service = service_fn(move |request| {
+            let gateway = Arc::clone(&gateway);
+            async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
+        });
+        tokio::spawn(async move {
+            // A client that vanishes mid-request ends only its own connection.
+            let connection = builder.serve_connection(TokioIo::new(io), service);
+            let _ = watcher.watch(connection).await;
+        });
+    }
+}
+
+/// Says on stderr where accepted callbacks go.
+fn describe(config: &Config) {
+    let serve = &config.serve;
+    for route in &serve.routes {
+        let pattern = match &route.host {
+            crate::config::HostPattern::Exact(name) => name.clone(),
+            crate::config::HostPattern::Suffix(suffix) => format!("*.{suffix}"),
+        };
+        let via = route
+            .connect_to
+            .map(|address| format!(" (connecting to {address})"))
+            .unwrap_or_default();
+        eprintln!("taskgate: route {pattern} -> {}{via}", route.upstream);
+    }
+    for dialect in Dialect::ALL {
+        match serve.upstream_for(dialect) {
+            Some(upstream) => eprintln!(
+                "taskgate: forwarding accepted {} callbacks to {upstream}",
+                dialect.name()
+            ),
+            None if serve.routes.is_empty() => eprintln!(
+                "taskgate: no upstream configured: accepted {} callbacks go to the sink {}",
+                dialect.name(),
+                serve.sink_path.display()
+            ),
+            None => eprintln!(
+                "taskgate: {} callbacks for a host no route serves are refused",
+                dialect.name()
+            ),
+        }
+    }
+    eprintln!(
+        "taskgate: calls other than the failure reports: {}",
+        serve.other_calls.name()
+    );
+}
+
+/// On every SIGHUP: re-read the configuration; if it is valid in full (routes and their CA
+/// files, certificates included), swap it in for new requests. Settings bound at start-up
+/// (addresses, sandbox, connection limits, TLS on or off) are reported and keep their values.
+async fn reload_on(
+    mut signals: tokio::signal::unix::Signal,
+    source: Source,
+    gateway: Arc<Gateway>,
+    certificates: Option<Arc<tls::Certificates>>,
+) {
+    while signals.recv().await.is_some() {
+        let result = (|| {
+            let config = Arc::new(source.load()?);
+            let current = gateway.live.load_full();
+            let mut next = live(Arc::clone(&config), Some(&current))?;
+            if let Some(certificates) = &certificates {
+                certificates.reload(&config.serve.certificates)?;
+            }
+            let kept = bound_at_start(&current.config, &config);
+            if !kept.is_empty() {
+                eprintln!(
+                    "taskgate: reload: {} changed; these take effect at the next restart",
+                    kept.join(", ")
+                );
+                // The running listener's settings stay what they were.
+                let mut config = (*config).clone();
+                config.serve.listen = current.config.serve.listen;
+                config.serve.admin_listen = current.config.serve.admin_listen;
+                config.sandbox = current.config.sandbox;
+                config.serve.max_in_flight = current.config.serve.max_in_flight;
+                next.config = Arc::new(config);
+            }
+            gateway.live.store(Arc::new(next));
+            anyhow::Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                gateway.metrics.reloads.fetch_add(1, Ordering::Relaxed);
+                eprintln!("taskgate: configuration reloaded");
+            }
+            Err(error) => {
+                gateway
+                    .metrics
+                    .failed_reloads
+                    .fetch_add(1, Ordering::Relaxed);
+                eprintln!("taskgate: reload refused, the configuration in force stays: {error:#}");
+            }
+        }
+    }
+}
+
+/// The settings of `next` that differ from `current` but are bound when the gateway starts.
+fn bound_at_start(current: &Config, next: &Config) -> Vec<&'static str> {
+    let (a, b) = (&current.serve, &next.serve);
+    [
+        ("serve.listen", a.listen != b.listen),
+        ("serve.admin_listen", a.admin_listen != b.admin_listen),
+        ("sandbox", current.sandbox != next.sandbox),
+        ("serve.max_in_flight", a.max_in_flight != b.max_in_flight),
+        ("serve.read_timeout_ms", a.read_timeout != b.read_timeout),
+        (
+            "serve.max_header_bytes",
+            a.max_header_bytes != b.max_header_bytes,
+        ),
+        ("serve.max_headers", a.max_headers != b.max_headers),
+        (
+            "serve.tls (on or off)",
+            a.certificates.is_empty() != b.certificates.is_empty(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
 }
 
 /// `/metrics` and `/healthz`, on their own listener so they never compete with callbacks.
@@ -196,6 +408,12 @@ async fn serve_admin(listener: TcpListener, gateway: Arc<Gateway>) {
                 .await;
         });
     }
+}
+
+/// Installs the SIGHUP handler now (until then SIGHUP would kill the process).
+fn reload_signal() -> anyhow::Result<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup()).context("handling SIGHUP")
 }
 
 /// Installs the SIGTERM and ctrl-c (SIGINT) handlers now, and returns what resolves on either.

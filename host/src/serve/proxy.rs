@@ -1,38 +1,50 @@
-//! One request through the gateway, in named phases: admit (in-flight cap) → read (head and
-//! capped body) → check (the component) → forward or sink → respond and log. Every way out of a
-//! phase is an answer in the caller's dialect; `answer` is the one place that turns a failure
-//! into a response.
+//! One request through the gateway, as named phases, each a function that returns the next
+//! phase's input or the failure the request ends with:
+//!
+//! admit (in-flight cap, no tunnels) → route (the host the client asked for) → read (the body,
+//! capped and timed) → check (the component) → deliver (upstream or sink) → respond and log.
+//!
+//! `answer` is the one place that turns a host-side failure into a response, in the caller's
+//! dialect; `finish` is the one place that logs and counts.
 
 use super::log::Log;
 use super::metrics::Metrics;
+use super::routes::{Destination, Routes};
 use super::sink::Sink;
-use super::upstream::Upstream;
 use crate::config::Config;
 use crate::sandbox::Sandbox;
+use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
-use hyper::{Request as HttpRequest, Response as HttpResponse, StatusCode};
+use hyper::{Method, Request as HttpRequest, Response as HttpResponse, StatusCode, Version};
 use serde_json::json;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use taskgate_filter::{Dialect, EdgeFailure, Request, Response, Verdict};
-use tokio::sync::Semaphore;
+use taskgate_filter::{Dialect, EdgeFailure, Report, Request, Response, Verdict};
+type PassedCall = ();
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Everything the request path shares, built once at start-up.
-pub struct Gateway {
+/// What a configuration makes of the request path; swapped whole on reload, while each
+/// request keeps the one it started with.
+pub struct Live {
     /// The validated configuration.
     pub config: Arc<Config>,
+    /// Where accepted requests go.
+    pub routes: Routes,
+    /// The local callback sink, when some request could go there.
+    pub sink: Option<Arc<Sink>>,
+}
+
+/// Everything the request path shares.
+pub struct Gateway {
+    /// The configuration in force for new requests.
+    pub live: ArcSwap<Live>,
     /// The pre-instantiated filter component.
     pub sandbox: Sandbox,
-    /// Where each dialect's accepted requests go; a dialect without one goes to the sink.
-    pub upstreams: HashMap<Dialect, Upstream>,
-    /// The local callback sink, when some dialect has no upstream.
-    pub sink: Option<Sink>,
     /// Counters and histograms.
     pub metrics: Metrics,
     /// One permit per request in flight.
@@ -43,11 +55,45 @@ pub struct Gateway {
 
 /// What one request did, for its log line and metrics. Never holds secrets or `Error`/`Cause`.
 struct Outcome {
-    /// Whose rules and error format apply (from the `X-Amz-Target` header, before any check).
+    /// Whose rules and error format apply (from the request's head, before any check).
     dialect: Dialect,
     code: String,
+    /// The operation of a call passed on without a report (`other_calls`).
+    action: Option<String>,
+    /// Where it was delivered: `scheme://host[:port]`, or `sink`.
+    destination: Option<String>,
     component: Option<Duration>,
     upstream: Option<Duration>,
+}
+
+/// A request's end before delivery: the failure to answer, and whether the connection must
+/// close (the body was not read, so the next bytes are not a request).
+struct Stop {
+    failure: EdgeFailure,
+    close: bool,
+}
+
+impl From<EdgeFailure> for Stop {
+    fn from(failure: EdgeFailure) -> Stop {
+        Stop {
+            failure,
+            close: false,
+        }
+    }
+}
+
+/// What the check says to deliver.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per request, on the stack: boxing would add an allocation per request"
+)]
+enum Delivery {
+    /// A failure report that passed every rule.
+    Report(Report),
+    /// A call the filter does not model, passed per `other_calls`.
+    Passed(PassedCall),
+    /// Anything, unchecked (`--no-filter`).
+    Unchecked,
 }
 
 impl Gateway {
@@ -58,116 +104,208 @@ impl Gateway {
         peer: SocketAddr,
     ) -> HttpResponse<Full<Bytes>> {
         let started = Instant::now();
+        let live = self.live.load_full();
         self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         let (mut parts, body) = request.into_parts();
+        let host = requested_host(&parts);
         with_host_header(&mut parts);
         let head = head_of(&parts);
         let mut outcome = Outcome {
             dialect: taskgate_filter::dialect_of(&head),
             code: String::new(),
+            action: None,
+            destination: None,
             component: None,
             upstream: None,
         };
-        let response = self.phases(&parts, body, &head, peer, &mut outcome).await;
+        let response = self
+            .phases(
+                &live,
+                &parts,
+                body,
+                &head,
+                host.as_deref(),
+                peer,
+                &mut outcome,
+            )
+            .await;
         self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.finish(&parts, &head, peer, started, &outcome, response)
     }
 
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the request's parts, passed along the phases"
+    )]
     async fn phases(
         &self,
+        live: &Live,
         parts: &hyper::http::request::Parts,
-        mut body: Incoming,
+        body: Incoming,
         head: &Request,
+        host: Option<&str>,
         peer: SocketAddr,
         outcome: &mut Outcome,
     ) -> HttpResponse<Full<Bytes>> {
-        let dialect = outcome.dialect;
-        // admit
-        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
-            let limit = self.config.serve.max_in_flight;
-            return answer(head, EdgeFailure::Throttled { limit }, outcome, true);
-        };
-
-        // read
-        let limit = self.config.limits.body_limit(dialect);
-        let declared = parts
-            .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > u64::from(limit)) {
-            linger(body, self.config.serve.read_timeout);
-            return answer(head, EdgeFailure::EntityTooLarge { limit }, outcome, true);
-        }
-        let body = match tokio::time::timeout(
-            self.config.serve.read_timeout,
-            read_capped(&mut body, limit as usize),
-        )
-        .await
-        {
-            Ok(Ok(Some(read))) => read,
-            Ok(Ok(None)) => {
-                linger(body, self.config.serve.read_timeout);
-                return answer(head, EdgeFailure::EntityTooLarge { limit }, outcome, true);
+        let config = &live.config;
+        let stopped = |stop: Stop, body: Option<Incoming>, outcome: &mut Outcome| {
+            if let Some(body) = body.filter(|_| stop.close) {
+                linger(body, config.serve.read_timeout);
             }
-            // The client broke off or was too slow: close, answering if it still listens.
-            Ok(Err(_)) | Err(_) => return answer(head, EdgeFailure::Internal, outcome, true),
+            answer(head, stop.failure, outcome, stop.close)
         };
-
-        // check
-        let verdict = if self.config.serve.filter {
-            let mut request = head.clone();
-            request.body = body.to_vec();
-            let checked = Instant::now();
-            let result = self.sandbox.check(&self.config, request);
-            outcome.component = Some(checked.elapsed());
-            match result {
-                Ok(verdict) => Some(verdict),
-                Err(_) => {
-                    self.metrics
-                        .component_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    return answer(head, EdgeFailure::Internal, outcome, false);
-                }
+        let _permit = match self.admit(config, parts) {
+            Ok(permit) => permit,
+            Err(stop) => return stopped(stop, Some(body), outcome),
+        };
+        let destination = match live.routes.select(host, outcome.dialect) {
+            Destination::Miss => {
+                let failure = EdgeFailure::NoRoute {
+                    host: host.unwrap_or("").to_owned(),
+                };
+                let stop = Stop {
+                    failure,
+                    close: true,
+                };
+                return stopped(stop, Some(body), outcome);
             }
-        } else {
-            None
+            destination => destination,
         };
-        let report = match verdict {
-            Some(Verdict::Reject(response)) => {
+        let body = match read(config, parts, body, outcome.dialect).await {
+            Ok(body) => body,
+            Err((stop, unread)) => return stopped(stop, unread, outcome),
+        };
+        let delivery = match self.check(config, head, &body, outcome) {
+            Ok(delivery) => delivery,
+            Err(Ok(response)) => {
                 outcome.code = response.code.clone();
                 return vendor_response(response, false);
             }
-            Some(Verdict::Forward(report)) => Some(report),
-            None => None,
+            Err(Err(failure)) => return answer(head, failure, outcome, false),
         };
+        match self
+            .deliver(
+                live,
+                destination,
+                parts,
+                body,
+                head,
+                host,
+                peer,
+                delivery,
+                outcome,
+            )
+            .await
+        {
+            Ok(response) => response,
+            Err(failure) => answer(head, failure, outcome, false),
+        }
+    }
 
-        // forward or sink
-        match (self.upstreams.get(&dialect), &self.sink, report) {
-            (Some(upstream), _, _) => {
+    /// admit: tunnels are refused (taskgate must see each request), and at most
+    /// `max_in_flight` requests are handled at once.
+    fn admit(
+        &self,
+        config: &Config,
+        parts: &hyper::http::request::Parts,
+    ) -> Result<OwnedSemaphorePermit, Stop> {
+        if parts.method == Method::CONNECT {
+            return Err(Stop {
+                failure: EdgeFailure::Tunnel,
+                close: true,
+            });
+        }
+        self.permits.clone().try_acquire_owned().map_err(|_| Stop {
+            failure: EdgeFailure::Throttled {
+                limit: config.serve.max_in_flight,
+            },
+            close: true,
+        })
+    }
+
+    /// check: the component's verdict. `Err(Ok(response))` is the vendor's rejection,
+    /// `Err(Err(failure))` a component that could not give one (a trap, its deadline or
+    /// memory cap).
+    fn check(
+        &self,
+        config: &Arc<Config>,
+        head: &Request,
+        body: &Bytes,
+        outcome: &mut Outcome,
+    ) -> Result<Delivery, Result<Response, EdgeFailure>> {
+        if !config.serve.filter {
+            return Ok(Delivery::Unchecked);
+        }
+        let mut request = head.clone();
+        request.body = body.to_vec();
+        let checked = Instant::now();
+        let result = self.sandbox.check(config, request);
+        outcome.component = Some(checked.elapsed());
+        match result {
+            Ok(Verdict::Forward(report)) => Ok(Delivery::Report(report)),
+            Ok(Verdict::Reject(response)) => Err(Ok(response)),
+            Err(_) => {
+                self.metrics
+                    .component_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(Err(EdgeFailure::Internal))
+            }
+        }
+    }
+
+    /// deliver: to the upstream (its answer comes back unchanged) or into the local sink
+    /// (answered with the service's success body).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the request's parts, passed along the phases"
+    )]
+    async fn deliver(
+        &self,
+        live: &Live,
+        destination: Destination<'_>,
+        parts: &hyper::http::request::Parts,
+        body: Bytes,
+        head: &Request,
+        host: Option<&str>,
+        peer: SocketAddr,
+        delivery: Delivery,
+        outcome: &mut Outcome,
+    ) -> Result<HttpResponse<Full<Bytes>>, EdgeFailure> {
+        match destination {
+            Destination::Upstream(upstream) => {
+                let host = host.unwrap_or("");
+                outcome.destination = Some(upstream.base(host));
                 let sent = Instant::now();
-                let result = upstream.forward(parts, body, peer.ip()).await;
+                let result = upstream.forward(parts, body, peer.ip(), host).await;
                 outcome.upstream = Some(sent.elapsed());
                 match result {
                     Ok(response) => {
                         outcome.code = "forwarded".to_owned();
-                        response
+                        Ok(response)
                     }
                     Err(error) => {
                         self.metrics.count_upstream_error(error.kind());
-                        answer(head, EdgeFailure::Internal, outcome, false)
+                        Err(EdgeFailure::Internal)
                     }
                 }
             }
-            (None, Some(sink), Some(report)) => match sink.record(&report, head.received_at) {
-                Ok(event_id) => {
-                    outcome.code = "recorded".to_owned();
-                    vendor_response(taskgate_filter::success_response(&report, event_id), false)
-                }
-                Err(_) => answer(head, EdgeFailure::Internal, outcome, false),
-            },
-            // Unchecked and nowhere to go: only a misconfiguration reaches this.
-            _ => answer(head, EdgeFailure::Internal, outcome, false),
+            Destination::Sink => {
+                let sink = live.sink.as_ref().ok_or(EdgeFailure::Internal)?;
+                outcome.destination = Some("sink".to_owned());
+                let response = match &delivery {
+                    Delivery::Report(report) => {
+                        let event_id = sink
+                            .record(report, head.received_at)
+                            .map_err(|_| EdgeFailure::Internal)?;
+                        taskgate_filter::success_response(report, event_id)
+                    }
+                    // Unchecked and nowhere to go: the CLI refuses this combination.
+                    Delivery::Unchecked | Delivery::Passed(_) => return Err(EdgeFailure::Internal),
+                };
+                outcome.code = "recorded".to_owned();
+                Ok(vendor_response(response, false))
+            }
+            Destination::Miss => Err(EdgeFailure::Internal),
         }
     }
 
@@ -199,8 +337,10 @@ impl Gateway {
             "method": parts.method.as_str(),
             "path": parts.uri.path(),
             "dialect": dialect,
+            "action": outcome.action,
             "code": outcome.code,
             "status": status,
+            "upstream": outcome.destination,
             "component_us": micros(outcome.component),
             "upstream_us": micros(outcome.upstream),
             "total_us": elapsed.as_micros() as u64,
@@ -208,6 +348,68 @@ impl Gateway {
         self.log.line(line.to_string());
         response
     }
+}
+
+/// read: the body, within the dialect's limit (refused as soon as it is longer, before it is
+/// all read) and `read_timeout`. On failure, the unread body if the rest should be drained.
+async fn read(
+    config: &Config,
+    parts: &hyper::http::request::Parts,
+    mut body: Incoming,
+    dialect: Dialect,
+) -> Result<Bytes, (Stop, Option<Incoming>)> {
+    let limit = config.limits.body_limit(dialect);
+    let too_large = Stop {
+        failure: EdgeFailure::EntityTooLarge { limit },
+        close: true,
+    };
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::from(limit)) {
+        return Err((too_large, Some(body)));
+    }
+    match tokio::time::timeout(
+        config.serve.read_timeout,
+        read_capped(&mut body, limit as usize),
+    )
+    .await
+    {
+        Ok(Ok(Some(read))) => Ok(read),
+        Ok(Ok(None)) => Err((too_large, Some(body))),
+        // The client broke off or was too slow: close, answering if it still listens.
+        Ok(Err(_)) | Err(_) => Err((
+            Stop {
+                failure: EdgeFailure::Internal,
+                close: true,
+            },
+            None,
+        )),
+    }
+}
+
+/// The host the client asked for, without port: an HTTP/1 request's absolute-form target
+/// (forward-proxy mode), else its `Host` header, else HTTP/2's `:authority`.
+fn requested_host(parts: &hyper::http::request::Parts) -> Option<String> {
+    let absolute = (parts.version < Version::HTTP_2)
+        .then(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
+        .flatten();
+    let authority = absolute
+        .or_else(|| {
+            parts
+                .headers
+                .get(hyper::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => format!("[{}]", v6.split(']').next().unwrap_or("")),
+        None => authority.split(':').next().unwrap_or("").to_owned(),
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 /// HTTP/2 carries the host in `:authority`, not in a `Host` header; ACS3 signs `host`, and the

@@ -31,12 +31,11 @@ impl Sink {
         })
     }
 
-    /// Appends one report as one line and returns the event id given to it. The whole line is
-    /// written with one call under the lock, so concurrent reports never interleave.
+    /// Appends one report as one line and returns the event id given to it.
     pub fn record(&self, report: &Report, received_at: u64) -> anyhow::Result<u64> {
         let event_id = self.next_event_id.fetch_add(1, Ordering::Relaxed);
         let token = report.token.as_ref();
-        let mut line = json!({
+        let line = json!({
             "event_id_assigned": event_id,
             "received_at": format_timestamp(received_at),
             "request_id": report.request_id,
@@ -54,13 +53,18 @@ impl Sink {
             "cause": report.cause,
         })
         .to_string();
+        self.append(line)?;
+        Ok(event_id)
+    }
+
+    /// Writes the whole line with one call under the lock, so concurrent ones never interleave.
+    fn append(&self, mut line: String) -> anyhow::Result<()> {
         line.push('\n');
         let mut file = self
             .file
             .lock()
             .map_err(|_| anyhow::anyhow!("the sink lock is poisoned"))?;
         file.write_all(line.as_bytes())
-            .context("appending to the sink file")?;
-        Ok(event_id)
+            .context("appending to the sink file")
     }
 }
