@@ -68,7 +68,7 @@ enum Command {
         /// Serve /metrics and /healthz here instead of the configured address.
         #[arg(long, value_name = "ADDR")]
         admin_listen: Option<std::net::SocketAddr>,
-        /// Forward accepted callbacks to this upstream (`http://host:port`) instead of the configured one.
+        /// Forward accepted callbacks to this upstream (`http[s]://host[:port]`) instead of the configured one.
         #[arg(long, value_name = "URL")]
         upstream: Option<String>,
         /// Forward without checking (only for measuring the filter's cost).

@@ -657,6 +657,49 @@ fn requests_over_the_in_flight_cap_are_resource_throttled() {
 }
 
 #[test]
+fn clients_that_go_away_mid_request_are_still_logged_once_and_leave_nothing_in_flight() {
+    let upstream = Upstream::start(Behaviour::Hang(Duration::from_millis(1500)));
+    let gw = Served::start(
+        &format!(
+            "upstream = {:?}\nupstream_timeout_ms = 5000\n",
+            upstream.url()
+        ),
+        None,
+    );
+    let clients: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut stream = TcpStream::connect(gw.addr).expect("connect");
+            stream
+                .write_all(&valid(Layout::QueryAndForm))
+                .expect("write");
+            stream
+        })
+        .collect();
+    // Every request is upstream now; the clients leave without their answers.
+    for _ in 0..50 {
+        if upstream.requests().len() == 5 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(upstream.requests().len(), 5);
+    drop(clients);
+    thread::sleep(Duration::from_millis(500));
+    let metrics = String::from_utf8(get(gw.admin, "/metrics").body).expect("utf8");
+    assert!(metrics.contains("taskgate_in_flight 0"), "{metrics}");
+    assert!(
+        metrics.contains(
+            "taskgate_requests_total{dialect=\"fnf\",code=\"ClientClosedRequest\",status=\"499\"} 5"
+        ),
+        "{metrics}"
+    );
+    let log = gw.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with('{')).collect();
+    assert_eq!(lines.len(), 5, "{log}");
+    assert!(lines.iter().all(|l| l.contains("\"status\":499")), "{log}");
+}
+
+#[test]
 fn sigterm_finishes_requests_in_flight_then_exits_0() {
     let upstream = Upstream::start(Behaviour::Hang(Duration::from_millis(1000)));
     let gw = Served::start(

@@ -97,27 +97,19 @@ enum Delivery {
 }
 
 impl Gateway {
-    /// Handles one request; always answers.
+    /// Handles one request; always answers (unless the client goes away first: the books are
+    /// kept either way).
     pub async fn handle(
         &self,
         request: HttpRequest<Incoming>,
         peer: SocketAddr,
     ) -> HttpResponse<Full<Bytes>> {
-        let started = Instant::now();
         let live = self.live.load_full();
-        self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         let (mut parts, body) = request.into_parts();
         let host = requested_host(&parts);
         with_host_header(&mut parts);
         let head = head_of(&parts);
-        let mut outcome = Outcome {
-            dialect: taskgate_filter::dialect_of(&head),
-            code: String::new(),
-            action: None,
-            destination: None,
-            component: None,
-            upstream: None,
-        };
+        let mut books = Books::open(self, &parts, &head, peer);
         let response = self
             .phases(
                 &live,
@@ -126,11 +118,11 @@ impl Gateway {
                 &head,
                 host.as_deref(),
                 peer,
-                &mut outcome,
+                &mut books.outcome,
             )
             .await;
-        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.finish(&parts, &head, peer, started, &outcome, response)
+        books.status = Some(response.status().as_u16());
+        response
     }
 
     #[allow(
@@ -308,45 +300,91 @@ impl Gateway {
             Destination::Miss => Err(EdgeFailure::Internal),
         }
     }
+}
 
-    fn finish(
-        &self,
+/// One request's entry in the books: counted in flight while it lives, then logged and counted
+/// once when it is dropped, however the request ended: answered, or abandoned by a client
+/// that went away (HTTP/1 close, HTTP/2 reset) while its handler was still running.
+struct Books<'a> {
+    gateway: &'a Gateway,
+    started: Instant,
+    request_id: Option<String>,
+    client: std::net::IpAddr,
+    method: String,
+    /// The path only: the query carries the task token and the signature.
+    path: String,
+    outcome: Outcome,
+    /// The status answered; `None` while (or if never) answered.
+    status: Option<u16>,
+}
+
+/// The status and code logged for a request whose client went away before its answer (the
+/// status is nginx's, for the same event).
+const CLIENT_CLOSED: (u16, &str) = (499, "ClientClosedRequest");
+
+impl<'a> Books<'a> {
+    fn open(
+        gateway: &'a Gateway,
         parts: &hyper::http::request::Parts,
         head: &Request,
         peer: SocketAddr,
-        started: Instant,
-        outcome: &Outcome,
-        response: HttpResponse<Full<Bytes>>,
-    ) -> HttpResponse<Full<Bytes>> {
-        let elapsed = started.elapsed();
-        let status = response.status().as_u16();
+    ) -> Books<'a> {
+        gateway.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        Books {
+            gateway,
+            started: Instant::now(),
+            request_id: head.request_id.clone(),
+            client: peer.ip(),
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            outcome: Outcome {
+                dialect: taskgate_filter::dialect_of(head),
+                code: String::new(),
+                action: None,
+                destination: None,
+                component: None,
+                upstream: None,
+            },
+            status: None,
+        }
+    }
+}
+
+impl Drop for Books<'_> {
+    fn drop(&mut self) {
+        let metrics = &self.gateway.metrics;
+        metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let outcome = &self.outcome;
+        let (status, code) = match self.status {
+            Some(status) => (status, outcome.code.as_str()),
+            None => CLIENT_CLOSED,
+        };
+        let elapsed = self.started.elapsed();
         let dialect = outcome.dialect.name();
-        self.metrics.count_request(dialect, &outcome.code, status);
-        self.metrics.request_seconds.observe(elapsed);
+        metrics.count_request(dialect, code, status);
+        metrics.request_seconds.observe(elapsed);
         if let Some(t) = outcome.component {
-            self.metrics.component_seconds.observe(t);
+            metrics.component_seconds.observe(t);
         }
         if let Some(t) = outcome.upstream {
-            self.metrics.upstream_seconds.observe(t);
+            metrics.upstream_seconds.observe(t);
         }
-        // The path only: the query carries the task token and the signature.
         let micros = |d: Option<Duration>| d.map(|d| d.as_micros() as u64);
         let line = json!({
-            "request_id": head.request_id,
-            "client": peer.ip().to_string(),
-            "method": parts.method.as_str(),
-            "path": parts.uri.path(),
+            "request_id": self.request_id,
+            "client": self.client.to_string(),
+            "method": self.method,
+            "path": self.path,
             "dialect": dialect,
             "action": outcome.action,
-            "code": outcome.code,
+            "code": code,
             "status": status,
             "upstream": outcome.destination,
             "component_us": micros(outcome.component),
             "upstream_us": micros(outcome.upstream),
             "total_us": elapsed.as_micros() as u64,
         });
-        self.log.line(line.to_string());
-        response
+        self.gateway.log.line(line.to_string());
     }
 }
 
