@@ -1,9 +1,12 @@
 // Types of index.mjs. The WIT records are jco's, from dist/ (`npm run build`).
 import type {
-    Report, Response, TaskToken, TokenError, Verdict,
+    PassedCall, Report, Response, TaskToken, TokenError, Verdict,
 } from './dist/interfaces/taskgate-filter-types.js';
 
-export type { Report, Response, TaskToken, TokenError, Verdict };
+export type { PassedCall, Report, Response, TaskToken, TokenError, Verdict };
+
+/** What the filter does with calls it does not model (anything but the four failure reports). */
+export type OtherCalls = 'reject' | 'authenticate' | 'forward';
 
 /** One access key: the secret it signs with and the account that owns it. */
 export interface AccessKeyConfig {
@@ -32,6 +35,12 @@ export interface FilterConfig {
     /** Tried in order; none configured means task-token MACs are not checked. */
     tokenKeys?: TokenKeyConfig[];
     limits?: Limits;
+    /**
+     * Calls other than the failure reports: `'authenticate'` (default: signature, clock and key
+     * checked, then `{ tag: 'pass' }`), `'reject'` (the vendor's unknown-operation error) or
+     * `'forward'` (passed unchecked).
+     */
+    otherCalls?: OtherCalls;
     /** Another jco transpilation of the component (a directory URL ending in `/`); default ./dist/. */
     dist?: URL;
 }
@@ -56,7 +65,8 @@ export type RejectResponse = Response & { readonly failure?: unknown };
 
 export interface Filter {
     /**
-     * `{ tag: 'forward', val: Report }` or `{ tag: 'reject', val: Response }` (`body` a
+     * `{ tag: 'forward', val: Report }`, `{ tag: 'pass', val: PassedCall }` (a call the filter
+     * does not model, passed per `otherCalls`) or `{ tag: 'reject', val: Response }` (`body` a
      * Uint8Array). Never throws for any HTTP request; a component trap is a 500 reject in the
      * request's dialect. Throws TypeError only for a request object of the wrong shape.
      */

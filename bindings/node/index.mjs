@@ -11,6 +11,8 @@ const DEFAULT_LIMITS = Object.freeze({
     maxClockSkewSeconds: 900,
 });
 
+const OTHER_CALLS = Object.freeze(['reject', 'authenticate', 'forward']);
+
 // One compilation per transpilation directory, shared by every loadFilter() of the process.
 const compiled = new Map();
 
@@ -40,10 +42,13 @@ function compile(dist) {
 /**
  * Loads the filter with one configuration. See index.d.ts for the types.
  */
-export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {}, dist } = {}) {
+export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {}, otherCalls = 'authenticate', dist } = {}) {
     const keys = accessKeyTable(accessKeys);
     const tokens = tokenKeyList(tokenKeys);
     const settings = limitsOf(limits);
+    if (!OTHER_CALLS.includes(otherCalls)) {
+        throw new TypeError(`taskgate: otherCalls must be one of ${OTHER_CALLS.join(', ')}`);
+    }
     const { instantiate, modules } = await compile(new URL(dist ?? './dist/', import.meta.url));
 
     // The guest asks for one key at a time; it never sees the whole table. Results are fresh
@@ -61,6 +66,8 @@ export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {},
         },
         'taskgate:filter/settings': {
             getLimits: () => ({ ...settings }),
+            // jco passes WIT enums as their case names.
+            getOtherCalls: () => otherCalls,
         },
         // wasi:cli/* and wasi:io/*, imported by Rust std and never called at run time,
         // from preview2-shim; an empty environment so nothing of the process's own is visible.

@@ -1,4 +1,4 @@
-"""Run the taskgate filter component (WIT `taskgate:filter@0.2.0`) from Python.
+"""Run the taskgate filter component (WIT `taskgate:filter@0.3.0`) from Python.
 
 Uses the component API of wasmtime-py (`wasmtime.component`): the component is compiled once per
 `Filter`, and every `check` gets a fresh store and instance, as the Rust host does by default.
@@ -30,6 +30,9 @@ __all__ = [
     "FilterTrap",
     "Forward",
     "Limits",
+    "OtherCalls",
+    "Pass",
+    "PassedCall",
     "Malformed",
     "Reject",
     "Report",
@@ -42,7 +45,7 @@ __all__ = [
 ]
 
 WIT_PACKAGE = "taskgate:filter"
-WIT_VERSION = "0.2.0"
+WIT_VERSION = "0.3.0"
 _CREDENTIALS = f"{WIT_PACKAGE}/credentials@{WIT_VERSION}"
 _SETTINGS = f"{WIT_PACKAGE}/settings@{WIT_VERSION}"
 _TYPES = f"{WIT_PACKAGE}/types@{WIT_VERSION}"
@@ -51,6 +54,9 @@ _VALIDATOR = f"{WIT_PACKAGE}/validator@{WIT_VERSION}"
 _TRAPPED_PREFIXES = ("wasi:cli/", "wasi:io/")
 
 Dialect: TypeAlias = Literal["fnf", "states", "swf", "codepipeline"]
+# WIT `settings.other-calls`: what the filter does with calls it does not model.
+OtherCalls: TypeAlias = Literal["reject", "authenticate", "forward"]
+_OTHER_CALLS = ("reject", "authenticate", "forward")
 
 
 def default_component_path() -> Path:
@@ -124,6 +130,24 @@ class Forward:
 
 
 @dataclass(frozen=True, slots=True)
+class PassedCall:
+    """WIT `types.passed-call`: a call the filter does not model (no report)."""
+
+    dialect: Dialect
+    action: str
+    request_id: str
+    access_key_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """Send the original request on: a call the filter does not model, passed per `other_calls`."""
+
+    call: PassedCall
+    kind: Literal["pass"] = field(default="pass", init=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Reject:
     """Answer the caller with this response; do not forward."""
 
@@ -134,7 +158,7 @@ class Reject:
     kind: Literal["reject"] = field(default="reject", init=False)
 
 
-Verdict: TypeAlias = Forward | Reject
+Verdict: TypeAlias = Forward | Pass | Reject
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +224,9 @@ class Filter:
 
     `access_keys` maps an access key id to `(secret, account)`; `token_keys` lists
     `(secret, account)` pairs (secret as text or bytes) in lookup order; `limits` is the WIT
-    `settings.limits`. `memory_bytes` caps the component's linear memory per check (the host's
+    `settings.limits`. `other_calls` is what to do with calls other than the failure reports:
+    "authenticate" (the default: signature, clock and key checked, then `Pass`), "reject" or
+    "forward". `memory_bytes` caps the component's linear memory per check (the host's
     `[sandbox] memory_bytes`).
 
     Not thread-safe: use one `Filter` per thread (`with_config` makes more cheaply).
@@ -213,9 +239,12 @@ class Filter:
         token_keys: Sequence[tuple[str | bytes, str]] = (),
         limits: Limits = Limits(),
         *,
+        other_calls: OtherCalls = "authenticate",
         memory_bytes: int = 32 << 20,
         _compiled: _Compiled | None = None,
     ) -> None:
+        if other_calls not in _OTHER_CALLS:
+            raise ValueError(f"other_calls must be one of {', '.join(_OTHER_CALLS)}, not {other_calls!r}")
         if _compiled is None:
             path = Path(component_path) if component_path is not None else default_component_path()
             _compiled = _Compiled(path)
@@ -226,6 +255,7 @@ class Filter:
             for secret, account in token_keys
         ]
         self.limits = limits
+        self.other_calls: OtherCalls = other_calls
         self.memory_bytes = memory_bytes
         self._linker = self._link()
 
@@ -239,6 +269,7 @@ class Filter:
         token_keys: Sequence[tuple[str | bytes, str]] = (),
         limits: Limits = Limits(),
         *,
+        other_calls: OtherCalls = "authenticate",
         memory_bytes: int | None = None,
     ) -> Filter:
         """A filter with another configuration that shares this one's compiled component."""
@@ -246,6 +277,7 @@ class Filter:
             access_keys=access_keys,
             token_keys=token_keys,
             limits=limits,
+            other_calls=other_calls,
             memory_bytes=self.memory_bytes if memory_bytes is None else memory_bytes,
             _compiled=self._compiled,
         )
@@ -278,6 +310,8 @@ class Filter:
                 credentials.add_func("get-token-key", get_token_key)
             with root.add_instance(_SETTINGS) as settings:
                 settings.add_func("get-limits", get_limits)
+                # wasmtime-py takes a WIT enum value as its case name.
+                settings.add_func("get-other-calls", lambda _store: self.other_calls)
         # Everything still undefined (checked in _Compiled: only wasi:cli/* and wasi:io/*) traps.
         linker.define_unknown_imports_as_traps(self._compiled.component)
         return linker
@@ -296,10 +330,20 @@ class Filter:
         return result
 
     def check(self, request: Request) -> Verdict:
-        """Forward or reject one callback request. Raises `FilterTrap` only if the component fails."""
+        """Forward, pass or reject one request. Raises `FilterTrap` only if the component fails."""
         raw = self._call(self._compiled.check_index, _lower_request(request))
         if raw.tag == "forward":
             return Forward(_lift_report(raw.payload))
+        if raw.tag == "pass":
+            c = raw.payload
+            return Pass(
+                PassedCall(
+                    dialect=_field(c, "dialect"),
+                    action=_field(c, "action"),
+                    request_id=_field(c, "request_id"),
+                    access_key_id=_field(c, "access_key_id"),
+                )
+            )
         r = raw.payload
         return Reject(
             status=r.status,

@@ -44,6 +44,14 @@ impl Env for Imports {
             max_clock_skew_seconds: limits.max_clock_skew_seconds,
         }
     }
+
+    fn other_calls(&self) -> types::OtherCalls {
+        match settings::get_other_calls() {
+            settings::OtherCalls::Reject => types::OtherCalls::Reject,
+            settings::OtherCalls::Authenticate => types::OtherCalls::Authenticate,
+            settings::OtherCalls::Forward => types::OtherCalls::Forward,
+        }
+    }
 }
 
 impl Guest for Component {
@@ -91,6 +99,12 @@ fn verdict(verdict: types::Verdict) -> wit::Verdict {
             token: report.token.map(task_token),
             error: report.error,
             cause: report.cause,
+        }),
+        types::Verdict::Pass(call) => wit::Verdict::Pass(wit::PassedCall {
+            dialect: dialect(call.dialect),
+            action: call.action,
+            request_id: call.request_id,
+            access_key_id: call.access_key_id,
         }),
         types::Verdict::Reject(response) => wit::Verdict::Reject(wit::Response {
             status: response.status,

@@ -317,7 +317,8 @@ impl Failure {
     /// same for the three calls except how each names a bad task token.
     fn aws(&self, dialect: Dialect) -> Wire {
         const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
-        let unknown_operation = |what: String| (404, "UnknownOperationException", what);
+        // 400, as the awsJson services answer it (not 404).
+        let unknown_operation = |what: String| (400, "UnknownOperationException", what);
         let serialization = |what: String| (400, "SerializationException", what);
         let (status, code, message) = match self {
             Failure::EntityTooLarge { limit } => (

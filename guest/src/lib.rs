@@ -32,8 +32,8 @@ mod component;
 use error::Failure;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
-    AccessKey, Dialect, Env, Limits, OtherCalls, Report, Request, Response, TaskToken, TokenError,
-    TokenKey, Verdict,
+    AccessKey, Dialect, Env, Limits, OtherCalls, PassedCall, Report, Request, Response, TaskToken,
+    TokenError, TokenKey, Verdict,
 };
 
 /// Checks one callback request: forward it with its decoded report, or reject it with the exact
@@ -124,6 +124,12 @@ pub fn dialect_of(request: &Request) -> Dialect {
 /// of forwarding them.
 pub fn success_response(report: &Report, event_id: u64) -> Response {
     dialect::success_response(report, event_id)
+}
+
+/// A minimal success answer to a call passed under `other_calls`, for hosts with nowhere to
+/// forward it (the local sink): 200 with Alibaba's `{"RequestId"}` or AWS's `{}`.
+pub fn passed_response(call: &PassedCall) -> Response {
+    dialect::passed_response(call)
 }
 
 /// Decodes a task token and, when token keys are configured, verifies its MAC.

@@ -193,6 +193,9 @@ mod tests {
         fn limits(&self) -> Limits {
             Limits::default()
         }
+        fn other_calls(&self) -> crate::types::OtherCalls {
+            crate::types::OtherCalls::default()
+        }
     }
 
     #[test]

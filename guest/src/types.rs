@@ -156,11 +156,30 @@ pub struct Response {
     pub code: String,
 }
 
+/// A call the filter does not model, passed on under `other_calls`: no report, only what it
+/// was and who made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassedCall {
+    /// Whose API (and error format) it belongs to.
+    pub dialect: Dialect,
+    /// The operation: Alibaba's `Action` / `x-acs-action`, AWS's name after the `.` of
+    /// `X-Amz-Target`; printable ASCII, at most 128 characters.
+    pub action: String,
+    /// The request id used for this request.
+    pub request_id: String,
+    /// The access key whose signature verified (`authenticate`); `None` when passed unchecked
+    /// (`forward`).
+    pub access_key_id: Option<String>,
+}
+
 /// The filter's decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Forward the original request.
     Forward(Report),
+    /// Forward the original request: a call the filter does not model, passed per
+    /// `other_calls`.
+    Pass(PassedCall),
     /// Answer with this response.
     Reject(Response),
 }
@@ -262,4 +281,6 @@ pub trait Env {
     fn token_key(&self, index: u32) -> Option<TokenKey>;
     /// The limits in force.
     fn limits(&self) -> Limits;
+    /// What to do with calls the filter does not model.
+    fn other_calls(&self) -> OtherCalls;
 }

@@ -6,7 +6,8 @@
 //! A case's configuration is a base file (`taskgate.toml` next to the cases or above them, else
 //! the built-in demo) with the case's `[config]` on top: keys of `[config.limits]` and
 //! `[config.sandbox]` replace the base's one by one, `access_keys` and `token_keys` replace the
-//! base's whole list.
+//! base's whole list, and `[config.serve]` may set `other_calls` (the one serve setting the
+//! filter reads).
 
 use crate::config::Config;
 use crate::output;
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use taskgate_filter::{Report, Request, Verdict};
+use taskgate_filter::{PassedCall, Report, Request, Verdict};
 
 /// The name of a directory's base configuration file.
 pub const BASE_CONFIG: &str = "taskgate.toml";
@@ -67,7 +68,7 @@ pub struct CaseRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// `forward` or `reject`.
+    /// `forward`, `pass` or `reject`.
     pub verdict: Kind,
     /// Reject: the HTTP status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,16 +84,48 @@ pub struct Expect {
     /// `verified`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<BTreeMap<String, toml::Value>>,
+    /// Pass: fields of the passed call that must match (any of `dialect`, `action`,
+    /// `request_id`, `access_key_id`; an absent `access_key_id` is `"(absent)"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<BTreeMap<String, toml::Value>>,
 }
 
-/// The two verdicts.
+/// The three verdicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
-    /// Forward the request.
+    /// Forward the request with its report.
     Forward,
+    /// Forward a call the filter does not model (`other_calls`).
+    Pass,
     /// Answer it at the edge.
     Reject,
+}
+
+impl Kind {
+    fn of(verdict: &Verdict) -> Kind {
+        match verdict {
+            Verdict::Forward(_) => Kind::Forward,
+            Verdict::Pass(_) => Kind::Pass,
+            Verdict::Reject(_) => Kind::Reject,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Forward => "forward",
+            Kind::Pass => "pass",
+            Kind::Reject => "reject",
+        }
+    }
+}
+
+/// Text fields as a case file's table.
+fn as_table(fields: BTreeMap<&'static str, String>) -> BTreeMap<String, toml::Value> {
+    fields
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), toml::Value::String(value)))
+        .collect()
 }
 
 impl Case {
@@ -147,28 +180,40 @@ impl Case {
     /// The full expectation a verdict meets: status, code and body of a reject; the report's
     /// fields (token fields included when there is a decoded token) of a forward.
     pub fn expect_of(verdict: &Verdict) -> Expect {
+        let mut expect = Expect {
+            verdict: Kind::of(verdict),
+            status: None,
+            code: None,
+            body: None,
+            report: None,
+            call: None,
+        };
         match verdict {
-            Verdict::Reject(response) => Expect {
-                verdict: Kind::Reject,
-                status: Some(response.status),
-                code: Some(response.code.clone()),
-                body: Some(String::from_utf8_lossy(&response.body).into_owned()),
-                report: None,
-            },
-            Verdict::Forward(report) => Expect {
-                verdict: Kind::Forward,
-                status: None,
-                code: None,
-                body: None,
-                report: Some(
-                    report_fields(report)
-                        .into_iter()
-                        .map(|(name, value)| (name.to_owned(), toml::Value::String(value)))
-                        .collect(),
-                ),
-            },
+            Verdict::Reject(response) => {
+                expect.status = Some(response.status);
+                expect.code = Some(response.code.clone());
+                expect.body = Some(String::from_utf8_lossy(&response.body).into_owned());
+            }
+            Verdict::Forward(report) => expect.report = Some(as_table(report_fields(report))),
+            Verdict::Pass(call) => expect.call = Some(as_table(call_fields(call))),
         }
+        expect
     }
+}
+
+/// A passed call's fields as text, by the names case files use.
+pub fn call_fields(call: &PassedCall) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("dialect", call.dialect.name().to_owned()),
+        ("action", call.action.clone()),
+        ("request_id", call.request_id.clone()),
+        (
+            "access_key_id",
+            call.access_key_id
+                .clone()
+                .unwrap_or_else(|| "(absent)".to_owned()),
+        ),
+    ])
 }
 
 /// A report's fields as text, by the names case files use. Absent values are left out.
@@ -208,8 +253,18 @@ pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyho
             ("limits" | "sandbox" | "access_keys" | "token_keys", _, _) => {
                 merged.insert(key.clone(), value.clone());
             }
+            ("serve", toml::Value::Table(table), _)
+                if table.keys().all(|name| name == "other_calls") =>
+            {
+                let serve = merged
+                    .entry("serve")
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let toml::Value::Table(into) = serve {
+                    into.extend(table.clone());
+                }
+            }
             _ => bail!(
-                "config.{key}: a case may override limits, sandbox, access_keys and token_keys"
+                "config.{key}: a case may override limits, sandbox, access_keys, token_keys and serve.other_calls"
             ),
         }
     }
@@ -222,6 +277,22 @@ pub fn differences(expect: &Expect, verdict: &Verdict) -> Vec<String> {
     let mut compare = |what: &str, want: String, got: String| {
         if want != got {
             out.push(format!("{what}:\n    expected {want}\n    got      {got}"));
+        }
+    };
+    let fields = |want: &Option<BTreeMap<String, toml::Value>>,
+                  got: BTreeMap<&'static str, String>,
+                  prefix: &str,
+                  compare: &mut dyn FnMut(&str, String, String)| {
+        for (name, want) in want.iter().flatten() {
+            let want = match want {
+                toml::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let got = got
+                .get(name.as_str())
+                .cloned()
+                .unwrap_or_else(|| "(absent)".to_owned());
+            compare(&format!("{prefix}.{name}"), want, got);
         }
     };
     match (expect.verdict, verdict) {
@@ -241,25 +312,27 @@ pub fn differences(expect: &Expect, verdict: &Verdict) -> Vec<String> {
             }
         }
         (Kind::Forward, Verdict::Forward(report)) => {
-            let fields = report_fields(report);
-            for (name, want) in expect.report.iter().flatten() {
-                let want = match want {
-                    toml::Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                };
-                let got = fields
-                    .get(name.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| "(absent)".to_owned());
-                compare(&format!("report.{name}"), want, got);
-            }
+            fields(
+                &expect.report,
+                report_fields(report),
+                "report",
+                &mut compare,
+            );
         }
-        (Kind::Forward, Verdict::Reject(response)) => out.push(format!(
-            "verdict:\n    expected forward\n    got      reject {} {}",
-            response.status, response.code
-        )),
-        (Kind::Reject, Verdict::Forward(_)) => {
-            out.push("verdict:\n    expected reject\n    got      forward".to_owned())
+        (Kind::Pass, Verdict::Pass(call)) => {
+            fields(&expect.call, call_fields(call), "call", &mut compare);
+        }
+        (want, got) => {
+            let got = match got {
+                Verdict::Reject(response) => {
+                    format!("reject {} {}", response.status, response.code)
+                }
+                other => Kind::of(other).name().to_owned(),
+            };
+            out.push(format!(
+                "verdict:\n    expected {}\n    got      {got}",
+                want.name()
+            ));
         }
     }
     out

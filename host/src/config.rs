@@ -644,6 +644,10 @@ impl Env for Config {
     fn limits(&self) -> Limits {
         self.limits
     }
+
+    fn other_calls(&self) -> OtherCalls {
+        self.serve.other_calls
+    }
 }
 
 impl fmt::Debug for Config {

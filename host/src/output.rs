@@ -4,11 +4,21 @@
 use serde_json::{Map, Value, json};
 use taskgate_filter::{Report, Response, TaskToken, Verdict};
 
-/// A verdict as one JSON object: `{"verdict":"forward","report":{…}}` or
+/// A verdict as one JSON object: `{"verdict":"forward","report":{…}}`,
+/// `{"verdict":"pass","call":{"dialect":…,"action":…,"request_id":…,"access_key_id":…}}` or
 /// `{"verdict":"reject","code":…,"response":{"status":…,"headers":{…},"body":"…"}}`.
 pub fn verdict(verdict: &Verdict) -> Value {
     match verdict {
         Verdict::Forward(report) => json!({ "verdict": "forward", "report": self::report(report) }),
+        Verdict::Pass(call) => json!({
+            "verdict": "pass",
+            "call": {
+                "dialect": call.dialect.name(),
+                "action": call.action,
+                "request_id": call.request_id,
+                "access_key_id": call.access_key_id,
+            },
+        }),
         Verdict::Reject(response) => json!({
             "verdict": "reject",
             "code": response.code,

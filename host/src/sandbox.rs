@@ -16,7 +16,8 @@ use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskgate_filter::{
-    Dialect, Env as _, Report, Request, Response, TaskToken, TokenError, Verdict,
+    Dialect, Env as _, OtherCalls, PassedCall, Report, Request, Response, TaskToken, TokenError,
+    Verdict,
 };
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
@@ -109,6 +110,14 @@ impl settings::Host for State {
             max_body_bytes: limits.max_body_bytes,
             max_aws_body_bytes: limits.max_aws_body_bytes,
             max_clock_skew_seconds: limits.max_clock_skew_seconds,
+        }
+    }
+
+    fn get_other_calls(&mut self) -> settings::OtherCalls {
+        match self.config.other_calls() {
+            OtherCalls::Reject => settings::OtherCalls::Reject,
+            OtherCalls::Authenticate => settings::OtherCalls::Authenticate,
+            OtherCalls::Forward => settings::OtherCalls::Forward,
         }
     }
 }
@@ -309,15 +318,25 @@ fn wit_request(request: Request) -> wit::Request {
     }
 }
 
+fn dialect(dialect: wit::Dialect) -> Dialect {
+    match dialect {
+        wit::Dialect::Fnf => Dialect::Fnf,
+        wit::Dialect::States => Dialect::States,
+        wit::Dialect::Swf => Dialect::Swf,
+        wit::Dialect::Codepipeline => Dialect::CodePipeline,
+    }
+}
+
 fn from_wit(verdict: wit::Verdict) -> Verdict {
     match verdict {
+        wit::Verdict::Pass(call) => Verdict::Pass(PassedCall {
+            dialect: dialect(call.dialect),
+            action: call.action,
+            request_id: call.request_id,
+            access_key_id: call.access_key_id,
+        }),
         wit::Verdict::Forward(report) => Verdict::Forward(Report {
-            dialect: match report.dialect {
-                wit::Dialect::Fnf => Dialect::Fnf,
-                wit::Dialect::States => Dialect::States,
-                wit::Dialect::Swf => Dialect::Swf,
-                wit::Dialect::Codepipeline => Dialect::CodePipeline,
-            },
+            dialect: dialect(report.dialect),
             action: report.action,
             request_id: report.request_id,
             access_key_id: report.access_key_id,

@@ -79,6 +79,7 @@ fn reject_with(
 ) -> Answer {
     match check_both(config, request) {
         Verdict::Forward(report) => panic!("expected {code}, forwarded: {report:?}"),
+        Verdict::Pass(call) => panic!("expected {code}, passed: {call:?}"),
         Verdict::Reject(response) => aws_error(response, status, code, content_type),
     }
 }
@@ -93,6 +94,7 @@ fn reject(call: AwsCall, status: u16, code: &str) -> Answer {
 fn forward_with(config: &Arc<Config>, request: &Request) -> taskgate_filter::Report {
     match check_both(config, request) {
         Verdict::Forward(report) => report,
+        Verdict::Pass(call) => panic!("expected a forward, passed as another call: {call:?}"),
         Verdict::Reject(response) => panic!(
             "expected a forward, got {} {}",
             response.status,
@@ -621,9 +623,9 @@ fn an_unknown_target_is_an_unknown_operation() {
     ] {
         let call = AwsCall::new(States).target(target);
         let answer = reject_with(
-            &demo(),
+            &rejecting_others(),
             &call.build(),
-            404,
+            400,
             "UnknownOperationException",
             JSON_10,
         );
@@ -642,9 +644,9 @@ fn an_unknown_target_is_an_unknown_operation() {
 fn the_target_is_case_sensitive() {
     let call = AwsCall::new(States).target("awsstepfunctions.sendtaskfailure");
     reject_with(
-        &demo(),
+        &rejecting_others(),
         &call.build(),
-        404,
+        400,
         "UnknownOperationException",
         JSON_10,
     );
@@ -661,7 +663,7 @@ fn a_wrong_content_type_is_an_unknown_operation() {
     ] {
         let answer = reject(
             AwsCall::new(dialect).content_type(wrong),
-            404,
+            400,
             "UnknownOperationException",
         );
         assert!(
@@ -673,7 +675,7 @@ fn a_wrong_content_type_is_an_unknown_operation() {
     // A missing one too.
     reject(
         AwsCall::new(Swf).remove_header("Content-Type"),
-        404,
+        400,
         "UnknownOperationException",
     );
     // Parameters are allowed.
@@ -686,7 +688,7 @@ fn a_method_other_than_post_is_an_unknown_operation() {
         for method in ["GET", "PUT", "DELETE"] {
             reject(
                 AwsCall::new(dialect).method(method),
-                404,
+                400,
                 "UnknownOperationException",
             );
         }
@@ -1114,16 +1116,16 @@ fn authentication_comes_before_the_body() {
 fn method_target_and_content_type_come_before_authentication() {
     reject(
         AwsCall::new(States).unsigned().method("GET"),
-        404,
+        400,
         "UnknownOperationException",
     );
     reject_with(
-        &demo(),
+        &rejecting_others(),
         &AwsCall::new(States)
             .secret("wrong")
             .target("AWSStepFunctions.SendTaskSuccess")
             .build(),
-        404,
+        400,
         "UnknownOperationException",
         JSON_10,
     );
@@ -1131,7 +1133,7 @@ fn method_target_and_content_type_come_before_authentication() {
         AwsCall::new(CodePipeline)
             .unsigned()
             .content_type("application/json"),
-        404,
+        400,
         "UnknownOperationException",
     );
 }
@@ -1197,7 +1199,13 @@ fn another_codepipeline_operation_is_answered_as_an_unknown_target_in_its_servic
     let request = AwsCall::new(CodePipeline)
         .target("CodePipeline_20150709.PutJobSuccessResult")
         .build();
-    reject_with(&demo(), &request, 404, "UnknownOperationException", JSON_11);
+    reject_with(
+        &rejecting_others(),
+        &request,
+        400,
+        "UnknownOperationException",
+        JSON_11,
+    );
 }
 
 /// The AWS entries of the shared corpus (corpus.rs): for each call, both SDK layouts forwarded and
@@ -1309,11 +1317,184 @@ pub fn corpus() -> Vec<crate::corpus::Entry> {
         );
     }
     entries.push(crate::corpus::Entry {
-        name: "an_unknown_target_is_unknown_operation".to_owned(),
+        name: "an_unknown_target_is_unknown_operation_when_other_calls_are_rejected".to_owned(),
         request: AwsCall::new(States)
             .target("AWSStepFunctions.StartExecution")
             .build(),
-        overrides: String::new(),
+        overrides: REJECT_OTHERS.to_owned(),
     });
+    entries.extend(
+        other_calls()
+            .into_iter()
+            .map(|(name, call, overrides)| crate::corpus::Entry {
+                name: name.to_owned(),
+                request: call.build(),
+                overrides: overrides.to_owned(),
+            }),
+    );
     entries
+}
+
+/// Overrides that make calls other than the failure reports unknown operations again.
+const REJECT_OTHERS: &str = "[serve]\nother_calls = \"reject\"\n";
+/// Overrides that pass calls other than the failure reports unchecked.
+const FORWARD_OTHERS: &str = "[serve]\nother_calls = \"forward\"\n";
+
+/// The demo configuration with other calls rejected.
+fn rejecting_others() -> Arc<Config> {
+    crate::corpus::config(REJECT_OTHERS)
+}
+
+/// Calls other than the failure reports: (name, call, overrides), each verdict pinned in the
+/// corpus and asserted by `other_calls_are_authenticated_then_passed_or_forwarded_unchecked`.
+fn other_calls() -> Vec<(&'static str, AwsCall, &'static str)> {
+    let other = |dialect, target: &str, body: &str| {
+        AwsCall::new(dialect).target(target).body(body.as_bytes())
+    };
+    vec![
+        (
+            "send_task_success_is_passed_once_authenticated",
+            other(
+                States,
+                "AWSStepFunctions.SendTaskSuccess",
+                r#"{"taskToken": "tok-123", "output": "{}"}"#,
+            ),
+            "",
+        ),
+        (
+            "send_task_heartbeat_is_passed_once_authenticated",
+            other(
+                States,
+                "AWSStepFunctions.SendTaskHeartbeat",
+                r#"{"taskToken": "tok-123"}"#,
+            ),
+            "",
+        ),
+        (
+            "record_activity_task_heartbeat_is_passed_once_authenticated",
+            other(
+                Swf,
+                "SimpleWorkflowService.RecordActivityTaskHeartbeat",
+                r#"{"taskToken": "t"}"#,
+            ),
+            "",
+        ),
+        (
+            "put_job_success_result_is_passed_once_authenticated",
+            other(
+                CodePipeline,
+                "CodePipeline_20150709.PutJobSuccessResult",
+                &format!(r#"{{"jobId": "{JOB_ID}"}}"#),
+            ),
+            "",
+        ),
+        (
+            "another_services_call_is_passed_once_authenticated_in_its_own_scope",
+            other(States, "AmazonSQS.SendMessage", r#"{"QueueUrl": "q"}"#).scope_service("sqs"),
+            "",
+        ),
+        (
+            "send_task_success_with_a_wrong_secret_is_invalid_signature",
+            other(
+                States,
+                "AWSStepFunctions.SendTaskSuccess",
+                r#"{"taskToken": "tok-123", "output": "{}"}"#,
+            )
+            .secret("not-the-secret"),
+            "",
+        ),
+        (
+            "send_task_heartbeat_by_an_unknown_key_is_unrecognized_client",
+            other(
+                States,
+                "AWSStepFunctions.SendTaskHeartbeat",
+                r#"{"taskToken": "tok-123"}"#,
+            )
+            .key("AKIDUNKNOWN", "whatever"),
+            "",
+        ),
+        (
+            "send_task_success_scoped_to_another_service_is_invalid_signature",
+            other(
+                States,
+                "AWSStepFunctions.SendTaskSuccess",
+                r#"{"taskToken": "tok-123", "output": "{}"}"#,
+            )
+            .scope_service("swf"),
+            "",
+        ),
+        (
+            "send_task_heartbeat_signed_20_minutes_before_receipt_is_signature_expired",
+            other(
+                States,
+                "AWSStepFunctions.SendTaskHeartbeat",
+                r#"{"taskToken": "tok-123"}"#,
+            )
+            .received_at(aws_signed_at() + 20 * 60),
+            "",
+        ),
+        (
+            "send_task_success_without_authorization_is_missing_authentication_token",
+            other(
+                States,
+                "AWSStepFunctions.SendTaskSuccess",
+                r#"{"taskToken": "tok-123", "output": "{}"}"#,
+            )
+            .unsigned(),
+            "",
+        ),
+        (
+            "send_task_success_with_a_wrong_secret_is_passed_unchecked_when_other_calls_are_forwarded",
+            other(
+                States,
+                "AWSStepFunctions.SendTaskSuccess",
+                r#"{"taskToken": "tok-123", "output": "{}"}"#,
+            )
+            .secret("not-the-secret"),
+            FORWARD_OTHERS,
+        ),
+        (
+            "send_task_failure_with_a_wrong_secret_is_still_invalid_signature_when_other_calls_are_forwarded",
+            AwsCall::new(States).secret("not-the-secret"),
+            FORWARD_OTHERS,
+        ),
+    ]
+}
+
+#[test]
+fn other_calls_are_authenticated_then_passed_or_forwarded_unchecked() {
+    for (name, call, overrides) in other_calls() {
+        let key_id_signed =
+            !name.contains("unknown_key") && !name.contains("without_authorization");
+        let verdict = check_both(&crate::corpus::config(overrides), &call.build());
+        let want = if name.contains("is_passed_once_authenticated") {
+            "pass authenticated"
+        } else if name.contains("is_passed_unchecked") {
+            "pass unchecked"
+        } else if name.contains("invalid_signature") || name.contains("signature_expired") {
+            "InvalidSignatureException"
+        } else if name.contains("unrecognized_client") {
+            "UnrecognizedClientException"
+        } else {
+            "MissingAuthenticationTokenException"
+        };
+        let got = match &verdict {
+            Verdict::Pass(passed) => {
+                assert!(!passed.action.contains('.'), "{name}: {passed:?}");
+                match &passed.access_key_id {
+                    Some(id) => {
+                        assert!(key_id_signed && id == AWS_KEY_ID, "{name}: {passed:?}");
+                        "pass authenticated".to_owned()
+                    }
+                    None => "pass unchecked".to_owned(),
+                }
+            }
+            Verdict::Reject(response) => {
+                assert_eq!(response.status, 400, "{name}");
+                response.code.clone()
+            }
+            Verdict::Forward(report) => format!("forward {report:?}"),
+        };
+        assert_eq!(got, want, "{name}");
+    }
 }

@@ -16,7 +16,7 @@ fn the_component_exports_the_versioned_validator_and_imports_only_credentials_se
         .map(|(n, i)| (n.to_owned(), i.ty))
         .collect();
     let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["taskgate:filter/validator@0.2.0"]);
+    assert_eq!(names, ["taskgate:filter/validator@0.3.0"]);
     let ComponentItem::ComponentInstance(validator) = &exports[0].1 else {
         panic!("validator is not an instance");
     };
@@ -29,7 +29,7 @@ fn the_component_exports_the_versioned_validator_and_imports_only_credentials_se
     assert_eq!(functions, ["check", "decode-token", "explain"]);
 
     for (name, _) in ty.imports(&engine) {
-        let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.2.0")
+        let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.3.0")
             || name.starts_with("wasi:cli/")
             || name.starts_with("wasi:io/");
         assert!(allowed, "unexpected import {name}");

@@ -53,10 +53,11 @@ pub fn check_both(config: &Arc<Config>, request: &Request) -> Verdict {
     component
 }
 
-/// The code of a rejection, or "forward".
+/// The code of a rejection, or "forward", or "pass".
 pub fn code(verdict: &Verdict) -> &str {
     match verdict {
         Verdict::Forward(_) => "forward",
+        Verdict::Pass(_) => "pass",
         Verdict::Reject(response) => &response.code,
     }
 }

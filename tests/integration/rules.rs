@@ -62,6 +62,13 @@ pub fn corpus() -> Vec<corpus::Entry> {
 }
 
 const FWD: (&str, u16, &str) = ("forward", 200, "");
+/// A call the filter does not model, passed on (`other_calls`).
+const PASS: (&str, u16, &str) = ("pass", 200, "");
+
+/// Overrides that make calls other than ReportTaskFailed unknown actions again.
+const REJECT_OTHERS: &str = "[serve]\nother_calls = \"reject\"\n";
+/// Overrides that pass calls other than ReportTaskFailed unchecked.
+const FORWARD_OTHERS: &str = "[serve]\nother_calls = \"forward\"\n";
 
 fn cases() -> Vec<Case> {
     use Layout::*;
@@ -165,10 +172,87 @@ fn cases() -> Vec<Case> {
             ("InvalidArgument", 400, "'Error' is given more than once"),
         ),
         // Operation and version.
-        case(
-            "other_action_is_action_not_supported",
-            Call::new(QueryAndForm).set("Action", "ReportTaskSucceeded"),
+        configured(
+            "other_action_is_action_not_supported_when_other_calls_are_rejected",
+            Call::new(QueryAndForm)
+                .set("Action", "ReportTaskSucceeded")
+                .build(),
+            REJECT_OTHERS.to_owned(),
             ("ActionNotSupported", 400, "'ReportTaskSucceeded'"),
+        ),
+        // Other calls: authenticated exactly as ReportTaskFailed (the default), then passed on.
+        case(
+            "other_action_is_passed_once_authenticated",
+            Call::new(QueryAndForm)
+                .set("Action", "ReportTaskSucceeded")
+                .set("Output", "{\"ok\":true}")
+                .remove("Error")
+                .remove("Cause"),
+            PASS,
+        ),
+        case(
+            "other_action_of_another_version_is_passed_once_authenticated",
+            Call::new(QueryAndForm)
+                .set("Action", "DescribeRegions")
+                .set("Version", "2014-05-26"),
+            PASS,
+        ),
+        case(
+            "other_action_with_a_wrong_secret_is_signature_not_match",
+            Call::new(QueryAndForm)
+                .set("Action", "ReportTaskSucceeded")
+                .secret("not-the-secret"),
+            ("SignatureNotMatch", 403, "HMAC-SHA1"),
+        ),
+        case(
+            "other_action_by_an_unknown_key_is_invalid_access_key_id",
+            Call::new(QueryAndForm)
+                .set("Action", "ReportTaskSucceeded")
+                .set("AccessKeyId", "LTAI5tUnknownKeyId"),
+            ("InvalidAccessKeyID", 403, "LTAI5tUnknownKeyId"),
+        ),
+        configured(
+            "other_action_signed_too_long_ago_is_request_time_too_skewed",
+            Call::new(QueryAndForm)
+                .set("Action", "ReportTaskSucceeded")
+                .received_at(signed_at() + 901)
+                .build(),
+            String::new(),
+            ("RequestTimeTooSkewed", 403, "more than 900 seconds"),
+        ),
+        case(
+            "other_action_without_a_signature_is_missing_required_params",
+            Call::new(QueryAndForm)
+                .set("Action", "ReportTaskSucceeded")
+                .signature(""),
+            ("MissingRequiredParams", 400, "'Signature'"),
+        ),
+        case(
+            "acs3_other_action_is_passed_once_authenticated",
+            Call::new(Acs3).header("x-acs-action", "StartExecution"),
+            PASS,
+        ),
+        case(
+            "acs3_other_action_with_a_wrong_secret_is_signature_not_match",
+            Call::new(Acs3)
+                .header("x-acs-action", "ReportTaskSucceeded")
+                .secret("not-the-secret"),
+            ("SignatureNotMatch", 403, "ACS3-HMAC-SHA256"),
+        ),
+        configured(
+            "other_action_with_a_wrong_secret_is_passed_unchecked_when_other_calls_are_forwarded",
+            Call::new(QueryAndForm)
+                .set("Action", "ReportTaskSucceeded")
+                .secret("not-the-secret")
+                .build(),
+            FORWARD_OTHERS.to_owned(),
+            PASS,
+        ),
+        configured(
+            "failure_report_with_a_wrong_secret_is_still_signature_not_match_when_other_calls_are_forwarded",
+            Call::new(QueryAndForm).secret("not-the-secret").build(),
+            FORWARD_OTHERS.to_owned(),
+            ("SignatureNotMatch", 403, "HMAC-SHA1"),
         ),
         case(
             "missing_action_is_missing_required_params",
@@ -180,9 +264,12 @@ fn cases() -> Vec<Case> {
             Call::new(QueryAndForm).set("Version", "2020-01-01"),
             ("APIVersionNotSupported", 400, "'2020-01-01'"),
         ),
-        case(
-            "acs3_other_action_is_action_not_supported",
-            Call::new(Acs3).header("x-acs-action", "StartExecution"),
+        configured(
+            "acs3_other_action_is_action_not_supported_when_other_calls_are_rejected",
+            Call::new(Acs3)
+                .header("x-acs-action", "StartExecution")
+                .build(),
+            REJECT_OTHERS.to_owned(),
             ("ActionNotSupported", 400, "'StartExecution'"),
         ),
         case(
@@ -441,7 +528,7 @@ fn every_rule_gives_its_code_status_and_message_natively_and_in_the_component() 
         let (want_code, want_status, want_phrase) = case.expect;
         let shown = output::verdict(&verdict);
         match &verdict {
-            Verdict::Forward(_) => {}
+            Verdict::Forward(_) | Verdict::Pass(_) => {}
             Verdict::Reject(response) => {
                 let body = String::from_utf8_lossy(&response.body);
                 if response.status != want_status || !body.contains(want_phrase) {

@@ -700,6 +700,70 @@ fn clients_that_go_away_mid_request_are_still_logged_once_and_leave_nothing_in_f
 }
 
 #[test]
+fn other_calls_are_authenticated_then_forwarded_or_recorded_and_counted_by_action() {
+    let upstream = Upstream::start(Behaviour::Answer);
+    let aws_key = format!(
+        "[[access_keys]]\nid = \"{}\"\nsecret = {:?}\naccount = \"123456789012\"\n",
+        taskgate_tests::AWS_KEY_ID,
+        taskgate_tests::AWS_SECRET
+    );
+    let success = |secret: &str| {
+        taskgate_tests::AwsCall::new(taskgate_tests::AwsDialect::States)
+            .target("AWSStepFunctions.SendTaskSuccess")
+            .body(br#"{"taskToken": "tok-123", "output": "{}"}"#)
+            .secret(secret)
+            .now()
+            .build()
+    };
+    // Forwarded to the upstream when authenticated; refused at the edge when not.
+    let gw = Served::start_with(
+        &aws_key,
+        &format!("upstream = {:?}\n", upstream.url()),
+        None,
+    );
+    let answer = send(gw.addr, &to_http(&success(taskgate_tests::AWS_SECRET)));
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("x-upstream"), Some("yes"));
+    let answer = send(gw.addr, &to_http(&success("not-the-secret")));
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (400, "InvalidSignatureException")
+    );
+    assert_eq!(upstream.requests().len(), 1);
+    let metrics = String::from_utf8(get(gw.admin, "/metrics").body).expect("utf8");
+    assert!(
+        metrics.contains(
+            "taskgate_other_calls_total{dialect=\"states\",action=\"SendTaskSuccess\",mode=\"authenticate\"} 1"
+        ),
+        "{metrics}"
+    );
+    thread::sleep(Duration::from_millis(100));
+    assert!(
+        gw.log().contains("\"action\":\"SendTaskSuccess\""),
+        "{}",
+        gw.log()
+    );
+
+    // In the sink: answered as the service would, recorded with its action.
+    let gw = Served::start_with(&aws_key, "", None);
+    let answer = send(gw.addr, &to_http(&success(taskgate_tests::AWS_SECRET)));
+    assert_eq!((answer.status, answer.body.as_slice()), (200, &b"{}"[..]));
+    let lines = gw.sink_lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["action"], "SendTaskSuccess");
+    assert_eq!(lines[0]["access_key_id"], taskgate_tests::AWS_KEY_ID);
+
+    // Rejected when configured so.
+    let gw = Served::start_with(&aws_key, "other_calls = \"reject\"\n", None);
+    let answer = send(gw.addr, &to_http(&success(taskgate_tests::AWS_SECRET)));
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (400, "UnknownOperationException")
+    );
+    assert!(gw.sink_lines().is_empty());
+}
+
+#[test]
 fn sigterm_finishes_requests_in_flight_then_exits_0() {
     let upstream = Upstream::start(Behaviour::Hang(Duration::from_millis(1000)));
     let gw = Served::start(

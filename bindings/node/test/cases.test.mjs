@@ -39,17 +39,24 @@ function baseConfigPath(dir) {
     return [join(dir, 'taskgate.toml'), join(dirname(dir), 'taskgate.toml')].find((p) => existsSync(p));
 }
 
-/** Base configuration + a case's [config]: limits key by key, key lists replaced whole. */
+/**
+ * Base configuration + a case's [config]: limits key by key, key lists replaced whole,
+ * serve.other_calls (the one serve setting the filter reads).
+ */
 function mergedConfig(base, overrides = {}) {
     for (const key of Object.keys(overrides)) {
         // `sandbox` (memory, deadline) is the Rust host's; it has no counterpart here
-        assert.ok(['limits', 'sandbox', 'access_keys', 'token_keys'].includes(key),
-            `config.${key}: a case may override limits, sandbox, access_keys and token_keys`);
+        assert.ok(['limits', 'sandbox', 'access_keys', 'token_keys', 'serve'].includes(key),
+            `config.${key}: a case may override limits, sandbox, access_keys, token_keys and serve.other_calls`);
+    }
+    for (const key of Object.keys(overrides.serve ?? {})) {
+        assert.equal(key, 'other_calls', `config.serve.${key}: a case may override serve.other_calls only`);
     }
     return {
         limits: { ...base.limits, ...overrides.limits },
         access_keys: overrides.access_keys ?? base.access_keys ?? [],
         token_keys: overrides.token_keys ?? base.token_keys ?? [],
+        other_calls: overrides.serve?.other_calls ?? base.serve?.other_calls ?? 'authenticate',
     };
 }
 
@@ -63,6 +70,7 @@ function filterConfig(config) {
         accessKeys: new Map(config.access_keys.map((k) => [k.id, { secret: k.secret, account: k.account }])),
         tokenKeys: config.token_keys.map((k) => ({ secret: k.secret, account: k.account })),
         limits,
+        otherCalls: config.other_calls,
     };
 }
 
@@ -102,17 +110,27 @@ function reportFields(report) {
     return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
 }
 
+/** A passed call's fields as text, as `call_fields` of host/src/cases.rs names them. */
+function callFields(call) {
+    return {
+        dialect: call.dialect,
+        action: call.action,
+        request_id: call.requestId,
+        access_key_id: call.accessKeyId ?? '(absent)',
+    };
+}
+
 function describeVerdict(verdict) {
     if (verdict.tag === 'reject') {
         const { status, code, body } = verdict.val;
         return `reject ${status} ${code} ${new TextDecoder().decode(body)}`;
     }
-    return `forward ${JSON.stringify(verdict.val, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`;
+    return `${verdict.tag} ${JSON.stringify(verdict.val, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`;
 }
 
 function assertVerdict(verdict, expect) {
-    assert.ok(expect && (expect.verdict === 'forward' || expect.verdict === 'reject'),
-        '[expect] verdict must be "forward" or "reject"');
+    assert.ok(expect && ['forward', 'pass', 'reject'].includes(expect.verdict),
+        '[expect] verdict must be "forward", "pass" or "reject"');
     const seen = describeVerdict(verdict);
     assert.equal(verdict.tag, expect.verdict, `expected ${expect.verdict}, got ${seen}`);
     if (expect.verdict === 'reject') {
@@ -123,6 +141,11 @@ function assertVerdict(verdict, expect) {
         assert.ok(verdict.val.body instanceof Uint8Array, 'response body is a Uint8Array');
         if (expect.body !== undefined) {
             assert.equal(new TextDecoder().decode(verdict.val.body), expect.body, 'response body');
+        }
+    } else if (expect.verdict === 'pass') {
+        const fields = callFields(verdict.val);
+        for (const [name, want] of Object.entries(expect.call ?? {})) {
+            assert.equal(fields[name] ?? '(absent)', String(want), `call.${name}`);
         }
     } else if (expect.report !== undefined) {
         const fields = reportFields(verdict.val);
@@ -169,7 +192,7 @@ const demo = {
 };
 
 function assertWellFormedVerdict(verdict) {
-    assert.ok(verdict.tag === 'forward' || verdict.tag === 'reject', `a verdict: ${verdict?.tag}`);
+    assert.ok(['forward', 'pass', 'reject'].includes(verdict.tag), `a verdict: ${verdict?.tag}`);
     if (verdict.tag === 'reject') {
         assert.ok(Number.isInteger(verdict.val.status) && verdict.val.status >= 400, 'an error status');
         assert.equal(typeof verdict.val.code, 'string');

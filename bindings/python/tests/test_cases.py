@@ -24,6 +24,7 @@ from taskgate_filter import (  # noqa: E402
     Forward,
     Limits,
     Malformed,
+    Pass,
     Reject,
     Report,
     Request,
@@ -76,13 +77,19 @@ def filter_for(base: Filter, config: dict[str, Any]) -> Filter:
             max_aws_body_bytes=limits.get("max_aws_body_bytes", defaults.max_aws_body_bytes),
             max_clock_skew_seconds=limits.get("max_clock_skew_seconds", defaults.max_clock_skew_seconds),
         ),
+        other_calls=config.get("serve", {}).get("other_calls", "authenticate"),
     )
 
 
 def merged_config(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Base + [config]: limits key by key, access_keys and token_keys replaced whole."""
+    """Base + [config]: limits key by key, access_keys and token_keys replaced whole, and
+    serve.other_calls (the one serve setting the filter reads)."""
+    unknown = set(overrides) - {"limits", "sandbox", "access_keys", "token_keys", "serve"}
+    assert not unknown, f"[config] may not override {sorted(unknown)}"
+    assert set(overrides.get("serve", {})) <= {"other_calls"}, "[config.serve] may set other_calls only"
     config = dict(base)
     config["limits"] = {**base.get("limits", {}), **overrides.get("limits", {})}
+    config["serve"] = {**base.get("serve", {}), **overrides.get("serve", {})}
     for key in ("access_keys", "token_keys"):
         if key in overrides:
             config[key] = overrides[key]
@@ -129,12 +136,13 @@ def test_case(path: Path | None, compiled: Filter) -> None:
     expect = case["expect"]
 
     want = expect["verdict"]
-    assert want in ("forward", "reject"), f"[expect] verdict = {want!r}"
-    detail = (
-        f"reject {verdict.status} {verdict.code} {verdict.body!r}"
-        if isinstance(verdict, Reject)
-        else f"forward {verdict.report.dialect} {verdict.report.action}"
-    )
+    assert want in ("forward", "pass", "reject"), f"[expect] verdict = {want!r}"
+    if isinstance(verdict, Reject):
+        detail = f"reject {verdict.status} {verdict.code} {verdict.body!r}"
+    elif isinstance(verdict, Pass):
+        detail = f"pass {verdict.call}"
+    else:
+        detail = f"forward {verdict.report.dialect} {verdict.report.action}"
     assert verdict.kind == want, f"expected {want}, got {detail}"
 
     if isinstance(verdict, Reject):
@@ -142,6 +150,16 @@ def test_case(path: Path | None, compiled: Filter) -> None:
         assert verdict.code == expect["code"], detail
         if "body" in expect:
             assert verdict.body == expect["body"].encode("utf-8")
+    elif isinstance(verdict, Pass):
+        call = verdict.call
+        fields = {
+            "dialect": call.dialect,
+            "action": call.action,
+            "request_id": call.request_id,
+            "access_key_id": call.access_key_id if call.access_key_id is not None else "(absent)",
+        }
+        for key, value in expect.get("call", {}).items():
+            assert fields.get(key, "(absent)") == str(value), f"call.{key}"
     else:
         report = verdict.report
         for key, value in expect.get("report", {}).items():
@@ -212,7 +230,7 @@ def test_odd_input_never_raises(name: str, compiled: Filter) -> None:
         token_keys=[("demo-token-key", "1234567890123456")],
     )
     verdict = taskgate.check(ODD_REQUESTS[name])
-    assert isinstance(verdict, (Forward, Reject))
+    assert isinstance(verdict, (Forward, Pass, Reject))
 
 
 # --- decode_token -----------------------------------------------------------------------------

@@ -6,7 +6,45 @@ mod fnf;
 
 use crate::error::Failure;
 use crate::request_id;
-use crate::types::{Dialect, Env, Limits, Report, Request, Response, Verdict};
+use crate::types::{Dialect, Env, Limits, PassedCall, Report, Request, Response, Verdict};
+
+/// What a dialect lets through: a failure report that passed every rule, or a call it does
+/// not model, passed per `other_calls`.
+pub enum Accepted {
+    /// A failure report.
+    Report(Report),
+    /// Another call.
+    Passed(PassedCall),
+}
+
+/// Most characters of an operation name kept in a [`PassedCall`] (it is echoed in logs and
+/// metrics labels).
+const ACTION_CHARS: usize = 128;
+
+/// An operation name as a caller sent it, made safe to log: printable ASCII (anything else
+/// becomes `?`), at most [`ACTION_CHARS`] characters.
+fn printable_action(action: &str) -> String {
+    action
+        .chars()
+        .take(ACTION_CHARS)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}
+
+/// A call passed under `other_calls`, authenticated by `access_key_id` when given.
+fn passed(
+    dialect: Dialect,
+    action: &str,
+    request_id: String,
+    access_key_id: Option<String>,
+) -> Accepted {
+    Accepted::Passed(PassedCall {
+        dialect,
+        action: printable_action(action),
+        request_id,
+        access_key_id,
+    })
+}
 
 /// The dialect whose rules and error format apply to a request: an `X-Amz-Target` header makes
 /// it an AWS call (which one, or which service's format for an unknown one), else Alibaba's.
@@ -44,7 +82,8 @@ pub fn check(request: &Request, env: &dyn Env) -> Verdict {
         Dialect::States | Dialect::Swf | Dialect::CodePipeline => aws::check(request, dialect, env),
     };
     match result {
-        Ok(report) => Verdict::Forward(report),
+        Ok(Accepted::Report(report)) => Verdict::Forward(report),
+        Ok(Accepted::Passed(call)) => Verdict::Pass(call),
         Err(failure) => {
             let id = caller_request_id.unwrap_or_else(|| request_id::fallback(request));
             Verdict::Reject(failure.response(dialect, &id, &host_id(request)))
@@ -83,6 +122,32 @@ pub fn success_response(report: &Report, event_id: u64) -> Response {
         headers: vec![
             ("content-type".to_owned(), content_type.to_owned()),
             (id_header.to_owned(), report.request_id.clone()),
+        ],
+        body: body.into_bytes(),
+        code: String::new(),
+    }
+}
+
+/// A minimal success answer to a passed call, for a host with nowhere to forward it: 200 with
+/// Alibaba's `{"RequestId"}` or AWS's `{}`, each with its content type and request id header.
+pub fn passed_response(call: &PassedCall) -> Response {
+    let (content_type, id_header, body) = match call.dialect {
+        Dialect::Fnf => (
+            "application/json;charset=utf-8",
+            "x-acs-request-id",
+            serde_json::json!({ "RequestId": call.request_id }).to_string(),
+        ),
+        Dialect::States | Dialect::Swf | Dialect::CodePipeline => (
+            aws_content_type(call.dialect),
+            "x-amzn-requestid",
+            "{}".to_owned(),
+        ),
+    };
+    Response {
+        status: 200,
+        headers: vec![
+            ("content-type".to_owned(), content_type.to_owned()),
+            (id_header.to_owned(), call.request_id.clone()),
         ],
         body: body.into_bytes(),
         code: String::new(),

@@ -24,8 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use taskgate_filter::{Dialect, EdgeFailure, Report, Request, Response, Verdict};
-type PassedCall = ();
+use taskgate_filter::{Dialect, EdgeFailure, PassedCall, Report, Request, Response, Verdict};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What a configuration makes of the request path; swapped whole on reload, while each
@@ -235,6 +234,15 @@ impl Gateway {
         outcome.component = Some(checked.elapsed());
         match result {
             Ok(Verdict::Forward(report)) => Ok(Delivery::Report(report)),
+            Ok(Verdict::Pass(call)) => {
+                self.metrics.count_other_call(
+                    call.dialect.name(),
+                    &call.action,
+                    config.serve.other_calls.name(),
+                );
+                outcome.action = Some(call.action.clone());
+                Ok(Delivery::Passed(call))
+            }
             Ok(Verdict::Reject(response)) => Err(Ok(response)),
             Err(_) => {
                 self.metrics
@@ -291,8 +299,13 @@ impl Gateway {
                             .map_err(|_| EdgeFailure::Internal)?;
                         taskgate_filter::success_response(report, event_id)
                     }
+                    Delivery::Passed(call) => {
+                        sink.record_call(call, head.received_at)
+                            .map_err(|_| EdgeFailure::Internal)?;
+                        taskgate_filter::passed_response(call)
+                    }
                     // Unchecked and nowhere to go: the CLI refuses this combination.
-                    Delivery::Unchecked | Delivery::Passed(_) => return Err(EdgeFailure::Internal),
+                    Delivery::Unchecked => return Err(EdgeFailure::Internal),
                 };
                 outcome.code = "recorded".to_owned();
                 Ok(vendor_response(response, false))

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use taskgate_filter::{Report, format_timestamp};
+use taskgate_filter::{PassedCall, Report, format_timestamp};
 
 /// An append-only JSON-lines file of accepted reports.
 pub struct Sink {
@@ -55,6 +55,20 @@ impl Sink {
         .to_string();
         self.append(line)?;
         Ok(event_id)
+    }
+
+    /// Appends one call passed on without a report (`other_calls`): which operation, by whom.
+    /// Its parameters are not recorded: they may be as sensitive as a cause.
+    pub fn record_call(&self, call: &PassedCall, received_at: u64) -> anyhow::Result<()> {
+        let line = json!({
+            "received_at": format_timestamp(received_at),
+            "request_id": call.request_id,
+            "dialect": call.dialect.name(),
+            "action": call.action,
+            "access_key_id": call.access_key_id,
+        })
+        .to_string();
+        self.append(line)
     }
 
     /// Writes the whole line with one call under the lock, so concurrent ones never interleave.

@@ -2,16 +2,16 @@
 //! key from the credentials import, the service fixed by the call, any region, and the payload
 //! hash recomputed over the body (a signed `x-amz-content-sha256` must agree with it).
 
-use super::Call;
 use crate::error::Failure;
 use crate::sign::{constant_time_eq, sigv4};
 use crate::trace::step;
 use crate::types::{Env, Limits, Request};
 
-/// Verifies the signature and the request time; returns the access key id.
+/// Verifies the signature and the request time; returns the access key id. The credential
+/// must be scoped to `service` when one is given (else to whichever service it names).
 pub fn authenticate(
     request: &Request,
-    call: &Call,
+    service: Option<&'static str>,
     env: &dyn Env,
     limits: Limits,
 ) -> Result<String, Failure> {
@@ -54,12 +54,11 @@ pub fn authenticate(
     let request_time = sigv4::parse_amz_date(amz_date).ok_or(Failure::IncompleteSignature {
         detail: "'X-Amz-Date' must have the form yyyyMMddTHHmmssZ.",
     })?;
-    if auth.service != call.service {
+    if let Some(service) = service
+        && auth.service != service
+    {
         return Err(Failure::WrongScope {
-            detail: format!(
-                "Credential should be scoped to correct service: '{}'. ",
-                call.service
-            ),
+            detail: format!("Credential should be scoped to correct service: '{service}'. "),
         });
     }
     if amz_date.get(..8) != Some(auth.date) {

@@ -9,11 +9,12 @@
 mod auth;
 mod model;
 
+use super::Accepted;
 use crate::error::Failure;
 use crate::json_body::{ObjectError, parse_object};
 use crate::request_id;
 use crate::trace::step;
-use crate::types::{Dialect, Env, Report, Request};
+use crate::types::{Dialect, Env, OtherCalls, Report, Request};
 
 /// What tells the three calls apart, in one place.
 pub struct Call {
@@ -76,31 +77,37 @@ pub fn dialect_of_target(target: &str) -> Dialect {
 }
 
 /// Checks one AWS request whose `X-Amz-Target` gave `dialect`.
-pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Report, Failure> {
+pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accepted, Failure> {
     let limits = env.limits();
     let limit = limits.body_limit(dialect);
     if request.body.len() > limit as usize {
         return Err(Failure::EntityTooLarge { limit });
     }
     step("size: the body is within max_aws_body_bytes");
+    let target = request.header("x-amz-target").unwrap_or("").trim();
+    let conflicting = request.has_conflicting("x-amz-target");
+    let modelled = CALLS
+        .iter()
+        .find(|call| call.target == target && call.dialect == dialect);
+    let other_calls = env.other_calls();
+    if modelled.is_none() && !conflicting && !target.is_empty() && other_calls != OtherCalls::Reject
+    {
+        return other_call(request, target, dialect, env, other_calls);
+    }
     if request.method != "POST" {
         return Err(Failure::MethodNotAllowed {
             method: request.method.clone(),
         });
     }
-    let target = request.header("x-amz-target").unwrap_or("").trim();
-    let conflicting = request.has_conflicting("x-amz-target");
-    let call = CALLS
-        .iter()
+    let call = modelled
         .filter(|_| !conflicting)
-        .find(|call| call.target == target && call.dialect == dialect)
         .ok_or_else(|| Failure::UnknownOperation {
             target: target.to_owned(),
         })?;
     step("operation: POST, a known X-Amz-Target");
     check_content_type(request, call)?;
     step("content type: the call's awsJson content type");
-    let access_key_id = auth::authenticate(request, call, env, limits)?;
+    let access_key_id = auth::authenticate(request, Some(call.service), env, limits)?;
     step("signature: SigV4 verified with the access key's secret");
 
     let members = parse_object(&request.body).map_err(|error| match error {
@@ -110,7 +117,7 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Repor
     step("body: a JSON object, no member repeated");
     let fields = model::validate(call.dialect, &members)?;
     step("model: every constraint of the call's published model holds");
-    Ok(Report {
+    Ok(Accepted::Report(Report {
         dialect: call.dialect,
         action: call.action.to_owned(),
         request_id: request_id::fallback(request),
@@ -119,7 +126,45 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Repor
         token: None,
         error: fields.error,
         cause: fields.cause,
-    })
+    }))
+}
+
+/// A call this filter does not model (`SendTaskSuccess`, `StartExecution`, another service's
+/// operation, ...), under `other_calls` = forward or authenticate. Method and content type are
+/// the service's to judge; the signature is checked as for the failure calls, scoped to the
+/// target's service when it is one of the three (else to the service the credential names).
+fn other_call(
+    request: &Request,
+    target: &str,
+    dialect: Dialect,
+    env: &dyn Env,
+    other_calls: OtherCalls,
+) -> Result<Accepted, Failure> {
+    let (prefix, action) = target.split_once('.').unwrap_or(("", target));
+    let service = CALLS
+        .iter()
+        .find(|call| call.target.split('.').next() == Some(prefix))
+        .map(|call| call.service);
+    let access_key_id = match other_calls {
+        OtherCalls::Forward => {
+            step("operation: not a modelled call: passed on unchecked (other_calls = forward)");
+            None
+        }
+        OtherCalls::Reject | OtherCalls::Authenticate => {
+            let key = auth::authenticate(request, service, env, env.limits())?;
+            step("signature: SigV4 verified with the access key's secret");
+            step(
+                "operation: not a modelled call: passed on authenticated (other_calls = authenticate)",
+            );
+            Some(key)
+        }
+    };
+    Ok(super::passed(
+        dialect,
+        action,
+        request_id::fallback(request),
+        access_key_id,
+    ))
 }
 
 /// The call's own content type is the only one accepted (parameters such as `charset` aside);

@@ -6,12 +6,13 @@
 
 mod auth;
 
+use super::Accepted;
 use crate::error::Failure;
 use crate::params::Params;
 use crate::request_id;
 use crate::token;
 use crate::trace::step;
-use crate::types::{Dialect, Env, Report, Request};
+use crate::types::{Dialect, Env, OtherCalls, Report, Request};
 use auth::Scheme;
 
 /// The one operation this dialect checks.
@@ -31,7 +32,7 @@ pub fn check(
     request: &Request,
     env: &dyn Env,
     caller_request_id: &mut Option<String>,
-) -> Result<Report, Failure> {
+) -> Result<Accepted, Failure> {
     let limits = env.limits();
     let limit = limits.body_limit(Dialect::Fnf);
     if request.body.len() > limit as usize {
@@ -60,9 +61,37 @@ pub fn check(
     let scheme = Scheme::of(request);
     let (action, version) = scheme.operation(request, &params)?;
     if action != ACTION {
-        return Err(Failure::ActionNotSupported {
-            action: action.to_owned(),
-        });
+        // Another operation (of this product or, behind the same route, of another one: its
+        // version is not ours to judge).
+        let request_id = || {
+            caller_request_id
+                .clone()
+                .unwrap_or_else(|| request_id::fallback(request))
+        };
+        return match env.other_calls() {
+            OtherCalls::Reject => Err(Failure::ActionNotSupported {
+                action: action.to_owned(),
+            }),
+            OtherCalls::Forward => {
+                step(
+                    "operation: not ReportTaskFailed: passed on unchecked (other_calls = forward)",
+                );
+                Ok(super::passed(Dialect::Fnf, action, request_id(), None))
+            }
+            OtherCalls::Authenticate => {
+                let caller = scheme.authenticate(request, &params, env, limits)?;
+                step("signature: verified with the access key's secret");
+                step(
+                    "operation: not ReportTaskFailed: passed on authenticated (other_calls = authenticate)",
+                );
+                Ok(super::passed(
+                    Dialect::Fnf,
+                    action,
+                    request_id(),
+                    Some(caller.access_key_id),
+                ))
+            }
+        };
     }
     if version != VERSION {
         return Err(Failure::VersionNotSupported {
@@ -95,7 +124,7 @@ pub fn check(
         None => "token: well formed (no token keys configured: its MAC is not checked)",
     });
 
-    Ok(Report {
+    Ok(Accepted::Report(Report {
         dialect: Dialect::Fnf,
         action: ACTION.to_owned(),
         request_id: caller_request_id
@@ -106,7 +135,7 @@ pub fn check(
         token: Some(token::into_task_token(decoded, account)),
         error: Some(error.to_owned()),
         cause: cause.map(str::to_owned),
-    })
+    }))
 }
 
 /// A parameter that must be present and non-empty.
