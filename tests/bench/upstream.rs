@@ -2,8 +2,10 @@
 //! `taskgate serve`. It answers every request `200 application/json`
 //! `{"EventId":1,"RequestId":"X"}` over HTTP/1.1 keep-alive, after reading the request body.
 //!
-//! Usage: `bench-upstream [ADDR]` (default `127.0.0.1:0`, a free port). Prints
-//! `listening on http://ADDR` on stdout once bound, then serves until killed.
+//! Usage: `bench-upstream [ADDR] [--tls-cert PEM --tls-key PEM]` (default `127.0.0.1:0`, a free
+//! port). Prints `listening on http://ADDR` (`https://` with TLS) on stdout once bound, then
+//! serves until killed. With TLS (rustls) it offers ALPN h2 and http/1.1, as the real services
+//! do, and serves whichever the client picks.
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -22,27 +24,66 @@ use tokio::net::TcpListener;
 /// The one answer, as the real service gives it for a successful ReportTaskFailed.
 const BODY: &[u8] = br#"{"EventId":1,"RequestId":"X"}"#;
 
+#[derive(clap::Parser)]
+#[command(
+    name = "bench-upstream",
+    about = "A fast stand-in for the workflow engine"
+)]
+struct Args {
+    /// Where to listen.
+    #[arg(default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Serve TLS with this certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// ... and this private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+}
+
 fn main() -> anyhow::Result<()> {
-    let addr: SocketAddr = match std::env::args().nth(1) {
-        Some(text) => text
-            .parse()
-            .with_context(|| format!("{text:?} is not an address like 127.0.0.1:0"))?,
-        None => SocketAddr::from(([127, 0, 0, 1], 0)),
+    let args = <Args as clap::Parser>::parse();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?
-        .block_on(serve(addr))
+        .block_on(serve(args.addr, tls))
 }
 
-async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
+/// A TLS acceptor for this chain and key, ALPN h2 and http/1.1.
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+async fn serve(addr: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
     {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{}", listener.local_addr()?)?;
+        writeln!(out, "listening on {scheme}://{}", listener.local_addr()?)?;
         out.flush()?;
     }
     loop {
@@ -56,12 +97,29 @@ async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
             }
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service_fn(answer))
-                .await;
-        });
+        match &tls {
+            None => {
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service_fn(answer))
+                        .await;
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(TokioIo::new(stream), service_fn(answer))
+                    .await;
+                });
+            }
+        }
     }
 }
 

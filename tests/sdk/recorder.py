@@ -27,6 +27,11 @@ Two ways to use it:
   `DIR/NNNN.http` (the raw bytes) and `DIR/NNNN.json` (`{"request_id": ...}`) *before* it sends
   the response, so a client that got its answer can read its capture at once. It stops when its
   standard input closes or on SIGTERM/SIGINT.
+
+Over TLS (`Recorder(tls=(cert_pem_path, key_pem_path))`, `--tls-cert/--tls-key`): Python's ssl
+module, HTTP/1.1 only (ALPN `http/1.1`: it keeps raw HTTP/1.1 bytes). `delay` (seconds, `--delay`)
+holds each answer back after the request is recorded, for requests that must stay in flight.
+`connections` counts accepted TCP connections, handshakes that fail included.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ import os
 import signal
 import socket
 import socketserver
+import ssl
 import sys
+import time
 import threading
 import uuid
 from dataclasses import dataclass
@@ -165,6 +172,12 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         sock: socket.socket = self.request
         sock.settimeout(SOCKET_TIMEOUT_SECONDS)
+        self.server.count_connection()
+        if self.server.tls is not None:
+            try:
+                sock = self.server.tls.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
         reader = _Reader(sock)
         try:
             while True:
@@ -178,6 +191,8 @@ class _Handler(socketserver.BaseRequestHandler):
                 raw = reader.take_raw()
                 request_id = str(uuid.uuid4()).upper()
                 self.server.record(Capture(raw=raw, request_id=request_id))
+                if self.server.delay:
+                    time.sleep(self.server.delay)
                 content_type, id_header, body = _answer(self.server.answer, headers, request_id)
                 close = any(k == "connection" and v.lower() == "close" for k, v in headers)
                 response = (
@@ -205,12 +220,26 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int, on_capture, answer: str = "fnf") -> None:
+    def __init__(self, port: int, on_capture, answer: str = "fnf", tls=None, delay: float = 0.0) -> None:
         if answer not in ANSWERS:
             raise ValueError(f"answer must be one of {ANSWERS}, not {answer!r}")
         super().__init__(("127.0.0.1", port), _Handler)
         self._on_capture = on_capture
         self.answer = answer
+        self.delay = delay
+        self.connections = 0
+        self._count_lock = threading.Lock()
+        self.tls: ssl.SSLContext | None = None
+        if tls is not None:
+            cert, key = tls
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            context.set_alpn_protocols(["http/1.1"])
+            self.tls = context
+
+    def count_connection(self) -> None:
+        with self._count_lock:
+            self.connections += 1
 
     def record(self, capture: Capture) -> None:
         self._on_capture(capture)
@@ -219,11 +248,11 @@ class _Server(socketserver.ThreadingTCPServer):
 class Recorder:
     """In-process recorder; a context manager that serves on a background thread."""
 
-    def __init__(self, port: int = 0, on_capture=None, answer: str = "fnf") -> None:
+    def __init__(self, port: int = 0, on_capture=None, answer: str = "fnf", tls=None, delay: float = 0.0) -> None:
         self._lock = threading.Lock()
         self._captures: list[Capture] = []
         self._extra = on_capture
-        self._server = _Server(port, self._record, answer)
+        self._server = _Server(port, self._record, answer, tls, delay)
         self._thread: threading.Thread | None = None
 
     def _record(self, capture: Capture) -> None:
@@ -240,6 +269,11 @@ class Recorder:
     def endpoint(self) -> str:
         """`127.0.0.1:<port>` (no scheme)."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far (failed TLS handshakes included)."""
+        return self._server.connections
 
     @property
     def captures(self) -> list[Capture]:
@@ -273,7 +307,11 @@ def _main() -> int:
     parser.add_argument("--out-dir", required=True, help="directory for NNNN.http / NNNN.json")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--answer", choices=ANSWERS, default="fnf", help="how to answer (default fnf)")
+    parser.add_argument("--tls-cert", help="serve TLS with this PEM certificate chain")
+    parser.add_argument("--tls-key", help="...and this PEM private key")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to hold each answer back")
     args = parser.parse_args()
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     os.makedirs(args.out_dir, exist_ok=True)
     counter = [0]
     counter_lock = threading.Lock()
@@ -290,7 +328,7 @@ def _main() -> int:
         os.replace(base + ".json.tmp", base + ".json")
         os.replace(base + ".http.tmp", base + ".http")
 
-    rec = Recorder(args.port, on_capture=write, answer=args.answer).start()
+    rec = Recorder(args.port, on_capture=write, answer=args.answer, tls=tls, delay=args.delay).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

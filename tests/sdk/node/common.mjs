@@ -53,10 +53,13 @@ export function makeTaskToken(executionId, eventId, key = TOKEN_KEY) {
  * Starts tests/sdk/recorder.py; resolves to { port, endpoint, takeCaptures(), stop() }.
  * `answer: 'aws'` makes it answer as an AWS JSON service (200, `{}`, x-amzn-RequestId).
  */
-export async function startRecorder({ answer = 'fnf' } = {}) {
+export async function startRecorder({ answer = 'fnf', tls } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'taskgate-recorder-'));
   const python = process.env.PYTHON || 'python3';
-  const child = spawn(python, [path.join(SDK_DIR, 'recorder.py'), '--out-dir', dir, '--answer', answer], {
+  const args = [path.join(SDK_DIR, 'recorder.py'), '--out-dir', dir, '--answer', answer];
+  // tls: { cert, key } (PEM paths): serve HTTPS (HTTP/1.1) instead of plain HTTP.
+  if (tls) args.push('--tls-cert', tls.cert, '--tls-key', tls.key);
+  const child = spawn(python, args, {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -295,6 +298,7 @@ export function serveConfigToml({
   upstreams,
   extraAccessKeys = [],
   maxBodyBytes = 65536,
+  extra = '',
 } = {}) {
   // A JSON string is a valid TOML basic string once DEL is escaped too.
   const str = (s) => JSON.stringify(String(s)).replace(/\u007f/g, '\\u007f');
@@ -302,6 +306,8 @@ export function serveConfigToml({
   if (upstream !== undefined) lines.push(`upstream = ${str(upstream)}`);
   lines.push(`upstream_timeout_ms = ${Math.trunc(upstreamTimeoutMs)}`);
   if (sinkPath !== undefined) lines.push(`sink_path = ${str(sinkPath)}`);
+  // Raw TOML inside [serve]: keys first, then tables such as [[serve.routes]].
+  if (extra) lines.push(extra.replace(/\n$/, ''));
   if (upstreams && Object.keys(upstreams).length > 0) {
     lines.push('', '[serve.upstreams]');
     for (const [dialect, url] of Object.entries(upstreams)) lines.push(`${dialect} = ${str(url)}`);
@@ -309,7 +315,7 @@ export function serveConfigToml({
   return `${configToml(secret, { extraAccessKeys, maxBodyBytes })}\n${lines.join('\n')}\n`;
 }
 
-const LISTENING = /^listening on http:\/\/(127\.0\.0\.1:(\d+))$/;
+const LISTENING = /^listening on (?:https?):\/\/(127\.0\.0\.1:(\d+))$/;
 const ADMIN = /^admin on http:\/\/(127\.0\.0\.1:(\d+))$/;
 
 /**

@@ -359,8 +359,12 @@ def serve_config_toml(
     upstreams: dict[str, str] | None = None,
     extra_access_keys: Sequence[tuple[str, str, str]] = (),
     max_body_bytes: int = 65536,
+    extra: str = "",
 ) -> str:
     """`config_toml(secret, ...)` plus a `[serve]` table on 127.0.0.1 port 0 (admin too).
+
+    `extra` is raw TOML appended inside `[serve]` (keys such as `other_calls = "reject"` first,
+    then tables such as `[[serve.routes]]` and `[[serve.tls.certificates]]`).
 
     `upstream` (`http://127.0.0.1:PORT`) selects forward mode; without it serve runs its sink.
     `upstreams` (dialect -> URL: `fnf`, `states`, `swf`, `codepipeline`) is the `[serve.upstreams]`
@@ -376,6 +380,8 @@ def serve_config_toml(
     lines.append(f"upstream_timeout_ms = {int(upstream_timeout_ms)}")
     if sink_path is not None:
         lines.append(f"sink_path = {_toml_string(str(sink_path))}")
+    if extra:
+        lines.append(extra.rstrip("\n"))
     if upstreams:
         lines += ["", "[serve.upstreams]"]
         lines += [f"{dialect} = {_toml_string(url)}" for dialect, url in upstreams.items()]
@@ -383,7 +389,7 @@ def serve_config_toml(
     return base + "\n" + "\n".join(lines) + "\n"
 
 
-_LISTENING = re.compile(r"^listening on http://(127\.0\.0\.1:(\d+))$")
+_LISTENING = re.compile(r"^listening on (https?)://(127\.0\.0\.1:(\d+))$")
 _ADMIN = re.compile(r"^admin on http://(127\.0\.0\.1:(\d+))$")
 
 
@@ -413,6 +419,7 @@ class Serve:
         self.stdout_lines: list[str] = []
         self.proc: subprocess.Popen | None = None
         self.endpoint = ""  # "127.0.0.1:PORT", no scheme (what the SDKs take)
+        self.scheme = "http"  # "https" with TLS on the listener
         self.port = 0
         self.admin_endpoint = ""
         self.exit_code: int | None = None
@@ -420,7 +427,28 @@ class Serve:
 
     @property
     def url(self) -> str:
-        return f"http://{self.endpoint}"
+        return f"{self.scheme}://{self.endpoint}"
+
+    def reload(self) -> None:
+        """Sends SIGHUP (re-read the configuration)."""
+        assert self.proc is not None, "not started"
+        self.proc.send_signal(signal.SIGHUP)
+
+    def metrics(self) -> str:
+        """The admin listener's /metrics text."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.admin_url}/metrics", timeout=10) as response:
+            return response.read().decode("utf-8")
+
+    def wait_for_metric(self, line: str, timeout: float = 10.0) -> None:
+        """Waits until /metrics holds `line` (e.g. `taskgate_reloads_total 1`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if line in self.metrics().splitlines():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"/metrics never held {line!r}\n" + self._diagnostics())
 
     @property
     def admin_url(self) -> str:
@@ -502,7 +530,7 @@ class Serve:
                 raise AssertionError(
                     f"first stdout line is not 'listening on http://127.0.0.1:PORT': {first!r}\n" + self._diagnostics()
                 )
-            self.endpoint, self.port = m.group(1), int(m.group(2))
+            self.scheme, self.endpoint, self.port = m.group(1), m.group(2), int(m.group(3))
             second = self._next_line(deadline, "admin on http://127.0.0.1:PORT")
             m = _ADMIN.match(second)
             if not m:
