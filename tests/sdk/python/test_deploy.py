@@ -247,6 +247,75 @@ def test_the_alibaba_sdk_through_the_proxy_reaches_the_https_service_unchanged(a
 
 
 # ---------------------------------------------------------------------------------------------
+# a dedicated callback endpoint: taskgate's own TLS listener, fixed HTTPS upstreams
+
+
+def test_a_dedicated_endpoint_on_the_tls_listener_forwards_to_fixed_https_upstreams(pki: Path, tmp_path: Path):
+    import boto3
+    from alibabacloud_fnf20190315.client import Client
+    from alibabacloud_tea_openapi import models as open_api_models
+    from botocore.config import Config
+    from botocore.exceptions import SSLError
+
+    with https_service(pki) as svc, https_service(pki, answer="fnf") as fnf_svc:
+        extra = (
+            f'upstream = "https://127.0.0.1:{svc.port}"\nca_file = "{pki / "ca.pem"}"\n'
+            f'\n[[serve.tls.certificates]]\ncert_file = "{pki / "vendors.pem"}"\nkey_file = "{pki / "vendors.key"}"\n'
+        )
+        path = tmp_path / "taskgate.toml"
+        path.write_text(
+            c.serve_config_toml(
+                extra_access_keys=c.AWS_ACCESS_KEYS,
+                sink_path=tmp_path / "sink.jsonl",
+                extra=extra,
+                upstreams={"fnf": f"https://127.0.0.1:{fnf_svc.port}"},
+            ),
+            encoding="utf-8",
+        )
+        with c.Serve(path, workdir=tmp_path) as gw:
+            assert gw.scheme == "https"
+            endpoint = f"localhost:{gw.port}"
+
+            def sfn(verify):
+                return boto3.session.Session(
+                    aws_access_key_id=c.AWS_ACCESS_KEY_ID,
+                    aws_secret_access_key=c.AWS_SECRET_ACCESS_KEY,
+                    region_name=c.AWS_REGION,
+                ).client(
+                    "stepfunctions",
+                    endpoint_url=f"https://{endpoint}",
+                    verify=verify,
+                    config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+                )
+
+            response = report_failure(sfn(str(pki / "ca.pem")), "stepfunctions")
+            assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+            assert len(svc.captures) == 1
+            assert c.parse_raw(svc.captures[0].raw).header("host") == endpoint, "the Host boto3 signed"
+            # A client that does not trust the private CA never gets as far as a request.
+            with pytest.raises(SSLError):
+                report_failure(sfn(True), "stepfunctions")
+            assert len(svc.captures) == 1
+
+            for acs3 in (False, True):
+                client = Client(
+                    open_api_models.Config(
+                        access_key_id=c.ACCESS_KEY_ID,
+                        access_key_secret=c.ACCESS_KEY_SECRET,
+                        endpoint=endpoint,
+                        protocol="https",
+                        region_id="cn-hangzhou",
+                        ca=str(pki / "ca.pem"),
+                    )
+                )
+                if acs3:
+                    client._signature_algorithm = "ACS3-HMAC-SHA256"
+                result = report_task_failed(client, token())
+                assert result.status_code == 200 and result.body.event_id == c.EVENT_ID
+            assert len(fnf_svc.captures) == 2
+
+
+# ---------------------------------------------------------------------------------------------
 # a service the gateway must not trust, and hosts it does not serve
 
 
