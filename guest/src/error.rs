@@ -399,7 +399,11 @@ impl Failure {
                     "UnknownResourceFault",
                     format!("Unknown activity task: the task token {reason}."),
                 ),
-                _ => (400, "InvalidToken", format!("Invalid Token: {reason}.")),
+                // Step Functions' wording; CodePipeline job ids (a model pattern) and Alibaba
+                // tokens never get here.
+                Dialect::States | Dialect::CodePipeline | Dialect::Fnf => {
+                    (400, "InvalidToken", format!("Invalid Token: {reason}."))
+                }
             },
             Failure::Internal => (
                 500,

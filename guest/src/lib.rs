@@ -136,3 +136,116 @@ pub fn passed_response(call: &PassedCall) -> Response {
 pub fn decode_token(text: &str, env: &dyn Env) -> Result<TaskToken, TokenError> {
     token::decode_and_verify(text, env)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: "POST".to_owned(),
+            path_with_query: "/".to_owned(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+            request_id: Some("REQ-1".to_owned()),
+            ..Request::default()
+        }
+    }
+
+    fn alibaba() -> Request {
+        request(&[("Host", "cn-hangzhou.fnf.aliyuncs.com")])
+    }
+
+    fn step_functions() -> Request {
+        request(&[("X-Amz-Target", "AWSStepFunctions.SendTaskFailure")])
+    }
+
+    fn body(response: &Response) -> serde_json::Value {
+        serde_json::from_slice(&response.body).unwrap_or_default()
+    }
+
+    fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+        response
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn a_host_no_route_serves_is_a_parameter_error_naming_it_in_each_dialect() {
+        let host = EdgeFailure::NoRoute {
+            host: "evil.example.com".to_owned(),
+        };
+        let sentence =
+            "The host 'evil.example.com' is not served by this gateway: no route matches it.";
+
+        let answer = edge_response(&alibaba(), host.clone());
+        assert_eq!(
+            (answer.status, answer.code.as_str()),
+            (400, "InvalidArgument")
+        );
+        assert_eq!(body(&answer)["Code"], "InvalidArgument");
+        assert_eq!(
+            body(&answer)["Message"],
+            format!("Parameter error. {sentence}")
+        );
+        assert_eq!(header(&answer, "x-acs-request-id"), Some("REQ-1"));
+
+        let answer = edge_response(&step_functions(), host);
+        assert_eq!(
+            (answer.status, answer.code.as_str()),
+            (400, "ValidationException")
+        );
+        assert_eq!(body(&answer)["__type"], "ValidationException");
+        assert_eq!(body(&answer)["message"], sentence);
+        assert_eq!(
+            header(&answer, "content-type"),
+            Some("application/x-amz-json-1.0")
+        );
+    }
+
+    #[test]
+    fn a_long_host_is_clipped_in_the_no_route_message() {
+        let long = "a".repeat(300);
+        let answer = edge_response(&alibaba(), EdgeFailure::NoRoute { host: long.clone() });
+        let message = body(&answer)["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!message.contains(&long), "{message}");
+        assert!(
+            message.contains(&format!("'{}...'", "a".repeat(64))),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn connect_is_405_and_says_what_to_do_instead_in_each_dialect() {
+        let why = "CONNECT is not supported: taskgate must see each request to check it. Send requests to an http:// endpoint through this proxy, or to taskgate's TLS listener.";
+
+        let answer = edge_response(&alibaba(), EdgeFailure::Tunnel);
+        assert_eq!(
+            (answer.status, answer.code.as_str()),
+            (405, "InvalidArgument")
+        );
+        assert_eq!(body(&answer)["Code"], "InvalidArgument");
+        assert_eq!(body(&answer)["Message"], why);
+
+        let pipeline = request(&[("X-Amz-Target", "CodePipeline_20150709.PutJobFailureResult")]);
+        let answer = edge_response(&pipeline, EdgeFailure::Tunnel);
+        assert_eq!(
+            (answer.status, answer.code.as_str()),
+            (405, "UnknownOperationException")
+        );
+        assert_eq!(body(&answer)["__type"], "UnknownOperationException");
+        assert_eq!(body(&answer)["message"], why);
+        assert_eq!(
+            header(&answer, "content-type"),
+            Some("application/x-amz-json-1.1")
+        );
+        assert_eq!(header(&answer, "x-amzn-requestid"), Some("REQ-1"));
+    }
+}

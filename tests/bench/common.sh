@@ -1,12 +1,12 @@
 # Shared by the load benchmarks (serve.sh, tls.sh): sourced after `set -euo pipefail`, with
-# $bin (the release binaries) and $work (a scratch directory) set by the caller.
+# $bin (the release binaries) set by the caller; `begin` builds them and makes $work (a scratch
+# directory) and $pids (processes to stop on exit).
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 die() {
     printf '%s: %s\n' "$(basename "$0")" "$*" >&2
     exit 1
 }
-
 
 # Waits until FILE holds a line `PREFIX http://ADDR` (or `https://`) and prints ADDR.
 address_in() {
@@ -117,3 +117,21 @@ EOF
         die "taskgate check rejects the generated request: $(cat "$work/check.json")"
 }
 
+
+# Builds the binaries, makes $work and stops every process in $pids on exit.
+begin() {
+    step "build"
+    cargo build --release -p taskgate -p taskgate-tests --bins
+    work=$(mktemp -d)
+    pids=() # started here and not yet stopped
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        stop "$pid"
+    done
+    rm -rf "$work"
+}

@@ -23,9 +23,10 @@
 //! answer, warm-up and stragglers included: to divide CPU time by). Latencies are kept in a
 //! log-linear histogram: exact to 1 µs below 1024 µs, within 0.2 % above.
 //!
-//! With `--tls-ca PEM --sni NAME` it speaks TLS (rustls, ALPN http/1.1) to the target, the
-//! certificate checked against NAME; each connection's handshake is made before measuring, as
-//! keep-alive clients do.
+//! With `--url https://IP:PORT --tls-ca PEM --sni NAME` it speaks TLS (rustls, ALPN http/1.1) to
+//! the target, trusting only that CA and checking the certificate against NAME; each connection's
+//! handshake is made before measuring, as keep-alive clients do. Plain connections take the same
+//! path as without TLS support: the request loop does not know which kind it drives.
 //!
 //! Every run is bounded: the measured window is `--warmup` + `--duration` seconds, and whatever
 //! is still in flight is abandoned `--timeout` seconds after it.
@@ -58,7 +59,7 @@ use tokio::time::Instant;
     about = "HTTP/1.1 load generator: one raw request, N keep-alive connections, one JSON line"
 )]
 struct Args {
-    /// Where to connect: `http://IP:PORT`.
+    /// Where to connect: `http://IP:PORT`, or `https://IP:PORT` with `--tls-ca` and `--sni`.
     #[arg(long)]
     url: String,
     /// The raw HTTP/1.1 request to send (request line, headers, blank line, body).
@@ -111,13 +112,17 @@ fn main() -> anyhow::Result<()> {
     {
         bail!("--rate must be between 1 and 10000000 requests per second");
     }
-    let target = Arc::new(Target {
-        addr: parse_url(&args.url)?,
-        tls: match (&args.tls_ca, &args.sni) {
-            (Some(ca), Some(name)) => Some(tls_client(ca, name)?),
-            _ => None,
-        },
-    });
+    let (addr, https) = parse_url(&args.url)?;
+    let tls = match (&args.tls_ca, &args.sni) {
+        (Some(ca), Some(name)) => Some(tls_client(ca, name)?),
+        _ => None,
+    };
+    // The scheme and the TLS options must agree, so that a script cannot measure plain HTTP
+    // while it believes it measures TLS (or the reverse).
+    if https != tls.is_some() {
+        bail!("--url https://… goes with --tls-ca and --sni, http://… without them");
+    }
+    let target = Arc::new(Target { addr, tls });
     let bytes = std::fs::read(&args.request)
         .with_context(|| format!("reading {}", args.request.display()))?;
     let template = Arc::new(
@@ -133,14 +138,19 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `http://IP:PORT` (a trailing `/` is allowed) to a socket address.
-fn parse_url(url: &str) -> anyhow::Result<SocketAddr> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        bail!("--url must be http://IP:PORT, not {url:?}");
+/// `http://IP:PORT` or `https://IP:PORT` (a trailing `/` is allowed) to a socket address, and
+/// whether it is `https`.
+fn parse_url(url: &str) -> anyhow::Result<(SocketAddr, bool)> {
+    let (rest, https) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => bail!("--url must be http://IP:PORT or https://IP:PORT, not {url:?}"),
     };
-    rest.trim_end_matches('/')
+    let addr = rest
+        .trim_end_matches('/')
         .parse()
-        .with_context(|| format!("--url must be http://IP:PORT, not {url:?}"))
+        .with_context(|| format!("--url must be http(s)://IP:PORT, not {url:?}"))?;
+    Ok((addr, https))
 }
 
 /// The request, parsed once; every send clones it.
@@ -746,6 +756,15 @@ mod tests {
         assert_eq!(h.percentile(0.99), 990);
         assert_eq!(h.percentile(1.0), 1000);
         assert_eq!(h.max, 1000);
+    }
+
+    #[test]
+    fn parses_both_schemes() {
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(parse_url("http://127.0.0.1:8080/").unwrap(), (addr, false));
+        assert_eq!(parse_url("https://127.0.0.1:8080").unwrap(), (addr, true));
+        assert!(parse_url("127.0.0.1:8080").is_err());
+        assert!(parse_url("https://localhost:8080").is_err());
     }
 
     #[test]

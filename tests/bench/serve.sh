@@ -38,20 +38,7 @@ bin=target/release
 # shellcheck source=common.sh
 source tests/bench/common.sh
 
-step "build"
-cargo build --release -p taskgate -p taskgate-tests --bins
-
-work=$(mktemp -d)
-pids=() # started here and not yet stopped
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        stop "$pid"
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+begin
 
 write_config "$work/taskgate.toml"
 

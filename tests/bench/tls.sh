@@ -6,9 +6,11 @@
 #   (b) TLS listener bench-loadgen (TLS) -> serve ([[serve.tls.certificates]]) -> bench-upstream (HTTP)
 #   (c) TLS upstream bench-loadgen  -> serve (HTTP, route to https://{host}) -> bench-upstream (TLS)
 #   (d) both
-# Certificates come from a CA made now (target/release/test-pki). ROUNDS rounds, the scenarios
-# interleaved within each: first the maximum throughput (closed loop), then the latency at a
-# fixed rate (open loop; default half of (a)'s median maximum). Medians over the rounds.
+# Certificates come from a CA made now (target/release/test-pki). First ROUNDS rounds of maximum
+# throughput (closed loop), then ROUNDS rounds of latency at a fixed rate (open loop; default half
+# of (a)'s median maximum), the four scenarios interleaved within each round; medians over the
+# rounds, and the idle VmRSS of each gateway. A run is reported invalid if any answer is not 2xx,
+# or (with LOG=file) if a gateway delivered anywhere but to its scenario's upstream.
 #
 #   tests/bench/tls.sh                        # ROUNDS=3 DURATION=5: about 3 minutes after the build
 #   ROUNDS=1 DURATION=2 tests/bench/tls.sh    # a smoke run
@@ -31,20 +33,7 @@ host=1234567890123456.cn-hangzhou.fnf.aliyuncs.com # the example request's Host
 # shellcheck source=common.sh
 source tests/bench/common.sh
 
-step "build"
-cargo build --release -p taskgate -p taskgate-tests --bins
-
-work=$(mktemp -d)
-pids=() # started here and not yet stopped
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        stop "$pid"
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+begin
 
 case $LOG in
 file | null) ;;
@@ -67,26 +56,32 @@ listener_tls="[[serve.tls.certificates]]
 cert_file = \"$pki/vendors.pem\"
 key_file = \"$pki/vendors.key\""
 to_plain="upstream = \"http://$up_plain\""
-to_tls="[[serve.routes]]
+# Through the route only: the default upstream is a closed port, so a request the route missed
+# is answered 502 (and the run reported invalid) instead of quietly going elsewhere.
+to_tls="upstream = \"http://127.0.0.1:1\"
+[[serve.routes]]
 host = \"$host\"
 upstream = \"https://{host}\"
 connect_to = \"$up_tls\"
 ca_file = \"$pki/ca.pem\""
 declare -A gateway pid_of
-start_gateway() { # NAME SERVE_EXTRA
-    local name=$1 log=/dev/null
-    write_config "$work/$name.toml" "$2"
+start_gateway() { # NAME SCHEME SERVE_EXTRA: SCHEME is what its listener must announce
+    local name=$1 scheme=$2 log=/dev/null addr
+    write_config "$work/$name.toml" "$3"
     if [ "$LOG" = file ]; then log=$work/$name.log; fi
     "$bin/taskgate" serve --config "$work/$name.toml" >"$work/$name.out" 2>"$log" &
     pids+=($!)
     pid_of[$name]=$!
-    gateway[$name]=$(address_in "$work/$name.out" "listening on" "$!")
+    addr=$(address_in "$work/$name.out" "listening on" "$!")
+    grep -q "^listening on $scheme://" "$work/$name.out" ||
+        die "$name does not listen on $scheme: $(cat "$work/$name.out")"
+    gateway[$name]=$scheme://$addr
 }
-start_gateway a-plain "$to_plain"
-start_gateway b-tls-listener "$to_plain
+start_gateway a-plain http "$to_plain"
+start_gateway b-tls-listener https "$to_plain
 $listener_tls"
-start_gateway c-tls-upstream "$to_tls"
-start_gateway d-tls-both "$to_tls
+start_gateway c-tls-upstream http "$to_tls"
+start_gateway d-tls-both https "$to_tls
 $listener_tls"
 sleep 2
 for name in a-plain b-tls-listener c-tls-upstream d-tls-both; do
@@ -96,7 +91,7 @@ done
 # load NAME ROUND [RATE]: one bounded run against gateway NAME; its JSON line to results.jsonl.
 load() {
     local name=$1 round=$2 rate=${3:-} line
-    local args=(--url "http://${gateway[$name]}" --request "$work/request.http"
+    local args=(--url "${gateway[$name]}" --request "$work/request.http"
         --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP"
         --threads "$LOADGEN_THREADS" --label "$name${rate:+-rate}-$round")
     case $name in b-* | d-*) args+=(--tls-ca "$pki/ca.pem" --sni "$host") ;; esac
@@ -127,9 +122,29 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
+# Where each gateway delivered (its log): the plain upstream for (a) and (b), the TLS one for (c)
+# and (d), nothing anywhere else.
+: >"$work/destinations.txt"
+if [ "$LOG" = file ]; then
+    for name in a-plain b-tls-listener c-tls-upstream d-tls-both; do
+        # Request lines only: the log also holds the gateway's own messages.
+        counts=$(python3 -c 'import collections, json, sys
+def lines(path):
+    for line in open(path):
+        try:
+            yield json.loads(line)
+        except ValueError:
+            pass
+print(json.dumps(collections.Counter(
+    r.get("upstream") for r in lines(sys.argv[1]) if isinstance(r, dict) and "request_id" in r)))' \
+            "$work/$name.log")
+        printf '%s %s\n' "$name" "$counts" >>"$work/destinations.txt"
+    done
+fi
+
 step "results"
-export ROUNDS CONNECTIONS WARMUP DURATION RATE LOG
-python3 - "$work/results.jsonl" "$work/rss.txt" <<'EOF'
+export ROUNDS CONNECTIONS WARMUP DURATION RATE LOG host up_plain
+python3 - "$work/results.jsonl" "$work/rss.txt" "$work/destinations.txt" <<'EOF'
 import json, os, statistics, sys
 
 env = os.environ
@@ -157,6 +172,19 @@ for name, label in names.items():
     p99 = med(r, "p99_us")
     print(f"| {label} | {tput:.0f} | {tput / base:.2f} | {med(r, 'p50_us'):.0f} | {p99:.0f} "
           f"| {p99 - p99_a:+.0f} | {int(rss[name].split()[0]) / 1024:.1f} MiB |")
+expected = {"a-plain": f"http://{env['up_plain']}", "b-tls-listener": f"http://{env['up_plain']}",
+            "c-tls-upstream": f"https://{env['host']}", "d-tls-both": f"https://{env['host']}"}
+delivered = [line.split(" ", 1) for line in open(sys.argv[3]).read().splitlines()]
+if delivered:
+    print()
+for name, counts in delivered:
+    counts = json.loads(counts)
+    print(f"{names[name]} delivered to: "
+          + ", ".join(f"{d} ({n})" for d, n in sorted(counts.items(), key=str)))
+    if any(not str(d).startswith(expected[name]) for d in counts):
+        print(f"WARNING: {names[name]} delivered elsewhere than {expected[name]}: "
+              "its figures are not valid.")
+        sys.exit(1)
 bad = [r["label"] for r in runs if r["non_2xx"] or r["errors"] or r["unsent"]]
 if bad:
     print(f"\nWARNING: non-2xx answers, transport errors or unsent requests in {', '.join(bad)}: "

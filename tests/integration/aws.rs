@@ -1351,6 +1351,14 @@ fn other_calls() -> Vec<(&'static str, AwsCall, &'static str)> {
     let other = |dialect, target: &str, body: &str| {
         AwsCall::new(dialect).target(target).body(body.as_bytes())
     };
+    let conflicting = || {
+        other(
+            States,
+            "AWSStepFunctions.SendTaskSuccess",
+            r#"{"taskToken": "tok-123", "output": "{}"}"#,
+        )
+        .header_after_signing("X-Amz-Target", States.target())
+    };
     vec![
         (
             "send_task_success_is_passed_once_authenticated",
@@ -1443,6 +1451,36 @@ fn other_calls() -> Vec<(&'static str, AwsCall, &'static str)> {
             .unsigned(),
             "",
         ),
+        // Method and content type are the service's to judge for a call this filter does not
+        // model.
+        (
+            "send_task_success_as_get_with_a_json_content_type_is_passed_once_authenticated",
+            other(
+                States,
+                "AWSStepFunctions.SendTaskSuccess",
+                r#"{"taskToken": "tok-123", "output": "{}"}"#,
+            )
+            .method("GET")
+            .content_type("application/json"),
+            "",
+        ),
+        // Two different targets: this filter and the service could read different operations,
+        // so every mode refuses them before anything else (forward would check nothing more).
+        (
+            "two_different_targets_are_unknown_operation",
+            conflicting(),
+            "",
+        ),
+        (
+            "two_different_targets_are_still_unknown_operation_when_other_calls_are_forwarded",
+            conflicting(),
+            FORWARD_OTHERS,
+        ),
+        (
+            "two_different_targets_are_unknown_operation_when_other_calls_are_rejected",
+            conflicting(),
+            REJECT_OTHERS,
+        ),
         (
             "send_task_success_with_a_wrong_secret_is_passed_unchecked_when_other_calls_are_forwarded",
             other(
@@ -1475,6 +1513,8 @@ fn other_calls_are_authenticated_then_passed_or_forwarded_unchecked() {
             "InvalidSignatureException"
         } else if name.contains("unrecognized_client") {
             "UnrecognizedClientException"
+        } else if name.contains("unknown_operation") {
+            "UnknownOperationException"
         } else {
             "MissingAuthenticationTokenException"
         };

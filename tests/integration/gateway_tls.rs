@@ -43,6 +43,25 @@ fn route(host: &str, upstream: &str, connect_to: SocketAddr, ca_file: &Path) -> 
     )
 }
 
+/// A gateway with one route, `pattern` to `https://{host}`, dialling an HTTPS upstream whose
+/// certificate (for the vendors' names) comes from a CA made now.
+fn routed(tag: &str, pattern: &str) -> (HttpsRecorder, Served) {
+    let dir = unique_dir(tag);
+    let ca = ca_in(&dir);
+    let upstream = HttpsRecorder::start(&ca.leaf(&VENDOR_NAMES), 200, "{}", Duration::ZERO);
+    let gw = Served::start_with(
+        &aws_key(AWS_SECRET),
+        &route(
+            pattern,
+            "https://{host}",
+            upstream.addr,
+            &dir.join("ca.pem"),
+        ),
+        None,
+    );
+    (upstream, gw)
+}
+
 /// A raw request with its target in absolute form, as an SDK sends it through an HTTP proxy.
 fn absolute_form(raw: &[u8], authority: &str) -> Vec<u8> {
     let text = String::from_utf8_lossy(raw);
@@ -119,19 +138,7 @@ fn an_https_upstream_receives_each_request_unchanged_over_h2_with_the_host_it_wa
 
 #[test]
 fn forward_proxy_mode_routes_absolute_form_requests_by_their_authority_and_refuses_connect() {
-    let dir = unique_dir("proxy-mode");
-    let ca = ca_in(&dir);
-    let upstream = HttpsRecorder::start(&ca.leaf(&VENDOR_NAMES), 200, "{}", Duration::ZERO);
-    let gw = Served::start_with(
-        &aws_key(AWS_SECRET),
-        &route(
-            "*.amazonaws.com",
-            "https://{host}",
-            upstream.addr,
-            &dir.join("ca.pem"),
-        ),
-        None,
-    );
+    let (upstream, gw) = routed("proxy-mode", "*.amazonaws.com");
     let request = AwsCall::new(AwsDialect::Swf).now().build();
     let host = AwsDialect::Swf.host();
     let answer = send(gw.addr, &absolute_form(&to_http(&request), &host));
@@ -173,19 +180,7 @@ fn forward_proxy_mode_routes_absolute_form_requests_by_their_authority_and_refus
 
 #[test]
 fn a_host_no_route_serves_is_refused_at_the_edge_in_its_dialect() {
-    let dir = unique_dir("route-miss");
-    let ca = ca_in(&dir);
-    let upstream = HttpsRecorder::start(&ca.leaf(&VENDOR_NAMES), 200, "{}", Duration::ZERO);
-    let gw = Served::start_with(
-        &aws_key(AWS_SECRET),
-        &route(
-            "states.us-east-1.amazonaws.com",
-            "https://{host}",
-            upstream.addr,
-            &dir.join("ca.pem"),
-        ),
-        None,
-    );
+    let (upstream, gw) = routed("route-miss", "states.us-east-1.amazonaws.com");
     // An Alibaba callback: no route serves its host.
     let answer = send(
         gw.addr,

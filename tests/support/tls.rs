@@ -257,7 +257,7 @@ pub struct TlsAnswer {
 }
 
 /// Connects to `addr` with SNI `name`, verifies the server's certificate against `ca_pem` and
-/// `name`, sends `request` (raw HTTP/1.1) and reads until the server closes or 5 s pass. A
+/// `name`, sends `request` (raw HTTP/1.1) and reads until the server closes or 10 s pass. A
 /// handshake failure (a certificate not valid for `name`, say) is the error.
 pub fn https_exchange(
     addr: SocketAddr,
@@ -265,15 +265,8 @@ pub fn https_exchange(
     ca_pem: &str,
     request: &[u8],
 ) -> Result<TlsAnswer, String> {
-    let config = client_config(ca_pem, &[b"http/1.1"]);
-    let server_name = ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
-    let connection =
-        rustls::ClientConnection::new(config, server_name).map_err(|e| e.to_string())?;
-    let socket = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    let mut stream = rustls::StreamOwned::new(connection, socket);
+    let mut session = TlsSession::connect(addr, name, ca_pem)?;
+    let stream = &mut session.stream;
     stream.write_all(request).map_err(|e| e.to_string())?;
     let alpn = stream.conn.alpn_protocol().map(<[u8]>::to_vec);
     let mut raw = Vec::new();

@@ -100,45 +100,35 @@ pub fn edge_response(request: &Request, failure: &Failure) -> Response {
 /// The service's answer to an accepted report, for a host that records reports instead of
 /// forwarding them (the sink): Alibaba's `{"EventId", "RequestId"}`, AWS's empty `{}`.
 pub fn success_response(report: &Report, event_id: u64) -> Response {
-    let (content_type, id_header, body) = match report.dialect {
-        Dialect::Fnf => (
-            "application/json;charset=utf-8",
-            "x-acs-request-id",
-            // Members in the service's order; serializing two plain fields cannot fail.
-            serde_json::to_string(&FnfSuccess {
-                event_id,
-                request_id: &report.request_id,
-            })
-            .unwrap_or_default(),
-        ),
-        Dialect::States | Dialect::Swf | Dialect::CodePipeline => (
-            aws_content_type(report.dialect),
-            "x-amzn-requestid",
-            "{}".to_owned(),
-        ),
-    };
-    Response {
-        status: 200,
-        headers: vec![
-            ("content-type".to_owned(), content_type.to_owned()),
-            (id_header.to_owned(), report.request_id.clone()),
-        ],
-        body: body.into_bytes(),
-        code: String::new(),
-    }
+    success(report.dialect, &report.request_id, || {
+        // Members in the service's order; serializing two plain fields cannot fail.
+        serde_json::to_string(&FnfSuccess {
+            event_id,
+            request_id: &report.request_id,
+        })
+        .unwrap_or_default()
+    })
 }
 
 /// A minimal success answer to a passed call, for a host with nowhere to forward it: 200 with
-/// Alibaba's `{"RequestId"}` or AWS's `{}`, each with its content type and request id header.
+/// Alibaba's `{"RequestId"}` or AWS's `{}`.
 pub fn passed_response(call: &PassedCall) -> Response {
-    let (content_type, id_header, body) = match call.dialect {
+    success(call.dialect, &call.request_id, || {
+        serde_json::json!({ "RequestId": call.request_id }).to_string()
+    })
+}
+
+/// A 200 in the dialect's format: Alibaba's JSON body (`fnf_body`) or AWS's `{}`, each with its
+/// content type and request id header.
+fn success(dialect: Dialect, request_id: &str, fnf_body: impl FnOnce() -> String) -> Response {
+    let (content_type, id_header, body) = match dialect {
         Dialect::Fnf => (
             "application/json;charset=utf-8",
             "x-acs-request-id",
-            serde_json::json!({ "RequestId": call.request_id }).to_string(),
+            fnf_body(),
         ),
         Dialect::States | Dialect::Swf | Dialect::CodePipeline => (
-            aws_content_type(call.dialect),
+            aws_content_type(dialect),
             "x-amzn-requestid",
             "{}".to_owned(),
         ),
@@ -147,7 +137,7 @@ pub fn passed_response(call: &PassedCall) -> Response {
         status: 200,
         headers: vec![
             ("content-type".to_owned(), content_type.to_owned()),
-            (id_header.to_owned(), call.request_id.clone()),
+            (id_header.to_owned(), request_id.to_owned()),
         ],
         body: body.into_bytes(),
         code: String::new(),
