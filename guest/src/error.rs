@@ -123,6 +123,13 @@ pub enum Failure {
     },
     /// A `CONNECT` request (a tunnel the filter could not see into).
     Tunnel,
+    /// An HTTP message the host refuses to pass on.
+    Malformed {
+        /// What is wrong, as a phrase.
+        detail: &'static str,
+    },
+    /// The client was too slow with its body.
+    SlowClient,
     /// An AWS call this gateway does not check (another operation, or no operation named).
     UnknownOperation {
         /// The `X-Amz-Target` sent.
@@ -150,6 +157,9 @@ pub enum Failure {
 
 /// Why a `CONNECT` is refused, and what to do instead.
 const TUNNEL: &str = "CONNECT is not supported: taskgate must see each request to check it. Send requests to an http:// endpoint through this proxy, or to taskgate's TLS listener.";
+
+/// Why a request was cut off while its body was still coming.
+const SLOW_CLIENT: &str = "The request body did not arrive within the read timeout. Please retry.";
 
 /// The message for a host no route serves.
 fn no_route(host: &str) -> String {
@@ -294,6 +304,12 @@ impl Failure {
                 format!("Parameter error. {}", no_route(host)),
             ),
             Failure::Tunnel => (405, "InvalidArgument", TUNNEL.to_owned()),
+            Failure::Malformed { detail } => (
+                400,
+                "InvalidArgument",
+                format!("Parameter error. The request is malformed: {detail}."),
+            ),
+            Failure::SlowClient => (408, "RequestTimeout", SLOW_CLIENT.to_owned()),
             // Failures only AWS requests can meet (an Alibaba request never reaches those
             // rules): should one ever get here, a generic answer costs no code size.
             Failure::UnknownOperation { .. }
@@ -417,6 +433,8 @@ impl Failure {
             ),
             Failure::NoRoute { host } => (400, "ValidationException", no_route(host)),
             Failure::Tunnel => (405, "UnknownOperationException", TUNNEL.to_owned()),
+            Failure::Malformed { detail } => serialization(format!("The request is malformed: {detail}.")),
+            Failure::SlowClient => (408, "RequestTimeout", SLOW_CLIENT.to_owned()),
             // Failures only Alibaba requests can meet (an AWS request never reaches those
             // rules): should one ever get here, a generic answer costs no code size.
             Failure::ActionNotSupported { .. }

@@ -98,6 +98,15 @@ pub enum EdgeFailure {
     /// A `CONNECT` request: taskgate must see each request to check it, so it tunnels nothing:
     /// 405.
     Tunnel,
+    /// An HTTP message an edge must not pass on (two `Host` headers, none in HTTP/1.1, both
+    /// `Content-Length` and `Transfer-Encoding`, a body that cannot be read): 400
+    /// `InvalidArgument` / `SerializationException`, saying what is wrong.
+    Malformed {
+        /// What is wrong, as a phrase ("more than one Host header").
+        detail: &'static str,
+    },
+    /// The client did not send its body within the read timeout: 408 `RequestTimeout`.
+    SlowClient,
 }
 
 /// The vendor's response to a failure the host detected itself, in the request's dialect (the
@@ -110,6 +119,8 @@ pub fn edge_response(request: &Request, failure: EdgeFailure) -> Response {
         EdgeFailure::EntityTooLarge { limit } => Failure::EntityTooLarge { limit },
         EdgeFailure::NoRoute { host } => Failure::NoRoute { host },
         EdgeFailure::Tunnel => Failure::Tunnel,
+        EdgeFailure::Malformed { detail } => Failure::Malformed { detail },
+        EdgeFailure::SlowClient => Failure::SlowClient,
     };
     dialect::edge_response(request, &failure)
 }

@@ -75,6 +75,12 @@ pub struct Serve {
     pub max_header_bytes: usize,
     /// Most header fields in a request.
     pub max_headers: usize,
+    /// Client connections open at once; more are closed at accept.
+    pub max_connections: usize,
+    /// Client connections from one address open at once; more are closed at accept.
+    pub max_connections_per_client: usize,
+    /// Largest upstream answer body, in bytes; a longer one is answered 500 in the dialect.
+    pub max_upstream_answer_bytes: usize,
     /// False forwards everything unchecked: only for measuring the filter's cost.
     pub filter: bool,
     /// What the filter does with the calls it does not model (`other_calls`).
@@ -264,6 +270,9 @@ impl Default for Serve {
             read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_headers: 64,
+            max_connections: 4096,
+            max_connections_per_client: 256,
+            max_upstream_answer_bytes: 16 << 20,
             filter: true,
             other_calls: OtherCalls::default(),
             routes: Vec::new(),
@@ -318,6 +327,9 @@ struct ServeFile {
     read_timeout_ms: Option<u64>,
     max_header_bytes: Option<usize>,
     max_headers: Option<usize>,
+    max_connections: Option<usize>,
+    max_connections_per_client: Option<usize>,
+    max_upstream_answer_bytes: Option<usize>,
     filter: Option<bool>,
     other_calls: Option<String>,
     #[serde(default)]
@@ -401,6 +413,13 @@ impl ServeFile {
                 .map_or(d.read_timeout, Duration::from_millis),
             max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes),
             max_headers: self.max_headers.unwrap_or(d.max_headers),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_client: self
+                .max_connections_per_client
+                .unwrap_or(d.max_connections_per_client),
+            max_upstream_answer_bytes: self
+                .max_upstream_answer_bytes
+                .unwrap_or(d.max_upstream_answer_bytes),
             filter: self.filter.unwrap_or(d.filter),
             other_calls: match self.other_calls {
                 None => d.other_calls,
@@ -442,6 +461,15 @@ impl ServeFile {
         }
         if !(8..=1024).contains(&serve.max_headers) {
             bail!("serve.max_headers must be between 8 and 1024");
+        }
+        if !(1..=1_000_000).contains(&serve.max_connections) {
+            bail!("serve.max_connections must be between 1 and 1000000");
+        }
+        if !(1..=serve.max_connections).contains(&serve.max_connections_per_client) {
+            bail!("serve.max_connections_per_client must be between 1 and serve.max_connections");
+        }
+        if !(1024..=1 << 30).contains(&serve.max_upstream_answer_bytes) {
+            bail!("serve.max_upstream_answer_bytes must be between 1024 and 1073741824");
         }
         Ok(serve)
     }

@@ -13,6 +13,7 @@ mod captured;
 mod cli;
 mod corpus;
 mod gateway_tls;
+mod hostile;
 mod interface;
 mod robustness;
 mod rules;

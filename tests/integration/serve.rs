@@ -31,7 +31,7 @@ pub(crate) fn unique_dir(tag: &str) -> PathBuf {
 }
 
 impl Served {
-    fn start(serve_extra: &str, component: Option<PathBuf>) -> Served {
+    pub(crate) fn start(serve_extra: &str, component: Option<PathBuf>) -> Served {
         Served::start_with("", serve_extra, component)
     }
 
@@ -152,23 +152,25 @@ impl Drop for Served {
 
 /// What the fake upstream does with each request.
 #[derive(Clone, Copy)]
-enum Behaviour {
+pub(crate) enum Behaviour {
     Answer,
     Garbage,
     Reset,
     Hang(Duration),
+    /// Answers 200 with a body of this many bytes.
+    Huge(usize),
 }
 
 const UPSTREAM_BODY: &str = r#"{"EventId":7,"RequestId":"UPSTREAM-ID"}"#;
 
 /// A loopback upstream that records every request it reads, byte for byte.
-struct Upstream {
+pub(crate) struct Upstream {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl Upstream {
-    fn start(behaviour: Behaviour) -> Upstream {
+    pub(crate) fn start(behaviour: Behaviour) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -182,11 +184,11 @@ impl Upstream {
         Upstream { addr, seen }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    fn requests(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn requests(&self) -> Vec<Vec<u8>> {
         self.seen.lock().expect("lock").clone()
     }
 }
@@ -214,6 +216,13 @@ fn serve_upstream(mut stream: TcpStream, behaviour: Behaviour, record: &Mutex<Ve
             Behaviour::Reset => {
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
+            }
+            Behaviour::Huge(bytes) => {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {bytes}\r\n\r\n");
+                let body = vec![b'x'; bytes];
+                if stream.write_all(head.as_bytes()).is_err() || stream.write_all(&body).is_err() {
+                    return;
+                }
             }
             Behaviour::Hang(pause) => {
                 thread::sleep(pause);
@@ -320,7 +329,7 @@ pub(crate) fn get(addr: SocketAddr, path: &str) -> Answer {
     )
 }
 
-fn valid(layout: Layout) -> Vec<u8> {
+pub(crate) fn valid(layout: Layout) -> Vec<u8> {
     to_http(&Call::new(layout).now().build())
 }
 

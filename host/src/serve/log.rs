@@ -1,9 +1,22 @@
 //! The per-request log: one JSON line per request on stderr, written by its own thread so that
 //! the request path only formats a string. stderr is unbuffered; writing a JSON value to it
 //! directly costs dozens of small writes per line, which measured as half the proxy's CPU.
+//!
+//! The queue to the writer is bounded, and a line that finds it full is dropped and counted
+//! (`taskgate_log_lines_dropped_total`): a stalled stderr (a full pipe, a stuck collector) must
+//! cost neither memory without bound nor the requests themselves, which back-pressure would
+//! make wait on the log.
 
 use std::io::Write as _;
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
+
+/// Lines the queue holds at most (a few MiB of JSON).
+const QUEUE_LINES: usize = 16 * 1024;
+/// How long shutdown waits for the writer to write what is queued.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 enum Message {
     Line(String),
@@ -13,30 +26,45 @@ enum Message {
 
 /// Sends finished lines to the writer thread.
 pub struct Log {
-    queue: Sender<Message>,
+    queue: SyncSender<Message>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Log {
-    /// Starts the writer thread; it ends when the `Log` is dropped.
-    pub fn start() -> std::io::Result<Log> {
-        let (queue, lines) = channel();
+    /// Starts the writer thread; it ends when the `Log` is dropped. Lines dropped because the
+    /// queue was full are counted in `dropped`.
+    pub fn start(dropped: Arc<AtomicU64>) -> std::io::Result<Log> {
+        let (queue, lines) = sync_channel(QUEUE_LINES);
         std::thread::Builder::new()
             .name("taskgate-log".into())
             .spawn(move || write_lines(&lines))?;
-        Ok(Log { queue })
+        Ok(Log { queue, dropped })
     }
 
     /// Queues one line (without its newline). Never blocks the request.
     pub fn line(&self, line: String) {
-        let _ = self.queue.send(Message::Line(line));
+        if let Err(TrySendError::Full(_)) = self.queue.try_send(Message::Line(line)) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
-    /// Waits until every line queued so far is written (before the process exits).
+    /// Waits until every line queued so far is written (before the process exits), at most
+    /// `FLUSH_WAIT`: a stalled stderr must not keep the process from exiting.
     pub fn flush(&self) {
         let (done, wait) = sync_channel(1);
-        if self.queue.send(Message::Flush(done)).is_ok() {
-            let _ = wait.recv();
+        let deadline = std::time::Instant::now() + FLUSH_WAIT;
+        let mut message = Message::Flush(done);
+        loop {
+            match self.queue.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return,
+            }
         }
+        let _ = wait.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
     }
 }
 

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in seconds: 50 µs to 10 s.
@@ -66,6 +66,10 @@ pub struct Metrics {
     pub in_flight: AtomicI64,
     /// Calls passed on without a report, by (dialect, action, other_calls mode).
     other_calls: Mutex<BTreeMap<(&'static str, String, &'static str), u64>>,
+    /// Connections closed at accept, by the cap they met.
+    refused_connections: Mutex<BTreeMap<&'static str, u64>>,
+    /// Log lines dropped because the log writer fell behind (stderr stalled).
+    pub log_lines_dropped: Arc<AtomicU64>,
     /// TLS handshakes on the listener that failed or timed out.
     pub tls_handshake_failures: AtomicU64,
     /// Configuration reloads that took effect.
@@ -99,6 +103,13 @@ impl Metrics {
         }
     }
 
+    /// Counts one connection closed at accept.
+    pub fn count_refused_connection(&self, reason: &'static str) {
+        if let Ok(mut map) = self.refused_connections.lock() {
+            *map.entry(reason).or_default() += 1;
+        }
+    }
+
     /// Counts one upstream failure.
     pub fn count_upstream_error(&self, kind: &'static str) {
         if let Ok(mut map) = self.upstream_errors.lock() {
@@ -106,8 +117,9 @@ impl Metrics {
         }
     }
 
-    /// The text exposition of every metric.
-    pub fn render(&self) -> String {
+    /// The text exposition of every metric; `open_connections` is the gauge of client
+    /// connections open now.
+    pub fn render(&self, open_connections: usize) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP taskgate_requests_total Requests answered, by dialect, vendor code and HTTP status.\n");
         out.push_str("# TYPE taskgate_requests_total counter\n");
@@ -139,6 +151,21 @@ impl Metrics {
                 );
             }
         }
+        out.push_str("# HELP taskgate_connections_refused_total Client connections closed at accept, by the cap they met.\n");
+        out.push_str("# TYPE taskgate_connections_refused_total counter\n");
+        if let Ok(map) = self.refused_connections.lock() {
+            for (reason, n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "taskgate_connections_refused_total{{reason=\"{reason}\"}} {n}"
+                );
+            }
+        }
+        let dropped = self.log_lines_dropped.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP taskgate_connections_open Client connections open now.\n# TYPE taskgate_connections_open gauge\ntaskgate_connections_open {open_connections}\n# HELP taskgate_log_lines_dropped_total Request log lines dropped because stderr did not keep up.\n# TYPE taskgate_log_lines_dropped_total counter\ntaskgate_log_lines_dropped_total {dropped}"
+        );
         let handshakes = self.tls_handshake_failures.load(Ordering::Relaxed);
         let _ = writeln!(
             out,

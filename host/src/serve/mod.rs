@@ -10,6 +10,7 @@
 //! changes nothing. SIGTERM or ctrl-c: stop accepting, let requests in flight finish (up to
 //! `SHUTDOWN_GRACE`), exit 0.
 
+mod connection;
 mod log;
 mod metrics;
 mod proxy;
@@ -23,23 +24,21 @@ use crate::sandbox::Sandbox;
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use connection::Connections;
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use proxy::{Gateway, Live};
 use std::convert::Infallible;
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use taskgate_filter::Dialect;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -124,12 +123,15 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
     let admin = TcpListener::bind(serve.admin_listen)
         .await
         .with_context(|| format!("listening on {} (admin)", serve.admin_listen))?;
+    let metrics = metrics::Metrics::default();
     let gateway = Arc::new(Gateway {
         live: ArcSwap::from_pointee(live(Arc::clone(&config), None)?),
         permits: Arc::new(Semaphore::new(serve.max_in_flight as usize)),
         sandbox,
-        metrics: metrics::Metrics::default(),
-        log: log::Log::start().context("starting the log writer")?,
+        log: log::Log::start(Arc::clone(&metrics.log_lines_dropped))
+            .context("starting the log writer")?,
+        metrics,
+        connections: Connections::new(serve.max_connections, serve.max_connections_per_client),
     });
 
     // Before the addresses are printed: a signal may follow as soon as a client knows them.
@@ -170,7 +172,6 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
         .keep_alive_timeout(serve.read_timeout);
     let builder = Arc::new(builder);
     let read_timeout = serve.read_timeout;
-    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -184,24 +185,28 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                let connection = Connection {
-                    gateway: Arc::clone(&gateway),
-                    builder: Arc::clone(&builder),
-                    // Taken at accept: a shutdown waits for connections still in their handshake.
-                    watcher: graceful.watcher(),
-                    peer,
+                // Over a cap: closed at once, before a byte is read or a handshake made.
+                let slot = match gateway.connections.admit(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(refusal) => {
+                        gateway.metrics.count_refused_connection(refusal.reason());
+                        continue;
+                    }
                 };
+                let _ = stream.set_nodelay(true);
+                let (gateway, builder) = (Arc::clone(&gateway), Arc::clone(&builder));
                 match &acceptor {
-                    None => connection.serve(stream),
+                    None => connection::serve(stream, slot, peer, gateway, builder, read_timeout),
                     Some(acceptor) => {
                         let acceptor = acceptor.clone();
                         tokio::spawn(async move {
                             // A client that never finishes its handshake holds nothing for long.
                             match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
-                                Ok(Ok(stream)) => connection.serve(stream),
+                                Ok(Ok(stream)) => {
+                                    connection::serve(stream, slot, peer, gateway, builder, read_timeout);
+                                }
                                 Ok(Err(_)) | Err(_) => {
-                                    connection.gateway.metrics.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                                    gateway.metrics.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
                                 }
                             }
                         });
@@ -214,7 +219,8 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
     drop(listener);
     reload_task.abort();
     eprintln!("taskgate: shutting down: finishing requests in flight");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    gateway.connections.shut_down();
+    if tokio::time::timeout(SHUTDOWN_GRACE, gateway.connections.drained())
         .await
         .is_err()
     {
@@ -223,38 +229,6 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
     admin_task.abort();
     gateway.log.flush();
     Ok(())
-}
-
-/// What one accepted connection needs to be served.
-struct Connection {
-    gateway: Arc<Gateway>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: Watcher,
-    peer: SocketAddr,
-}
-
-impl Connection {
-    /// Serves HTTP/1.1 or HTTP/2 on `io` (plain or TLS) until the client or a shutdown ends it.
-    fn serve<I>(self, io: I)
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let Connection {
-            gateway,
-            builder,
-            watcher,
-            peer,
-        } = self;
-        let service = service_fn(move |request| {
-            let gateway = Arc::clone(&gateway);
-            async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
-        });
-        tokio::spawn(async move {
-            // A client that vanishes mid-request ends only its own connection.
-            let connection = builder.serve_connection(TokioIo::new(io), service);
-            let _ = watcher.watch(connection).await;
-        });
-    }
 }
 
 /// Says on stderr where accepted callbacks go.
@@ -359,6 +333,14 @@ fn bound_at_start(current: &Config, next: &Config) -> Vec<&'static str> {
         ),
         ("serve.max_headers", a.max_headers != b.max_headers),
         (
+            "serve.max_connections",
+            a.max_connections != b.max_connections,
+        ),
+        (
+            "serve.max_connections_per_client",
+            a.max_connections_per_client != b.max_connections_per_client,
+        ),
+        (
             "serve.tls (on or off)",
             a.certificates.is_empty() != b.certificates.is_empty(),
         ),
@@ -383,7 +365,7 @@ async fn serve_admin(listener: TcpListener, gateway: Arc<Gateway>) {
                     "/metrics" => (
                         StatusCode::OK,
                         "text/plain; version=0.0.4",
-                        gateway.metrics.render(),
+                        gateway.metrics.render(gateway.connections.open()),
                     ),
                     "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
                     _ => (

@@ -50,6 +50,8 @@ pub struct Gateway {
     pub permits: Arc<Semaphore>,
     /// The per-request log.
     pub log: Log,
+    /// The client connections open now, under their caps.
+    pub connections: Arc<super::connection::Connections>,
 }
 
 /// What one request did, for its log line and metrics. Never holds secrets or `Error`/`Cause`.
@@ -193,8 +195,8 @@ impl Gateway {
         }
     }
 
-    /// admit: tunnels are refused (taskgate must see each request), and at most
-    /// `max_in_flight` requests are handled at once.
+    /// admit: tunnels are refused (taskgate must see each request), so are messages an edge
+    /// must not pass on (`malformed`), and at most `max_in_flight` requests are handled at once.
     fn admit(
         &self,
         config: &Config,
@@ -203,6 +205,12 @@ impl Gateway {
         if parts.method == Method::CONNECT {
             return Err(Stop {
                 failure: EdgeFailure::Tunnel,
+                close: true,
+            });
+        }
+        if let Some(detail) = malformed(parts) {
+            return Err(Stop {
+                failure: EdgeFailure::Malformed { detail },
                 close: true,
             });
         }
@@ -430,15 +438,56 @@ async fn read(
     {
         Ok(Ok(Some(read))) => Ok(read),
         Ok(Ok(None)) => Err((too_large, Some(body))),
-        // The client broke off or was too slow: close, answering if it still listens.
-        Ok(Err(_)) | Err(_) => Err((
+        // The client's fault either way: close, answering if it still listens.
+        Ok(Err(_)) => Err((
             Stop {
-                failure: EdgeFailure::Internal,
+                failure: EdgeFailure::Malformed {
+                    detail: "the body could not be read (bad chunked framing, or the connection broke mid-body)",
+                },
+                close: true,
+            },
+            None,
+        )),
+        Err(_) => Err((
+            Stop {
+                failure: EdgeFailure::SlowClient,
                 close: true,
             },
             None,
         )),
     }
+}
+
+/// What makes a request's head one an edge in front of other servers must refuse, if anything:
+/// ambiguity about the host (which routes it and which the signature covers) or about where
+/// its body ends (request smuggling).
+fn malformed(parts: &hyper::http::request::Parts) -> Option<&'static str> {
+    let hosts = parts.headers.get_all(hyper::header::HOST).iter().count();
+    if hosts > 1 {
+        return Some("more than one Host header");
+    }
+    match parts.version {
+        // RFC 9112 §3.2: a server must answer an HTTP/1.1 request without Host with 400.
+        Version::HTTP_11 if hosts == 0 => return Some("no Host header (HTTP/1.1 requires one)"),
+        // RFC 9113 §8.3.1: a Host header must agree with :authority.
+        Version::HTTP_2 => {
+            if let (Some(host), Some(authority)) = (
+                parts.headers.get(hyper::header::HOST),
+                parts.uri.authority(),
+            ) && host.as_bytes() != authority.as_str().as_bytes()
+            {
+                return Some("a Host header that differs from :authority");
+            }
+        }
+        _ => {}
+    }
+    // RFC 9112 §6.3 lets a server de-chunk such a message; a strict edge refuses it instead.
+    if parts.headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        && parts.headers.contains_key(CONTENT_LENGTH)
+    {
+        return Some("both Content-Length and Transfer-Encoding");
+    }
+    None
 }
 
 /// The host the client asked for, without port: an HTTP/1 request's absolute-form target

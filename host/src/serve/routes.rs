@@ -37,16 +37,22 @@ impl Routes {
     /// Builds a client for every destination of `serve`; an error names the route whose CA
     /// file cannot be used.
     pub fn build(serve: &Serve, trust: &Trust) -> anyhow::Result<Routes> {
-        let timeout = serve.upstream_timeout;
+        let (timeout, max_answer) = (serve.upstream_timeout, serve.max_upstream_answer_bytes);
         let mut routes = serve
             .routes
             .iter()
             .enumerate()
             .map(|(i, route)| {
                 let ca_file = route.ca_file.as_deref().or(serve.ca_file.as_deref());
-                let upstream =
-                    Upstream::new(&route.upstream, route.connect_to, trust, ca_file, timeout)
-                        .with_context(|| format!("serve.routes[{i}]"))?;
+                let upstream = Upstream::new(
+                    &route.upstream,
+                    route.connect_to,
+                    trust,
+                    ca_file,
+                    timeout,
+                    max_answer,
+                )
+                .with_context(|| format!("serve.routes[{i}]"))?;
                 Ok((route.host.clone(), Arc::new(upstream)))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -54,8 +60,15 @@ impl Routes {
         routes.sort_by_key(|(pattern, _)| std::cmp::Reverse(pattern.specificity()));
         let fixed = |text: &str, at: &str| -> anyhow::Result<Arc<Upstream>> {
             let url = crate::config::UpstreamUrl::parse(text).with_context(|| at.to_owned())?;
-            let upstream = Upstream::new(&url, None, trust, serve.ca_file.as_deref(), timeout)
-                .with_context(|| at.to_owned())?;
+            let upstream = Upstream::new(
+                &url,
+                None,
+                trust,
+                serve.ca_file.as_deref(),
+                timeout,
+                max_answer,
+            )
+            .with_context(|| at.to_owned())?;
             Ok(Arc::new(upstream))
         };
         let by_dialect = Dialect::ALL

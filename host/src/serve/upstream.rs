@@ -34,6 +34,8 @@ pub enum UpstreamError {
     Timeout,
     /// The connection broke or the answer was not HTTP.
     Protocol,
+    /// The answer's body is longer than `max_upstream_answer_bytes`.
+    TooLarge,
 }
 
 impl UpstreamError {
@@ -44,6 +46,7 @@ impl UpstreamError {
             UpstreamError::Tls => "tls",
             UpstreamError::Timeout => "timeout",
             UpstreamError::Protocol => "protocol",
+            UpstreamError::TooLarge => "too_large",
         }
     }
 
@@ -81,6 +84,8 @@ pub struct Upstream {
     client: Client<HttpsConnector<Dialer>, Full<Bytes>>,
     url: UpstreamUrl,
     timeout: Duration,
+    /// The longest answer body read; a longer answer is refused, not held.
+    max_answer: usize,
 }
 
 /// Headers that describe one hop, not the message (RFC 9110 §7.6.1), never forwarded.
@@ -104,6 +109,7 @@ impl Upstream {
         trust: &Trust,
         ca_file: Option<&Path>,
         timeout: Duration,
+        max_answer: usize,
     ) -> anyhow::Result<Upstream> {
         let dialer = Dialer {
             connect_to,
@@ -133,6 +139,7 @@ impl Upstream {
             client,
             url: url.clone(),
             timeout,
+            max_answer,
         })
     }
 
@@ -164,7 +171,11 @@ impl Upstream {
             async move {
                 let response = client.request(request).await?;
                 let (parts, body) = response.into_parts();
-                let body = body.collect().await.map(|c| c.to_bytes());
+                // Read at most `max_answer` bytes: a huge answer is refused, never held whole.
+                let body = http_body_util::Limited::new(body, self.max_answer)
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes());
                 Ok::<_, hyper_util::client::legacy::Error>((parts, body))
             }
         };
@@ -179,8 +190,14 @@ impl Upstream {
             Ok(Err(e)) => return Err(UpstreamError::of(&e)),
             Ok(Ok(answer)) => answer,
         };
-        let body = body.map_err(|_| UpstreamError::Protocol)?;
-        strip_hop_by_hop(&mut parts.headers);
+        let body = body.map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                UpstreamError::TooLarge
+            } else {
+                UpstreamError::Protocol
+            }
+        })?;
+        parts.headers = without_hop_by_hop(&parts.headers);
         Ok(Response::from_parts(parts, Full::new(body)))
     }
 }
@@ -232,26 +249,27 @@ impl tower_service::Service<Uri> for Dialer {
     }
 }
 
-/// The client's headers minus hop-by-hop ones (and any the `Connection` header names), with the
-/// client's address appended to `X-Forwarded-For`. `Content-Length` is set anew from the body.
+/// The client's headers, in their order, minus hop-by-hop ones (and any the `Connection`
+/// header names), with the client's address appended to `X-Forwarded-For`. `Content-Length`
+/// stays (the body is forwarded whole, so it is still true); a de-chunked body gets one from
+/// the client library.
 fn forwarded_headers(original: &HeaderMap, client_ip: IpAddr) -> HeaderMap {
-    let mut headers = original.clone();
-    strip_hop_by_hop(&mut headers);
-    headers.remove(hyper::header::CONTENT_LENGTH);
-    let forwarded_for = match original
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
+    let forwarded_for = HeaderName::from_static("x-forwarded-for");
+    let mut headers = without_hop_by_hop(original);
+    let value = match original.get(&forwarded_for).and_then(|v| v.to_str().ok()) {
         Some(earlier) => format!("{earlier}, {client_ip}"),
         None => client_ip.to_string(),
     };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        // `insert` keeps an existing name's place in the map.
+        headers.insert(forwarded_for, value);
     }
     headers
 }
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+/// A copy without hop-by-hop headers, built anew: `HeaderMap::remove` would move the last
+/// header into the removed one's place, and a proxy should keep the order the client sent.
+fn without_hop_by_hop(headers: &HeaderMap) -> HeaderMap {
     let named: Vec<HeaderName> = headers
         .get_all(hyper::header::CONNECTION)
         .iter()
@@ -259,10 +277,11 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    for name in named {
-        headers.remove(name);
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) && !named.contains(name) {
+            kept.append(name.clone(), value.clone());
+        }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
+    kept
 }

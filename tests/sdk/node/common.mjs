@@ -315,14 +315,14 @@ export function serveConfigToml({
   return `${configToml(secret, { extraAccessKeys, maxBodyBytes })}\n${lines.join('\n')}\n`;
 }
 
-const LISTENING = /^listening on (?:https?):\/\/(127\.0\.0\.1:(\d+))$/;
+const LISTENING = /^listening on (https?):\/\/(127\.0\.0\.1:(\d+))$/;
 const ADMIN = /^admin on http:\/\/(127\.0\.0\.1:(\d+))$/;
 
 /**
  * Starts `taskgate serve --config CONFIG [--component PATH]` and waits (at most
- * `startupTimeoutMs`) for its stdout lines `listening on http://127.0.0.1:PORT` and
+ * `startupTimeoutMs`) for its stdout lines `listening on http(s)://127.0.0.1:PORT` and
  * `admin on http://127.0.0.1:PORT`; kills it if they do not come. Resolves to
- * { endpoint ('127.0.0.1:PORT'), port, url, adminEndpoint, adminUrl, stdoutLines, stderr(), logLines(), stop() }.
+ * { endpoint ('127.0.0.1:PORT'), port, scheme, url, adminEndpoint, adminUrl, stdoutLines, stderr(), logLines(), stop() }.
  */
 export async function startServe(configPath, { component, startupTimeoutMs = SERVE_STARTUP_MS } = {}) {
   const bin = taskgateBin();
@@ -367,10 +367,10 @@ export async function startServe(configPath, { component, startupTimeoutMs = SER
   try {
     await ready;
     listen = LISTENING.exec(stdoutLines[0]);
-    if (!listen) throw new Error(`first stdout line is not 'listening on http://127.0.0.1:PORT': ${JSON.stringify(stdoutLines[0])}`);
+    if (!listen) throw new Error(`first stdout line is not 'listening on http(s)://127.0.0.1:PORT': ${JSON.stringify(stdoutLines[0])}`);
     admin = ADMIN.exec(stdoutLines[1]);
     if (!admin) throw new Error(`second stdout line is not 'admin on http://127.0.0.1:PORT': ${JSON.stringify(stdoutLines[1])}`);
-    if (Number(listen[2]) === 0 || Number(admin[2]) === 0) throw new Error('serve printed port 0');
+    if (Number(listen[3]) === 0 || Number(admin[2]) === 0) throw new Error('serve printed port 0');
   } catch (e) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
@@ -378,9 +378,11 @@ export async function startServe(configPath, { component, startupTimeoutMs = SER
   }
 
   return {
-    endpoint: listen[1],
-    port: Number(listen[2]),
-    url: `http://${listen[1]}`,
+    endpoint: listen[2],
+    port: Number(listen[3]),
+    /** 'https' with TLS on the listener ([[serve.tls.certificates]]), else 'http'. */
+    scheme: listen[1],
+    url: `${listen[1]}://${listen[2]}`,
     adminEndpoint: admin[1],
     adminUrl: `http://${admin[1]}`,
     stdoutLines,

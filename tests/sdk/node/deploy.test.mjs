@@ -6,8 +6,11 @@
 //
 // - the AWS SDK for JavaScript v3 (SendTaskFailure, SendTaskSuccess) at
 //   https://states.us-east-1.amazonaws.com:PORT, and the Alibaba SDKs (pop-core RPC v1, the tea
-//   openapi-client with RPC v1 and ACS3) at https://localhost:PORT: forwarded byte for byte,
-//   a wrong secret answered at the edge and never forwarded;
+//   openapi-client with RPC v1 and ACS3) at https://localhost:PORT: the service's answer comes
+//   back, a wrong secret is answered at the edge and never forwarded;
+// - byte for byte: each of them once more through a TLS tap in front of the gateway (a relay that
+//   terminates TLS with the same certificate, keeps what the client wrote, and dials the gateway's
+//   listener with the client's own SNI name), what the client wrote against what the service got;
 // - a client that does not trust the gateway's CA gets no answer at all.
 //
 // Run: tests/sdk/setup.sh && cargo build --release --workspace --bins && node --test tests/sdk/node/deploy.test.mjs
@@ -15,21 +18,29 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import https from 'node:https';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import * as c from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const SFN_HOST = 'states.us-east-1.amazonaws.com';
 const SFN_TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAf-sfn-task-token+/=0123456789';
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+// Headers that describe one hop (RFC 9110 7.6.1), the proxy's own credentials included: a proxy
+// drops them, and any header the Connection header names.
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding',
+]);
 
 let work;
 let pki;
 let caPem;
-let service;
+let service; // the AWS "service": answers as an AWS JSON service
+let fnfService; // the CloudFlow "service": answers as CloudFlow
 let serve;
 
 /** `test-pki DIR`: ca.pem, vendors.pem/.key (the vendors' names, localhost, 127.0.0.1), ... */
@@ -44,9 +55,11 @@ before(async () => {
   pki = path.join(work, 'pki');
   makePki(pki);
   caPem = fs.readFileSync(path.join(pki, 'ca.pem'), 'utf8');
-  service = await c.startRecorder({ answer: 'aws', tls: { cert: path.join(pki, 'vendors.pem'), key: path.join(pki, 'vendors.key') } });
-  const route = (host) => `\n[[serve.routes]]\nhost = "${host}"\nupstream = "https://{host}"\nconnect_to = "${service.endpoint}"\nca_file = "${path.join(pki, 'ca.pem')}"\n`;
-  const extra = `${route('*.amazonaws.com')}${route('localhost')}`
+  const chain = { cert: path.join(pki, 'vendors.pem'), key: path.join(pki, 'vendors.key') };
+  service = await c.startRecorder({ answer: 'aws', tls: chain });
+  fnfService = await c.startRecorder({ answer: 'fnf', tls: chain });
+  const route = (host, to) => `\n[[serve.routes]]\nhost = "${host}"\nupstream = "https://{host}"\nconnect_to = "${to.endpoint}"\nca_file = "${path.join(pki, 'ca.pem')}"\n`;
+  const extra = `${route('*.amazonaws.com', service)}${route('localhost', fnfService)}`
     + `\n[[serve.tls.certificates]]\ncert_file = "${path.join(pki, 'vendors.pem')}"\nkey_file = "${path.join(pki, 'vendors.key')}"\n`;
   const configPath = path.join(work, 'taskgate.toml');
   fs.writeFileSync(configPath, c.serveConfigToml({ extraAccessKeys: c.AWS_ACCESS_KEYS, maxBodyBytes: c.AWS_MAX_BODY_BYTES, extra }));
@@ -60,8 +73,117 @@ after(async () => {
     assert.equal(code, 0, `taskgate serve exited with ${code ?? signal}`);
   }
   if (service) await service.stop();
+  if (fnfService) await fnfService.stop();
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
+
+/** One connection's bytes cut into requests (Content-Length or chunked bodies), each a Buffer. */
+function splitRequests(stream) {
+  const out = [];
+  while (stream.length > 0) {
+    const headEnd = stream.indexOf('\r\n\r\n') + 4;
+    assert.ok(headEnd >= 4, 'a request head cut short');
+    const { header } = headOf(stream.subarray(0, headEnd));
+    let end = headEnd;
+    if (/chunked/i.test(header('transfer-encoding') ?? '')) {
+      for (;;) {
+        const lineEnd = stream.indexOf('\r\n', end);
+        const size = parseInt(stream.subarray(end, lineEnd).toString('latin1').split(';')[0], 16);
+        end = lineEnd + 2 + size + 2;
+        if (size === 0) break;
+      }
+    } else {
+      end += Number(header('content-length') ?? '0');
+    }
+    assert.ok(end <= stream.length, 'a request cut short');
+    out.push(stream.subarray(0, end));
+    stream = stream.subarray(end);
+  }
+  return out;
+}
+
+/** The request line's parts and the header fields ([lower-case name, exact value]) of a raw request. */
+function headOf(raw) {
+  const lines = raw.subarray(0, raw.indexOf('\r\n\r\n')).toString('latin1').split('\r\n');
+  const fields = lines.slice(1).map((line) => {
+    const i = line.indexOf(':');
+    assert.ok(i > 0, `malformed header line ${JSON.stringify(line)}`);
+    return [line.slice(0, i).toLowerCase(), line.slice(i + 1).replace(/^[ \t]+|[ \t]+$/g, '')];
+  });
+  return { requestLine: lines[0].split(' '), fields, header: (n) => (fields.find(([k]) => k === n) || [])[1] };
+}
+
+/**
+ * The service got the request the client wrote, byte for byte, but for what a proxy must change:
+ * hop-by-hop headers (and any the Connection header names) go, `X-Forwarded-For` is added, the
+ * body's framing is the gateway's own (a chunked body arrives with its Content-Length). Every other
+ * header arrives in the order sent, its value byte for byte; names are compared without case (the
+ * gateway writes them lower-case).
+ */
+function assertForwardedExactly(sent, received) {
+  const s = headOf(sent);
+  const r = headOf(received);
+  assert.deepEqual(r.requestLine, s.requestLine, 'the request line');
+  const named = new Set(s.fields.filter(([n]) => n === 'connection').flatMap(([, v]) => v.split(',').map((t) => t.trim().toLowerCase())));
+  // In the order sent: Content-Length (re-framed for a chunked body) and X-Forwarded-For aside.
+  const expected = s.fields.filter(([n]) => !HOP_BY_HOP.has(n) && !named.has(n) && n !== 'content-length');
+  const got = r.fields.filter(([n]) => n !== 'x-forwarded-for' && n !== 'content-length');
+  assert.deepEqual(got, expected, 'the headers that reached the service');
+  assert.deepEqual(r.fields.filter(([n]) => n === 'x-forwarded-for').map(([, v]) => v), ['127.0.0.1']);
+  const body = c.parseRaw(sent).body;
+  assert.deepEqual(c.parseRaw(received).body, body, 'the body reached the service changed');
+  assert.deepEqual(r.fields.filter(([n]) => n === 'content-length').map(([, v]) => v), [String(body.length)]);
+}
+
+/**
+ * A TLS relay on 127.0.0.1 in front of the gateway's listener: it serves the same certificate,
+ * keeps every byte each client writes, and passes the stream on over a TLS connection to the
+ * gateway with the client's SNI name, trusting only the test CA.
+ */
+async function startTlsTap() {
+  const streams = [];
+  const sockets = new Set();
+  const server = tls.createServer({
+    cert: fs.readFileSync(path.join(pki, 'vendors.pem')),
+    key: fs.readFileSync(path.join(pki, 'vendors.key')),
+    ALPNProtocols: ['http/1.1'],
+  }, (client) => {
+    const kept = [];
+    streams.push(kept);
+    const upstream = tls.connect({
+      host: '127.0.0.1', port: serve.port, servername: client.servername || 'localhost', ca: caPem, ALPNProtocols: ['http/1.1'],
+    });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.on('data', (data) => {
+      kept.push(Buffer.from(data));
+      upstream.write(data);
+    });
+    client.on('end', () => upstream.end());
+    upstream.pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return {
+    port: server.address().port,
+    /** Every request written through the tap so far, each exactly as the client wrote it. */
+    requests: () => streams.flatMap((kept) => splitRequests(Buffer.concat(kept))),
+    close: () => new Promise((resolve) => {
+      server.close(resolve);
+      for (const socket of sockets) socket.destroy();
+    }),
+  };
+}
 
 /** An agent for the gateway's TLS listener: trusts only the test CA; every name is 127.0.0.1. */
 function agent(ca = caPem) {
@@ -75,11 +197,11 @@ function agent(ca = caPem) {
 }
 
 /** The AWS SDK's SFN client at the service's own name, through `agent`; records what it sends. */
-function sfnClient({ secretAccessKey = c.AWS_SECRET_ACCESS_KEY, ca } = {}) {
+function sfnClient({ secretAccessKey = c.AWS_SECRET_ACCESS_KEY, ca, port = serve.port } = {}) {
   const { SFNClient } = require('@aws-sdk/client-sfn');
   const { NodeHttpHandler } = require('@smithy/node-http-handler');
   const client = new SFNClient({
-    endpoint: `https://${SFN_HOST}:${serve.port}`,
+    endpoint: `https://${SFN_HOST}:${port}`,
     region: c.AWS_REGION,
     credentials: { accessKeyId: c.AWS_ACCESS_KEY_ID, secretAccessKey },
     maxAttempts: 1,
@@ -161,13 +283,13 @@ test('a client that does not trust the gateway CA gets no answer', async () => {
 });
 
 /** The Alibaba tea openapi-client over https at localhost:PORT, trusting the test CA. */
-async function teaReport(signatureAlgorithm, secret = c.ACCESS_KEY_SECRET) {
+async function teaReport(signatureAlgorithm, secret = c.ACCESS_KEY_SECRET, port = serve.port) {
   const OpenApi = require('@alicloud/openapi-client');
   const Util = require('@alicloud/tea-util');
   const client = new OpenApi.default(new OpenApi.Config({
     accessKeyId: c.ACCESS_KEY_ID,
     accessKeySecret: secret,
-    endpoint: `localhost:${serve.port}`,
+    endpoint: `localhost:${port}`,
     protocol: 'https',
     regionId: 'cn-hangzhou',
     signatureAlgorithm,
@@ -183,11 +305,12 @@ async function teaReport(signatureAlgorithm, secret = c.ACCESS_KEY_SECRET) {
 
 test('the Alibaba tea client reaches the service through the TLS listener, RPC v1 and ACS3', async () => {
   for (const algorithm of ['v2', 'ACS3-HMAC-SHA256']) {
-    service.takeCaptures();
+    fnfService.takeCaptures();
     const resp = await teaReport(algorithm);
     assert.equal(resp.statusCode, 200, algorithm);
-    const captures = service.takeCaptures();
+    const captures = fnfService.takeCaptures();
     assert.equal(captures.length, 1, algorithm);
+    assert.deepEqual(resp.body, { EventId: c.RECORDER_EVENT_ID, RequestId: captures[0].requestId }, "the service's answer");
     const up = c.parseRaw(captures[0].raw);
     assert.equal(up.headers.find(([k]) => k === 'host')[1], `localhost:${serve.port}`, 'the signed Host');
     assert.equal(up.form.Error, c.ERROR, algorithm);
@@ -195,34 +318,75 @@ test('the Alibaba tea client reaches the service through the TLS listener, RPC v
     // A wrong secret: the SDK raises the service's code; nothing forwarded.
     const err = await c.expectSdkError(() => teaReport(algorithm, c.WRONG_SECRET));
     assert.match(String(err.code), /SignatureNotMatch/, algorithm);
-    assert.equal(service.takeCaptures().length, 0, algorithm);
+    assert.equal(fnfService.takeCaptures().length, 0, algorithm);
   }
 });
 
-test('the Alibaba pop-core client reaches the service through the TLS listener', async () => {
-  // pop-core has no CA option: as a deployment would, trust the private CA process-wide
-  // (NODE_EXTRA_CA_CERTS) in a child process.
-  service.takeCaptures();
+/**
+ * pop-core's fnf client at https://localhost:PORT, in a child process: pop-core has no CA option,
+ * so the private CA is trusted process-wide (NODE_EXTRA_CA_CERTS), as a deployment would.
+ * Resolves to { ok: body } or { code }.
+ */
+function popCoreReport(secret, port = serve.port) {
   const token = c.makeTaskToken(c.FIXTURE_EXECUTION_ID, c.FIXTURE_EVENT_ID);
   const script = `
     const FnF = require('@alicloud/fnf-2019-03-15');
     const client = new FnF({ endpoint: process.argv[1], accessKeyId: ${JSON.stringify(c.ACCESS_KEY_ID)}, accessKeySecret: process.argv[2] });
-    client.reportTaskFailed({ TaskToken: process.argv[3], Error: 'e', Cause: 'c' })
+    client.reportTaskFailed({ TaskToken: process.argv[3], Error: process.argv[4], Cause: process.argv[5] })
       .then((body) => console.log(JSON.stringify({ ok: body })), (err) => console.log(JSON.stringify({ code: err.code })));`;
-  const run = (secret) => {
-    const child = spawnSync(process.execPath, ['-e', script, `https://localhost:${serve.port}`, secret, token], {
-      cwd: path.dirname(new URL(import.meta.url).pathname),
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, `https://localhost:${port}`, secret, token, c.ERROR, c.CAUSE], {
+      cwd: path.dirname(fileURLToPath(import.meta.url)),
       env: { ...process.env, NODE_EXTRA_CA_CERTS: path.join(pki, 'ca.pem') },
-      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 30_000,
     });
-    assert.equal(child.status, 0, child.stderr);
-    return JSON.parse(child.stdout.trim().split('\n').pop());
-  };
-  const good = run(c.ACCESS_KEY_SECRET);
-  assert.ok(good.ok, JSON.stringify(good));
-  assert.equal(service.takeCaptures().length, 1);
-  const bad = run(c.WRONG_SECRET);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`pop-core child exited ${code}: ${stderr}`));
+      else resolve(JSON.parse(stdout.trim().split('\n').pop()));
+    });
+  });
+}
+
+test('the Alibaba pop-core client reaches the service through the TLS listener', async () => {
+  fnfService.takeCaptures();
+  const good = await popCoreReport(c.ACCESS_KEY_SECRET);
+  assert.equal(good.ok?.EventId, c.RECORDER_EVENT_ID, JSON.stringify(good));
+  const captures = fnfService.takeCaptures();
+  assert.equal(captures.length, 1);
+  assert.equal(good.ok.RequestId, captures[0].requestId, "the service's answer came back");
+  const bad = await popCoreReport(c.WRONG_SECRET);
   assert.match(String(bad.code), /SignatureNotMatch/, JSON.stringify(bad));
-  assert.equal(service.takeCaptures().length, 0);
+  assert.equal(fnfService.takeCaptures().length, 0);
+});
+
+test('every client\'s request reaches the service byte for byte', async () => {
+  const { SendTaskFailureCommand, SendTaskSuccessCommand } = require('@aws-sdk/client-sfn');
+  const tap = await startTlsTap();
+  try {
+    service.takeCaptures();
+    fnfService.takeCaptures();
+    const { client } = sfnClient({ port: tap.port });
+    await client.send(new SendTaskFailureCommand({ taskToken: SFN_TOKEN, error: c.ERROR, cause: c.CAUSE }));
+    await client.send(new SendTaskSuccessCommand({ taskToken: SFN_TOKEN, output: '{"ok":true}' }));
+    for (const algorithm of ['v2', 'ACS3-HMAC-SHA256']) {
+      assert.equal((await teaReport(algorithm, c.ACCESS_KEY_SECRET, tap.port)).statusCode, 200, algorithm);
+    }
+    assert.ok((await popCoreReport(c.ACCESS_KEY_SECRET, tap.port)).ok);
+    const sent = tap.requests();
+    const received = [...service.takeCaptures(), ...fnfService.takeCaptures()].map((capture) => capture.raw);
+    assert.equal(sent.length, 5);
+    assert.equal(received.length, 5);
+    const expectedHosts = [SFN_HOST, SFN_HOST, 'localhost', 'localhost', 'localhost'].map((h) => `${h}:${tap.port}`);
+    assert.deepEqual(received.map((raw) => headOf(raw).header('host')), expectedHosts, 'the Host each client signed');
+    assert.ok(headOf(sent[2]).header('transfer-encoding'), 'the tea client sends its body chunked');
+    sent.forEach((raw, i) => assertForwardedExactly(raw, received[i]));
+  } finally {
+    await tap.close();
+  }
 });

@@ -4,14 +4,16 @@ certificate for the vendors' host names from a CA made at test time by `test-pki
 
 - boto3 (Step Functions, SWF, CodePipeline) with `Config(proxies={"http": gateway})` and the
   service's `http://` endpoint, and the Alibaba tea client (RPC v1 and ACS3) with
-  `Config(http_proxy=gateway)`: each failure report reaches the HTTPS service unchanged (the same
-  bytes but the request line's absolute form and the hop-by-hop headers), the service's answer
-  comes back; bad ones are answered at the edge and never forwarded;
+  `Config(http_proxy=gateway)`, and the legacy aliyun-python-sdk-core with `AcsClient(proxy=...)`:
+  each failure report reaches the HTTPS service unchanged (the bytes the SDK sent, seen by a
+  transparent TCP tap in front of the gateway, against the bytes the service got: the same but the
+  request line's absolute form and the hop-by-hop headers), the service's answer comes back; bad
+  ones are answered at the edge and never forwarded;
 - an upstream certificate for another name or from an untrusted CA: the SDK gets the vendor's
   500, the service saw no request and exactly one connection (no retry);
 - a host no route serves: the edge's answer, nothing forwarded;
 - `other_calls` in each mode with real SDK calls (`SendTaskSuccess`, `SendTaskHeartbeat`,
-  `ReportTaskSucceeded`), a wrong secret on one;
+  `ReportTaskSucceeded`), a wrong secret on one; in sink mode, answered and recorded;
 - SIGHUP rotating an access key while a call is in flight.
 
 Run: tests/sdk/setup.sh && cargo build --release --workspace --bins &&
@@ -31,7 +33,12 @@ from botocore.exceptions import ClientError
 
 import sdkcommon as c
 
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
+# Headers that describe one hop (RFC 9110 7.6.1), the proxy's own credentials included: a proxy
+# drops them, and any header the Connection header names.
+HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "transfer-encoding",
+}
 FNF_HOST = "cn-hangzhou.fnf.aliyuncs.com"
 SERVICE_HOST = {
     "stepfunctions": "states.us-east-1.amazonaws.com",
@@ -163,31 +170,128 @@ def expect_aws_error(send) -> tuple[str, int]:
     raise AssertionError(f"the call succeeded ({result!r}) where an error answer was expected")
 
 
-def headers_of(raw: c.RawRequest) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in raw.headers:
-        assert name not in out, f"header {name} twice: {raw.headers!r}"
-        out[name] = value
+class Tap:
+    """A transparent TCP relay on 127.0.0.1 in front of `port`: keeps every byte clients send
+    through it (per connection, in order) before passing it on; answers flow back untouched."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._lock = threading.Lock()
+        self._sent: list[bytearray] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def requests(self) -> list[bytes]:
+        """Every request sent through the tap so far, each exactly as the client wrote it."""
+        with self._lock:
+            streams = [bytes(b) for b in self._sent]
+        return [request for stream in streams for request in split_requests(stream)]
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._port), timeout=30)
+            kept = bytearray()
+            with self._lock:
+                self._sent.append(kept)
+            for src, dst, keep in ((client, upstream, kept), (upstream, client, None)):
+                threading.Thread(target=self._pipe, args=(src, dst, keep), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, keep: bytearray | None) -> None:
+        try:
+            while data := src.recv(65536):
+                if keep is not None:
+                    with self._lock:
+                        keep += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def __enter__(self) -> "Tap":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._listener.close()
+
+
+def split_requests(stream: bytes) -> list[bytes]:
+    """One connection's bytes cut into requests (Content-Length or chunked bodies)."""
+    out = []
+    while stream:
+        head_end = stream.index(b"\r\n\r\n") + 4
+        fields = {}
+        for line in stream[: head_end - 4].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            fields[name.strip().lower()] = value.strip()
+        end = head_end
+        if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+            while True:
+                line_end = stream.index(b"\r\n", end)
+                size = int(stream[end:line_end].split(b";")[0], 16)
+                end = line_end + 2 + size + 2
+                if size == 0:
+                    break
+        else:
+            end += int(fields.get(b"content-length", b"0"))
+        assert end <= len(stream), "a request cut short"
+        out.append(stream[:end])
+        stream = stream[end:]
     return out
 
 
-def assert_same_request(sent_method: str, sent_target: str, sent_headers: list[tuple[str, str]], sent_body: bytes,
-                        received: bytes) -> None:
-    """The service received what the client sent through the proxy: method, origin-form target,
-    every end-to-end header with its value (Host included), the body; plus X-Forwarded-For."""
-    up = c.parse_raw(received)
-    assert up.method == sent_method
-    path = up.path + (f"?{up.raw_query}" if up.raw_query else "")
-    assert sent_target.endswith(path) and sent_target.startswith("http://"), (sent_target, path)
-    assert up.body == sent_body, "the body reached the service changed"
-    got = headers_of(up)
-    for name, value in sent_headers:
-        if name in HOP_BY_HOP:
-            continue
-        assert got.get(name) == value, f"header {name}: sent {value!r}, the service got {got.get(name)!r}"
-    extra = set(got) - {n for n, _ in sent_headers} - HOP_BY_HOP - {"x-forwarded-for", "host", "accept-encoding"}
-    assert not extra, f"headers the client did not send reached the service: {sorted(extra)}"
-    assert got.get("x-forwarded-for") == "127.0.0.1"
+def _head(raw: bytes) -> tuple[list[bytes], list[tuple[bytes, bytes]]]:
+    head = raw.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    fields = []
+    for line in head[1:]:
+        name, sep, value = line.partition(b":")
+        assert sep, f"malformed header line {line!r}"
+        fields.append((name.lower(), value.strip(b" \t")))
+    return head[0].split(b" "), fields
+
+
+def assert_forwarded_exactly(sent: bytes, received: bytes) -> None:
+    """The service got the request the client sent through the proxy, byte for byte, but for what
+    a proxy must change: the absolute-form target becomes origin form; hop-by-hop headers (and any
+    the Connection header names) go; `X-Forwarded-For` is added; the body's framing is the
+    gateway's own (a chunked body arrives with its Content-Length). Every other header arrives in
+    the order sent, its value byte for byte; names are compared without case (HTTP/1.1 field
+    names are case-insensitive; the gateway writes them lower-case)."""
+    (method, target, version), sent_fields = _head(sent)
+    (up_method, up_target, up_version), up_fields = _head(received)
+    assert (up_method, up_version) == (method, version) == (up_method, b"HTTP/1.1")
+    if target.startswith(b"http://"):
+        origin = target[len(b"http://"):]
+        target = origin[origin.index(b"/"):] if b"/" in origin else b"/"
+    assert up_target == target, f"the target became {up_target!r}, not {target!r}"
+    named = {t.strip().lower() for n, v in sent_fields if n == b"connection" for t in v.split(b",")}
+    hop = {n.encode() for n in HOP_BY_HOP} | named
+    # In the order sent: Content-Length (re-framed for a chunked body) and X-Forwarded-For aside.
+    expected = [(n, v) for n, v in sent_fields if n not in hop and n != b"content-length"]
+    got = [(n, v) for n, v in up_fields if n not in (b"x-forwarded-for", b"content-length")]
+    assert got == expected, "the headers reached the service changed:\n" + "\n".join(
+        f"{'  ' if pair in expected and pair in got else '- ' if pair in expected else '+ '}{pair!r}"
+        for pair in dict.fromkeys(expected + got)
+    )
+    assert [v for n, v in up_fields if n == b"x-forwarded-for"] == [b"127.0.0.1"]
+    body, up_body = c.parse_raw(sent).body, c.parse_raw(received).body
+    assert up_body == body, "the body reached the service changed"
+    assert [v for n, v in up_fields if n == b"content-length"] == [str(len(body)).encode()]
+    for n, v in sent_fields:
+        if n == b"content-length":
+            assert v == str(len(body)).encode()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,53 +301,74 @@ def assert_same_request(sent_method: str, sent_target: str, sent_headers: list[t
 @pytest.mark.parametrize("service", list(SERVICE_HOST))
 def test_boto3_through_the_proxy_reaches_the_https_service_unchanged(service: str, pki: Path, tmp_path: Path):
     with https_service(pki) as svc:
-        with c.Serve(config(tmp_path, routes(pki, svc, "*.amazonaws.com")), workdir=tmp_path) as gw:
-            client, sent = proxied_aws_client(service, gw.url)
+        with c.Serve(config(tmp_path, routes(pki, svc, "*.amazonaws.com")), workdir=tmp_path) as gw, Tap(gw.port) as tap:
+            client, signed = proxied_aws_client(service, tap.url)
             response = report_failure(client, service)
             assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
             assert response["ResponseMetadata"]["RequestId"] == svc.captures[-1].request_id, "the service's answer"
-            assert len(svc.captures) == 1 and len(sent) == 1
+            assert len(svc.captures) == 1 and len(signed) == 1
+            [sent] = tap.requests()
+            assert sent.startswith(f"POST http://{SERVICE_HOST[service]}/ HTTP/1.1\r\n".encode()), sent[:100]
+            assert_forwarded_exactly(sent, svc.captures[0].raw)
             up = c.parse_raw(svc.captures[0].raw)
             assert up.header("host") == SERVICE_HOST[service], "the Host the request was signed for"
-            assert_same_request(sent[0].method, sent[0].url, sent[0].headers, sent[0].body, svc.captures[0].raw)
+            assert up.header("authorization") == signed[0].header("authorization"), "what botocore signed"
             # A wrong secret is answered at the edge, in the SDK's own exception.
-            bad, _ = proxied_aws_client(service, gw.url, secret="not-the-secret")
+            bad, _ = proxied_aws_client(service, tap.url, secret="not-the-secret")
             assert expect_aws_error(lambda: report_failure(bad, service)) == ("InvalidSignatureException", 400)
-            assert len(svc.captures) == 1, "a rejected call was forwarded"
+            assert len(tap.requests()) == 2 and len(svc.captures) == 1, "a rejected call was forwarded"
             log = [line for line in gw.log_lines() if line.get("status") == 200]
             assert log and log[-1]["upstream"] == f"https://{SERVICE_HOST[service]}"
 
 
 @pytest.mark.parametrize("acs3", [False, True], ids=["rpc-v1", "acs3"])
 def test_the_alibaba_sdk_through_the_proxy_reaches_the_https_service_unchanged(acs3: bool, pki: Path, tmp_path: Path):
-    # What the SDK sends to its proxy, kept by a plain recorder standing in as the proxy ...
-    with c.Recorder() as as_proxy:
-        result = report_task_failed(tea_client(f"http://{as_proxy.endpoint}", acs3=acs3), token())
-        assert result.status_code == 200
-        sent = as_proxy.captures[-1].raw
-    head, _, body = sent.partition(b"\r\n\r\n")
-    method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
-    assert target.startswith(f"http://{FNF_HOST}/"), f"the SDK sent {target!r} to its proxy"
-    sent_request = c.parse_raw(sent)
-    # ... replayed to taskgate byte for byte, must reach the HTTPS service unchanged.
     with https_service(pki, answer="fnf") as svc:
-        with c.Serve(config(tmp_path, routes(pki, svc, "*.fnf.aliyuncs.com")), workdir=tmp_path) as gw:
-            with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as s:
-                s.sendall(sent)
-                answer = s.recv(65536)
-            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
-            assert len(svc.captures) == 1
-            assert svc.captures[0].request_id.encode() in answer, "the service's answer came back"
-            assert_same_request(method, target, sent_request.headers, body, svc.captures[0].raw)
-            # The SDK itself, end to end through the gateway.
-            result = report_task_failed(tea_client(gw.url, acs3=acs3), token())
+        with c.Serve(config(tmp_path, routes(pki, svc, "*.fnf.aliyuncs.com")), workdir=tmp_path) as gw, Tap(gw.port) as tap:
+            result = report_task_failed(tea_client(tap.url, acs3=acs3), token())
             assert result.status_code == 200 and result.body.event_id == c.EVENT_ID
-            assert len(svc.captures) == 2
+            assert len(svc.captures) == 1
+            assert result.body.request_id == svc.captures[0].request_id, "the service's answer came back"
+            [sent] = tap.requests()
+            assert sent.startswith(f"POST http://{FNF_HOST}/?".encode()), sent[:100]
+            assert_forwarded_exactly(sent, svc.captures[0].raw)
+            assert c.parse_raw(svc.captures[0].raw).header("host") == FNF_HOST
             # A wrong secret: the SDK raises the service's error, nothing is forwarded.
-            bad = tea_client(gw.url, acs3=acs3, secret=c.WRONG_SECRET)
+            bad = tea_client(tap.url, acs3=acs3, secret=c.WRONG_SECRET)
             exc = c.expect_sdk_error(lambda: report_task_failed(bad, token()))
             assert c.sdk_error_code(exc) == "SignatureNotMatch"
-            assert len(svc.captures) == 2
+            assert len(tap.requests()) == 2 and len(svc.captures) == 1
+
+
+def legacy_report(proxy: str, secret: str = c.ACCESS_KEY_SECRET) -> dict:
+    """aliyun-python-sdk-core's AcsClient for the service's real host, over http://, through
+    `proxy` (its `proxy` argument: a requests-style dict; else HTTP_PROXY/HTTPS_PROXY)."""
+    import json
+
+    from aliyunsdkcore.client import AcsClient
+    from aliyunsdkfnf.request.v20190315.ReportTaskFailedRequest import ReportTaskFailedRequest
+
+    client = AcsClient(c.ACCESS_KEY_ID, secret, "cn-hangzhou", auto_retry=False, proxy={"http": proxy})
+    request = ReportTaskFailedRequest()
+    request.set_endpoint(FNF_HOST)
+    request.set_protocol_type("http")
+    request.set_TaskToken(token())
+    request.set_Error(c.ERROR)
+    request.set_Cause(c.CAUSE)
+    return json.loads(client.do_action_with_exception(request))
+
+
+def test_the_legacy_alibaba_sdk_through_the_proxy_reaches_the_https_service_unchanged(pki: Path, tmp_path: Path):
+    with https_service(pki, answer="fnf") as svc:
+        with c.Serve(config(tmp_path, routes(pki, svc, FNF_HOST)), workdir=tmp_path) as gw, Tap(gw.port) as tap:
+            body = legacy_report(tap.url)
+            assert body == {"EventId": c.EVENT_ID, "RequestId": svc.captures[0].request_id}
+            [sent] = tap.requests()
+            assert sent.startswith(f"POST http://{FNF_HOST}/?".encode()), sent[:100]
+            assert_forwarded_exactly(sent, svc.captures[0].raw)
+            exc = c.expect_sdk_error(lambda: legacy_report(tap.url, secret=c.WRONG_SECRET))
+            assert c.sdk_error_code(exc) == "SignatureNotMatch"
+            assert len(tap.requests()) == 2 and len(svc.captures) == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +506,7 @@ def test_other_calls_authenticate_reject_or_forward(pki: Path, tmp_path: Path):
                     for call in (send_task_success, send_task_heartbeat):
                         assert expect_aws_error(lambda: call(good)) == ("UnknownOperationException", 400)
                     exc = c.expect_sdk_error(lambda: report_task_succeeded(tea))
-                    assert c.sdk_error_code(exc) == "ActionNotSupported"
+                    assert (c.sdk_error_code(exc), exc.statusCode) == ("ActionNotSupported", 400)
                     assert svc.captures == [] and fnf_svc.captures == []
                     continue
                 assert send_task_success(good)["ResponseMetadata"]["HTTPStatusCode"] == 200
@@ -397,13 +522,38 @@ def test_other_calls_authenticate_reject_or_forward(pki: Path, tmp_path: Path):
                 else:
                     # Unchecked: the service decides (the recorder accepts anything).
                     assert send_task_success(bad)["ResponseMetadata"]["HTTPStatusCode"] == 200
-                    assert len(svc.captures) == 3
+                    bad_tea = tea_client(gw.url, acs3=True, secret=c.WRONG_SECRET)
+                    assert report_task_succeeded(bad_tea).status_code == 200
+                    assert len(svc.captures) == 3 and len(fnf_svc.captures) == 2
+                    assert c.parse_raw(fnf_svc.captures[1].raw).header("x-acs-action") == "ReportTaskSucceeded"
                 # The failure report itself is fully checked in every mode.
                 assert expect_aws_error(lambda: report_failure(bad, "stepfunctions")) == ("InvalidSignatureException", 400)
                 metrics = gw.metrics()
                 assert f'taskgate_other_calls_total{{dialect="states",action="SendTaskSuccess",mode="{mode}"}}' in metrics
                 actions = [line.get("action") for line in gw.log_lines()]
                 assert "SendTaskHeartbeat" in actions and "ReportTaskSucceeded" in actions
+
+
+def test_other_calls_in_sink_mode_are_answered_and_recorded(tmp_path: Path):
+    from alibabacloud_fnf20190315 import models as fnf_models
+
+    with c.Serve(config(tmp_path, ""), workdir=tmp_path) as gw:
+        sfn, _ = c.aws_client("stepfunctions", gw.endpoint)
+        response = send_task_heartbeat(sfn)
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+        assert set(response) == {"ResponseMetadata"}, "an empty AWS answer: {}"
+        tea = c._tea_client(gw.endpoint, acs3=False)
+        result = tea.report_task_succeeded(
+            fnf_models.ReportTaskSucceededRequest(task_token=token(), output='{"ok": true}')
+        )
+        assert result.status_code == 200 and result.body.request_id
+        bad, _ = c.aws_client("stepfunctions", gw.endpoint, secret="not-the-secret")
+        assert expect_aws_error(lambda: send_task_success(bad)) == ("InvalidSignatureException", 400)
+        lines = c.read_sink(tmp_path / "sink.jsonl")
+        assert [(line["dialect"], line["action"], line["request_id"]) for line in lines] == [
+            ("states", "SendTaskHeartbeat", response["ResponseMetadata"]["RequestId"]),
+            ("fnf", "ReportTaskSucceeded", result.body.request_id),
+        ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,6 +584,7 @@ def test_sighup_rotates_an_access_key_while_a_call_is_in_flight(pki: Path, tmp_p
             config(tmp_path, extra, aws_secret="new-secret")
             gw.reload()
             gw.wait_for_metric("taskgate_reloads_total 1")
+            assert caller.is_alive(), "the call was no longer in flight when the new keys took effect"
             caller.join(timeout=30)
             assert "error" not in result, result
             assert result["response"]["ResponseMetadata"]["HTTPStatusCode"] == 200, "the call in flight finished"

@@ -1,0 +1,275 @@
+//! `taskgate serve` against clients that misbehave on purpose: connections held open without
+//! a word, ambiguous or malformed messages, slow bodies, an upstream that answers too much, a
+//! stderr nobody reads. Each test fails without the fix it pins.
+
+use crate::serve::{Behaviour, Served, Upstream, get, send, valid};
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+use taskgate_tests::{Call, Layout, to_http};
+
+fn metrics(admin: SocketAddr) -> String {
+    String::from_utf8(get(admin, "/metrics").body).expect("utf8")
+}
+
+/// Reads until the server closes the connection; how long that took (`None`: still open after
+/// `patience`).
+fn closed_within(stream: &mut TcpStream, patience: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut buffer = [0u8; 4096];
+    while started.elapsed() < patience {
+        match stream.read(&mut buffer) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+    None
+}
+
+#[test]
+fn connections_that_say_nothing_or_stop_halfway_are_closed_after_the_read_timeout() {
+    let gw = Served::start_with("", "read_timeout_ms = 400\n", None);
+    // HTTP/2 connection preface, then SETTINGS (empty), then only silence: an idle HTTP/2
+    // connection. The server's own SETTINGS and PINGs flow, but no request ever comes.
+    let mut h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    h2.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    let openings: [(&str, &[u8]); 4] = [
+        ("nothing at all", b""),
+        ("half the HTTP/2 preface", b"PRI * HTTP/2.0\r\n"),
+        ("half a request head", b"POST / HTTP/1.1\r\nHost: x\r\n"),
+        ("an idle HTTP/2 connection", &h2),
+    ];
+    let mut streams: Vec<(&str, TcpStream)> = openings
+        .iter()
+        .map(|(what, bytes)| {
+            let mut stream = TcpStream::connect(gw.addr).expect("connect");
+            stream.write_all(bytes).expect("write");
+            (*what, stream)
+        })
+        .collect();
+    for (what, stream) in &mut streams {
+        let took = closed_within(stream, Duration::from_secs(5));
+        assert!(
+            took.is_some(),
+            "{what}: still open 5 s later (read timeout 400 ms)"
+        );
+    }
+    // An idle HTTP/1.1 keep-alive connection too, after a request.
+    let mut stream = TcpStream::connect(gw.addr).expect("connect");
+    stream
+        .write_all(&valid(Layout::QueryAndForm))
+        .expect("write");
+    assert!(closed_within(&mut stream, Duration::from_secs(5)).is_some());
+    assert!(metrics(gw.admin).contains("taskgate_connections_open 0"));
+}
+
+#[test]
+fn connections_over_the_caps_are_closed_at_accept_and_counted() {
+    let gw = Served::start_with(
+        "",
+        "max_connections = 8\nmax_connections_per_client = 3\nread_timeout_ms = 10000\n",
+        None,
+    );
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(gw.addr).expect("connect"))
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    // The fourth from this client is closed at once, before any byte.
+    let mut fourth = TcpStream::connect(gw.addr).expect("connect");
+    assert!(closed_within(&mut fourth, Duration::from_secs(2)).is_some());
+    let shown = metrics(gw.admin);
+    assert!(
+        shown.contains(
+            "taskgate_connections_refused_total{reason=\"max_connections_per_client\"} 1"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("taskgate_connections_open 3"), "{shown}");
+    // Once one goes, another may come.
+    drop(held);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(send(gw.addr, &valid(Layout::QueryAndForm)).status, 200);
+}
+
+#[test]
+fn ambiguous_or_malformed_messages_are_400_in_the_dialect_and_never_forwarded() {
+    let upstream = Upstream::start(Behaviour::Answer);
+    let gw = Served::start(&format!("upstream = {:?}\n", upstream.url()), None);
+    let signed = to_http(&Call::new(Layout::QueryAndForm).now().build());
+    let text = String::from_utf8(signed).expect("utf8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head");
+    let cases = [
+        (
+            "two Host headers",
+            format!("{head}\r\nHost: evil.example\r\n\r\n{body}"),
+            "more than one Host header",
+        ),
+        (
+            "no Host header",
+            format!(
+                "{}\r\n\r\n{body}",
+                head.lines()
+                    .filter(|l| !l.starts_with("Host:"))
+                    .collect::<Vec<_>>()
+                    .join("\r\n")
+            ),
+            "no Host header",
+        ),
+        (
+            "a malformed chunk size",
+            format!(
+                "{}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{body}\r\n0\r\n\r\n",
+                head.lines()
+                    .filter(|l| !l.starts_with("Content-Length:"))
+                    .collect::<Vec<_>>()
+                    .join("\r\n")
+            ),
+            "the body could not be read",
+        ),
+    ];
+    for (what, raw, phrase) in cases {
+        let answer = send(gw.addr, raw.as_bytes());
+        let shown = String::from_utf8_lossy(&answer.body).into_owned();
+        assert_eq!(answer.status, 400, "{what}: {shown}");
+        assert_eq!(answer.code(), "InvalidArgument", "{what}: {shown}");
+        assert!(shown.contains(phrase), "{what}: {shown}");
+    }
+    assert!(
+        upstream.requests().is_empty(),
+        "a malformed message was forwarded"
+    );
+    let shown = metrics(gw.admin);
+    assert!(
+        !shown.contains("InternalServerError"),
+        "counted as ours: {shown}"
+    );
+}
+
+#[test]
+fn a_client_too_slow_with_its_body_gets_408_not_500() {
+    let gw = Served::start("read_timeout_ms = 300\n", None);
+    let raw = valid(Layout::QueryAndForm);
+    let mut stream = TcpStream::connect(gw.addr).expect("connect");
+    // The head and half the body, then nothing.
+    stream.write_all(&raw[..raw.len() - 10]).expect("write");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = crate::serve::Answer::parse(&answer);
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (408, "RequestTimeout")
+    );
+}
+
+#[test]
+fn an_upstream_answer_over_the_cap_is_500_and_not_held() {
+    let upstream = Upstream::start(Behaviour::Huge(64 << 20));
+    let gw = Served::start(
+        &format!(
+            "upstream = {:?}\nmax_upstream_answer_bytes = 1048576\n",
+            upstream.url()
+        ),
+        None,
+    );
+    let answer = send(gw.addr, &valid(Layout::QueryAndForm));
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (500, "InternalServerError")
+    );
+    let shown = metrics(gw.admin);
+    assert!(
+        shown.contains("taskgate_upstream_errors_total{kind=\"too_large\"} 1"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_stderr_nobody_reads_drops_log_lines_but_never_requests() {
+    // Started by hand: its stderr is a pipe this test never reads.
+    let dir = crate::serve::unique_dir("stalled-log");
+    let config = dir.join("taskgate.toml");
+    std::fs::write(
+        &config,
+        "[serve]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n",
+    )
+    .expect("config");
+    let mut child = Command::new(crate::cli::bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = String::new();
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut byte = [0u8; 1];
+    while out.matches('\n').count() < 2 {
+        assert_eq!(
+            stdout.read(&mut byte).expect("stdout"),
+            1,
+            "serve ended: {out}"
+        );
+        out.push(byte[0] as char);
+    }
+    let addr = |prefix: &str| -> SocketAddr {
+        out.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|a| a.parse().ok())
+            .expect("address")
+    };
+    let (listen, admin) = (addr("listening on http://"), addr("admin on http://"));
+    // 20,000 quick rejections on one keep-alive connection: more log lines than the pipe
+    // (64 KiB) and the queue (16,384 lines) hold together.
+    let mut stream = TcpStream::connect(listen).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let request = b"GET /?Action=Nothing HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut buffer = vec![0u8; 64 * 1024];
+    for i in 0..20_000 {
+        stream.write_all(request).expect("write");
+        let mut got = Vec::new();
+        loop {
+            let n = stream.read(&mut buffer).expect("an answer, not a stall");
+            assert!(n > 0, "closed at request {i}");
+            got.extend_from_slice(&buffer[..n]);
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+        assert!(got.starts_with(b"HTTP/1.1 400"), "request {i}");
+    }
+    let shown = metrics(admin);
+    let dropped: u64 = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("taskgate_log_lines_dropped_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("the counter");
+    assert!(dropped > 0, "{shown}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
