@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-use taskgate_tests::{Call, Layout, to_http};
+use taskgate_tests::{Call, Layout, read_message, to_http};
 
 fn metrics(admin: SocketAddr) -> String {
     String::from_utf8(get(admin, "/metrics").body).expect("utf8")
@@ -240,26 +240,9 @@ fn a_stderr_nobody_reads_drops_log_lines_but_never_requests() {
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     let request = b"GET /?Action=Nothing HTTP/1.1\r\nHost: x\r\n\r\n";
-    let mut buffer = vec![0u8; 64 * 1024];
     for i in 0..20_000 {
         stream.write_all(request).expect("write");
-        let mut got = Vec::new();
-        loop {
-            let n = stream.read(&mut buffer).expect("an answer, not a stall");
-            assert!(n > 0, "closed at request {i}");
-            got.extend_from_slice(&buffer[..n]);
-            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                if got.len() >= end + 4 + length {
-                    break;
-                }
-            }
-        }
+        let got = read_message(&mut stream).expect("an answer, not a stall");
         assert!(got.starts_with(b"HTTP/1.1 400"), "request {i}");
     }
     let shown = metrics(admin);

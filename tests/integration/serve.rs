@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
-use taskgate_tests::{Call, Layout, to_http};
+use taskgate_tests::{Call, Layout, read_message, to_http};
 
 const KEYS: &str = "[[access_keys]]\nid = \"LTAI5tDemoAccessKeyId\"\nsecret = \"demo-access-key-secret\"\naccount = \"1234567890123456\"\n[[token_keys]]\naccount = \"1234567890123456\"\nsecret = \"demo-token-key\"\n";
 
@@ -234,30 +234,6 @@ fn serve_upstream(mut stream: TcpStream, behaviour: Behaviour, record: &Mutex<Ve
                 return;
             }
         }
-    }
-}
-
-/// Reads one HTTP/1.1 message with a Content-Length body (what hyper sends); None on EOF.
-fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if data.len() >= end + 4 + length {
-                return Some(data);
-            }
-        }
-        let n = stream.read(&mut buf).ok()?;
-        if n == 0 {
-            return None;
-        }
-        data.extend_from_slice(&buf[..n]);
     }
 }
 

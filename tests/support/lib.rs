@@ -362,6 +362,31 @@ pub fn form(pairs: &[(String, String)], plus: bool) -> String {
         .join("&")
 }
 
+/// Reads one HTTP/1.1 message whose body has a Content-Length (what hyper sends) from a stream
+/// that may carry more after it; `None` when the stream ends or fails before the message does.
+pub fn read_message(stream: &mut impl std::io::Read) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return Some(data);
+            }
+        }
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// The request as a raw HTTP/1.1 message with a Content-Length (added unless the request has
 /// one already, as an [`AwsCall`] in the JS SDK's layout does), as `taskgate check` reads it.
 pub fn to_http(request: &Request) -> Vec<u8> {

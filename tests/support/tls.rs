@@ -311,26 +311,7 @@ impl TlsSession {
     /// Sends one raw request and reads one response with a Content-Length body: the raw bytes.
     pub fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, String> {
         self.stream.write_all(request).map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        let mut buffer = [0u8; 16 * 1024];
-        loop {
-            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                if raw.len() >= end + 4 + length {
-                    return Ok(raw);
-                }
-            }
-            let n = self.stream.read(&mut buffer).map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("the connection closed".to_owned());
-            }
-            raw.extend_from_slice(&buffer[..n]);
-        }
+        crate::read_message(&mut self.stream).ok_or_else(|| "the connection closed".to_owned())
     }
 }
 
