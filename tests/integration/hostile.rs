@@ -207,16 +207,18 @@ fn a_stderr_nobody_reads_drops_log_lines_but_never_requests() {
         "[serve]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n",
     )
     .expect("config");
-    let mut child = Command::new(crate::cli::bin())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = KillOnDrop(
+        Command::new(crate::cli::bin())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
     let mut out = String::new();
-    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stdout = child.0.stdout.take().expect("stdout");
     let mut byte = [0u8; 1];
     while out.matches('\n').count() < 2 {
         assert_eq!(
@@ -252,7 +254,16 @@ fn a_stderr_nobody_reads_drops_log_lines_but_never_requests() {
         .and_then(|v| v.parse().ok())
         .expect("the counter");
     assert!(dropped > 0, "{shown}");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
