@@ -267,3 +267,81 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// One case of the hostile corpus (tests/hostile/cases.toml).
+#[derive(serde::Deserialize)]
+struct HostileCase {
+    name: String,
+    raw: String,
+    status: u16,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct HostileCorpus {
+    case: Vec<HostileCase>,
+}
+
+/// The first answer on a connection after sending `raw`: status and vendor code ("" when the
+/// body carries none), or status 0 when the connection closes without one.
+fn first_answer(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // A write may fail once the gateway has answered and closed: the answer still counts.
+    let _ = stream.write_all(raw);
+    match read_message(&mut stream) {
+        None => (0, String::new()),
+        Some(bytes) => {
+            let answer = crate::serve::Answer::parse(&bytes);
+            (answer.status, answer.code())
+        }
+    }
+}
+
+#[test]
+fn the_hostile_corpus_gets_its_exact_answers_and_nothing_reaches_the_upstream() {
+    let text = std::fs::read_to_string(crate::root().join("tests/hostile/cases.toml"))
+        .expect("tests/hostile/cases.toml");
+    let corpus: HostileCorpus = toml::from_str(&text).expect("the corpus parses");
+    assert!(corpus.case.len() >= 40, "{} cases", corpus.case.len());
+    let upstream = Upstream::start(Behaviour::Answer);
+    let gw = Served::start(
+        &format!(
+            "upstream = {:?}\nread_timeout_ms = 500\nmax_headers = 16\n",
+            upstream.url()
+        ),
+        None,
+    );
+    let mut wrong = Vec::new();
+    for case in &corpus.case {
+        let (status, code) = first_answer(gw.addr, case.raw.as_bytes());
+        let want_code = case.code.as_deref().unwrap_or("");
+        if status != case.status || (case.code.is_some() && code != want_code) {
+            wrong.push(format!(
+                "{}: got {status} {code:?}, expected {} {want_code:?}",
+                case.name, case.status
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert!(
+        upstream.requests().is_empty(),
+        "something reached the upstream"
+    );
+    thread::sleep(Duration::from_millis(700));
+    assert_eq!(get(gw.admin, "/healthz").status, 200);
+    let shown = metrics(gw.admin);
+    assert!(shown.contains("taskgate_in_flight 0"), "{shown}");
+    assert!(
+        !shown.contains("status=\"500\""),
+        "a client fault counted as ours: {shown}"
+    );
+}
