@@ -201,7 +201,7 @@ fn a_host_no_route_serves_is_refused_at_the_edge_in_its_dialect() {
     );
     assert!(upstream.requests().is_empty(), "nothing was forwarded");
     assert_eq!(upstream.connections(), 0);
-    let log = gw.log();
+    let log = gw.log_with("\"status\":400");
     assert!(log.contains("\"status\":400"), "{log}");
 }
 

@@ -114,6 +114,19 @@ impl Served {
             .collect()
     }
 
+    /// The log once it holds `needle` (lines are written by the log thread a moment after
+    /// each answer), waiting up to 5 s; the log as it is if it never does.
+    pub(crate) fn log_with(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        self.log()
+    }
+
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
@@ -722,12 +735,8 @@ fn other_calls_are_authenticated_then_forwarded_or_recorded_and_counted_by_actio
         ),
         "{metrics}"
     );
-    thread::sleep(Duration::from_millis(100));
-    assert!(
-        gw.log().contains("\"action\":\"SendTaskSuccess\""),
-        "{}",
-        gw.log()
-    );
+    let log = gw.log_with("\"action\":\"SendTaskSuccess\"");
+    assert!(log.contains("\"action\":\"SendTaskSuccess\""), "{log}");
 
     // In the sink: answered as the service would, recorded with its action.
     let gw = Served::start_with(&aws_key, "", None);

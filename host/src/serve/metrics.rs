@@ -161,32 +161,57 @@ impl Metrics {
                 );
             }
         }
-        let dropped = self.log_lines_dropped.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP taskgate_connections_open Client connections open now.\n# TYPE taskgate_connections_open gauge\ntaskgate_connections_open {open_connections}\n# HELP taskgate_log_lines_dropped_total Request log lines dropped because stderr did not keep up.\n# TYPE taskgate_log_lines_dropped_total counter\ntaskgate_log_lines_dropped_total {dropped}"
-        );
-        let handshakes = self.tls_handshake_failures.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP taskgate_tls_handshake_failures_total TLS handshakes on the listener that failed or timed out.\n# TYPE taskgate_tls_handshake_failures_total counter\ntaskgate_tls_handshake_failures_total {handshakes}"
-        );
-        let reloads = self.reloads.load(Ordering::Relaxed);
-        let failed_reloads = self.failed_reloads.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP taskgate_reloads_total Configuration reloads (SIGHUP) that took effect.\n# TYPE taskgate_reloads_total counter\ntaskgate_reloads_total {reloads}\n# HELP taskgate_reload_failures_total Configuration reloads refused; the configuration in force stayed.\n# TYPE taskgate_reload_failures_total counter\ntaskgate_reload_failures_total {failed_reloads}"
-        );
-        let failures = self.component_failures.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP taskgate_component_failures_total Checks the filter component could not finish (trap, deadline, memory cap).\n# TYPE taskgate_component_failures_total counter\ntaskgate_component_failures_total {failures}"
-        );
-        let in_flight = self.in_flight.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP taskgate_in_flight Requests being handled now.\n# TYPE taskgate_in_flight gauge\ntaskgate_in_flight {in_flight}"
-        );
+        let value = |counter: &AtomicU64| counter.load(Ordering::Relaxed).to_string();
+        let scalars = [
+            (
+                "taskgate_connections_open",
+                "gauge",
+                "Client connections open now.",
+                open_connections.to_string(),
+            ),
+            (
+                "taskgate_log_lines_dropped_total",
+                "counter",
+                "Request log lines dropped because stderr did not keep up.",
+                value(&self.log_lines_dropped),
+            ),
+            (
+                "taskgate_tls_handshake_failures_total",
+                "counter",
+                "TLS handshakes on the listener that failed or timed out.",
+                value(&self.tls_handshake_failures),
+            ),
+            (
+                "taskgate_reloads_total",
+                "counter",
+                "Configuration reloads (SIGHUP) that took effect.",
+                value(&self.reloads),
+            ),
+            (
+                "taskgate_reload_failures_total",
+                "counter",
+                "Configuration reloads refused; the configuration in force stayed.",
+                value(&self.failed_reloads),
+            ),
+            (
+                "taskgate_component_failures_total",
+                "counter",
+                "Checks the filter component could not finish (trap, deadline, memory cap).",
+                value(&self.component_failures),
+            ),
+            (
+                "taskgate_in_flight",
+                "gauge",
+                "Requests being handled now.",
+                self.in_flight.load(Ordering::Relaxed).to_string(),
+            ),
+        ];
+        for (name, kind, help, value) in scalars {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
         self.component_seconds.render(
             &mut out,
             "taskgate_component_seconds",

@@ -302,17 +302,18 @@ async fn reload_on(
             gateway.live.store(Arc::new(next));
             anyhow::Ok(())
         })();
+        // Said before counted: whoever sees the counter move can read why.
         match result {
             Ok(()) => {
-                gateway.metrics.reloads.fetch_add(1, Ordering::Relaxed);
                 eprintln!("taskgate: configuration reloaded");
+                gateway.metrics.reloads.fetch_add(1, Ordering::Relaxed);
             }
             Err(error) => {
+                eprintln!("taskgate: reload refused, the configuration in force stays: {error:#}");
                 gateway
                     .metrics
                     .failed_reloads
                     .fetch_add(1, Ordering::Relaxed);
-                eprintln!("taskgate: reload refused, the configuration in force stays: {error:#}");
             }
         }
     }
