@@ -13,6 +13,21 @@ const BUCKETS: [f64; 16] = [
     2.5, 10.0,
 ];
 
+/// A labelled counter's rows, `(labels, count)`, from its map (nothing if the lock is poisoned).
+fn rows<K>(map: &Mutex<BTreeMap<K, u64>>, labels: impl Fn(&K) -> String) -> Vec<(String, u64)> {
+    map.lock()
+        .map(|map| map.iter().map(|(key, n)| (labels(key), *n)).collect())
+        .unwrap_or_default()
+}
+
+/// Writes one labelled counter in the text exposition format.
+fn counter(out: &mut String, name: &str, help: &str, rows: Vec<(String, u64)>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (labels, n) in rows {
+        let _ = writeln!(out, "{name}{{{labels}}} {n}");
+    }
+}
+
 /// A latency histogram with fixed buckets.
 #[derive(Default)]
 pub struct Histogram {
@@ -121,46 +136,43 @@ impl Metrics {
     /// connections open now.
     pub fn render(&self, open_connections: usize) -> String {
         let mut out = String::with_capacity(4096);
-        out.push_str("# HELP taskgate_requests_total Requests answered, by dialect, vendor code and HTTP status.\n");
-        out.push_str("# TYPE taskgate_requests_total counter\n");
-        if let Ok(map) = self.requests.lock() {
-            for ((dialect, code, status), n) in map.iter() {
-                let _ = writeln!(
-                    out,
-                    "taskgate_requests_total{{dialect=\"{dialect}\",code=\"{code}\",status=\"{status}\"}} {n}"
-                );
-            }
-        }
-        out.push_str("# HELP taskgate_upstream_errors_total Upstream failures, by kind.\n");
-        out.push_str("# TYPE taskgate_upstream_errors_total counter\n");
-        if let Ok(map) = self.upstream_errors.lock() {
-            for (kind, n) in map.iter() {
-                let _ = writeln!(out, "taskgate_upstream_errors_total{{kind=\"{kind}\"}} {n}");
-            }
-        }
-        out.push_str("# HELP taskgate_other_calls_total Calls passed on without a report (other_calls), by dialect, action and mode.\n");
-        out.push_str("# TYPE taskgate_other_calls_total counter\n");
-        if let Ok(map) = self.other_calls.lock() {
-            for ((dialect, action, mode), n) in map.iter() {
-                // Actions are clipped printable text from the filter; quotes and backslashes
-                // are escaped as the exposition format asks.
-                let action = action.replace('\\', "\\\\").replace('"', "\\\"");
-                let _ = writeln!(
-                    out,
-                    "taskgate_other_calls_total{{dialect=\"{dialect}\",action=\"{action}\",mode=\"{mode}\"}} {n}"
-                );
-            }
-        }
-        out.push_str("# HELP taskgate_connections_refused_total Client connections closed at accept, by the cap they met.\n");
-        out.push_str("# TYPE taskgate_connections_refused_total counter\n");
-        if let Ok(map) = self.refused_connections.lock() {
-            for (reason, n) in map.iter() {
-                let _ = writeln!(
-                    out,
-                    "taskgate_connections_refused_total{{reason=\"{reason}\"}} {n}"
-                );
-            }
-        }
+        let requests = rows(&self.requests, |(dialect, code, status)| {
+            format!("dialect=\"{dialect}\",code=\"{code}\",status=\"{status}\"")
+        });
+        counter(
+            &mut out,
+            "taskgate_requests_total",
+            "Requests answered, by dialect, vendor code and HTTP status.",
+            requests,
+        );
+        let errors = rows(&self.upstream_errors, |kind| format!("kind=\"{kind}\""));
+        counter(
+            &mut out,
+            "taskgate_upstream_errors_total",
+            "Upstream failures, by kind.",
+            errors,
+        );
+        let others = rows(&self.other_calls, |(dialect, action, mode)| {
+            // Actions are clipped printable text from the filter; quotes and backslashes are
+            // escaped as the exposition format asks.
+            let action = action.replace('\\', "\\\\").replace('"', "\\\"");
+            format!("dialect=\"{dialect}\",action=\"{action}\",mode=\"{mode}\"")
+        });
+        counter(
+            &mut out,
+            "taskgate_other_calls_total",
+            "Calls passed on without a report (other_calls), by dialect, action and mode.",
+            others,
+        );
+        let refused = rows(&self.refused_connections, |reason| {
+            format!("reason=\"{reason}\"")
+        });
+        counter(
+            &mut out,
+            "taskgate_connections_refused_total",
+            "Client connections closed at accept, by the cap they met.",
+            refused,
+        );
         let value = |counter: &AtomicU64| counter.load(Ordering::Relaxed).to_string();
         let scalars = [
             (
