@@ -127,6 +127,27 @@ fn ambiguous_or_malformed_messages_are_400_in_the_dialect_and_never_forwarded() 
             "no Host header",
         ),
         (
+            "Content-Length before Transfer-Encoding",
+            format!(
+                "{head}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                body.len()
+            ),
+            "both Content-Length and Transfer-Encoding",
+        ),
+        (
+            "Transfer-Encoding before Content-Length",
+            format!(
+                "{}\r\nTransfer-Encoding: chunked\r\nContent-Length: {}\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                head.lines()
+                    .filter(|l| !l.starts_with("Content-Length:"))
+                    .collect::<Vec<_>>()
+                    .join("\r\n"),
+                body.len(),
+                body.len()
+            ),
+            "both Content-Length and Transfer-Encoding",
+        ),
+        (
             "a malformed chunk size",
             format!(
                 "{}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{body}\r\n0\r\n\r\n",
@@ -154,6 +175,42 @@ fn ambiguous_or_malformed_messages_are_400_in_the_dialect_and_never_forwarded() 
         !shown.contains("InternalServerError"),
         "counted as ours: {shown}"
     );
+}
+
+/// The smuggling shape hyper hides (it drops the Content-Length before the service sees it) is
+/// found below it, on any request of a keep-alive connection, after bodies of either framing.
+#[test]
+fn both_lengths_are_refused_on_a_later_request_of_a_connection() {
+    let upstream = Upstream::start(Behaviour::Answer);
+    let gw = Served::start(&format!("upstream = {:?}\n", upstream.url()), None);
+    let signed = to_http(&Call::new(Layout::QueryAndForm).now().build());
+    let text = String::from_utf8(signed.clone()).expect("utf8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head");
+    let unlengthed = head
+        .lines()
+        .filter(|l| !l.starts_with("Content-Length:"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let chunked = format!(
+        "{unlengthed}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    let both = format!(
+        "{unlengthed}\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(gw.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut statuses = Vec::new();
+    for raw in [signed.as_slice(), chunked.as_bytes(), both.as_bytes()] {
+        stream.write_all(raw).expect("write");
+        let answer = read_message(&mut stream).expect("an answer");
+        statuses.push(crate::serve::Answer::parse(&answer).status);
+    }
+    assert_eq!(statuses, [200, 200, 400]);
+    assert_eq!(upstream.requests().len(), 2, "the third was forwarded");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! inside the HTTP/2 preface or a request head, and an idle keep-alive or HTTP/2 connection,
 //! whose PINGs are not requests and so keep nothing open.
 
+use super::framing::{BothLengths, Framing, Heads, Watched};
 use super::proxy::Gateway;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -179,22 +180,37 @@ impl Drop for Request {
     }
 }
 
+/// How connections are served: hyper's builder and what the gateway adds around it.
+pub struct Protocol {
+    pub builder: auto::Builder<TokioExecutor>,
+    /// How long a connection may be idle (no request in flight, none started or ended).
+    pub idle: Duration,
+    /// The head limits hyper enforces, for following HTTP/1 framing (see `framing`).
+    pub max_head_bytes: usize,
+    pub max_headers: usize,
+}
+
 /// Serves one admitted connection until the client closes it, it idles for `idle`, or the
 /// gateway shuts down; then closes it. Runs on its own task.
-pub fn serve<I>(
-    io: I,
-    slot: Slot,
-    peer: SocketAddr,
-    gateway: Arc<Gateway>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    idle: Duration,
-) where
+pub fn serve<I>(io: I, slot: Slot, peer: SocketAddr, gateway: Arc<Gateway>, protocol: Arc<Protocol>)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Activity::new();
     let mut shutdown = slot.connections.shutdown.subscribe();
     let requests = Arc::clone(&activity);
-    let service = service_fn(move |request| {
+    let heads = Heads::new();
+    let framing = Framing::new(
+        Arc::clone(&heads),
+        protocol.max_head_bytes,
+        protocol.max_headers,
+    );
+    // Requests reach the service in the order their heads were read.
+    let index = AtomicU64::new(0);
+    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        if heads.both_lengths(index.fetch_add(1, Ordering::Relaxed)) {
+            request.extensions_mut().insert(BothLengths);
+        }
         let gateway = Arc::clone(&gateway);
         let counted = Request::start(&requests);
         async move {
@@ -205,7 +221,10 @@ pub fn serve<I>(
     });
     tokio::spawn(async move {
         let _slot = slot;
-        let connection = builder.serve_connection(TokioIo::new(io), service);
+        let idle = protocol.idle;
+        let connection = protocol
+            .builder
+            .serve_connection(TokioIo::new(Watched::new(io, framing)), service);
         tokio::pin!(connection);
         loop {
             // While a request is in flight, look again after `idle`; the request's end counts as

@@ -11,6 +11,7 @@
 //! `SHUTDOWN_GRACE`), exit 0.
 
 mod connection;
+mod framing;
 mod log;
 mod metrics;
 mod proxy;
@@ -170,7 +171,12 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
         .max_concurrent_streams(serve.max_in_flight)
         .keep_alive_interval(serve.read_timeout)
         .keep_alive_timeout(serve.read_timeout);
-    let builder = Arc::new(builder);
+    let protocol = Arc::new(connection::Protocol {
+        builder,
+        idle: serve.read_timeout,
+        max_head_bytes: serve.max_header_bytes,
+        max_headers: serve.max_headers,
+    });
     let read_timeout = serve.read_timeout;
     tokio::pin!(shutdown);
     loop {
@@ -194,16 +200,16 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let (gateway, builder) = (Arc::clone(&gateway), Arc::clone(&builder));
+                let (gateway, protocol) = (Arc::clone(&gateway), Arc::clone(&protocol));
                 match &acceptor {
-                    None => connection::serve(stream, slot, peer, gateway, builder, read_timeout),
+                    None => connection::serve(stream, slot, peer, gateway, protocol),
                     Some(acceptor) => {
                         let acceptor = acceptor.clone();
                         tokio::spawn(async move {
                             // A client that never finishes its handshake holds nothing for long.
                             match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
                                 Ok(Ok(stream)) => {
-                                    connection::serve(stream, slot, peer, gateway, builder, read_timeout);
+                                    connection::serve(stream, slot, peer, gateway, protocol);
                                 }
                                 Ok(Err(_)) | Err(_) => {
                                     gateway.metrics.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);

@@ -7,6 +7,7 @@
 //! `answer` is the one place that turns a host-side failure into a response, in the caller's
 //! dialect; `finish` is the one place that logs and counts.
 
+use super::framing::BothLengths;
 use super::log::Log;
 use super::metrics::Metrics;
 use super::routes::{Destination, Routes};
@@ -482,9 +483,9 @@ fn malformed(parts: &hyper::http::request::Parts) -> Option<&'static str> {
         _ => {}
     }
     // RFC 9112 §6.3 lets a server de-chunk such a message; a strict edge refuses it instead.
-    if parts.headers.contains_key(hyper::header::TRANSFER_ENCODING)
-        && parts.headers.contains_key(CONTENT_LENGTH)
-    {
+    // hyper drops the Content-Length of such a head before we see it: the connection's
+    // framing watcher marks the request instead.
+    if parts.extensions.get::<BothLengths>().is_some() {
         return Some("both Content-Length and Transfer-Encoding");
     }
     None
