@@ -275,11 +275,16 @@ impl Answer {
             .filter_map(|l| l.split_once(':'))
             .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
             .collect();
-        Answer {
+        let mut answer = Answer {
             status,
             headers,
             body: raw[end + 4..].to_vec(),
+        };
+        // Bytes past the Content-Length belong to the next message on the connection.
+        if let Some(length) = answer.header("content-length").and_then(|v| v.parse().ok()) {
+            answer.body.truncate(length);
         }
+        answer
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<&str> {

@@ -6,6 +6,7 @@
 //! AWS requests ([`AwsCall`]) are signed by this crate's own SigV4 implementation ([`sigv4`]),
 //! which shares no code with the filter's and is pinned by AWS's published vectors.
 
+pub mod h2_frames;
 pub mod tls;
 
 use taskgate_filter::sign::{acs3, rpc_v1};
@@ -949,4 +950,31 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Expands the hostile corpus's runs: `{{text*N}}` stands for `text` written `N` times, so a
+/// 20 KiB header stays one readable line.
+pub fn expand_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let run = after.find("}}").and_then(|end| {
+            let (unit, times) = after[..end].rsplit_once('*')?;
+            Some((unit, times.parse::<usize>().ok()?, end))
+        });
+        match run {
+            Some((unit, times, end)) => {
+                out.push_str(&unit.repeat(times));
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -182,7 +182,9 @@ impl Framing {
                 .filter(move |h| h.name.eq_ignore_ascii_case(name))
         };
         let chunked = named("transfer-encoding").next().is_some();
-        let length = named("content-length").next().map(|h| content_length(h.value));
+        let length = named("content-length")
+            .next()
+            .map(|h| content_length(h.value));
         let index = self.next_head;
         self.next_head += 1;
         self.state = match (chunked, length) {
