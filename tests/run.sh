@@ -4,7 +4,8 @@
 # profile, then runs
 #   1. the Rust tests: guest unit tests, every rule natively and through the component (the
 #      shared case corpus tests/cases), captured SDK requests, the CLI, property tests;
-#      and `taskgate serve` end to end against a misbehaving loopback upstream;
+#      and `taskgate serve` end to end against a misbehaving loopback upstream and hostile
+#      clients; a 60-second soak with every request accounted for;
 #   2. the official SDKs end to end: Python (alibabacloud-fnf20190315, aliyun-python-sdk-fnf)
 #      and Node (@alicloud/fnf-2019-03-15, @alicloud/openapi-client) against a recording
 #      server, each captured request checked by the taskgate binary;
@@ -30,6 +31,9 @@ export TASKGATE_BIN="$PWD/target/release/taskgate"
 
 step "Rust tests"
 cargo test --release --locked --workspace
+
+step "soak: 60 s of mixed traffic with clients that abort, every request accounted for"
+bash tests/bench/soak.sh 60 10
 
 step "the shared case corpus through taskgate test"
 target/release/taskgate test tests/cases | tail -n 1

@@ -5,7 +5,9 @@
 //! Usage: `bench-upstream [ADDR] [--tls-cert PEM --tls-key PEM]` (default `127.0.0.1:0`, a free
 //! port). Prints `listening on http://ADDR` (`https://` with TLS) on stdout once bound, then
 //! serves until killed. With TLS (rustls) it offers ALPN h2 and http/1.1, as the real services
-//! do, and serves whichever the client picks.
+//! do, and serves whichever the client picks. With `--record FILE` it appends the `X-Request-Id`
+//! of every request it read whole to FILE, one per line, written as it goes (the soak counts
+//! what reached the engine from it).
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -39,10 +41,25 @@ struct Args {
     /// ... and this private key (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Append the X-Request-Id of every request read to this file.
+    #[arg(long, value_name = "FILE")]
+    record: Option<std::path::PathBuf>,
 }
+
+/// Where `--record` writes: one line per request, each a single unbuffered append, so that
+/// nothing is lost when the process is killed.
+static RECORD: std::sync::OnceLock<std::sync::Mutex<std::fs::File>> = std::sync::OnceLock::new();
 
 fn main() -> anyhow::Result<()> {
     let args = <Args as clap::Parser>::parse();
+    if let Some(path) = &args.record {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let _ = RECORD.set(std::sync::Mutex::new(file));
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
@@ -125,7 +142,16 @@ async fn serve(addr: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> anyh
 
 /// Reads the whole request (as the real engine would) and answers success.
 async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let _ = request.into_body().collect().await;
+    let id = request.headers().get("x-request-id").cloned();
+    if request.into_body().collect().await.is_ok()
+        && let Some(record) = RECORD.get()
+    {
+        let mut line = id.as_ref().map_or(&b"-"[..], |v| v.as_bytes()).to_vec();
+        line.push(b'\n');
+        if let Ok(mut file) = record.lock() {
+            let _ = file.write_all(&line);
+        }
+    }
     let mut response = Response::new(Full::new(Bytes::from_static(BODY)));
     response
         .headers_mut()

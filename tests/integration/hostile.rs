@@ -214,6 +214,37 @@ fn both_lengths_are_refused_on_a_later_request_of_a_connection() {
     assert_eq!(upstream.requests().len(), 2, "the third was forwarded");
 }
 
+/// A client that closes right after its last byte: hyper may drop the request's handler before
+/// it ever runs, and the request must still be logged (and never forwarded twice).
+#[test]
+fn a_request_whose_client_closes_at_once_is_still_logged_once() {
+    let upstream = Upstream::start(Behaviour::Answer);
+    let gw = Served::start(&format!("upstream = {:?}\n", upstream.url()), None);
+    let sent = 20;
+    for n in 0..sent {
+        let request = Call::new(Layout::QueryAndForm)
+            .now()
+            .extra_header("X-Request-Id", &format!("gone-{n}"))
+            .build();
+        let mut stream = TcpStream::connect(gw.addr).expect("connect");
+        stream.write_all(&to_http(&request)).expect("write");
+    }
+    let count = |log: &str| log.matches("\"client_request_id\":\"gone-").count();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&gw.log()) < sent && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    // A little longer, for a second line of any of them.
+    thread::sleep(Duration::from_millis(200));
+    let log = gw.log();
+    for n in 0..sent {
+        let needle = format!("\"client_request_id\":\"gone-{n}\"");
+        assert_eq!(log.matches(&needle).count(), 1, "gone-{n}: {log}");
+    }
+    assert!(upstream.requests().len() <= sent, "forwarded twice");
+    assert!(metrics(gw.admin).contains("taskgate_in_flight 0"));
+}
+
 #[test]
 fn a_client_too_slow_with_its_body_gets_408_not_500() {
     let gw = Served::start("read_timeout_ms = 300\n", None);

@@ -787,16 +787,15 @@ fn logs_and_metrics_hold_the_outcome_but_never_secrets_or_the_reported_error() {
         .now()
         .set("Error", "SecretErrorCode")
         .set("Cause", "very private cause")
+        .extra_header("X-Request-Id", "client-7")
         .build();
     assert_eq!(send(gw.addr, &to_http(&request)).status, 200);
-    assert_eq!(
-        send(
-            gw.addr,
-            &to_http(&Call::new(Layout::QueryAndForm).now().secret("x").build())
-        )
-        .status,
-        403
-    );
+    let forged = Call::new(Layout::QueryAndForm)
+        .now()
+        .secret("x")
+        .extra_header("X-Request-Id", "an id\twith \"quotes\" and tabs")
+        .build();
+    assert_eq!(send(gw.addr, &to_http(&forged)).status, 403);
     assert_eq!(get(gw.admin, "/healthz").status, 200);
     let metrics = String::from_utf8(get(gw.admin, "/metrics").body).expect("utf8");
     assert!(
@@ -809,13 +808,15 @@ fn logs_and_metrics_hold_the_outcome_but_never_secrets_or_the_reported_error() {
         metrics.contains("taskgate_component_seconds_count 2"),
         "{metrics}"
     );
-    thread::sleep(Duration::from_millis(100));
-    let log = gw.log();
-    assert_eq!(
-        log.lines().filter(|l| l.starts_with('{')).count(),
-        2,
+    let log = gw.log_with("SignatureNotMatch");
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with('{')).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    // The client's id is logged when it is a plausible one, left out otherwise.
+    assert!(
+        lines[0].contains(r#""client_request_id":"client-7""#),
         "{log}"
     );
+    assert!(lines[1].contains(r#""client_request_id":null"#), "{log}");
     for secret in [
         "SecretErrorCode",
         "very private cause",

@@ -211,10 +211,10 @@ where
         if heads.both_lengths(index.fetch_add(1, Ordering::Relaxed)) {
             request.extensions_mut().insert(BothLengths);
         }
-        let gateway = Arc::clone(&gateway);
         let counted = Request::start(&requests);
+        let handling = Arc::clone(&gateway).handle(request, peer);
         async move {
-            let response = gateway.handle(request, peer).await;
+            let response = handling.await;
             drop(counted);
             Ok::<_, Infallible>(response)
         }

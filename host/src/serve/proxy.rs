@@ -100,31 +100,35 @@ enum Delivery {
 
 impl Gateway {
     /// Handles one request; always answers (unless the client goes away first: the books are
-    /// kept either way).
-    pub async fn handle(
-        &self,
+    /// kept either way). The books are opened here, before the future is first polled: hyper
+    /// drops the future of a request whose client closed right after sending it without ever
+    /// polling it, and that request reached us too.
+    pub fn handle(
+        self: Arc<Self>,
         request: HttpRequest<Incoming>,
         peer: SocketAddr,
-    ) -> HttpResponse<Full<Bytes>> {
+    ) -> impl Future<Output = HttpResponse<Full<Bytes>>> + Send + 'static {
         let live = self.live.load_full();
         let (mut parts, body) = request.into_parts();
         let host = requested_host(&parts);
         with_host_header(&mut parts);
         let head = head_of(&parts);
-        let mut books = Books::open(self, &parts, &head, peer);
-        let response = self
-            .phases(
-                &live,
-                &parts,
-                body,
-                &head,
-                host.as_deref(),
-                peer,
-                &mut books.outcome,
-            )
-            .await;
-        books.status = Some(response.status().as_u16());
-        response
+        let mut books = Books::open(Arc::clone(&self), &parts, &head, peer);
+        async move {
+            let response = self
+                .phases(
+                    &live,
+                    &parts,
+                    body,
+                    &head,
+                    host.as_deref(),
+                    peer,
+                    &mut books.outcome,
+                )
+                .await;
+            books.answered(response.status());
+            response
+        }
     }
 
     #[allow(
@@ -326,11 +330,13 @@ impl Gateway {
 
 /// One request's entry in the books: counted in flight while it lives, then logged and counted
 /// once when it is dropped, however the request ended: answered, or abandoned by a client
-/// that went away (HTTP/1 close, HTTP/2 reset) while its handler was still running.
-struct Books<'a> {
-    gateway: &'a Gateway,
+/// that went away (HTTP/1 close, HTTP/2 reset) before or while its handler ran.
+struct Books {
+    gateway: Arc<Gateway>,
     started: Instant,
     request_id: Option<String>,
+    /// The client's own id for the request (`X-Request-Id`), to match its logs with ours.
+    client_request_id: Option<String>,
     client: std::net::IpAddr,
     method: String,
     /// The path only: the query carries the task token and the signature.
@@ -344,18 +350,19 @@ struct Books<'a> {
 /// status is nginx's, for the same event).
 const CLIENT_CLOSED: (u16, &str) = (499, "ClientClosedRequest");
 
-impl<'a> Books<'a> {
+impl Books {
     fn open(
-        gateway: &'a Gateway,
+        gateway: Arc<Gateway>,
         parts: &hyper::http::request::Parts,
         head: &Request,
         peer: SocketAddr,
-    ) -> Books<'a> {
+    ) -> Books {
         gateway.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         Books {
             gateway,
             started: Instant::now(),
             request_id: head.request_id.clone(),
+            client_request_id: client_request_id(parts),
             client: peer.ip(),
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
@@ -372,7 +379,14 @@ impl<'a> Books<'a> {
     }
 }
 
-impl Drop for Books<'_> {
+impl Books {
+    /// Records the status the request was answered with (logged when the books close).
+    fn answered(&mut self, status: StatusCode) {
+        self.status = Some(status.as_u16());
+    }
+}
+
+impl Drop for Books {
     fn drop(&mut self) {
         let metrics = &self.gateway.metrics;
         metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -394,6 +408,7 @@ impl Drop for Books<'_> {
         let micros = |d: Option<Duration>| d.map(|d| d.as_micros() as u64);
         let line = json!({
             "request_id": self.request_id,
+            "client_request_id": self.client_request_id,
             "client": self.client.to_string(),
             "method": self.method,
             "path": self.path,
@@ -408,6 +423,18 @@ impl Drop for Books<'_> {
         });
         self.gateway.log.line(line.to_string());
     }
+}
+
+/// The longest `X-Request-Id` logged: an id, not a place to store data in our logs.
+const MAX_CLIENT_REQUEST_ID: usize = 128;
+
+/// The client's `X-Request-Id`, when it is a plausible id (1 to 128 visible ASCII characters);
+/// anything else is left out of the log rather than cut or escaped into something misleading.
+fn client_request_id(parts: &hyper::http::request::Parts) -> Option<String> {
+    let value = parts.headers.get("x-request-id")?.as_bytes();
+    let plausible = (1..=MAX_CLIENT_REQUEST_ID).contains(&value.len())
+        && value.iter().all(|b| b.is_ascii_graphic());
+    plausible.then(|| String::from_utf8_lossy(value).into_owned())
 }
 
 /// read: the body, within the dialect's limit (refused as soon as it is longer, before it is
