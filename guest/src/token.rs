@@ -226,8 +226,8 @@ mod tests {
 
     #[test]
     fn the_outer_base64_of_a_token_has_no_plus_or_slash() {
-        // PROTOCOLS.md: the token's ASCII text has no '>', '?' or '~', so the outer Base64
-        // never holds '+' or '/'; checked across many MACs.
+        // docs/protocols.md §1 (task tokens): the token's ASCII text has no '>', '?' or '~', so
+        // the outer Base64 never holds '+' or '/'; checked across many MACs.
         for event in 0..500 {
             let token = mint("a", UUID, event, b"k").unwrap();
             assert!(!token.contains('+') && !token.contains('/'), "{token}");

@@ -6,7 +6,7 @@
 //! SigV4 for Step Functions, SWF and CodePipeline. `--invalid` of them are signed with the wrong
 //! secret or lack the task token; `--abort` of them are abandoned by their client: half-way
 //! through the head, half-way through the body, or right after the last byte without reading
-//! the answer. Each carries `X-Request-Id: soak-N`.
+//! the answer. Each carries `X-Request-Id: soak-N` (`--tag` sets the prefix).
 //!
 //! Every `--every` seconds it prints one figure line: answers and their latency (p50, p99, max,
 //! from the due time), the gateway's RSS and open file descriptors (from /proc), and its
@@ -81,6 +81,9 @@ struct Args {
     /// `read_timeout_ms`, so that idle connections are closed).
     #[arg(long, default_value_t = 3.0)]
     settle: f64,
+    /// The prefix of the request ids (`TAG-N`), so that runs against one gateway stay apart.
+    #[arg(long, default_value = "soak")]
+    tag: String,
     /// Seed of the random choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -139,16 +142,20 @@ fn main() -> anyhow::Result<()> {
         bail!("--rate, --duration, --every and --connections must be positive");
     }
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let (jobs, queue) = mpsc::channel::<Job>();
+    // Bounded: at a rate beyond what the clients can send (the probe of the maximum), the
+    // pacer waits instead of queueing without limit.
+    let (jobs, queue) = mpsc::sync_channel::<Job>(65_536);
     let queue = Arc::new(Mutex::new(queue));
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(args.duration);
+    let unsent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..args.connections)
         .map(|_| {
             let (queue, seen, addr) = (Arc::clone(&queue), Arc::clone(&seen), args.addr);
-            thread::spawn(move || work(addr, &queue, &seen))
+            let (unsent, tag) = (Arc::clone(&unsent), args.tag.clone());
+            thread::spawn(move || work(addr, &tag, end, &queue, &seen, &unsent))
         })
         .collect();
-    let start = Instant::now();
-    let end = start + Duration::from_secs_f64(args.duration);
     let sampler = {
         let (seen, every) = (Arc::clone(&seen), Duration::from_secs_f64(args.every));
         let (admin, pid, figures) = (args.admin, args.pid, args.figures.clone());
@@ -164,6 +171,7 @@ fn main() -> anyhow::Result<()> {
     let last = Figures::read(args.admin, args.pid);
     let seen = std::mem::take(&mut *seen.lock().expect("seen"));
     let account = Account::make(
+        &args.tag,
         &seen,
         &std::fs::read_to_string(&args.gateway_log).context("the gateway log")?,
         &std::fs::read_to_string(&args.upstream_record).context("the upstream record")?,
@@ -182,6 +190,8 @@ fn main() -> anyhow::Result<()> {
         "rate": args.rate,
         "duration_s": args.duration,
         "requests": seen.len(),
+        "answered": seen.iter().filter(|s| s.status.is_some()).count(),
+        "unsent": unsent.load(std::sync::atomic::Ordering::Relaxed),
         "by_ending": account.by_ending,
         "statuses": account.statuses,
         "logged": account.logged,
@@ -204,7 +214,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Releases job `i` at `start + i / rate` until `end`, choosing what it is at random.
-fn pace(args: &Args, start: Instant, end: Instant, jobs: &mpsc::Sender<Job>) {
+fn pace(args: &Args, start: Instant, end: Instant, jobs: &mpsc::SyncSender<Job>) {
     let mut rng = fastrand::Rng::with_seed(args.seed);
     let shapes = [
         Shape::Fnf(Layout::QueryAndForm),
@@ -252,8 +262,8 @@ fn pace(args: &Args, start: Instant, end: Instant, jobs: &mpsc::Sender<Job>) {
 }
 
 /// The request's bytes, signed now, and where its head ends.
-fn request(job: &Job) -> (Vec<u8>, usize) {
-    let id = format!("soak-{}", job.id);
+fn request(tag: &str, job: &Job) -> (Vec<u8>, usize) {
+    let id = format!("{tag}-{}", job.id);
     let request = match job.shape {
         Shape::Fnf(layout) => {
             let call = Call::new(layout).now().extra_header("X-Request-Id", &id);
@@ -285,20 +295,32 @@ fn request(job: &Job) -> (Vec<u8>, usize) {
 }
 
 /// One client: takes due jobs and runs them on its keep-alive connection (a new one after an
-/// abort or an error).
-fn work(addr: SocketAddr, queue: &Mutex<mpsc::Receiver<Job>>, seen: &Mutex<Vec<Seen>>) {
+/// abort or an error). Jobs still waiting at `end` are not sent (counted as unsent): only a
+/// rate beyond the clients' leaves any.
+fn work(
+    addr: SocketAddr,
+    tag: &str,
+    end: Instant,
+    queue: &Mutex<mpsc::Receiver<Job>>,
+    seen: &Mutex<Vec<Seen>>,
+    unsent: &std::sync::atomic::AtomicUsize,
+) {
     let mut connection: Option<TcpStream> = None;
     let mut last_used = Instant::now();
     loop {
         let Ok(job) = queue.lock().expect("queue").recv() else {
             return;
         };
+        if Instant::now() >= end {
+            unsent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            continue;
+        }
         // As HTTP clients do, a connection idle for a while is not reused: the gateway may be
         // closing it (its idle timer), and a request sent into that would be lost by us.
         if last_used.elapsed() > IDLE_REUSE {
             connection = None;
         }
-        let (bytes, head) = request(&job);
+        let (bytes, head) = request(tag, &job);
         let mut outcome = Seen {
             job,
             status: None,
@@ -529,7 +551,8 @@ struct Account {
 }
 
 impl Account {
-    fn make(seen: &[Seen], log: &str, record: &str) -> Account {
+    fn make(tag: &str, seen: &[Seen], log: &str, record: &str) -> Account {
+        let ours = format!("{tag}-");
         // The gateway's log: per client id, the (status, request id) of each line.
         let mut lines: HashMap<String, Vec<(u64, String)>> = HashMap::new();
         for line in log.lines().filter(|l| l.starts_with('{')) {
@@ -552,7 +575,7 @@ impl Account {
         let mut statuses: HashMap<String, usize> = HashMap::new();
         let (mut logged, mut forwarded) = (0, 0);
         for s in seen {
-            let id = format!("soak-{}", s.job.id);
+            let id = format!("{tag}-{}", s.job.id);
             let what = format!(
                 "{id} ({:?} {:?} {:?})",
                 s.job.shape, s.job.validity, s.job.ending
@@ -605,10 +628,10 @@ impl Account {
                 problems.push(format!("{what}: invalid, answered {status}"));
             }
         }
-        for id in lines.keys().filter(|id| id.starts_with("soak-")) {
+        for id in lines.keys().filter(|id| id.starts_with(&ours)) {
             problems.push(format!("{id}: logged but never sent"));
         }
-        for id in upstream.keys().filter(|id| id.starts_with("soak-")) {
+        for id in upstream.keys().filter(|id| id.starts_with(&ours)) {
             problems.push(format!("{id}: forwarded but never sent"));
         }
         Account {

@@ -1,6 +1,6 @@
 //! The AWS dialects (Step Functions `SendTaskFailure`, SWF `RespondActivityTaskFailed`,
-//! CodePipeline `PutJobFailureResult`) against the README's AWS rules and PROTOCOLS.md §2. Every
-//! request runs natively and through the component, and the two verdicts must be identical.
+//! CodePipeline `PutJobFailureResult`) against the README's AWS rules and docs/protocols.md §2.
+//! Every request runs natively and through the component, and the two verdicts must be identical.
 
 use crate::{check_both, demo};
 use serde_json::Value;
@@ -190,7 +190,7 @@ fn x(n: usize) -> String {
 
 #[test]
 fn the_test_signer_matches_the_published_sigv4_vectors() {
-    // PROTOCOLS.md §2: SendTaskFailure as boto3 signs it.
+    // docs/protocols.md §2: SendTaskFailure as boto3 signs it.
     let headers: Vec<(String, String)> = [
         ("Host", "states.us-east-1.amazonaws.com"),
         ("Content-Type", JSON_10),
