@@ -3,8 +3,9 @@
 //! binary can embed it: `cargo run -p taskgate` then needs nothing but the Rust toolchain.
 //!
 //! The nested cargo uses its own target directory (sharing the outer one would deadlock on its
-//! lock) and the size-optimised `component` profile. Set `TASKGATE_SKIP_COMPONENT_BUILD=1` to
-//! embed an empty placeholder instead (only for tooling that never runs the binary).
+//! lock) and the `component` profile (opt-level 3: its comment in the workspace Cargo.toml says
+//! why). Set `TASKGATE_SKIP_COMPONENT_BUILD=1` to embed an empty placeholder instead (only for
+//! tooling that never runs the binary).
 
 use std::env;
 use std::path::{Path, PathBuf};

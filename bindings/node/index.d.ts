@@ -1,9 +1,9 @@
 // Types of index.mjs. The WIT records are jco's, from dist/ (`npm run build`).
 import type {
-    PassedCall, Report, Response, TaskToken, TokenError, Verdict,
+    EdgeFailure, PassedCall, Report, Response, TaskToken, TokenError, Verdict,
 } from './dist/interfaces/taskgate-filter-types.js';
 
-export type { PassedCall, Report, Response, TaskToken, TokenError, Verdict };
+export type { EdgeFailure, PassedCall, Report, Response, TaskToken, TokenError, Verdict };
 
 /** What the filter does with calls it does not model (anything but the four failure reports). */
 export type OtherCalls = 'reject' | 'authenticate' | 'forward';
@@ -67,10 +67,16 @@ export interface Filter {
     /**
      * `{ tag: 'forward', val: Report }`, `{ tag: 'pass', val: PassedCall }` (a call the filter
      * does not model, passed per `otherCalls`) or `{ tag: 'reject', val: Response }` (`body` a
-     * Uint8Array). Never throws for any HTTP request; a component trap is a 500 reject in the
-     * request's dialect. Throws TypeError only for a request object of the wrong shape.
+     * Uint8Array). Never throws for any HTTP request; a component trap is the component's own
+     * 500 reject in the request's dialect (from a fresh instance). Throws TypeError only for a request object of the wrong shape.
      */
     check(request: FilterRequest): Verdict;
+    /**
+     * The vendor's answer to a failure the host found itself (e.g. `{ tag: 'throttled', val:
+     * 64 }`, `{ tag: 'entity-too-large', val: 65536 }`, `{ tag: 'internal' }`), in the request's
+     * dialect, rendered by the component from the request's head. Throws if the component fails.
+     */
+    respond(request: FilterRequest, failure: EdgeFailure): Response;
     /** Decodes a task token and, with token keys configured, verifies its MAC. */
     decodeToken(token: string): { tag: 'ok'; val: TaskToken } | { tag: 'err'; val: TokenError };
 }

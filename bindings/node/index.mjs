@@ -2,7 +2,6 @@
 // (`npm run build`). Every rule is the component's; this file only supplies its imports from
 // a configuration and converts the request.
 import { readFile } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
 
 const DEFAULT_LIMITS = Object.freeze({
@@ -93,6 +92,9 @@ export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {},
         }
     }
 
+    // The component's own answer to a failure found outside it, from the request's head.
+    const respond = (wit, failure) => call((v) => v.respond({ ...wit, body: new Uint8Array() }, failure));
+
     return {
         check(request) {
             const wit = witRequest(request);
@@ -100,9 +102,21 @@ export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {},
                 return call((v) => v.check(wit));
             } catch (error) {
                 // Conversions are done, so this is the component failing (a trap): answer the
-                // way `taskgate serve` does, with the vendor's 500.
-                return { tag: 'reject', val: internalFailure(wit, error) };
+                // way `taskgate serve` does, with the component's own 500 for it, from a fresh
+                // instance.
+                let response;
+                try {
+                    response = respond(wit, { tag: 'internal' });
+                } catch (again) {
+                    throw new Error('taskgate: the filter component failed', { cause: again });
+                }
+                // Not part of the WIT response: why there was no verdict, for the host's logs.
+                Object.defineProperty(response, 'failure', { value: error, enumerable: false });
+                return { tag: 'reject', val: response };
             }
+        },
+        respond(request, failure) {
+            return respond(witRequest(request), failure);
         },
         decodeToken(token) {
             if (typeof token !== 'string') throw new TypeError('taskgate: token must be a string');
@@ -192,33 +206,3 @@ function witRequest(request) {
     };
 }
 
-/**
- * The vendor's 500 for a request the component could not decide, in the request's dialect:
- * what `taskgate serve` answers when the component traps (guest/src/error.rs).
- */
-function internalFailure(request, error) {
-    const header = (name) => request.headers.find(([n]) => n.toLowerCase() === name)?.[1];
-    const requestId = request.requestId ?? randomUUID().toUpperCase();
-    const target = header('x-amz-target');
-    let code, headers, body;
-    if (target !== undefined) {
-        code = 'InternalFailure';
-        const contentType = target.startsWith('CodePipeline_') ? 'application/x-amz-json-1.1' : 'application/x-amz-json-1.0';
-        headers = [['content-type', contentType], ['x-amzn-requestid', requestId]];
-        body = { __type: code, message: 'The request processing has failed because of an unknown error, exception or failure.' };
-    } else {
-        code = 'InternalServerError';
-        headers = [['content-type', 'application/json;charset=utf-8'], ['x-acs-request-id', requestId]];
-        body = {
-            RequestId: requestId,
-            HostId: header('host') ?? 'taskgate',
-            Code: code,
-            Message: 'An internal error has occurred. Please retry.',
-            Recommend: `https://api.aliyun.com/troubleshoot?q=${code}&product=fnf`,
-        };
-    }
-    const response = { status: 500, headers, body: encoder.encode(JSON.stringify(body)), code };
-    // Not part of the WIT response: why there was no verdict, for the host's logs.
-    Object.defineProperty(response, 'failure', { value: error, enumerable: false });
-    return response;
-}

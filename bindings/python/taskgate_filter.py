@@ -1,4 +1,4 @@
-"""Run the taskgate filter component (WIT `taskgate:filter@0.3.0`) from Python.
+"""Run the taskgate filter component (WIT `taskgate:filter@0.4.0`) from Python.
 
 Uses the component API of wasmtime-py (`wasmtime.component`): the component is compiled once per
 `Filter`, and every `check` gets a fresh store and instance, as the Rust host does by default.
@@ -23,9 +23,10 @@ from typing import Any, Literal, Mapping, Sequence, TypeAlias
 
 import wasmtime
 from wasmtime import Engine, Store
-from wasmtime.component import Component, Linker, ListType, Record
+from wasmtime.component import Component, Linker, ListType, Record, Variant
 
 __all__ = [
+    "EDGE_FAILURES",
     "Filter",
     "FilterTrap",
     "Forward",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 WIT_PACKAGE = "taskgate:filter"
-WIT_VERSION = "0.3.0"
+WIT_VERSION = "0.4.0"
 _CREDENTIALS = f"{WIT_PACKAGE}/credentials@{WIT_VERSION}"
 _SETTINGS = f"{WIT_PACKAGE}/settings@{WIT_VERSION}"
 _TYPES = f"{WIT_PACKAGE}/types@{WIT_VERSION}"
@@ -179,6 +180,19 @@ class Malformed:
 TokenError: TypeAlias = Unverified | Malformed
 
 
+# The failures a host finds itself, which `Filter.respond` renders (WIT `edge-failure`): each
+# with the type of its value (None: it takes none).
+EDGE_FAILURES: dict[str, type | None] = {
+    "internal": None,
+    "throttled": int,
+    "entity-too-large": int,
+    "no-route": str,
+    "tunnel": None,
+    "malformed": str,
+    "slow-client": None,
+}
+
+
 class FilterTrap(RuntimeError):
     """The component trapped or hit a limit: the request was neither accepted nor rejected.
 
@@ -213,10 +227,12 @@ class _Compiled:
             raise ValueError(f"{path}: no export {_VALIDATOR}")
         check = self.component.get_export_index("check", validator)
         decode = self.component.get_export_index("decode-token", validator)
-        if check is None or decode is None:
-            raise ValueError(f"{path}: {_VALIDATOR} lacks check or decode-token")
+        respond = self.component.get_export_index("respond", validator)
+        if check is None or decode is None or respond is None:
+            raise ValueError(f"{path}: {_VALIDATOR} lacks check, decode-token or respond")
         self.check_index = check
         self.decode_index = decode
+        self.respond_index = respond
 
 
 class Filter:
@@ -344,13 +360,24 @@ class Filter:
                     access_key_id=_field(c, "access_key_id"),
                 )
             )
-        r = raw.payload
-        return Reject(
-            status=r.status,
-            headers=[(k, v) for k, v in r.headers],
-            body=bytes(r.body),
-            code=r.code,
-        )
+        return _lift_response(raw.payload)
+
+    def respond(self, request: Request, failure: str, value: int | str | None = None) -> Reject:
+        """The vendor's answer to a failure the host found itself, in the request's dialect,
+        rendered by the component from the request's head (as `taskgate serve` answers them):
+        `failure` is one of `EDGE_FAILURES`, e.g. `respond(request, "throttled", 64)`.
+        Raises `ValueError` for an unknown failure or a value of the wrong type, `FilterTrap`
+        only if the component fails."""
+        if failure not in EDGE_FAILURES:
+            raise ValueError(f"unknown failure {failure!r}: one of {sorted(EDGE_FAILURES)}")
+        kind = EDGE_FAILURES[failure]
+        if (value is None) != (kind is None) or (kind is not None and not isinstance(value, kind)):
+            expected = "no value" if kind is None else f"a value of type {kind.__name__}"
+            raise ValueError(f"{failure!r} takes {expected}")
+        head = _lower_request(request)
+        head.body = b""
+        raw = self._call(self._compiled.respond_index, head, Variant(failure, value))
+        return _lift_response(raw)
 
     def decode_token(self, token: str) -> TaskToken | TokenError:
         """Decode a task token and, when token keys are configured, verify its MAC."""
@@ -439,6 +466,15 @@ def _lower_request(request: Request) -> Record:
         body=bytes(request.body),
         received_at=int(request.received_at),
         request_id=request.request_id,
+    )
+
+
+def _lift_response(rec: Record) -> Reject:
+    return Reject(
+        status=rec.status,
+        headers=[(k, v) for k, v in rec.headers],
+        body=bytes(rec.body),
+        code=rec.code,
     )
 
 

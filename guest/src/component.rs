@@ -67,6 +67,19 @@ impl Guest for Component {
         }
     }
 
+    fn respond(request: wit::Request, failure: wit::EdgeFailure) -> wit::Response {
+        let failure = match failure {
+            wit::EdgeFailure::Internal => crate::EdgeFailure::Internal,
+            wit::EdgeFailure::Throttled(limit) => crate::EdgeFailure::Throttled { limit },
+            wit::EdgeFailure::EntityTooLarge(limit) => crate::EdgeFailure::EntityTooLarge { limit },
+            wit::EdgeFailure::NoRoute(host) => crate::EdgeFailure::NoRoute { host },
+            wit::EdgeFailure::Tunnel => crate::EdgeFailure::Tunnel,
+            wit::EdgeFailure::Malformed(detail) => crate::EdgeFailure::Malformed { detail },
+            wit::EdgeFailure::SlowClient => crate::EdgeFailure::SlowClient,
+        };
+        response(crate::edge_response(&request_of(request), failure))
+    }
+
     fn decode_token(token: String) -> Result<wit::TaskToken, wit::TokenError> {
         crate::decode_token(&token, &Imports)
             .map(task_token)
@@ -106,12 +119,16 @@ fn verdict(verdict: types::Verdict) -> wit::Verdict {
             request_id: call.request_id,
             access_key_id: call.access_key_id,
         }),
-        types::Verdict::Reject(response) => wit::Verdict::Reject(wit::Response {
-            status: response.status,
-            headers: response.headers,
-            body: response.body,
-            code: response.code,
-        }),
+        types::Verdict::Reject(rejection) => wit::Verdict::Reject(response(rejection)),
+    }
+}
+
+fn response(response: types::Response) -> wit::Response {
+    wit::Response {
+        status: response.status,
+        headers: response.headers,
+        body: response.body,
+        code: response.code,
     }
 }
 

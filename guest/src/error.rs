@@ -126,7 +126,7 @@ pub enum Failure {
     /// An HTTP message the host refuses to pass on.
     Malformed {
         /// What is wrong, as a phrase.
-        detail: &'static str,
+        detail: String,
     },
     /// The client was too slow with its body.
     SlowClient,

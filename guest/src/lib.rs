@@ -12,6 +12,9 @@
 
 mod dialect;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod json_body;
 mod params;
 mod percent;
@@ -47,7 +50,16 @@ pub fn check(request: &Request, env: &dyn Env) -> Verdict {
 /// Faults on demand, compiled only into the test build (`--features test-faults`).
 #[cfg(feature = "test-faults")]
 mod test_faults {
-    use crate::types::Request;
+    use crate::types::{Request, Response};
+
+    /// Marks an answer rendered by a fault build, so that a test can tell that a host's answer
+    /// to its own failure came from the loaded component and not from the host's built-in table.
+    pub fn mark(mut response: Response) -> Response {
+        response
+            .headers
+            .push(("x-taskgate-test-faults".to_owned(), "respond".to_owned()));
+        response
+    }
 
     /// A body containing this traps the component.
     const TRAP: &[u8] = b"taskgate-test-trap";
@@ -103,7 +115,7 @@ pub enum EdgeFailure {
     /// `InvalidArgument` / `SerializationException`, saying what is wrong.
     Malformed {
         /// What is wrong, as a phrase ("more than one Host header").
-        detail: &'static str,
+        detail: String,
     },
     /// The client did not send its body within the read timeout: 408 `RequestTimeout`.
     SlowClient,
@@ -122,7 +134,10 @@ pub fn edge_response(request: &Request, failure: EdgeFailure) -> Response {
         EdgeFailure::Malformed { detail } => Failure::Malformed { detail },
         EdgeFailure::SlowClient => Failure::SlowClient,
     };
-    dialect::edge_response(request, &failure)
+    let response = dialect::edge_response(request, &failure);
+    #[cfg(feature = "test-faults")]
+    let response = test_faults::mark(response);
+    response
 }
 
 /// The dialect a request belongs to (from its `X-Amz-Target` header, else Alibaba): hosts use

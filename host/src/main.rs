@@ -171,12 +171,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let verdict = match sandbox.check(&config, request.clone()) {
                 Ok(verdict) => verdict,
                 Err(error) => {
-                    // The caller still gets an answer in its own dialect, as from a gateway.
+                    // The caller still gets an answer in its own dialect, as from a gateway:
+                    // the component's, or the built-in table's if it cannot give even that.
                     eprintln!("taskgate: the filter component failed: {error:#}");
-                    Verdict::Reject(taskgate_filter::edge_response(
-                        &request,
-                        taskgate_filter::EdgeFailure::Internal,
-                    ))
+                    let failure = taskgate_filter::EdgeFailure::Internal;
+                    Verdict::Reject(
+                        sandbox
+                            .respond(&config, &request, failure.clone())
+                            .unwrap_or_else(|_| taskgate_filter::edge_response(&request, failure)),
+                    )
                 }
             };
             println!("{:#}", output::verdict(&verdict));

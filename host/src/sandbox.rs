@@ -16,8 +16,8 @@ use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskgate_filter::{
-    Dialect, Env as _, OtherCalls, PassedCall, Report, Request, Response, TaskToken, TokenError,
-    Verdict,
+    Dialect, EdgeFailure, Env as _, OtherCalls, PassedCall, Report, Request, Response, TaskToken,
+    TokenError, Verdict,
 };
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
@@ -227,7 +227,8 @@ impl Sandbox {
         }
     }
 
-    /// Checks one request in a fresh instance. An error means the component itself failed (a
+    /// Checks one request in an instance of the pool (fresh unless `instance_reuse` lets a clean
+    /// one serve again). An error means the component itself failed (a
     /// trap, the deadline, the memory cap): the request was neither accepted nor rejected.
     pub fn check(&self, config: &Arc<Config>, request: Request) -> anyhow::Result<Verdict> {
         let mut instance = self.instance(config)?;
@@ -255,7 +256,27 @@ impl Sandbox {
         Ok((from_wit(explanation.verdict), explanation.steps))
     }
 
-    /// Decodes (and, with token keys configured, verifies) a task token in a fresh instance.
+    /// The vendor's answer to a failure the host found itself (`EdgeFailure`), rendered by the
+    /// component from the request's head: a loaded component decides these bytes as it decides
+    /// its rejections. An error means the component could not answer even this.
+    pub fn respond(
+        &self,
+        config: &Arc<Config>,
+        request: &Request,
+        failure: EdgeFailure,
+    ) -> anyhow::Result<Response> {
+        let mut instance = self.instance(config)?;
+        let response = instance.filter.taskgate_filter_validator().call_respond(
+            &mut instance.store,
+            &wit_head(request),
+            &wit_failure(failure),
+        )?;
+        self.keep(instance);
+        Ok(response_of(response))
+    }
+
+    /// Decodes (and, with token keys configured, verifies) a task token, in an instance as
+    /// [`Sandbox::check`] takes one.
     pub fn decode_token(
         &self,
         config: &Arc<Config>,
@@ -318,6 +339,39 @@ fn wit_request(request: Request) -> wit::Request {
     }
 }
 
+/// The request without its body: all `respond` reads.
+fn wit_head(request: &Request) -> wit::Request {
+    wit::Request {
+        method: request.method.clone(),
+        path_with_query: request.path_with_query.clone(),
+        headers: request.headers.clone(),
+        body: Vec::new(),
+        received_at: request.received_at,
+        request_id: request.request_id.clone(),
+    }
+}
+
+fn wit_failure(failure: EdgeFailure) -> wit::EdgeFailure {
+    match failure {
+        EdgeFailure::Internal => wit::EdgeFailure::Internal,
+        EdgeFailure::Throttled { limit } => wit::EdgeFailure::Throttled(limit),
+        EdgeFailure::EntityTooLarge { limit } => wit::EdgeFailure::EntityTooLarge(limit),
+        EdgeFailure::NoRoute { host } => wit::EdgeFailure::NoRoute(host),
+        EdgeFailure::Tunnel => wit::EdgeFailure::Tunnel,
+        EdgeFailure::Malformed { detail } => wit::EdgeFailure::Malformed(detail),
+        EdgeFailure::SlowClient => wit::EdgeFailure::SlowClient,
+    }
+}
+
+fn response_of(response: wit::Response) -> Response {
+    Response {
+        status: response.status,
+        headers: response.headers,
+        body: response.body,
+        code: response.code,
+    }
+}
+
 fn dialect(dialect: wit::Dialect) -> Dialect {
     match dialect {
         wit::Dialect::Fnf => Dialect::Fnf,
@@ -345,12 +399,7 @@ fn from_wit(verdict: wit::Verdict) -> Verdict {
             error: report.error,
             cause: report.cause,
         }),
-        wit::Verdict::Reject(response) => Verdict::Reject(Response {
-            status: response.status,
-            headers: response.headers,
-            body: response.body,
-            code: response.code,
-        }),
+        wit::Verdict::Reject(response) => Verdict::Reject(response_of(response)),
     }
 }
 

@@ -16,7 +16,7 @@ fn the_component_exports_the_versioned_validator_and_imports_only_credentials_se
         .map(|(n, i)| (n.to_owned(), i.ty))
         .collect();
     let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["taskgate:filter/validator@0.3.0"]);
+    assert_eq!(names, ["taskgate:filter/validator@0.4.0"]);
     let ComponentItem::ComponentInstance(validator) = &exports[0].1 else {
         panic!("validator is not an instance");
     };
@@ -26,10 +26,10 @@ fn the_component_exports_the_versioned_validator_and_imports_only_credentials_se
         .map(|(n, _)| n)
         .collect();
     functions.sort_unstable();
-    assert_eq!(functions, ["check", "decode-token", "explain"]);
+    assert_eq!(functions, ["check", "decode-token", "explain", "respond"]);
 
     for (name, _) in ty.imports(&engine) {
-        let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.3.0")
+        let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.4.0")
             || name.starts_with("wasi:cli/")
             || name.starts_with("wasi:io/");
         assert!(allowed, "unexpected import {name}");
@@ -43,4 +43,58 @@ fn the_release_component_is_at_most_300_kib() {
         "{} bytes",
         EMBEDDED_COMPONENT.len()
     );
+}
+
+/// `respond` in the component renders every failure a host finds itself exactly as the native
+/// table does, in every dialect: the host's fallback (for a component that cannot answer even
+/// that) gives the same bytes.
+#[test]
+fn respond_through_the_component_matches_the_native_table() {
+    use taskgate_filter::{EdgeFailure, Request};
+    let config = crate::demo();
+    let failures = [
+        EdgeFailure::Internal,
+        EdgeFailure::Throttled { limit: 64 },
+        EdgeFailure::EntityTooLarge { limit: 65_536 },
+        EdgeFailure::NoRoute {
+            host: "evil.example".to_owned(),
+        },
+        EdgeFailure::Tunnel,
+        EdgeFailure::Malformed {
+            detail: "more than one Host header".to_owned(),
+        },
+        EdgeFailure::SlowClient,
+    ];
+    let heads = [
+        vec![("Host".to_owned(), "cn-hangzhou.fnf.aliyuncs.com".to_owned())],
+        vec![(
+            "X-Amz-Target".to_owned(),
+            "AWSStepFunctions.SendTaskFailure".to_owned(),
+        )],
+        vec![(
+            "X-Amz-Target".to_owned(),
+            "SimpleWorkflowService.RespondActivityTaskFailed".to_owned(),
+        )],
+        vec![(
+            "X-Amz-Target".to_owned(),
+            "CodePipeline_20150709.PutJobFailureResult".to_owned(),
+        )],
+    ];
+    for headers in heads {
+        let request = Request {
+            method: "POST".to_owned(),
+            path_with_query: "/".to_owned(),
+            headers,
+            body: Vec::new(),
+            received_at: 1_795_334_400,
+            request_id: Some("R-1".to_owned()),
+        };
+        for failure in &failures {
+            let native = taskgate_filter::edge_response(&request, failure.clone());
+            let component = crate::sandbox()
+                .respond(&config, &request, failure.clone())
+                .expect("the component answers");
+            assert_eq!(native, component, "{failure:?} for {:?}", request.headers);
+        }
+    }
 }

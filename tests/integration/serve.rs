@@ -510,6 +510,35 @@ fn a_trapping_or_spinning_component_is_answered_500_and_the_next_request_still_w
     );
 }
 
+/// `--component` decides every byte a caller receives: the gateway's answers to the failures it
+/// finds itself (a trap, a body over the limit, CONNECT) are rendered by the loaded component
+/// (the fault build marks what it renders), not by a table built into the host.
+#[test]
+fn the_answers_to_the_gateways_own_failures_come_from_the_loaded_component() {
+    let marked = |answer: &Answer| answer.header("x-taskgate-test-faults") == Some("respond");
+    let gw = Served::start("", Some(faults_component()));
+    let trap = Call::new(Layout::QueryAndForm)
+        .now()
+        .set("Cause", "taskgate-test-trap")
+        .build();
+    let oversized = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n";
+    let connect = b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n";
+    for (what, raw, status) in [
+        ("a trap", to_http(&trap), 500),
+        ("a body over the limit", oversized.to_vec(), 400),
+        ("CONNECT", connect.to_vec(), 405),
+    ] {
+        let answer = send(gw.addr, &raw);
+        assert_eq!(answer.status, status, "{what}");
+        assert!(marked(&answer), "{what}: {:?}", answer.headers);
+    }
+    // The embedded component is not the fault build: no mark.
+    let plain = Served::start("", None);
+    let answer = send(plain.addr, oversized);
+    assert_eq!(answer.status, 400);
+    assert!(!marked(&answer), "{:?}", answer.headers);
+}
+
 #[test]
 fn the_sink_records_each_accepted_report_once_and_answers_like_the_service() {
     let gw = Served::start("", None);

@@ -245,6 +245,34 @@ test('a request object of the wrong shape is a TypeError (a programming error)',
     }
 });
 
+test('respond renders the failures a host finds itself, in the request\'s dialect', async () => {
+    const filter = await loadFilter(demo);
+    const alibaba = { method: 'POST', pathWithQuery: '/', headers: [['Host', 'cn-hangzhou.fnf.aliyuncs.com']],
+        body: 'ignored', receivedAt: 1795334400, requestId: 'R-2' };
+    const aws = { ...alibaba, headers: [['X-Amz-Target', 'CodePipeline_20150709.PutJobFailureResult']] };
+    const cases = [
+        [alibaba, { tag: 'throttled', val: 64 }, 429, 'ResourceThrottled', /64/],
+        [aws, { tag: 'throttled', val: 64 }, 400, 'ThrottlingException', /64/],
+        [alibaba, { tag: 'entity-too-large', val: 65536 }, 400, 'EntityTooLarge', /65536/],
+        [aws, { tag: 'entity-too-large', val: 1048576 }, 413, 'RequestEntityTooLarge', /./],
+        [alibaba, { tag: 'malformed', val: 'more than one Host header' }, 400, 'InvalidArgument', /more than one Host/],
+        [alibaba, { tag: 'no-route', val: 'evil.example' }, 400, 'InvalidArgument', /evil\.example/],
+        [aws, { tag: 'slow-client' }, 408, 'RequestTimeout', /./],
+        [aws, { tag: 'internal' }, 500, 'InternalFailure', /./],
+    ];
+    for (const [request, failure, status, code, says] of cases) {
+        const response = filter.respond(request, failure);
+        const what = `${failure.tag} (${request.headers[0][0]})`;
+        assert.equal(response.status, status, what);
+        assert.equal(response.code, code, what);
+        assert.match(new TextDecoder().decode(response.body), says, what);
+    }
+    // AWS's own content type for CodePipeline, Alibaba's request id as given.
+    assert.deepEqual(filter.respond(aws, { tag: 'internal' }).headers[0], ['content-type', 'application/x-amz-json-1.1']);
+    const body = JSON.parse(new TextDecoder().decode(filter.respond(alibaba, { tag: 'internal' }).body));
+    assert.equal(body.RequestId, 'R-2');
+});
+
 test('a component trap is the vendor\'s 500, and the next check gets a fresh instance', async (t) => {
     const faults = process.env.TASKGATE_FAULTS_COMPONENT;
     if (!faults) {

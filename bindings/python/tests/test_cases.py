@@ -233,6 +233,42 @@ def test_odd_input_never_raises(name: str, compiled: Filter) -> None:
     assert isinstance(verdict, (Forward, Pass, Reject))
 
 
+# --- respond ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers, failure, value, status, code",
+    [
+        ([("Host", "cn-hangzhou.fnf.aliyuncs.com")], "throttled", 64, 429, "ResourceThrottled"),
+        ([("X-Amz-Target", "AWSStepFunctions.SendTaskFailure")], "throttled", 64, 400, "ThrottlingException"),
+        ([("Host", "cn-hangzhou.fnf.aliyuncs.com")], "entity-too-large", 65536, 400, "EntityTooLarge"),
+        ([("X-Amz-Target", "SimpleWorkflowService.RespondActivityTaskFailed")], "entity-too-large", 1048576, 413, "RequestEntityTooLarge"),
+        ([("Host", "x")], "malformed", "more than one Host header", 400, "InvalidArgument"),
+        ([("Host", "x")], "no-route", "evil.example", 400, "InvalidArgument"),
+        ([("Host", "x")], "internal", None, 500, "InternalServerError"),
+        ([("X-Amz-Target", "AWSStepFunctions.SendTaskFailure")], "slow-client", None, 408, "RequestTimeout"),
+    ],
+)
+def test_respond_renders_host_failures_in_the_dialect(
+    headers: list[tuple[str, str]], failure: str, value: Any, status: int, code: str, compiled: Filter
+) -> None:
+    request = Request(method="POST", path_with_query="/", headers=headers, body=b"ignored", received_at=0)
+    answer = compiled.with_config().respond(request, failure, value)
+    assert (answer.status, answer.code) == (status, code)
+    if value is not None:
+        assert str(value) in answer.body.decode()
+
+
+def test_respond_refuses_an_unknown_failure_or_a_wrong_value(compiled: Filter) -> None:
+    request = Request(method="POST", path_with_query="/", headers=[], body=b"", received_at=0)
+    with pytest.raises(ValueError):
+        compiled.respond(request, "exploded")
+    with pytest.raises(ValueError):
+        compiled.respond(request, "throttled", "many")
+    with pytest.raises(ValueError):
+        compiled.respond(request, "tunnel", 1)
+
+
 # --- decode_token -----------------------------------------------------------------------------
 
 DEMO_TOKEN = (

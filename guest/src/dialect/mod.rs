@@ -1,7 +1,8 @@
 //! One module per vendor API. This file picks the dialect for a request and turns a failure into
 //! that dialect's response; the rules themselves live in the dialect's module.
 
-mod aws;
+// `pub(crate)` for the `fuzzing` module, which reaches the AWS body model.
+pub(crate) mod aws;
 mod fnf;
 
 use crate::error::Failure;

@@ -150,7 +150,7 @@ impl Gateway {
             if let Some(body) = body.filter(|_| stop.close) {
                 linger(body, config.serve.read_timeout);
             }
-            answer(head, stop.failure, outcome, stop.close)
+            self.respond(config, head, stop.failure, outcome, stop.close)
         };
         let _permit = match self.admit(config, parts) {
             Ok(permit) => permit,
@@ -179,7 +179,7 @@ impl Gateway {
                 outcome.code = response.code.clone();
                 return vendor_response(response, false);
             }
-            Err(Err(failure)) => return answer(head, failure, outcome, false),
+            Err(Err(failure)) => return self.respond(config, head, failure, outcome, false),
         };
         match self
             .deliver(
@@ -196,7 +196,7 @@ impl Gateway {
             .await
         {
             Ok(response) => response,
-            Err(failure) => answer(head, failure, outcome, false),
+            Err(failure) => self.respond(config, head, failure, outcome, false),
         }
     }
 
@@ -215,7 +215,9 @@ impl Gateway {
         }
         if let Some(detail) = malformed(parts) {
             return Err(Stop {
-                failure: EdgeFailure::Malformed { detail },
+                failure: EdgeFailure::Malformed {
+                    detail: detail.to_owned(),
+                },
                 close: true,
             });
         }
@@ -470,7 +472,8 @@ async fn read(
         Ok(Err(_)) => Err((
             Stop {
                 failure: EdgeFailure::Malformed {
-                    detail: "the body could not be read (bad chunked framing, or the connection broke mid-body)",
+                    detail: "the body could not be read (bad chunked framing, or the connection broke mid-body)"
+                        .to_owned(),
                 },
                 close: true,
             },
@@ -619,17 +622,33 @@ async fn read_capped(body: &mut Incoming, limit: usize) -> Result<Option<Bytes>,
     Ok(Some(buffer.freeze()))
 }
 
-/// The one place a host-side failure becomes the caller's answer. `close` ends the connection
-/// (the rest of an unread body must not be taken for the next request).
-fn answer(
-    head: &Request,
-    failure: EdgeFailure,
-    outcome: &mut Outcome,
-    close: bool,
-) -> HttpResponse<Full<Bytes>> {
-    let response = taskgate_filter::edge_response(head, failure);
-    outcome.code = response.code.clone();
-    vendor_response(response, close)
+impl Gateway {
+    /// respond: the one place a failure the gateway found itself becomes the caller's answer,
+    /// rendered by the component (`validator.respond`), so that a loaded component decides
+    /// these bytes as it decides its rejections. Should the component fail even at that, the
+    /// built-in table answers (the code the component is built from), and the failure is
+    /// counted. `close` ends the connection (the rest of an unread body must not be taken for
+    /// the next request).
+    fn respond(
+        &self,
+        config: &Arc<Config>,
+        head: &Request,
+        failure: EdgeFailure,
+        outcome: &mut Outcome,
+        close: bool,
+    ) -> HttpResponse<Full<Bytes>> {
+        let response = self
+            .sandbox
+            .respond(config, head, failure.clone())
+            .unwrap_or_else(|_| {
+                self.metrics
+                    .component_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                taskgate_filter::edge_response(head, failure)
+            });
+        outcome.code = response.code.clone();
+        vendor_response(response, close)
+    }
 }
 
 fn vendor_response(response: Response, close: bool) -> HttpResponse<Full<Bytes>> {

@@ -7,7 +7,7 @@
 //! the published model, so an unauthenticated caller learns nothing about valid reports.
 
 mod auth;
-mod model;
+pub(crate) mod model;
 
 use super::Accepted;
 use crate::error::Failure;
