@@ -22,7 +22,7 @@ pub struct Config {
     /// Limits every request is checked against.
     pub limits: Limits,
     /// The component's budget.
-    pub sandbox: Sandbox,
+    pub sandbox: SandboxSettings,
     /// How `taskgate serve` listens, forwards and protects itself.
     pub serve: Serve,
     access_keys: HashMap<String, AccessKey>,
@@ -31,7 +31,7 @@ pub struct Config {
 
 /// How much one check may use inside the component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sandbox {
+pub struct SandboxSettings {
     /// Linear memory cap per instance, in bytes.
     pub memory_bytes: usize,
     /// Wall-clock budget per check, in milliseconds (enforced by epoch interruption).
@@ -40,9 +40,9 @@ pub struct Sandbox {
     pub instance_reuse: u32,
 }
 
-impl Default for Sandbox {
+impl Default for SandboxSettings {
     fn default() -> Self {
-        Sandbox {
+        SandboxSettings {
             memory_bytes: 32 << 20,
             deadline_ms: 100,
             instance_reuse: 1,
@@ -560,19 +560,19 @@ impl Config {
         if !(1..=MAX_SKEW_SECONDS).contains(&limits.max_clock_skew_seconds) {
             bail!("limits.max_clock_skew_seconds must be between 1 and {MAX_SKEW_SECONDS}");
         }
-        let sandbox = Sandbox {
+        let sandbox = SandboxSettings {
             memory_bytes: file
                 .sandbox
                 .memory_bytes
-                .unwrap_or(Sandbox::default().memory_bytes),
+                .unwrap_or(SandboxSettings::default().memory_bytes),
             deadline_ms: file
                 .sandbox
                 .deadline_ms
-                .unwrap_or(Sandbox::default().deadline_ms),
+                .unwrap_or(SandboxSettings::default().deadline_ms),
             instance_reuse: file
                 .sandbox
                 .instance_reuse
-                .unwrap_or(Sandbox::default().instance_reuse),
+                .unwrap_or(SandboxSettings::default().instance_reuse),
         };
         if !(1..=100_000).contains(&sandbox.instance_reuse) {
             bail!("sandbox.instance_reuse must be between 1 and 100000");

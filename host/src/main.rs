@@ -141,53 +141,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// One function per subcommand.
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Check { file, now, common } => {
-            let config = load_config(common.config.as_deref())?;
-            let sandbox = sandbox(&common, &config)?;
-            let (bytes, received_at) = match file {
-                None => {
-                    eprintln!(
-                        "taskgate: no file given: checking the shipped example request as received at {EXAMPLE_RECEIVED_AT}"
-                    );
-                    (EXAMPLE_REQUEST.to_vec(), parse_time(EXAMPLE_RECEIVED_AT)?)
-                }
-                Some(path) => {
-                    let limit = u64::from(config.limits.largest_body()) + HEAD_ALLOWANCE;
-                    (
-                        read_input(&path, limit)?,
-                        now.as_deref().map_or_else(now_seconds, parse_time)?,
-                    )
-                }
-            };
-            let mut request = http1::parse(&bytes, received_at)?;
-            // The filter needs only to see that the body is over the limit, as a gateway that
-            // stops reading there would: never copy more than one byte past it into the sandbox.
-            let limit = config
-                .limits
-                .body_limit(taskgate_filter::dialect_of(&request));
-            request.body.truncate(limit as usize + 1);
-            let verdict = match sandbox.check(&config, request.clone()) {
-                Ok(verdict) => verdict,
-                Err(error) => {
-                    // The caller still gets an answer in its own dialect, as from a gateway:
-                    // the component's, or the built-in table's if it cannot give even that.
-                    eprintln!("taskgate: the filter component failed: {error:#}");
-                    let failure = taskgate_filter::EdgeFailure::Internal;
-                    Verdict::Reject(
-                        sandbox
-                            .respond(&config, &request, failure.clone())
-                            .unwrap_or_else(|_| taskgate_filter::edge_response(&request, failure)),
-                    )
-                }
-            };
-            println!("{:#}", output::verdict(&verdict));
-            Ok(match verdict {
-                Verdict::Forward(_) | Verdict::Pass(_) => ExitCode::SUCCESS,
-                Verdict::Reject(_) => ExitCode::from(1),
-            })
-        }
+        Command::Check { file, now, common } => check(file.as_deref(), now.as_deref(), &common),
         Command::Test {
             paths,
             verbose,
@@ -200,41 +157,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             upstream,
             no_filter,
             common,
-        } => {
-            if let Some(upstream) = &upstream {
-                taskgate::config::check_upstream(upstream)?;
-            }
-            // Applied at start-up and again on every reload (SIGHUP).
-            let overrides = move |config: &mut Config| {
-                if let Some(listen) = listen {
-                    config.serve.listen = listen;
-                }
-                if let Some(admin_listen) = admin_listen {
-                    config.serve.admin_listen = admin_listen;
-                }
-                if let Some(upstream) = &upstream {
-                    config.serve.upstream = Some(upstream.clone());
-                }
-                if no_filter {
-                    if config.serve.upstream.is_none() && config.serve.routes.is_empty() {
-                        bail!(
-                            "--no-filter needs an upstream or routes: the sink records only checked reports"
-                        );
-                    }
-                    config.serve.filter = false;
-                }
-                Ok(())
-            };
-            let source = taskgate::serve::Source::new(common.config.clone(), overrides);
-            let config = Arc::new(source.load()?);
-            let sandbox = sandbox(&common, &config)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(taskgate::serve::run(source, config, sandbox))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => serve(listen, admin_listen, upstream, no_filter, &common),
         Command::Token {
             command:
                 TokenCommand::Mint {
@@ -244,46 +167,154 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     account,
                     config,
                 },
-        } => {
-            let config = load_config(config.as_deref())?;
-            let key = match &account {
-                Some(account) => config.token_keys().iter().find(|k| &k.account == account),
-                None => config.token_keys().first(),
-            };
-            let Some(key) = key else {
-                bail!(
-                    "no token key is configured{}",
-                    account
-                        .map(|a| format!(" for account {a}"))
-                        .unwrap_or_default()
-                );
-            };
-            let token = taskgate_filter::token::mint(&kind, &execution_id, event_id, &key.secret)
-                .map_err(anyhow::Error::msg)?;
-            println!("{token}");
-            Ok(ExitCode::SUCCESS)
-        }
+        } => mint_token(
+            &execution_id,
+            event_id,
+            &kind,
+            account.as_deref(),
+            config.as_deref(),
+        ),
         Command::Token {
             command: TokenCommand::Decode { token, common },
-        } => {
-            let config = load_config(common.config.as_deref())?;
-            let sandbox = sandbox(&common, &config)?;
-            match sandbox.decode_token(&config, &token)? {
-                Ok(token) => {
-                    println!("{:#}", output::token(&token));
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(error) => {
-                    let why = match error {
-                        taskgate_filter::TokenError::Unverified => {
-                            "its MAC matches no configured token key".to_owned()
-                        }
-                        taskgate_filter::TokenError::Malformed(why) => why,
-                    };
-                    println!("{}", serde_json::json!({ "valid": false, "error": why }));
-                    Ok(ExitCode::from(1))
-                }
+        } => decode_token(&token, &common),
+    }
+}
+
+/// `taskgate check`: one request file (or the shipped example), its verdict on stdout.
+fn check(file: Option<&Path>, now: Option<&str>, common: &Common) -> anyhow::Result<ExitCode> {
+    let config = load_config(common.config.as_deref())?;
+    let sandbox = sandbox(common, &config)?;
+    let (bytes, received_at) = match file {
+        None => {
+            eprintln!(
+                "taskgate: no file given: checking the shipped example request as received at {EXAMPLE_RECEIVED_AT}"
+            );
+            (EXAMPLE_REQUEST.to_vec(), parse_time(EXAMPLE_RECEIVED_AT)?)
+        }
+        Some(path) => {
+            let limit = u64::from(config.limits.largest_body()) + HEAD_ALLOWANCE;
+            (
+                read_input(path, limit)?,
+                now.map_or_else(now_seconds, parse_time)?,
+            )
+        }
+    };
+    let mut request = http1::parse(&bytes, received_at)?;
+    // The filter needs only to see that the body is over the limit, as a gateway that
+    // stops reading there would: never copy more than one byte past it into the sandbox.
+    let limit = config
+        .limits
+        .body_limit(taskgate_filter::dialect_of(&request));
+    request.body.truncate(limit as usize + 1);
+    let verdict = match sandbox.check(&config, request.clone()) {
+        Ok(verdict) => verdict,
+        Err(error) => {
+            // The caller still gets an answer in its own dialect, as from a gateway:
+            // the component's, or the built-in table's if it cannot give even that.
+            eprintln!("taskgate: the filter component failed: {error:#}");
+            let failure = taskgate_filter::EdgeFailure::Internal;
+            Verdict::Reject(
+                sandbox
+                    .respond(&config, &request, failure.clone())
+                    .unwrap_or_else(|_| taskgate_filter::edge_response(&request, failure)),
+            )
+        }
+    };
+    println!("{:#}", output::verdict(&verdict));
+    Ok(match verdict {
+        Verdict::Forward(_) | Verdict::Pass(_) => ExitCode::SUCCESS,
+        Verdict::Reject(_) => ExitCode::from(1),
+    })
+}
+
+/// `taskgate serve`: the gateway, until SIGTERM.
+fn serve(
+    listen: Option<std::net::SocketAddr>,
+    admin_listen: Option<std::net::SocketAddr>,
+    upstream: Option<String>,
+    no_filter: bool,
+    common: &Common,
+) -> anyhow::Result<ExitCode> {
+    if let Some(upstream) = &upstream {
+        taskgate::config::check_upstream(upstream)?;
+    }
+    // Applied at start-up and again on every reload (SIGHUP).
+    let overrides = move |config: &mut Config| {
+        if let Some(listen) = listen {
+            config.serve.listen = listen;
+        }
+        if let Some(admin_listen) = admin_listen {
+            config.serve.admin_listen = admin_listen;
+        }
+        if let Some(upstream) = &upstream {
+            config.serve.upstream = Some(upstream.clone());
+        }
+        if no_filter {
+            if config.serve.upstream.is_none() && config.serve.routes.is_empty() {
+                bail!(
+                    "--no-filter needs an upstream or routes: the sink records only checked reports"
+                );
             }
+            config.serve.filter = false;
+        }
+        Ok(())
+    };
+    let source = taskgate::serve::Source::new(common.config.clone(), overrides);
+    let config = Arc::new(source.load()?);
+    let sandbox = sandbox(common, &config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(taskgate::serve::run(source, config, sandbox))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `taskgate token mint`: a task token made with a configured token key.
+fn mint_token(
+    execution_id: &str,
+    event_id: u64,
+    kind: &str,
+    account: Option<&str>,
+    config: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(config)?;
+    let key = match &account {
+        Some(account) => config.token_keys().iter().find(|k| &k.account == account),
+        None => config.token_keys().first(),
+    };
+    let Some(key) = key else {
+        bail!(
+            "no token key is configured{}",
+            account
+                .map(|a| format!(" for account {a}"))
+                .unwrap_or_default()
+        );
+    };
+    let token = taskgate_filter::token::mint(kind, execution_id, event_id, &key.secret)
+        .map_err(anyhow::Error::msg)?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `taskgate token decode`: what a task token holds, and whether a configured key made it.
+fn decode_token(token: &str, common: &Common) -> anyhow::Result<ExitCode> {
+    let config = load_config(common.config.as_deref())?;
+    let sandbox = sandbox(common, &config)?;
+    match sandbox.decode_token(&config, token)? {
+        Ok(token) => {
+            println!("{:#}", output::token(&token));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            let why = match error {
+                taskgate_filter::TokenError::Unverified => {
+                    "its MAC matches no configured token key".to_owned()
+                }
+                taskgate_filter::TokenError::Malformed(why) => why,
+            };
+            println!("{}", serde_json::json!({ "valid": false, "error": why }));
+            Ok(ExitCode::from(1))
         }
     }
 }

@@ -67,52 +67,12 @@ secret = "demo-token-key"
 EOF
 }
 
-# Writes a ReportTaskFailed signed now to $work/request.http: the shape of
-# examples/report-task-failed.http (headers, form body, parameter set) with a fresh token,
-# nonce, timestamp and RPC v1 signature; then has `taskgate check` accept it. Called before every
-# run so that the signature stays inside the 15-minute window however long the runs are.
+# Writes a ReportTaskFailed signed now to $work/request.http (the Python SDK's RPC v1 layout and
+# parameter set, as in examples/report-task-failed.http, with a fresh timestamp and signature:
+# the test suite's own signer, `test-sign`), then has `taskgate check` accept it. Called before every run
+# so that the signature stays inside the 15-minute window however long the runs are.
 sign_request() {
-    python3 - examples/report-task-failed.http "$work/request.http" <<'EOF'
-import base64, hashlib, hmac, sys, time, urllib.parse, uuid
-
-KEY_ID, KEY_SECRET = "LTAI5tDemoAccessKeyId", "demo-access-key-secret"
-TOKEN_KEY = b"demo-token-key"
-
-def pe(text):  # RPC v1 percentEncode: everything but A-Z a-z 0-9 - _ . ~
-    return urllib.parse.quote(text, safe="-_.~")
-
-example, out = sys.argv[1], sys.argv[2]
-raw = open(example, "rb").read().replace(b"\r\n", b"\n")
-head, _, body = raw.partition(b"\n\n")
-request_line, *header_lines = head.decode().split("\n")
-method, target, version = request_line.split(" ")
-headers = [line.split(":", 1) for line in header_lines]
-length = int(next(v for k, v in headers if k.strip().lower() == "content-length"))
-body = body[:length]
-
-inner = f"v1#a#{uuid.uuid4()}#42"
-mac = base64.b64encode(hmac.new(TOKEN_KEY, inner.encode(), hashlib.sha1).digest()).decode()
-token = base64.b64encode(f"{inner}#{mac}".encode()).decode()
-fresh = {
-    "AccessKeyId": KEY_ID,
-    "TaskToken": token,
-    "SignatureNonce": uuid.uuid4().hex,
-    "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-}
-query = [(k, fresh.get(k, v)) for k, v in
-         urllib.parse.parse_qsl(target.split("?", 1)[1], keep_blank_values=True)
-         if k != "Signature"]
-form = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
-canonical = "&".join(f"{pe(k)}={pe(v)}" for k, v in sorted(query + form))
-to_sign = f"{method}&%2F&{pe(canonical)}"
-signature = base64.b64encode(
-    hmac.new(f"{KEY_SECRET}&".encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
-query.append(("Signature", signature))
-target = "/?" + "&".join(f"{pe(k)}={pe(v)}" for k, v in query)
-lines = [f"{method} {target} {version}"] + [f"{k}:{v}" for k, v in headers]
-with open(out, "wb") as f:
-    f.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-EOF
+    "$bin/test-sign" query-and-form "$work/request.http"
     "$bin/taskgate" check --config "$work/taskgate.toml" "$work/request.http" >"$work/check.json" ||
         die "taskgate check rejects the generated request: $(cat "$work/check.json")"
 }

@@ -55,8 +55,9 @@ pub struct Gateway {
     pub connections: Arc<super::connection::Connections>,
 }
 
-/// What one request did, for its log line and metrics. Never holds secrets or `Error`/`Cause`.
-struct Outcome {
+/// One request's entry in the books: what it did, for its log line and metrics. Never holds
+/// secrets or `Error`/`Cause`.
+struct Entry {
     /// Whose rules and error format apply (from the request's head, before any check).
     dialect: Dialect,
     code: String,
@@ -123,7 +124,7 @@ impl Gateway {
                     &head,
                     host.as_deref(),
                     peer,
-                    &mut books.outcome,
+                    &mut books.entry,
                 )
                 .await;
             books.answered(response.status());
@@ -143,20 +144,20 @@ impl Gateway {
         head: &Request,
         host: Option<&str>,
         peer: SocketAddr,
-        outcome: &mut Outcome,
+        entry: &mut Entry,
     ) -> HttpResponse<Full<Bytes>> {
         let config = &live.config;
-        let stopped = |stop: Stop, body: Option<Incoming>, outcome: &mut Outcome| {
+        let stopped = |stop: Stop, body: Option<Incoming>, entry: &mut Entry| {
             if let Some(body) = body.filter(|_| stop.close) {
                 linger(body, config.serve.read_timeout);
             }
-            self.respond(config, head, stop.failure, outcome, stop.close)
+            self.respond(config, head, stop.failure, entry, stop.close)
         };
         let _permit = match self.admit(config, parts) {
             Ok(permit) => permit,
-            Err(stop) => return stopped(stop, Some(body), outcome),
+            Err(stop) => return stopped(stop, Some(body), entry),
         };
-        let destination = match live.routes.select(host, outcome.dialect) {
+        let destination = match live.routes.select(host, entry.dialect) {
             Destination::Miss => {
                 let failure = EdgeFailure::NoRoute {
                     host: host.unwrap_or("").to_owned(),
@@ -165,21 +166,21 @@ impl Gateway {
                     failure,
                     close: true,
                 };
-                return stopped(stop, Some(body), outcome);
+                return stopped(stop, Some(body), entry);
             }
             destination => destination,
         };
-        let body = match read(config, parts, body, outcome.dialect).await {
+        let body = match read(config, parts, body, entry.dialect).await {
             Ok(body) => body,
-            Err((stop, unread)) => return stopped(stop, unread, outcome),
+            Err((stop, unread)) => return stopped(stop, unread, entry),
         };
-        let delivery = match self.check(config, head, &body, outcome) {
+        let delivery = match self.check(config, head, &body, entry) {
             Ok(delivery) => delivery,
             Err(Ok(response)) => {
-                outcome.code = response.code.clone();
+                entry.code = response.code.clone();
                 return vendor_response(response, false);
             }
-            Err(Err(failure)) => return self.respond(config, head, failure, outcome, false),
+            Err(Err(failure)) => return self.respond(config, head, failure, entry, false),
         };
         match self
             .deliver(
@@ -191,12 +192,12 @@ impl Gateway {
                 host,
                 peer,
                 delivery,
-                outcome,
+                entry,
             )
             .await
         {
             Ok(response) => response,
-            Err(failure) => self.respond(config, head, failure, outcome, false),
+            Err(failure) => self.respond(config, head, failure, entry, false),
         }
     }
 
@@ -237,7 +238,7 @@ impl Gateway {
         config: &Arc<Config>,
         head: &Request,
         body: &Bytes,
-        outcome: &mut Outcome,
+        entry: &mut Entry,
     ) -> Result<Delivery, Result<Response, EdgeFailure>> {
         if !config.serve.filter {
             return Ok(Delivery::Unchecked);
@@ -246,7 +247,7 @@ impl Gateway {
         request.body = body.to_vec();
         let checked = Instant::now();
         let result = self.sandbox.check(config, request);
-        outcome.component = Some(checked.elapsed());
+        entry.component = Some(checked.elapsed());
         match result {
             Ok(Verdict::Forward(report)) => Ok(Delivery::Report(report)),
             Ok(Verdict::Pass(call)) => {
@@ -255,7 +256,7 @@ impl Gateway {
                     &call.action,
                     config.serve.other_calls.name(),
                 );
-                outcome.action = Some(call.action.clone());
+                entry.action = Some(call.action.clone());
                 Ok(Delivery::Passed(call))
             }
             Ok(Verdict::Reject(response)) => Err(Ok(response)),
@@ -284,18 +285,18 @@ impl Gateway {
         host: Option<&str>,
         peer: SocketAddr,
         delivery: Delivery,
-        outcome: &mut Outcome,
+        entry: &mut Entry,
     ) -> Result<HttpResponse<Full<Bytes>>, EdgeFailure> {
         match destination {
             Destination::Upstream(upstream) => {
                 let host = host.unwrap_or("");
-                outcome.destination = Some(upstream.base(host));
+                entry.destination = Some(upstream.base(host));
                 let sent = Instant::now();
                 let result = upstream.forward(parts, body, peer.ip(), host).await;
-                outcome.upstream = Some(sent.elapsed());
+                entry.upstream = Some(sent.elapsed());
                 match result {
                     Ok(response) => {
-                        outcome.code = "forwarded".to_owned();
+                        entry.code = "forwarded".to_owned();
                         Ok(response)
                     }
                     Err(error) => {
@@ -306,7 +307,7 @@ impl Gateway {
             }
             Destination::Sink => {
                 let sink = live.sink.as_ref().ok_or(EdgeFailure::Internal)?;
-                outcome.destination = Some("sink".to_owned());
+                entry.destination = Some("sink".to_owned());
                 let response = match &delivery {
                     Delivery::Report(report) => {
                         let event_id = sink
@@ -322,7 +323,7 @@ impl Gateway {
                     // Unchecked and nowhere to go: the CLI refuses this combination.
                     Delivery::Unchecked => return Err(EdgeFailure::Internal),
                 };
-                outcome.code = "recorded".to_owned();
+                entry.code = "recorded".to_owned();
                 Ok(vendor_response(response, false))
             }
             Destination::Miss => Err(EdgeFailure::Internal),
@@ -343,7 +344,7 @@ struct Books {
     method: String,
     /// The path only: the query carries the task token and the signature.
     path: String,
-    outcome: Outcome,
+    entry: Entry,
     /// The status answered; `None` while (or if never) answered.
     status: Option<u16>,
 }
@@ -368,7 +369,7 @@ impl Books {
             client: peer.ip(),
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
-            outcome: Outcome {
+            entry: Entry {
                 dialect: taskgate_filter::dialect_of(head),
                 code: String::new(),
                 action: None,
@@ -392,19 +393,19 @@ impl Drop for Books {
     fn drop(&mut self) {
         let metrics = &self.gateway.metrics;
         metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let outcome = &self.outcome;
+        let entry = &self.entry;
         let (status, code) = match self.status {
-            Some(status) => (status, outcome.code.as_str()),
+            Some(status) => (status, entry.code.as_str()),
             None => CLIENT_CLOSED,
         };
         let elapsed = self.started.elapsed();
-        let dialect = outcome.dialect.name();
+        let dialect = entry.dialect.name();
         metrics.count_request(dialect, code, status);
         metrics.request_seconds.observe(elapsed);
-        if let Some(t) = outcome.component {
+        if let Some(t) = entry.component {
             metrics.component_seconds.observe(t);
         }
-        if let Some(t) = outcome.upstream {
+        if let Some(t) = entry.upstream {
             metrics.upstream_seconds.observe(t);
         }
         let micros = |d: Option<Duration>| d.map(|d| d.as_micros() as u64);
@@ -415,12 +416,12 @@ impl Drop for Books {
             "method": self.method,
             "path": self.path,
             "dialect": dialect,
-            "action": outcome.action,
+            "action": entry.action,
             "code": code,
             "status": status,
-            "upstream": outcome.destination,
-            "component_us": micros(outcome.component),
-            "upstream_us": micros(outcome.upstream),
+            "upstream": entry.destination,
+            "component_us": micros(entry.component),
+            "upstream_us": micros(entry.upstream),
             "total_us": elapsed.as_micros() as u64,
         });
         self.gateway.log.line(line.to_string());
@@ -634,7 +635,7 @@ impl Gateway {
         config: &Arc<Config>,
         head: &Request,
         failure: EdgeFailure,
-        outcome: &mut Outcome,
+        entry: &mut Entry,
         close: bool,
     ) -> HttpResponse<Full<Bytes>> {
         let response = self
@@ -646,7 +647,7 @@ impl Gateway {
                     .fetch_add(1, Ordering::Relaxed);
                 taskgate_filter::edge_response(head, failure)
             });
-        outcome.code = response.code.clone();
+        entry.code = response.code.clone();
         vendor_response(response, close)
     }
 }
