@@ -138,21 +138,146 @@ pub enum Failure {
     /// No `Authorization` header at all.
     MissingAuthentication,
     /// An `Authorization` header, or the headers it needs, missing a part.
-    IncompleteSignature {
-        /// What is missing, for a human.
-        detail: &'static str,
+    IncompleteSignature(Incomplete),
+    /// A SigV4 credential scoped to another service than the call's.
+    WrongService {
+        /// The service the call belongs to.
+        expected: &'static str,
     },
-    /// A SigV4 credential scoped to another service or day than the request's.
-    WrongScope {
-        /// The service's own wording of the problem.
-        detail: String,
+    /// A SigV4 credential scoped to another day than `X-Amz-Date`'s.
+    WrongScopeDate {
+        /// The credential scope's date.
+        scope: String,
+        /// The `X-Amz-Date` header.
+        amz_date: String,
     },
-    /// Values that break the published model's constraints, each described in the AWS form
-    /// (`Value at 'cause' failed to satisfy constraint: ...`), never with a sensitive value.
+    /// Values that break the published model's constraints, all of them, in the model's member
+    /// order.
     Validation {
-        /// One description per violation, in the model's member order.
-        errors: Vec<String>,
+        /// The constraints broken.
+        violations: Vec<Violation>,
     },
+}
+
+/// What an AWS `Authorization` (or a header it needs) lacks: `IncompleteSignatureException`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incomplete {
+    /// The header itself does not parse.
+    Authorization(crate::sign::sigv4::AuthorizationError),
+    /// No `X-Amz-Date` header.
+    NoDate,
+    /// `host` or `x-amz-date` not among the signed headers.
+    UnsignedHostOrDate,
+    /// An `X-Amz-Date` that is not `yyyyMMddTHHmmssZ`.
+    BadDate,
+}
+
+/// One broken constraint of an AWS model, worded below as the services word it. Only values
+/// that are not sensitive (a job id, a failure type) are ever shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// A required member is absent or null.
+    Null {
+        /// The member's path in the model (`failureDetails.message`).
+        path: &'static str,
+    },
+    /// A string shorter than its minimum length.
+    TooShort {
+        /// The member's path.
+        path: &'static str,
+        /// The minimum, in characters.
+        min: usize,
+    },
+    /// A string longer than its maximum length.
+    TooLong {
+        /// The member's path.
+        path: &'static str,
+        /// The maximum, in characters.
+        max: usize,
+    },
+    /// A value outside its pattern.
+    Pattern {
+        /// The member's path.
+        path: &'static str,
+        /// The value sent.
+        value: String,
+        /// The pattern, as the model writes it.
+        pattern: &'static str,
+    },
+    /// A value outside its enum.
+    NotInEnum {
+        /// The member's path.
+        path: &'static str,
+        /// The value sent.
+        value: String,
+        /// The allowed values, in the model's order.
+        values: &'static [&'static str],
+    },
+}
+
+impl Violation {
+    /// The services' wording of one violation (`Value at 'cause' failed to satisfy ...`).
+    pub fn wording(&self) -> String {
+        match self {
+            Violation::Null { path } => format!(
+                "Value null at '{path}' failed to satisfy constraint: Member must not be null"
+            ),
+            Violation::TooShort { path, min } => format!(
+                "Value at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
+            ),
+            Violation::TooLong { path, max } => format!(
+                "Value at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}"
+            ),
+            Violation::Pattern {
+                path,
+                value,
+                pattern,
+            } => format!(
+                "Value '{}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}",
+                clip(value)
+            ),
+            Violation::NotInEnum {
+                path,
+                value,
+                values,
+            } => format!(
+                "Value '{}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                clip(value),
+                values.join(", ")
+            ),
+        }
+    }
+}
+
+impl Incomplete {
+    /// The services' wording.
+    fn wording(&self) -> &'static str {
+        use crate::sign::sigv4::AuthorizationError;
+        match self {
+            Incomplete::Authorization(AuthorizationError::NotSigV4) => {
+                "Authorization header must use the AWS4-HMAC-SHA256 algorithm."
+            }
+            Incomplete::Authorization(AuthorizationError::Missing("Credential")) => {
+                "Authorization header requires 'Credential' parameter."
+            }
+            Incomplete::Authorization(AuthorizationError::Missing("SignedHeaders")) => {
+                "Authorization header requires 'SignedHeaders' parameter."
+            }
+            Incomplete::Authorization(AuthorizationError::Missing(_)) => {
+                "Authorization header requires 'Signature' parameter."
+            }
+            Incomplete::Authorization(AuthorizationError::BadCredential) => {
+                "Credential must have the form <access key id>/<yyyymmdd>/<region>/<service>/aws4_request."
+            }
+            Incomplete::NoDate => {
+                "Authorization header requires existence of a 'X-Amz-Date' header."
+            }
+            Incomplete::UnsignedHostOrDate => {
+                "'Host' and 'X-Amz-Date' must be SignedHeaders in the AWS Authorization."
+            }
+            Incomplete::BadDate => "'X-Amz-Date' must have the form yyyyMMddTHHmmssZ.",
+        }
+    }
 }
 
 /// Why a `CONNECT` is refused, and what to do instead.
@@ -314,8 +439,9 @@ impl Failure {
             // rules): should one ever get here, a generic answer costs no code size.
             Failure::UnknownOperation { .. }
             | Failure::MissingAuthentication
-            | Failure::IncompleteSignature { .. }
-            | Failure::WrongScope { .. }
+            | Failure::IncompleteSignature(_)
+            | Failure::WrongService { .. }
+            | Failure::WrongScopeDate { .. }
             | Failure::Validation { .. } => (
                 400,
                 "InvalidArgument",
@@ -365,8 +491,8 @@ impl Failure {
                 "MissingAuthenticationTokenException",
                 "Missing Authentication Token".to_owned(),
             ),
-            Failure::IncompleteSignature { detail } => {
-                (400, "IncompleteSignatureException", (*detail).to_owned())
+            Failure::IncompleteSignature(what) => {
+                (400, "IncompleteSignatureException", what.wording().to_owned())
             }
             Failure::UnknownAccessKey { .. } => (
                 400,
@@ -378,7 +504,20 @@ impl Failure {
                 "InvalidSignatureException",
                 SIGNATURE_MISMATCH.to_owned(),
             ),
-            Failure::WrongScope { detail } => (400, "InvalidSignatureException", detail.clone()),
+            Failure::WrongService { expected } => (
+                400,
+                "InvalidSignatureException",
+                format!("Credential should be scoped to correct service: '{expected}'. "),
+            ),
+            Failure::WrongScopeDate { scope, amz_date } => (
+                400,
+                "InvalidSignatureException",
+                format!(
+                    "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
+                    clip(scope),
+                    amz_date.get(..8).unwrap_or(""),
+                ),
+            ),
             Failure::TimeTooSkewed { request_time, now, limit } => {
                 let amz = crate::sign::sigv4::format_amz_date;
                 let message = if request_time < now {
@@ -400,13 +539,14 @@ impl Failure {
                 };
                 (400, "InvalidSignatureException", message)
             }
-            Failure::Validation { errors } => {
-                let count = errors.len();
+            Failure::Validation { violations } => {
+                let count = violations.len();
                 let noun = if count == 1 { "error" } else { "errors" };
+                let worded: Vec<String> = violations.iter().map(Violation::wording).collect();
                 (
                     400,
                     "ValidationException",
-                    format!("{count} validation {noun} detected: {}", errors.join("; ")),
+                    format!("{count} validation {noun} detected: {}", worded.join("; ")),
                 )
             }
             Failure::MalformedToken { reason } => match dialect {

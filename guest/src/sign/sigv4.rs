@@ -44,7 +44,7 @@ pub struct Authorization<'a> {
 }
 
 /// Why the `Authorization` header is not a usable SigV4 header.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthorizationError {
     /// Not the `AWS4-HMAC-SHA256` scheme at all.
     NotSigV4,

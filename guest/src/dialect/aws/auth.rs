@@ -2,7 +2,7 @@
 //! key from the credentials import, the service fixed by the call, any region, and the payload
 //! hash recomputed over the body (a signed `x-amz-content-sha256` must agree with it).
 
-use crate::error::Failure;
+use crate::error::{Failure, Incomplete};
 use crate::sign::{constant_time_eq, sigv4};
 use crate::trace::step;
 use crate::types::{Env, Limits, Request};
@@ -18,56 +18,28 @@ pub fn authenticate(
     let Some(header) = request.header("authorization") else {
         return Err(Failure::MissingAuthentication);
     };
-    let auth = sigv4::parse_authorization(header).map_err(|error| {
-        let detail = match error {
-            sigv4::AuthorizationError::NotSigV4 => {
-                "Authorization header must use the AWS4-HMAC-SHA256 algorithm."
-            }
-            sigv4::AuthorizationError::Missing("Credential") => {
-                "Authorization header requires 'Credential' parameter."
-            }
-            sigv4::AuthorizationError::Missing("SignedHeaders") => {
-                "Authorization header requires 'SignedHeaders' parameter."
-            }
-            sigv4::AuthorizationError::Missing(_) => {
-                "Authorization header requires 'Signature' parameter."
-            }
-            sigv4::AuthorizationError::BadCredential => {
-                "Credential must have the form <access key id>/<yyyymmdd>/<region>/<service>/aws4_request."
-            }
-        };
-        Failure::IncompleteSignature { detail }
-    })?;
+    let auth = sigv4::parse_authorization(header)
+        .map_err(|error| Failure::IncompleteSignature(Incomplete::Authorization(error)))?;
     let Some(amz_date) = request.header("x-amz-date").map(str::trim) else {
-        return Err(Failure::IncompleteSignature {
-            detail: "Authorization header requires existence of a 'X-Amz-Date' header.",
-        });
+        return Err(Failure::IncompleteSignature(Incomplete::NoDate));
     };
     let signed: Vec<&str> = auth.signed_headers.split(';').collect();
     for required in ["host", "x-amz-date"] {
         if !signed.contains(&required) {
-            return Err(Failure::IncompleteSignature {
-                detail: "'Host' and 'X-Amz-Date' must be SignedHeaders in the AWS Authorization.",
-            });
+            return Err(Failure::IncompleteSignature(Incomplete::UnsignedHostOrDate));
         }
     }
-    let request_time = sigv4::parse_amz_date(amz_date).ok_or(Failure::IncompleteSignature {
-        detail: "'X-Amz-Date' must have the form yyyyMMddTHHmmssZ.",
-    })?;
+    let request_time =
+        sigv4::parse_amz_date(amz_date).ok_or(Failure::IncompleteSignature(Incomplete::BadDate))?;
     if let Some(service) = service
         && auth.service != service
     {
-        return Err(Failure::WrongScope {
-            detail: format!("Credential should be scoped to correct service: '{service}'. "),
-        });
+        return Err(Failure::WrongService { expected: service });
     }
     if amz_date.get(..8) != Some(auth.date) {
-        return Err(Failure::WrongScope {
-            detail: format!(
-                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
-                crate::params::clip(auth.date),
-                amz_date.get(..8).unwrap_or(""),
-            ),
+        return Err(Failure::WrongScopeDate {
+            scope: auth.date.to_owned(),
+            amz_date: amz_date.to_owned(),
         });
     }
     crate::dialect::within_clock_window(request_time, request.received_at, limits)?;

@@ -1,10 +1,9 @@
-//! The three calls' input shapes and constraints, from the services' published models, and the
-//! AWS wording of each violation. Lengths count Unicode characters after JSON decoding (an
+//! The three calls' input shapes and constraints, from the services' published models; each
+//! violation is a structured `Violation`, worded in error.rs. Lengths count Unicode characters after JSON decoding (an
 //! escaped surrogate pair is one character), as Smithy's `@length` does.
 
-use crate::error::Failure;
+use crate::error::{Failure, Violation};
 use crate::json_body::Json;
-use crate::params::clip;
 use crate::types::Dialect;
 
 /// The members the report carries, once the body passed the model.
@@ -38,13 +37,11 @@ struct Member {
 
 /// Collects every violation, in model order, then fails with all of them at once.
 #[derive(Default)]
-struct Violations(Vec<String>);
+struct Violations(Vec<Violation>);
 
 impl Violations {
-    fn missing(&mut self, path: &str) {
-        self.0.push(format!(
-            "Value null at '{path}' failed to satisfy constraint: Member must not be null"
-        ));
+    fn missing(&mut self, path: &'static str) {
+        self.0.push(Violation::Null { path });
     }
 
     /// A string member: `Ok(None)` when absent, a type error when not a string.
@@ -71,15 +68,15 @@ impl Violations {
         let length = value.chars().count();
         // The value itself is never shown: these members are free text or credentials.
         if length < member.min {
-            self.0.push(format!(
-                "Value at '{}' failed to satisfy constraint: Member must have length greater than or equal to {}",
-                member.path, member.min
-            ));
+            self.0.push(Violation::TooShort {
+                path: member.path,
+                min: member.min,
+            });
         } else if length > member.max {
-            self.0.push(format!(
-                "Value at '{}' failed to satisfy constraint: Member must have length less than or equal to {}",
-                member.path, member.max
-            ));
+            self.0.push(Violation::TooLong {
+                path: member.path,
+                max: member.max,
+            });
         }
         Ok(Some(value))
     }
@@ -88,7 +85,7 @@ impl Violations {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(Failure::Validation { errors: self.0 })
+            Err(Failure::Validation { violations: self.0 })
         }
     }
 }
@@ -177,10 +174,11 @@ fn put_job_failure_result(body: &Json) -> Result<Fields, Failure> {
         }
         Some(Json::String(id)) => {
             if !is_job_id(id) {
-                violations.0.push(format!(
-                    "Value '{}' at 'jobId' failed to satisfy constraint: Member must satisfy regular expression pattern: {JOB_ID_PATTERN}",
-                    clip(id)
-                ));
+                violations.0.push(Violation::Pattern {
+                    path: "jobId",
+                    value: id.clone(),
+                    pattern: JOB_ID_PATTERN,
+                });
             }
             Some(id.as_str())
         }
@@ -198,11 +196,11 @@ fn put_job_failure_result(body: &Json) -> Result<Fields, Failure> {
                 None | Some(Json::Null) => violations.missing("failureDetails.type"),
                 Some(Json::String(value)) => {
                     if !FAILURE_TYPES.contains(&value.as_str()) {
-                        violations.0.push(format!(
-                            "Value '{}' at 'failureDetails.type' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                            clip(value),
-                            FAILURE_TYPES.join(", ")
-                        ));
+                        violations.0.push(Violation::NotInEnum {
+                            path: "failureDetails.type",
+                            value: value.clone(),
+                            values: &FAILURE_TYPES,
+                        });
                     }
                     kind = Some(value.as_str());
                 }
@@ -270,7 +268,9 @@ mod tests {
 
     fn errors(dialect: Dialect, json: &str) -> Vec<String> {
         match validate(dialect, &object(json)) {
-            Err(Failure::Validation { errors }) => errors,
+            Err(Failure::Validation { violations }) => {
+                violations.iter().map(Violation::wording).collect()
+            }
             other => panic!(
                 "expected a validation failure, got {:?}",
                 other.map(|f| f.task_token)
