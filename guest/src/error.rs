@@ -280,6 +280,16 @@ impl Incomplete {
     }
 }
 
+impl From<crate::json_body::ObjectError> for Failure {
+    /// A JSON body that is not a flat object of strings, or repeats a member.
+    fn from(error: crate::json_body::ObjectError) -> Failure {
+        match error {
+            crate::json_body::ObjectError::Invalid(detail) => Failure::BadJson { detail },
+            crate::json_body::ObjectError::Duplicate(name) => Failure::DuplicateParameter { name },
+        }
+    }
+}
+
 /// Why a `CONNECT` is refused, and what to do instead.
 const TUNNEL: &str = "CONNECT is not supported: taskgate must see each request to check it. Send requests to an http:// endpoint through this proxy, or to taskgate's TLS listener.";
 

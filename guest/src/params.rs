@@ -60,10 +60,7 @@ impl<'r> Params<'r> {
                 decode_form(text, Source::Body, &mut items)?;
             }
             BodyKind::Json => {
-                let members = json_body::parse(&request.body).map_err(|error| match error {
-                    json_body::ObjectError::Invalid(detail) => Failure::BadJson { detail },
-                    json_body::ObjectError::Duplicate(name) => Failure::DuplicateParameter { name },
-                })?;
+                let members = json_body::parse(&request.body).map_err(Failure::from)?;
                 items.extend(members.into_iter().map(|(name, value)| Param {
                     name: Cow::Owned(name),
                     value: Cow::Owned(value),
@@ -83,6 +80,13 @@ impl<'r> Params<'r> {
     }
 
     /// The value of the parameter with this exact name.
+    /// A parameter that must be present and non-empty.
+    pub fn required(&self, name: &'static str) -> Result<&str, Failure> {
+        self.get(name)
+            .filter(|value| !value.is_empty())
+            .ok_or(Failure::MissingParameter { name })
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.items
             .binary_search_by(|p| p.name.as_ref().cmp(name))

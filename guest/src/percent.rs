@@ -45,7 +45,8 @@ pub fn form_decode(text: &str) -> Result<Cow<'_, str>, DecodeError> {
         .map_err(|_| DecodeError::NotUtf8)
 }
 
-fn hex_value(b: u8) -> Option<u8> {
+/// The value of one hex digit, either case.
+pub fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),
@@ -55,6 +56,13 @@ fn hex_value(b: u8) -> Option<u8> {
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Writes `%XX` for `byte`, upper-case hex (as both Alibaba's percentEncode and SigV4 write it).
+pub fn push_escape(byte: u8, out: &mut String) {
+    out.push('%');
+    out.push(char::from(HEX[usize::from(byte >> 4)]));
+    out.push(char::from(HEX[usize::from(byte & 0xf)]));
+}
 
 /// `A-Z a-z 0-9 - _ . ~`: the only bytes Alibaba's `percentEncode` leaves alone.
 fn unreserved(b: u8) -> bool {

@@ -92,11 +92,21 @@ fn parse_event_id(text: &str) -> Option<u64> {
 }
 
 fn is_uuid(text: &str) -> bool {
+    uuid_shaped(text, false)
+}
+
+/// `8-4-4-4-12` hex digits (lower case only when `lower_only`): an execution id here, a
+/// CodePipeline job id in the AWS model.
+pub(crate) fn uuid_shaped(text: &str, lower_only: bool) -> bool {
     let bytes = text.as_bytes();
     bytes.len() == 36
         && bytes.iter().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => *b == b'-',
-            _ => b.is_ascii_hexdigit(),
+            _ => {
+                b.is_ascii_digit()
+                    || matches!(b, b'a'..=b'f')
+                    || (!lower_only && matches!(b, b'A'..=b'F'))
+            }
         })
 }
 

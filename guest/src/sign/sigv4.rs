@@ -12,7 +12,7 @@
 //! canonical query is rebuilt from the raw query by decoding and re-encoding each name and
 //! value, so two encodings of the same parameter (`~` and `%7E`, `%2f` and `%2F`) sign alike.
 
-use crate::percent::pop_encode_into;
+use crate::percent::{self, pop_encode_into};
 use crate::sign::hex;
 use crate::time::{format_timestamp, parse_timestamp};
 use hmac::{Hmac, Mac};
@@ -252,7 +252,6 @@ fn canonical_query_into(query: &str, out: &mut String) {
 /// need not decode to UTF-8; decoding lossily would let two different queries sign alike. A `%`
 /// without two hex digits is taken literally (`%25`), which is how a lenient client sent it.
 fn reencode(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -260,8 +259,8 @@ fn reencode(text: &str) -> String {
         let escaped = if b == b'%' {
             bytes
                 .get(i + 1)
-                .and_then(|&hi| hex_value(hi))
-                .zip(bytes.get(i + 2).and_then(|&lo| hex_value(lo)))
+                .and_then(|&hi| percent::hex_value(hi))
+                .zip(bytes.get(i + 2).and_then(|&lo| percent::hex_value(lo)))
                 .map(|(hi, lo)| hi << 4 | lo)
         } else {
             None
@@ -270,19 +269,11 @@ fn reencode(text: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
             out.push(char::from(byte));
         } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+            percent::push_escape(byte, &mut out);
         }
         i += if escaped.is_some() { 3 } else { 1 };
     }
     out
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Appends a header value as SigV4 signs it: trimmed, with every run of inner spaces written

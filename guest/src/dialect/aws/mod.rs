@@ -11,7 +11,7 @@ pub(crate) mod model;
 
 use super::Accepted;
 use crate::error::Failure;
-use crate::json_body::{ObjectError, parse_object};
+use crate::json_body::parse_object;
 use crate::request_id;
 use crate::trace::step;
 use crate::types::{Dialect, Env, OtherCalls, Report, Request};
@@ -110,10 +110,7 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accep
     let access_key_id = auth::authenticate(request, Some(call.service), env, limits)?;
     step("signature: SigV4 verified with the access key's secret");
 
-    let members = parse_object(&request.body).map_err(|error| match error {
-        ObjectError::Invalid(detail) => Failure::BadJson { detail },
-        ObjectError::Duplicate(name) => Failure::DuplicateParameter { name },
-    })?;
+    let members = parse_object(&request.body).map_err(Failure::from)?;
     step("body: a JSON object, no member repeated");
     let fields = model::validate(call.dialect, &members)?;
     step("model: every constraint of the call's published model holds");

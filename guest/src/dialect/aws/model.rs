@@ -247,12 +247,7 @@ fn put_job_failure_result(body: &Json) -> Result<Fields, Failure> {
 
 /// `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`, lower-case hex only.
 fn is_job_id(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 36
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => *b == b'-',
-            _ => matches!(b, b'0'..=b'9' | b'a'..=b'f'),
-        })
+    crate::token::uuid_shaped(text, true)
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ impl<'a> Scheme<'a> {
         params: &'p Params,
     ) -> Result<(&'p str, &'p str), Failure> {
         match self {
-            Scheme::RpcV1 => Ok((param(params, "Action")?, param(params, "Version")?)),
+            Scheme::RpcV1 => Ok((params.required("Action")?, params.required("Version")?)),
             Scheme::Acs3(_) => Ok((
                 header(request, "x-acs-action")?,
                 header(request, "x-acs-version")?,
@@ -76,13 +76,6 @@ impl<'a> Scheme<'a> {
     }
 }
 
-fn param<'p>(params: &'p Params, name: &'static str) -> Result<&'p str, Failure> {
-    params
-        .get(name)
-        .filter(|v| !v.is_empty())
-        .ok_or(Failure::MissingParameter { name })
-}
-
 fn header<'r>(request: &'r Request, name: &'static str) -> Result<&'r str, Failure> {
     request
         .header(name)
@@ -96,22 +89,22 @@ fn rpc_v1(
     env: &dyn Env,
     limits: Limits,
 ) -> Result<Caller, Failure> {
-    let access_key_id = param(params, "AccessKeyId")?;
-    let signature = param(params, "Signature")?;
-    if param(params, "SignatureMethod")? != "HMAC-SHA1" {
+    let access_key_id = params.required("AccessKeyId")?;
+    let signature = params.required("Signature")?;
+    if params.required("SignatureMethod")? != "HMAC-SHA1" {
         return Err(Failure::InvalidValue {
             name: "SignatureMethod",
             expected: "HMAC-SHA1",
         });
     }
-    if param(params, "SignatureVersion")? != "1.0" {
+    if params.required("SignatureVersion")? != "1.0" {
         return Err(Failure::InvalidValue {
             name: "SignatureVersion",
             expected: "1.0",
         });
     }
-    param(params, "SignatureNonce")?;
-    let timestamp = param(params, "Timestamp")?;
+    params.required("SignatureNonce")?;
+    let timestamp = params.required("Timestamp")?;
     check_time("Timestamp", timestamp, request.received_at, limits)?;
     let key = access_key(env, access_key_id)?;
 

@@ -102,8 +102,8 @@ pub fn check(
     let caller = scheme.authenticate(request, &params, env, limits)?;
     step("signature: verified with the access key's secret");
 
-    let task_token = required(&params, "TaskToken")?;
-    let error = required(&params, "Error")?;
+    let task_token = params.required("TaskToken")?;
+    let error = params.required("Error")?;
     check_length("Error", error, ERROR_CHARS)?;
     let cause = params.get("Cause");
     if let Some(cause) = cause {
@@ -136,14 +136,6 @@ pub fn check(
         error: Some(error.to_owned()),
         cause: cause.map(str::to_owned),
     }))
-}
-
-/// A parameter that must be present and non-empty.
-fn required<'a>(params: &'a Params, name: &'static str) -> Result<&'a str, Failure> {
-    params
-        .get(name)
-        .filter(|value| !value.is_empty())
-        .ok_or(Failure::MissingParameter { name })
 }
 
 fn check_length(
