@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 use taskgate_tests::h2_frames::{Frame, exchange};
 use taskgate_tests::{Call, Layout, expand_runs, read_message, to_http};
 
+/// A request head without its `name:` lines.
+fn without(head: &str, name: &str) -> String {
+    head.lines()
+        .filter(|l| !l.starts_with(name))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
 fn metrics(admin: SocketAddr) -> String {
     String::from_utf8(get(admin, "/metrics").body).expect("utf8")
 }
@@ -118,13 +126,7 @@ fn ambiguous_or_malformed_messages_are_400_in_the_dialect_and_never_forwarded() 
         ),
         (
             "no Host header",
-            format!(
-                "{}\r\n\r\n{body}",
-                head.lines()
-                    .filter(|l| !l.starts_with("Host:"))
-                    .collect::<Vec<_>>()
-                    .join("\r\n")
-            ),
+            format!("{}\r\n\r\n{body}", without(head, "Host:")),
             "no Host header",
         ),
         (
@@ -139,10 +141,7 @@ fn ambiguous_or_malformed_messages_are_400_in_the_dialect_and_never_forwarded() 
             "Transfer-Encoding before Content-Length",
             format!(
                 "{}\r\nTransfer-Encoding: chunked\r\nContent-Length: {}\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
-                head.lines()
-                    .filter(|l| !l.starts_with("Content-Length:"))
-                    .collect::<Vec<_>>()
-                    .join("\r\n"),
+                without(head, "Content-Length:"),
                 body.len(),
                 body.len()
             ),
@@ -152,10 +151,7 @@ fn ambiguous_or_malformed_messages_are_400_in_the_dialect_and_never_forwarded() 
             "a malformed chunk size",
             format!(
                 "{}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{body}\r\n0\r\n\r\n",
-                head.lines()
-                    .filter(|l| !l.starts_with("Content-Length:"))
-                    .collect::<Vec<_>>()
-                    .join("\r\n")
+                without(head, "Content-Length:")
             ),
             "the body could not be read",
         ),
@@ -187,11 +183,7 @@ fn both_lengths_are_refused_on_a_later_request_of_a_connection() {
     let signed = to_http(&Call::new(Layout::QueryAndForm).now().build());
     let text = String::from_utf8(signed.clone()).expect("utf8");
     let (head, body) = text.split_once("\r\n\r\n").expect("head");
-    let unlengthed = head
-        .lines()
-        .filter(|l| !l.starts_with("Content-Length:"))
-        .collect::<Vec<_>>()
-        .join("\r\n");
+    let unlengthed = without(head, "Content-Length:");
     let chunked = format!(
         "{unlengthed}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
         body.len()
