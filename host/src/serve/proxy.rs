@@ -1,11 +1,13 @@
 //! One request through the gateway, as named phases, each a function that returns the next
 //! phase's input or the failure the request ends with:
 //!
-//! admit (in-flight cap, no tunnels) → route (the host the client asked for) → read (the body,
-//! capped and timed) → check (the component) → deliver (upstream or sink) → respond and log.
+//! admit (in-flight cap, no tunnels, no malformed messages) → route (the host the client asked
+//! for) → read (the body, capped and timed) → check (the component) → deliver (upstream or
+//! sink) → respond.
 //!
-//! `answer` is the one place that turns a host-side failure into a response, in the caller's
-//! dialect; `finish` is the one place that logs and counts.
+//! `Gateway::respond` is the one place that turns a failure the gateway found into the caller's
+//! answer (rendered by the component, in the caller's dialect); `Books` is the one place that
+//! logs and counts, however the request ends.
 
 use super::framing::BothLengths;
 use super::log::Log;
