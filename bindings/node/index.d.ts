@@ -21,11 +21,11 @@ export interface TokenKeyConfig {
 }
 
 export interface Limits {
-    /** Largest Alibaba request body, bytes. Default 65536. */
+    /** Largest Alibaba request body, bytes. Default: the component's (`default-limits`), 65536. */
     maxBodyBytes?: number;
-    /** Largest AWS request body, bytes. Default 1048576. */
+    /** Largest AWS request body, bytes. Default: the component's, 1048576. */
     maxAwsBodyBytes?: number;
-    /** Largest distance between a request's timestamp and receivedAt, seconds. Default 900. */
+    /** Largest distance between a request's timestamp and receivedAt, seconds. Default: the component's, 900. */
     maxClockSkewSeconds?: number;
 }
 

@@ -4,11 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
 
-const DEFAULT_LIMITS = Object.freeze({
-    maxBodyBytes: 65536,
-    maxAwsBodyBytes: 1048576,
-    maxClockSkewSeconds: 900,
-});
+// The limits a configuration may set; their defaults are the component's (`default-limits`).
+const LIMIT_NAMES = Object.freeze(['maxBodyBytes', 'maxAwsBodyBytes', 'maxClockSkewSeconds']);
 
 const OTHER_CALLS = Object.freeze(['reject', 'authenticate', 'forward']);
 
@@ -30,7 +27,17 @@ function compile(dist) {
             for (const name of names) {
                 modules.set(name, await WebAssembly.compile(await readFile(new URL(name, dist))));
             }
-            return { instantiate: bindings.instantiate, modules };
+            // The component's own defaults, from an instance whose imports are never called.
+            const never = () => {
+                throw new Error('taskgate: default-limits called an import');
+            };
+            const probe = bindings.instantiate((name) => modules.get(name), {
+                'taskgate:filter/credentials': { getAccessKey: never, getTokenKey: never },
+                'taskgate:filter/settings': { getLimits: never, getOtherCalls: never },
+                ...wasiImports(),
+            }, (module, imports) => new WebAssembly.Instance(module, imports));
+            const defaults = Object.freeze({ ...probe.validator.defaultLimits() });
+            return { instantiate: bindings.instantiate, modules, defaults };
         })();
         compiled.set(dist.href, entry);
         entry.catch(() => compiled.delete(dist.href));
@@ -44,11 +51,12 @@ function compile(dist) {
 export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {}, otherCalls = 'authenticate', dist } = {}) {
     const keys = accessKeyTable(accessKeys);
     const tokens = tokenKeyList(tokenKeys);
-    const settings = limitsOf(limits);
+    checkLimits(limits);
     if (!OTHER_CALLS.includes(otherCalls)) {
         throw new TypeError(`taskgate: otherCalls must be one of ${OTHER_CALLS.join(', ')}`);
     }
-    const { instantiate, modules } = await compile(new URL(dist ?? './dist/', import.meta.url));
+    const { instantiate, modules, defaults } = await compile(new URL(dist ?? './dist/', import.meta.url));
+    const settings = { ...defaults, ...definedLimits(limits) };
 
     // The guest asks for one key at a time; it never sees the whole table. Results are fresh
     // objects so nothing the guest gets aliases the configuration.
@@ -68,10 +76,7 @@ export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {},
             // jco passes WIT enums as their case names.
             getOtherCalls: () => otherCalls,
         },
-        // wasi:cli/* and wasi:io/*, imported by Rust std and never called at run time,
-        // from preview2-shim; an empty environment so nothing of the process's own is visible.
-        ...new WASIShim().getImportObject(),
-        'wasi:cli/environment': { getEnvironment: () => [], getArguments: () => [], initialCwd: () => undefined },
+        ...wasiImports(),
     };
 
     // Synchronous getCoreModule and instantiateCore make jco's instantiate return the instance
@@ -155,17 +160,28 @@ function tokenKeyList(tokenKeys) {
     });
 }
 
-function limitsOf(limits) {
-    const out = { ...DEFAULT_LIMITS };
-    for (const name of Object.keys(DEFAULT_LIMITS)) {
+// wasi:cli/* and wasi:io/*, imported by Rust std and never called at run time, from
+// preview2-shim; an empty environment so nothing of the process's own is visible.
+function wasiImports() {
+    return {
+        ...new WASIShim().getImportObject(),
+        'wasi:cli/environment': { getEnvironment: () => [], getArguments: () => [], initialCwd: () => undefined },
+    };
+}
+
+function checkLimits(limits) {
+    for (const name of LIMIT_NAMES) {
         const value = limits?.[name];
         if (value === undefined) continue;
         if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
             throw new TypeError(`taskgate: limits.${name} must be an integer from 0 to 4294967295`);
         }
-        out[name] = value;
     }
-    return out;
+}
+
+/** The limits the caller set (checked by checkLimits). */
+function definedLimits(limits) {
+    return Object.fromEntries(LIMIT_NAMES.filter((name) => limits?.[name] !== undefined).map((name) => [name, limits[name]]));
 }
 
 const encoder = new TextEncoder();

@@ -76,11 +76,26 @@ def default_component_path() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """WIT `settings.limits`; the defaults are taskgate.toml's."""
+    """WIT `settings.limits`. A field left `None` takes the component's own default (its
+    `default-limits` export: the vendors' 65536, 1048576 and 900, as taskgate.toml's)."""
 
-    max_body_bytes: int = 65536
-    max_aws_body_bytes: int = 1048576
-    max_clock_skew_seconds: int = 900
+    max_body_bytes: int | None = None
+    max_aws_body_bytes: int | None = None
+    max_clock_skew_seconds: int | None = None
+
+    def over(self, defaults: Limits) -> Limits:
+        """These limits, with `defaults` where a field is `None`."""
+        return Limits(
+            max_body_bytes=defaults.max_body_bytes if self.max_body_bytes is None else self.max_body_bytes,
+            max_aws_body_bytes=(
+                defaults.max_aws_body_bytes if self.max_aws_body_bytes is None else self.max_aws_body_bytes
+            ),
+            max_clock_skew_seconds=(
+                defaults.max_clock_skew_seconds
+                if self.max_clock_skew_seconds is None
+                else self.max_clock_skew_seconds
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,11 +243,28 @@ class _Compiled:
         check = self.component.get_export_index("check", validator)
         decode = self.component.get_export_index("decode-token", validator)
         respond = self.component.get_export_index("respond", validator)
-        if check is None or decode is None or respond is None:
-            raise ValueError(f"{path}: {_VALIDATOR} lacks check, decode-token or respond")
+        defaults = self.component.get_export_index("default-limits", validator)
+        if check is None or decode is None or respond is None or defaults is None:
+            raise ValueError(f"{path}: {_VALIDATOR} lacks check, decode-token, respond or default-limits")
         self.check_index = check
         self.decode_index = decode
         self.respond_index = respond
+        self.default_limits = self._default_limits(defaults)
+
+    def _default_limits(self, index: Any) -> Limits:
+        """The component's own defaults, from an instance whose imports (all traps) it never calls."""
+        linker = Linker(self.engine)
+        linker.define_unknown_imports_as_traps(self.component)
+        store = Store(self.engine)
+        func = linker.instantiate(store, self.component).get_func(store, index)
+        assert func is not None
+        raw = func(store)
+        func.post_return(store)
+        return Limits(
+            max_body_bytes=_field(raw, "max_body_bytes"),
+            max_aws_body_bytes=_field(raw, "max_aws_body_bytes"),
+            max_clock_skew_seconds=_field(raw, "max_clock_skew_seconds"),
+        )
 
 
 class Filter:
@@ -270,7 +302,7 @@ class Filter:
             (secret.encode() if isinstance(secret, str) else bytes(secret), account)
             for secret, account in token_keys
         ]
-        self.limits = limits
+        self.limits = limits.over(_compiled.default_limits)
         self.other_calls: OtherCalls = other_calls
         self.memory_bytes = memory_bytes
         self._linker = self._link()

@@ -80,6 +80,15 @@ impl Guest for Component {
         response(crate::edge_response(&request_of(request), failure))
     }
 
+    fn default_limits() -> settings::Limits {
+        let limits = types::Limits::default();
+        settings::Limits {
+            max_body_bytes: limits.max_body_bytes,
+            max_aws_body_bytes: limits.max_aws_body_bytes,
+            max_clock_skew_seconds: limits.max_clock_skew_seconds,
+        }
+    }
+
     fn decode_token(token: String) -> Result<wit::TaskToken, wit::TokenError> {
         crate::decode_token(&token, &Imports)
             .map(task_token)

@@ -26,7 +26,16 @@ fn the_component_exports_the_versioned_validator_and_imports_only_credentials_se
         .map(|(n, _)| n)
         .collect();
     functions.sort_unstable();
-    assert_eq!(functions, ["check", "decode-token", "explain", "respond"]);
+    assert_eq!(
+        functions,
+        [
+            "check",
+            "decode-token",
+            "default-limits",
+            "explain",
+            "respond"
+        ]
+    );
 
     for (name, _) in ty.imports(&engine) {
         let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.4.0")
@@ -97,4 +106,50 @@ fn respond_through_the_component_matches_the_native_table() {
             assert_eq!(native, component, "{failure:?} for {:?}", request.headers);
         }
     }
+}
+
+/// The component's `default-limits` (what the bindings use when their user sets none) are the
+/// ones the gateway applies natively.
+#[test]
+fn the_components_default_limits_are_the_native_ones() {
+    let engine = Engine::new(&Config::new()).expect("engine");
+    let component = Component::new(&engine, EMBEDDED_COMPONENT).expect("component");
+    let mut linker = wasmtime::component::Linker::<()>::new(&engine);
+    linker
+        .define_unknown_imports_as_traps(&component)
+        .expect("trapping imports");
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = linker
+        .instantiate(&mut store, &component)
+        .expect("instance");
+    let validator = instance
+        .get_export_index(&mut store, None, "taskgate:filter/validator@0.4.0")
+        .expect("validator");
+    let index = instance
+        .get_export_index(&mut store, Some(&validator), "default-limits")
+        .expect("default-limits");
+    let func = instance.get_func(&mut store, index).expect("a function");
+    let mut results = [wasmtime::component::Val::Bool(false)];
+    func.call(&mut store, &[], &mut results).expect("called");
+    let wasmtime::component::Val::Record(fields) = &results[0] else {
+        panic!("not a record: {:?}", results[0]);
+    };
+    let field = |name: &str| match fields.iter().find(|(n, _)| n == name) {
+        Some((_, wasmtime::component::Val::U32(value))) => *value,
+        other => panic!("{name}: {other:?}"),
+    };
+    let (body, aws_body, skew) = (
+        field("max-body-bytes"),
+        field("max-aws-body-bytes"),
+        field("max-clock-skew-seconds"),
+    );
+    let native = taskgate_filter::Limits::default();
+    assert_eq!(
+        (body, aws_body, skew),
+        (
+            native.max_body_bytes,
+            native.max_aws_body_bytes,
+            native.max_clock_skew_seconds
+        )
+    );
 }

@@ -245,6 +245,17 @@ test('a request object of the wrong shape is a TypeError (a programming error)',
     }
 });
 
+test('limits left unset are the component\'s own defaults', async () => {
+    const filter = await loadFilter(demo);
+    const request = { method: 'POST', pathWithQuery: '/', headers: [['Host', 'cn-hangzhou.fnf.aliyuncs.com']],
+        body: 'x'.repeat(65537), receivedAt: 1795334400 };
+    const verdict = filter.check(request);
+    assert.equal(verdict.val.code, 'EntityTooLarge');
+    assert.match(new TextDecoder().decode(verdict.val.body), /65536/);
+    const smaller = await loadFilter({ ...demo, limits: { maxBodyBytes: 100 } });
+    assert.match(new TextDecoder().decode(smaller.check(request).val.body), /\(100 bytes\)/);
+});
+
 test('respond renders the failures a host finds itself, in the request\'s dialect', async () => {
     const filter = await loadFilter(demo);
     const alibaba = { method: 'POST', pathWithQuery: '/', headers: [['Host', 'cn-hangzhou.fnf.aliyuncs.com']],

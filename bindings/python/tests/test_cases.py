@@ -233,6 +233,16 @@ def test_odd_input_never_raises(name: str, compiled: Filter) -> None:
     assert isinstance(verdict, (Forward, Pass, Reject))
 
 
+# --- limits -----------------------------------------------------------------------------------
+
+
+def test_limits_left_unset_are_the_components_defaults(compiled: Filter) -> None:
+    assert compiled.limits == Limits(max_body_bytes=65536, max_aws_body_bytes=1048576, max_clock_skew_seconds=900)
+    assert compiled.with_config(limits=Limits(max_body_bytes=100)).limits == Limits(
+        max_body_bytes=100, max_aws_body_bytes=1048576, max_clock_skew_seconds=900
+    )
+
+
 # --- respond ----------------------------------------------------------------------------------
 
 
