@@ -36,7 +36,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-use taskgate_tests::{AwsCall, AwsDialect, Call, Layout, read_message, to_http};
+use taskgate_tests::{Answer, AwsCall, AwsDialect, Call, Layout, read_message, to_http};
 
 #[derive(Parser)]
 #[command(
@@ -376,30 +376,15 @@ const IDLE_REUSE: Duration = Duration::from_secs(1);
 /// An answer's status, the gateway's request id if it made the answer itself, and whether the
 /// connection closes after it.
 fn parse_answer(raw: &[u8]) -> (u16, Option<String>, bool) {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(raw.len());
-    let head = String::from_utf8_lossy(&raw[..end]);
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (mut id, mut close) = (None, false);
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        match name.as_str() {
-            "x-acs-request-id" | "x-amzn-requestid" => id = Some(value.to_owned()),
-            "connection" => close = value.eq_ignore_ascii_case("close"),
-            _ => {}
-        }
-    }
-    (status, id, close)
+    let answer = Answer::parse(raw);
+    let id = answer
+        .header("x-acs-request-id")
+        .or_else(|| answer.header("x-amzn-requestid"))
+        .map(str::to_owned);
+    let close = answer
+        .header("connection")
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    (answer.status, id, close)
 }
 
 /// The gateway's figures at one moment.

@@ -250,60 +250,7 @@ fn serve_upstream(mut stream: TcpStream, behaviour: Behaviour, record: &Mutex<Ve
     }
 }
 
-/// A raw response: status, lower-cased headers, body.
-pub(crate) struct Answer {
-    pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
-}
-
-impl Answer {
-    /// Parses a raw HTTP/1.1 response.
-    pub(crate) fn parse(raw: &[u8]) -> Answer {
-        let end = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("head end");
-        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let mut answer = Answer {
-            status,
-            headers,
-            body: raw[end + 4..].to_vec(),
-        };
-        // Bytes past the Content-Length belong to the next message on the connection.
-        if let Some(length) = answer.header("content-length").and_then(|v| v.parse().ok()) {
-            answer.body.truncate(length);
-        }
-        answer
-    }
-
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The vendor code of an error body: Alibaba's `Code` or AWS's `__type`.
-    pub(crate) fn code(&self) -> String {
-        let body: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
-        body["Code"]
-            .as_str()
-            .or(body["__type"].as_str())
-            .unwrap_or_default()
-            .to_owned()
-    }
-}
+pub(crate) use taskgate_tests::Answer;
 
 /// Sends raw bytes on a new connection and reads one response (the server closes, or the body
 /// ends at its Content-Length).

@@ -363,6 +363,65 @@ pub fn form(pairs: &[(String, String)], plus: bool) -> String {
         .join("&")
 }
 
+/// A raw HTTP/1.1 response: status, lower-cased headers, body (cut at its Content-Length).
+pub struct Answer {
+    /// The status (0 when the status line does not parse).
+    pub status: u16,
+    /// Header fields, names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// Parses a raw HTTP/1.1 response.
+    pub fn parse(raw: &[u8]) -> Answer {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(raw.len());
+        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let mut answer = Answer {
+            status,
+            headers,
+            body: raw.get(end + 4..).unwrap_or_default().to_vec(),
+        };
+        // Bytes past the Content-Length belong to the next message on the connection.
+        if let Some(length) = answer.header("content-length").and_then(|v| v.parse().ok()) {
+            answer.body.truncate(length);
+        }
+        answer
+    }
+
+    /// The first field of this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The vendor code of an error body: Alibaba's `Code` or AWS's `__type`.
+    pub fn code(&self) -> String {
+        let body: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        body["Code"]
+            .as_str()
+            .or(body["__type"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
 /// Reads one HTTP/1.1 message whose body has a Content-Length (what hyper sends) from a stream
 /// that may carry more after it; `None` when the stream ends or fails before the message does.
 pub fn read_message(stream: &mut impl std::io::Read) -> Option<Vec<u8>> {
