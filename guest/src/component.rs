@@ -1,5 +1,6 @@
 //! The wit-bindgen glue, and nothing else: converts between the generated WIT types and the
-//! library's own, and implements [`Env`] by calling the host's imports.
+//! library's own (with the mapping the host shares, `wit_conversions!`), and implements [`Env`]
+//! by calling the host's imports.
 
 use crate::types::{self, Env};
 
@@ -21,6 +22,9 @@ bindings::export!(Component with_types_in bindings);
 /// The host's imports, one call per lookup.
 struct Imports;
 
+crate::wit_conversions!(wit, settings);
+use convert::*;
+
 impl Env for Imports {
     fn access_key(&self, id: &str) -> Option<types::AccessKey> {
         credentials::get_access_key(id).map(|key| types::AccessKey {
@@ -37,126 +41,39 @@ impl Env for Imports {
     }
 
     fn limits(&self) -> types::Limits {
-        let limits = settings::get_limits();
-        types::Limits {
-            max_body_bytes: limits.max_body_bytes,
-            max_aws_body_bytes: limits.max_aws_body_bytes,
-            max_clock_skew_seconds: limits.max_clock_skew_seconds,
-        }
+        limits_of_wit(settings::get_limits())
     }
 
     fn other_calls(&self) -> types::OtherCalls {
-        match settings::get_other_calls() {
-            settings::OtherCalls::Reject => types::OtherCalls::Reject,
-            settings::OtherCalls::Authenticate => types::OtherCalls::Authenticate,
-            settings::OtherCalls::Forward => types::OtherCalls::Forward,
-        }
+        other_calls_of_wit(settings::get_other_calls())
     }
 }
 
 impl Guest for Component {
     fn check(request: wit::Request) -> wit::Verdict {
-        verdict(crate::check(&request_of(request), &Imports))
+        to_wit_verdict(crate::check(&request_of_wit(request), &Imports))
     }
 
     fn explain(request: wit::Request) -> Explanation {
-        let (checked, steps) = crate::explain(&request_of(request), &Imports);
+        let (checked, steps) = crate::explain(&request_of_wit(request), &Imports);
         Explanation {
-            verdict: verdict(checked),
+            verdict: to_wit_verdict(checked),
             steps,
         }
     }
 
     fn respond(request: wit::Request, failure: wit::EdgeFailure) -> wit::Response {
-        let failure = match failure {
-            wit::EdgeFailure::Internal => crate::EdgeFailure::Internal,
-            wit::EdgeFailure::Throttled(limit) => crate::EdgeFailure::Throttled { limit },
-            wit::EdgeFailure::EntityTooLarge(limit) => crate::EdgeFailure::EntityTooLarge { limit },
-            wit::EdgeFailure::NoRoute(host) => crate::EdgeFailure::NoRoute { host },
-            wit::EdgeFailure::Tunnel => crate::EdgeFailure::Tunnel,
-            wit::EdgeFailure::Malformed(detail) => crate::EdgeFailure::Malformed { detail },
-            wit::EdgeFailure::SlowClient => crate::EdgeFailure::SlowClient,
-        };
-        response(crate::edge_response(&request_of(request), failure))
+        let failure = failure_of_wit(failure);
+        to_wit_response(crate::edge_response(&request_of_wit(request), failure))
     }
 
     fn default_limits() -> settings::Limits {
-        let limits = types::Limits::default();
-        settings::Limits {
-            max_body_bytes: limits.max_body_bytes,
-            max_aws_body_bytes: limits.max_aws_body_bytes,
-            max_clock_skew_seconds: limits.max_clock_skew_seconds,
-        }
+        to_wit_limits(types::Limits::default())
     }
 
     fn decode_token(token: String) -> Result<wit::TaskToken, wit::TokenError> {
         crate::decode_token(&token, &Imports)
-            .map(task_token)
-            .map_err(|error| match error {
-                types::TokenError::Unverified => wit::TokenError::Unverified,
-                types::TokenError::Malformed(why) => wit::TokenError::Malformed(why),
-            })
-    }
-}
-
-fn request_of(request: wit::Request) -> types::Request {
-    types::Request {
-        method: request.method,
-        path_with_query: request.path_with_query,
-        headers: request.headers,
-        body: request.body,
-        received_at: request.received_at,
-        request_id: request.request_id,
-    }
-}
-
-fn verdict(verdict: types::Verdict) -> wit::Verdict {
-    match verdict {
-        types::Verdict::Forward(report) => wit::Verdict::Forward(wit::Report {
-            dialect: dialect(report.dialect),
-            action: report.action,
-            request_id: report.request_id,
-            access_key_id: report.access_key_id,
-            task_token: report.task_token,
-            token: report.token.map(task_token),
-            error: report.error,
-            cause: report.cause,
-        }),
-        types::Verdict::Pass(call) => wit::Verdict::Pass(wit::PassedCall {
-            dialect: dialect(call.dialect),
-            action: call.action,
-            request_id: call.request_id,
-            access_key_id: call.access_key_id,
-        }),
-        types::Verdict::Reject(rejection) => wit::Verdict::Reject(response(rejection)),
-    }
-}
-
-fn response(response: types::Response) -> wit::Response {
-    wit::Response {
-        status: response.status,
-        headers: response.headers,
-        body: response.body,
-        code: response.code,
-    }
-}
-
-fn dialect(dialect: types::Dialect) -> wit::Dialect {
-    match dialect {
-        types::Dialect::Fnf => wit::Dialect::Fnf,
-        types::Dialect::States => wit::Dialect::States,
-        types::Dialect::Swf => wit::Dialect::Swf,
-        types::Dialect::CodePipeline => wit::Dialect::Codepipeline,
-    }
-}
-
-fn task_token(token: types::TaskToken) -> wit::TaskToken {
-    wit::TaskToken {
-        version: token.version,
-        kind: token.kind,
-        execution_id: token.execution_id,
-        event_id: token.event_id,
-        account: token.account,
-        verified: token.verified,
+            .map(to_wit_token)
+            .map_err(to_wit_token_error)
     }
 }

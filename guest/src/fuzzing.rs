@@ -13,8 +13,7 @@ pub use crate::percent::{
     pop_encode_twice_into,
 };
 
-use crate::dialect::aws::model;
-use crate::error::Failure;
+use crate::error::AwsFailure;
 use crate::params::Params;
 use crate::types::{Dialect, Request, Response};
 
@@ -25,8 +24,7 @@ const HOST_ID: &str = "taskgate";
 /// The parameters of an Alibaba request (query plus form or JSON body), sorted by name, each
 /// `(name, value, where it was)`; or the response a bad encoding, body or repeated name gets.
 pub fn parameters(request: &Request) -> Result<Vec<(String, String, Source)>, Response> {
-    let params =
-        Params::parse(request).map_err(|f| f.response(Dialect::Fnf, REQUEST_ID, HOST_ID))?;
+    let params = Params::parse(request).map_err(|f| f.response(REQUEST_ID, HOST_ID))?;
     Ok(params
         .iter()
         .map(|p| {
@@ -55,9 +53,11 @@ pub struct AwsFields {
 /// object with no repeated member, then the call's published model. `dialect` must be an AWS
 /// one; the error is the response `check` would give.
 pub fn aws_body(dialect: Dialect, body: &[u8]) -> Result<AwsFields, Response> {
-    let respond = |failure: Failure| failure.response(dialect, REQUEST_ID, HOST_ID);
+    let respond = |failure: AwsFailure| failure.response(dialect, REQUEST_ID);
     let members = json_object(body).map_err(|error| respond(error.into()))?;
-    let fields = model::validate(dialect, &members).map_err(respond)?;
+    let call = crate::dialect::aws::call_of(dialect)
+        .ok_or_else(|| respond(crate::EdgeFailure::Internal.into()))?;
+    let fields = (call.model)(&members).map_err(respond)?;
     Ok(AwsFields {
         task_token: fields.task_token,
         error: fields.error,

@@ -24,6 +24,7 @@ mod time;
 pub mod token;
 mod trace;
 mod types;
+mod wit_convert;
 
 #[cfg(target_arch = "wasm32")]
 #[allow(
@@ -32,7 +33,8 @@ mod types;
 )]
 mod component;
 
-use error::Failure;
+use error::Common;
+pub use error::EdgeFailure;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
     AccessKey, Dialect, Env, Limits, OtherCalls, PassedCall, Report, Request, Response, TaskToken,
@@ -85,56 +87,11 @@ pub fn explain(request: &Request, env: &dyn Env) -> (Verdict, Vec<String>) {
     trace::explain(|| check(request, env))
 }
 
-/// A failure a host detects on its own, before or instead of asking the filter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EdgeFailure {
-    /// No verdict could be had (the filter trapped or hit its deadline or memory cap), or the
-    /// upstream failed: 500 `InternalServerError`.
-    Internal,
-    /// Too many requests in flight: 429 `ResourceThrottled`.
-    Throttled {
-        /// The cap.
-        limit: u32,
-    },
-    /// The body is over the limit, seen before reading all of it: 400 `EntityTooLarge`.
-    EntityTooLarge {
-        /// The limit in bytes.
-        limit: u32,
-    },
-    /// Routes are configured and none serves the host the request names: 400
-    /// `InvalidArgument` / `ValidationException`, naming the host.
-    NoRoute {
-        /// The host the client asked for (empty when it named none).
-        host: String,
-    },
-    /// A `CONNECT` request: taskgate must see each request to check it, so it tunnels nothing:
-    /// 405.
-    Tunnel,
-    /// An HTTP message an edge must not pass on (two `Host` headers, none in HTTP/1.1, both
-    /// `Content-Length` and `Transfer-Encoding`, a body that cannot be read): 400
-    /// `InvalidArgument` / `SerializationException`, saying what is wrong.
-    Malformed {
-        /// What is wrong, as a phrase ("more than one Host header").
-        detail: String,
-    },
-    /// The client did not send its body within the read timeout: 408 `RequestTimeout`.
-    SlowClient,
-}
-
 /// The vendor's response to a failure the host detected itself, in the request's dialect (the
 /// body may be empty: only the head is needed). Hosts call this natively, so the error format
 /// still has one home.
 pub fn edge_response(request: &Request, failure: EdgeFailure) -> Response {
-    let failure = match failure {
-        EdgeFailure::Internal => Failure::Internal,
-        EdgeFailure::Throttled { limit } => Failure::Throttled { limit },
-        EdgeFailure::EntityTooLarge { limit } => Failure::EntityTooLarge { limit },
-        EdgeFailure::NoRoute { host } => Failure::NoRoute { host },
-        EdgeFailure::Tunnel => Failure::Tunnel,
-        EdgeFailure::Malformed { detail } => Failure::Malformed { detail },
-        EdgeFailure::SlowClient => Failure::SlowClient,
-    };
-    let response = dialect::edge_response(request, &failure);
+    let response = dialect::edge_response(request, Common::Edge(failure));
     #[cfg(feature = "test-faults")]
     let response = test_faults::mark(response);
     response

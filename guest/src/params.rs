@@ -3,7 +3,7 @@
 //! A parameter may appear only once in the whole request: two values would make the signature
 //! and the check disagree on which one counts.
 
-use crate::error::Failure;
+use crate::error::{Common, FnfFailure};
 use crate::json_body;
 use crate::percent::{DecodeError, form_decode};
 use crate::types::Request;
@@ -46,21 +46,20 @@ enum BodyKind {
 impl<'r> Params<'r> {
     /// Decodes the query and the body. Fails on a body whose content type is neither form nor
     /// JSON, on bad encoding, and on any parameter given twice.
-    pub fn parse(request: &'r Request) -> Result<Params<'r>, Failure> {
+    pub fn parse(request: &'r Request) -> Result<Params<'r>, FnfFailure> {
         let kind = body_kind(request)?;
         let mut items = Vec::new();
         decode_form(request.query(), Source::Query, &mut items)?;
         match kind {
             BodyKind::Empty => {}
             BodyKind::Form => {
-                let text =
-                    std::str::from_utf8(&request.body).map_err(|_| Failure::BadEncoding {
-                        place: "the form body".to_owned(),
-                    })?;
+                let text = std::str::from_utf8(&request.body).map_err(|_| Common::BadEncoding {
+                    place: "the form body".to_owned(),
+                })?;
                 decode_form(text, Source::Body, &mut items)?;
             }
             BodyKind::Json => {
-                let members = json_body::parse(&request.body).map_err(Failure::from)?;
+                let members = json_body::parse(&request.body).map_err(FnfFailure::from)?;
                 items.extend(members.into_iter().map(|(name, value)| Param {
                     name: Cow::Owned(name),
                     value: Cow::Owned(value),
@@ -72,19 +71,20 @@ impl<'r> Params<'r> {
         // hold 30,000 parameters.
         items.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         if let Some(pair) = items.windows(2).find(|pair| pair[0].name == pair[1].name) {
-            return Err(Failure::DuplicateParameter {
+            return Err(Common::DuplicateParameter {
                 name: pair[0].name.clone().into_owned(),
-            });
+            }
+            .into());
         }
         Ok(Params { items })
     }
 
     /// The value of the parameter with this exact name.
     /// A parameter that must be present and non-empty.
-    pub fn required(&self, name: &'static str) -> Result<&str, Failure> {
+    pub fn required(&self, name: &'static str) -> Result<&str, FnfFailure> {
         self.get(name)
             .filter(|value| !value.is_empty())
-            .ok_or(Failure::MissingParameter { name })
+            .ok_or(FnfFailure::MissingParameter { name })
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -100,15 +100,16 @@ impl<'r> Params<'r> {
     }
 }
 
-fn body_kind(request: &Request) -> Result<BodyKind, Failure> {
+fn body_kind(request: &Request) -> Result<BodyKind, FnfFailure> {
     if request.body.is_empty() {
         return Ok(BodyKind::Empty);
     }
     let content_type = request.header("content-type").unwrap_or("");
     if request.has_conflicting("content-type") {
-        return Err(Failure::UnsupportedMediaType {
+        return Err(Common::UnsupportedMediaType {
             content_type: content_type.to_owned(),
-        });
+        }
+        .into());
     }
     let essence = content_type
         .split(';')
@@ -119,9 +120,10 @@ fn body_kind(request: &Request) -> Result<BodyKind, Failure> {
     match essence.as_str() {
         "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
         "application/json" => Ok(BodyKind::Json),
-        _ => Err(Failure::UnsupportedMediaType {
+        _ => Err(Common::UnsupportedMediaType {
             content_type: content_type.to_owned(),
-        }),
+        }
+        .into()),
     }
 }
 
@@ -129,13 +131,13 @@ fn decode_form<'r>(
     text: &'r str,
     source: Source,
     items: &mut Vec<Param<'r>>,
-) -> Result<(), Failure> {
+) -> Result<(), FnfFailure> {
     for piece in text.split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = piece.split_once('=').unwrap_or((piece, ""));
-        let name = form_decode(raw_name).map_err(|e| Failure::BadEncoding {
+        let name = form_decode(raw_name).map_err(|e| Common::BadEncoding {
             place: describe(e, "a parameter name", source),
         })?;
-        let value = form_decode(raw_value).map_err(|e| Failure::BadEncoding {
+        let value = form_decode(raw_value).map_err(|e| Common::BadEncoding {
             place: describe(e, &format!("the value of {}", clip(&name)), source),
         })?;
         items.push(Param {

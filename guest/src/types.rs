@@ -52,6 +52,19 @@ pub struct Request {
 }
 
 impl Request {
+    /// A copy without the body: all an edge failure's response needs, cheap to hand to a
+    /// sandbox whatever the body's size.
+    pub fn head(&self) -> Request {
+        Request {
+            method: self.method.clone(),
+            path_with_query: self.path_with_query.clone(),
+            headers: self.headers.clone(),
+            body: Vec::new(),
+            received_at: self.received_at,
+            request_id: self.request_id.clone(),
+        }
+    }
+
     /// The first header with this name (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -15,10 +15,7 @@ use crate::config::Config;
 use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use taskgate_filter::{
-    Dialect, EdgeFailure, Env as _, OtherCalls, PassedCall, Report, Request, Response, TaskToken,
-    TokenError, Verdict,
-};
+use taskgate_filter::{EdgeFailure, Env as _, Request, Response, TaskToken, TokenError, Verdict};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
@@ -35,6 +32,9 @@ mod bindings {
 }
 
 use bindings::taskgate::filter::{credentials, settings, types as wit};
+
+taskgate_filter::wit_conversions!(wit, settings);
+use convert::*;
 
 /// How often the epoch advances; deadlines are counted in these ticks. Coarse on purpose: the
 /// deadline stops runaway checks, and a finer tick would wake an idle host a thousand times a second.
@@ -105,20 +105,11 @@ impl credentials::Host for State {
 
 impl settings::Host for State {
     fn get_limits(&mut self) -> settings::Limits {
-        let limits = self.config.limits;
-        settings::Limits {
-            max_body_bytes: limits.max_body_bytes,
-            max_aws_body_bytes: limits.max_aws_body_bytes,
-            max_clock_skew_seconds: limits.max_clock_skew_seconds,
-        }
+        to_wit_limits(self.config.limits)
     }
 
     fn get_other_calls(&mut self) -> settings::OtherCalls {
-        match self.config.other_calls() {
-            OtherCalls::Reject => settings::OtherCalls::Reject,
-            OtherCalls::Authenticate => settings::OtherCalls::Authenticate,
-            OtherCalls::Forward => settings::OtherCalls::Forward,
-        }
+        to_wit_other_calls(self.config.other_calls())
     }
 }
 
@@ -236,9 +227,9 @@ impl Sandbox {
         let verdict = instance
             .filter
             .taskgate_filter_validator()
-            .call_check(&mut instance.store, &wit_request(request))?;
+            .call_check(&mut instance.store, &to_wit_request(request))?;
         self.keep(instance);
-        Ok(from_wit(verdict))
+        Ok(verdict_of_wit(verdict))
     }
 
     /// Checks one request like [`Sandbox::check`] and also returns the rules it passed.
@@ -251,9 +242,9 @@ impl Sandbox {
         let explanation = instance
             .filter
             .taskgate_filter_validator()
-            .call_explain(&mut instance.store, &wit_request(request))?;
+            .call_explain(&mut instance.store, &to_wit_request(request))?;
         self.keep(instance);
-        Ok((from_wit(explanation.verdict), explanation.steps))
+        Ok((verdict_of_wit(explanation.verdict), explanation.steps))
     }
 
     /// The vendor's answer to a failure the host found itself (`EdgeFailure`), rendered by the
@@ -268,11 +259,11 @@ impl Sandbox {
         let mut instance = self.instance(config)?;
         let response = instance.filter.taskgate_filter_validator().call_respond(
             &mut instance.store,
-            &wit_head(request),
-            &wit_failure(failure),
+            &to_wit_request(request.head()),
+            &to_wit_failure(failure),
         )?;
         self.keep(instance);
-        Ok(response_of(response))
+        Ok(response_of_wit(response))
     }
 
     /// Decodes (and, with token keys configured, verifies) a task token, in an instance as
@@ -288,10 +279,7 @@ impl Sandbox {
             .taskgate_filter_validator()
             .call_decode_token(&mut instance.store, token)?;
         self.keep(instance);
-        Ok(result.map(task_token).map_err(|error| match error {
-            wit::TokenError::Unverified => TokenError::Unverified,
-            wit::TokenError::Malformed(why) => TokenError::Malformed(why),
-        }))
+        Ok(result.map(token_of_wit).map_err(token_error_of_wit))
     }
 }
 
@@ -326,90 +314,4 @@ fn start_ticker(engine: &Engine) -> anyhow::Result<()> {
         })
         .context("starting the epoch ticker thread")?;
     Ok(())
-}
-
-fn wit_request(request: Request) -> wit::Request {
-    wit::Request {
-        method: request.method,
-        path_with_query: request.path_with_query,
-        headers: request.headers,
-        body: request.body,
-        received_at: request.received_at,
-        request_id: request.request_id,
-    }
-}
-
-/// The request without its body: all `respond` reads.
-fn wit_head(request: &Request) -> wit::Request {
-    wit::Request {
-        method: request.method.clone(),
-        path_with_query: request.path_with_query.clone(),
-        headers: request.headers.clone(),
-        body: Vec::new(),
-        received_at: request.received_at,
-        request_id: request.request_id.clone(),
-    }
-}
-
-fn wit_failure(failure: EdgeFailure) -> wit::EdgeFailure {
-    match failure {
-        EdgeFailure::Internal => wit::EdgeFailure::Internal,
-        EdgeFailure::Throttled { limit } => wit::EdgeFailure::Throttled(limit),
-        EdgeFailure::EntityTooLarge { limit } => wit::EdgeFailure::EntityTooLarge(limit),
-        EdgeFailure::NoRoute { host } => wit::EdgeFailure::NoRoute(host),
-        EdgeFailure::Tunnel => wit::EdgeFailure::Tunnel,
-        EdgeFailure::Malformed { detail } => wit::EdgeFailure::Malformed(detail),
-        EdgeFailure::SlowClient => wit::EdgeFailure::SlowClient,
-    }
-}
-
-fn response_of(response: wit::Response) -> Response {
-    Response {
-        status: response.status,
-        headers: response.headers,
-        body: response.body,
-        code: response.code,
-    }
-}
-
-fn dialect(dialect: wit::Dialect) -> Dialect {
-    match dialect {
-        wit::Dialect::Fnf => Dialect::Fnf,
-        wit::Dialect::States => Dialect::States,
-        wit::Dialect::Swf => Dialect::Swf,
-        wit::Dialect::Codepipeline => Dialect::CodePipeline,
-    }
-}
-
-fn from_wit(verdict: wit::Verdict) -> Verdict {
-    match verdict {
-        wit::Verdict::Pass(call) => Verdict::Pass(PassedCall {
-            dialect: dialect(call.dialect),
-            action: call.action,
-            request_id: call.request_id,
-            access_key_id: call.access_key_id,
-        }),
-        wit::Verdict::Forward(report) => Verdict::Forward(Report {
-            dialect: dialect(report.dialect),
-            action: report.action,
-            request_id: report.request_id,
-            access_key_id: report.access_key_id,
-            task_token: report.task_token,
-            token: report.token.map(task_token),
-            error: report.error,
-            cause: report.cause,
-        }),
-        wit::Verdict::Reject(response) => Verdict::Reject(response_of(response)),
-    }
-}
-
-fn task_token(token: wit::TaskToken) -> TaskToken {
-    TaskToken {
-        version: token.version,
-        kind: token.kind,
-        execution_id: token.execution_id,
-        event_id: token.event_id,
-        account: token.account,
-        verified: token.verified,
-    }
 }

@@ -5,7 +5,7 @@
 pub(crate) mod aws;
 mod fnf;
 
-use crate::error::Failure;
+use crate::error::Common;
 use crate::request_id;
 use crate::types::{Dialect, Env, Limits, PassedCall, Report, Request, Response, Verdict};
 
@@ -58,9 +58,9 @@ pub fn dialect_of(request: &Request) -> Dialect {
 
 /// The clock window every signature scheme enforces: the request's own time within
 /// `max_clock_skew_seconds` of its receipt, either way.
-fn within_clock_window(request_time: u64, now: u64, limits: Limits) -> Result<(), Failure> {
+fn within_clock_window(request_time: u64, now: u64, limits: Limits) -> Result<(), Common> {
     if request_time.abs_diff(now) > u64::from(limits.max_clock_skew_seconds) {
-        return Err(Failure::TimeTooSkewed {
+        return Err(Common::TimeTooSkewed {
             request_time,
             now,
             limit: limits.max_clock_skew_seconds,
@@ -74,26 +74,30 @@ pub fn aws_content_type(dialect: Dialect) -> &'static str {
     aws::call_of(dialect).map_or("application/x-amz-json-1.0", |call| call.content_type)
 }
 
-/// Checks a request under the rules of its dialect.
+/// Checks a request under the rules of its dialect; a refusal is rendered by that dialect's
+/// own table.
 pub fn check(request: &Request, env: &dyn Env) -> Verdict {
     let dialect = dialect_of(request);
-    let mut caller_request_id = None;
-    let result = match dialect {
-        Dialect::Fnf => fnf::check(request, env, &mut caller_request_id),
-        Dialect::States | Dialect::Swf | Dialect::CodePipeline => aws::check(request, dialect, env),
+    let accepted = match dialect {
+        Dialect::Fnf => {
+            let mut caller_request_id = None;
+            fnf::check(request, env, &mut caller_request_id).map_err(|failure| {
+                let id = caller_request_id.unwrap_or_else(|| request_id::fallback(request));
+                failure.response(&id, &host_id(request))
+            })
+        }
+        Dialect::States | Dialect::Swf | Dialect::CodePipeline => aws::check(request, dialect, env)
+            .map_err(|failure| failure.response(dialect, &request_id::fallback(request))),
     };
-    match result {
+    match accepted {
         Ok(Accepted::Report(report)) => Verdict::Forward(report),
         Ok(Accepted::Passed(call)) => Verdict::Pass(call),
-        Err(failure) => {
-            let id = caller_request_id.unwrap_or_else(|| request_id::fallback(request));
-            Verdict::Reject(failure.response(dialect, &id, &host_id(request)))
-        }
+        Err(response) => Verdict::Reject(response),
     }
 }
 
 /// The response for a failure the host detected itself, in the request's dialect.
-pub fn edge_response(request: &Request, failure: &Failure) -> Response {
+pub fn edge_response(request: &Request, failure: Common) -> Response {
     let id = request_id::fallback(request);
     failure.response(dialect_of(request), &id, &host_id(request))
 }

@@ -2,7 +2,7 @@
 //! key from the credentials import, the service fixed by the call, any region, and the payload
 //! hash recomputed over the body (a signed `x-amz-content-sha256` must agree with it).
 
-use crate::error::{Failure, Incomplete};
+use crate::error::{AwsFailure, Common, Incomplete};
 use crate::sign::{constant_time_eq, sigv4};
 use crate::trace::step;
 use crate::types::{Env, Limits, Request};
@@ -14,30 +14,32 @@ pub fn authenticate(
     service: Option<&'static str>,
     env: &dyn Env,
     limits: Limits,
-) -> Result<String, Failure> {
+) -> Result<String, AwsFailure> {
     let Some(header) = request.header("authorization") else {
-        return Err(Failure::MissingAuthentication);
+        return Err(AwsFailure::MissingAuthentication);
     };
     let auth = sigv4::parse_authorization(header)
-        .map_err(|error| Failure::IncompleteSignature(Incomplete::Authorization(error)))?;
+        .map_err(|error| AwsFailure::IncompleteSignature(Incomplete::Authorization(error)))?;
     let Some(amz_date) = request.header("x-amz-date").map(str::trim) else {
-        return Err(Failure::IncompleteSignature(Incomplete::NoDate));
+        return Err(AwsFailure::IncompleteSignature(Incomplete::NoDate));
     };
     let signed: Vec<&str> = auth.signed_headers.split(';').collect();
     for required in ["host", "x-amz-date"] {
         if !signed.contains(&required) {
-            return Err(Failure::IncompleteSignature(Incomplete::UnsignedHostOrDate));
+            return Err(AwsFailure::IncompleteSignature(
+                Incomplete::UnsignedHostOrDate,
+            ));
         }
     }
-    let request_time =
-        sigv4::parse_amz_date(amz_date).ok_or(Failure::IncompleteSignature(Incomplete::BadDate))?;
+    let request_time = sigv4::parse_amz_date(amz_date)
+        .ok_or(AwsFailure::IncompleteSignature(Incomplete::BadDate))?;
     if let Some(service) = service
         && auth.service != service
     {
-        return Err(Failure::WrongService { expected: service });
+        return Err(AwsFailure::WrongService { expected: service });
     }
     if amz_date.get(..8) != Some(auth.date) {
-        return Err(Failure::WrongScopeDate {
+        return Err(AwsFailure::WrongScopeDate {
             scope: auth.date.to_owned(),
             amz_date: amz_date.to_owned(),
         });
@@ -46,7 +48,7 @@ pub fn authenticate(
     step("time: X-Amz-Date is within max_clock_skew_seconds of the receipt");
     let key = env
         .access_key(auth.access_key_id)
-        .ok_or_else(|| Failure::UnknownAccessKey {
+        .ok_or_else(|| Common::UnknownAccessKey {
             id: auth.access_key_id.to_owned(),
         })?;
 
@@ -55,9 +57,10 @@ pub fn authenticate(
     if let Some(claimed) = request.header("x-amz-content-sha256")
         && !claimed.trim().eq_ignore_ascii_case(&payload_hash)
     {
-        return Err(Failure::SignatureMismatch {
+        return Err(Common::SignatureMismatch {
             detail: "x-amz-content-sha256 is not the SHA-256 of the body",
-        });
+        }
+        .into());
     }
     let canonical = sigv4::canonical_request(
         &request.method,
@@ -77,9 +80,10 @@ pub fn authenticate(
     );
     let given = auth.signature.to_ascii_lowercase();
     if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), given.as_bytes())) {
-        return Err(Failure::SignatureMismatch {
+        return Err(Common::SignatureMismatch {
             detail: "AWS4-HMAC-SHA256 over the canonical request",
-        });
+        }
+        .into());
     }
     Ok(auth.access_key_id.to_owned())
 }

@@ -10,7 +10,7 @@ mod auth;
 pub(crate) mod model;
 
 use super::Accepted;
-use crate::error::Failure;
+use crate::error::{AwsFailure, Common, EdgeFailure};
 use crate::json_body::parse_object;
 use crate::request_id;
 use crate::trace::step;
@@ -28,6 +28,8 @@ pub struct Call {
     pub content_type: &'static str,
     /// The SigV4 service name in the credential scope.
     pub service: &'static str,
+    /// The body's constraints from the published model.
+    pub model: model::Model,
 }
 
 /// The three calls.
@@ -38,6 +40,7 @@ pub const CALLS: [Call; 3] = [
         action: "SendTaskFailure",
         content_type: "application/x-amz-json-1.0",
         service: "states",
+        model: model::send_task_failure,
     },
     Call {
         dialect: Dialect::Swf,
@@ -45,6 +48,7 @@ pub const CALLS: [Call; 3] = [
         action: "RespondActivityTaskFailed",
         content_type: "application/x-amz-json-1.0",
         service: "swf",
+        model: model::respond_activity_task_failed,
     },
     Call {
         dialect: Dialect::CodePipeline,
@@ -52,6 +56,7 @@ pub const CALLS: [Call; 3] = [
         action: "PutJobFailureResult",
         content_type: "application/x-amz-json-1.1",
         service: "codepipeline",
+        model: model::put_job_failure_result,
     },
 ];
 
@@ -77,11 +82,11 @@ pub fn dialect_of_target(target: &str) -> Dialect {
 }
 
 /// Checks one AWS request whose `X-Amz-Target` gave `dialect`.
-pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accepted, Failure> {
+pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accepted, AwsFailure> {
     let limits = env.limits();
     let limit = limits.body_limit(dialect);
     if request.body.len() > limit as usize {
-        return Err(Failure::EntityTooLarge { limit });
+        return Err(EdgeFailure::EntityTooLarge { limit }.into());
     }
     step("size: the body is within max_aws_body_bytes");
     let target = request.header("x-amz-target").unwrap_or("").trim();
@@ -95,13 +100,14 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accep
         return other_call(request, target, dialect, env, other_calls);
     }
     if request.method != "POST" {
-        return Err(Failure::MethodNotAllowed {
+        return Err(Common::MethodNotAllowed {
             method: request.method.clone(),
-        });
+        }
+        .into());
     }
     let call = modelled
         .filter(|_| !conflicting)
-        .ok_or_else(|| Failure::UnknownOperation {
+        .ok_or_else(|| AwsFailure::UnknownOperation {
             target: target.to_owned(),
         })?;
     step("operation: POST, a known X-Amz-Target");
@@ -110,9 +116,9 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accep
     let access_key_id = auth::authenticate(request, Some(call.service), env, limits)?;
     step("signature: SigV4 verified with the access key's secret");
 
-    let members = parse_object(&request.body).map_err(Failure::from)?;
+    let members = parse_object(&request.body).map_err(AwsFailure::from)?;
     step("body: a JSON object, no member repeated");
-    let fields = model::validate(call.dialect, &members)?;
+    let fields = (call.model)(&members)?;
     step("model: every constraint of the call's published model holds");
     Ok(Accepted::Report(Report {
         dialect: call.dialect,
@@ -136,7 +142,7 @@ fn other_call(
     dialect: Dialect,
     env: &dyn Env,
     other_calls: OtherCalls,
-) -> Result<Accepted, Failure> {
+) -> Result<Accepted, AwsFailure> {
     let (prefix, action) = target.split_once('.').unwrap_or(("", target));
     let service = CALLS
         .iter()
@@ -166,13 +172,14 @@ fn other_call(
 
 /// The call's own content type is the only one accepted (parameters such as `charset` aside);
 /// two different `Content-Type` fields are refused as for Alibaba requests.
-fn check_content_type(request: &Request, call: &Call) -> Result<(), Failure> {
+fn check_content_type(request: &Request, call: &Call) -> Result<(), AwsFailure> {
     let sent = request.header("content-type").unwrap_or("");
     let essence = sent.split(';').next().unwrap_or("").trim();
     if request.has_conflicting("content-type") || !essence.eq_ignore_ascii_case(call.content_type) {
-        return Err(Failure::UnsupportedMediaType {
+        return Err(Common::UnsupportedMediaType {
             content_type: sent.to_owned(),
-        });
+        }
+        .into());
     }
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! The three calls' input shapes and constraints, from the services' published models; each
-//! violation is a structured `Violation`, worded in error.rs. Lengths count Unicode characters after JSON decoding (an
-//! escaped surrogate pair is one character), as Smithy's `@length` does.
+//! violation is a structured `Violation`, worded in `error/aws.rs`. Lengths count Unicode
+//! characters after JSON decoding (an escaped surrogate pair is one character), as Smithy's
+//! `@length` does.
 
-use crate::error::{Failure, Violation};
+use crate::error::{AwsFailure, Common, Violation};
 use crate::json_body::Json;
-use crate::types::Dialect;
 
 /// The members the report carries, once the body passed the model.
 pub struct Fields {
@@ -50,7 +50,7 @@ impl Violations {
         object: &'a Json,
         name: &str,
         member: &Member,
-    ) -> Result<Option<&'a str>, Failure> {
+    ) -> Result<Option<&'a str>, AwsFailure> {
         let value = match object.get(name) {
             None | Some(Json::Null) => {
                 if member.required {
@@ -60,9 +60,10 @@ impl Violations {
             }
             Some(Json::String(value)) => value.as_str(),
             Some(_) => {
-                return Err(Failure::BadJson {
+                return Err(Common::BadJson {
                     detail: format!("'{}' must be a string", member.path),
-                });
+                }
+                .into());
             }
         };
         let length = value.chars().count();
@@ -81,24 +82,26 @@ impl Violations {
         Ok(Some(value))
     }
 
-    fn finish(self) -> Result<(), Failure> {
+    fn finish(self) -> Result<(), AwsFailure> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(Failure::Validation { violations: self.0 })
+            Err(AwsFailure::Validation { violations: self.0 })
         }
     }
 }
 
-/// Checks the body of `dialect`'s call against its model; returns the report's fields.
-pub fn validate(dialect: Dialect, body: &Json) -> Result<Fields, Failure> {
-    match dialect {
-        Dialect::States => opaque_token_call(body, 2048, ("error", 256), ("cause", 32768)),
-        Dialect::Swf => opaque_token_call(body, 1024, ("reason", 256), ("details", 32768)),
-        Dialect::CodePipeline => put_job_failure_result(body),
-        // Alibaba requests never get here; refuse rather than pass anything unchecked.
-        Dialect::Fnf => Err(Failure::Internal),
-    }
+/// A call's model: checks its body and returns the report's fields.
+pub type Model = fn(&Json) -> Result<Fields, AwsFailure>;
+
+/// Step Functions `SendTaskFailure`.
+pub fn send_task_failure(body: &Json) -> Result<Fields, AwsFailure> {
+    opaque_token_call(body, 2048, ("error", 256), ("cause", 32768))
+}
+
+/// SWF `RespondActivityTaskFailed`.
+pub fn respond_activity_task_failed(body: &Json) -> Result<Fields, AwsFailure> {
+    opaque_token_call(body, 1024, ("reason", 256), ("details", 32768))
 }
 
 /// SendTaskFailure and RespondActivityTaskFailed: a token and two optional texts.
@@ -107,7 +110,7 @@ fn opaque_token_call(
     token_max: usize,
     (error_name, error_max): (&'static str, usize),
     (cause_name, cause_max): (&'static str, usize),
-) -> Result<Fields, Failure> {
+) -> Result<Fields, AwsFailure> {
     let mut violations = Violations::default();
     let token = violations.string(
         body,
@@ -151,21 +154,22 @@ fn opaque_token_call(
 
 /// AWS task tokens are opaque, but never contain whitespace or control characters: such a
 /// token was mangled on its way (a newline from a file, a `+` decoded to a space).
-/// Each service names the failure with its own code (error.rs).
-fn check_opaque_token(token: &str) -> Result<(), Failure> {
+/// Each service names the failure with its own code (`error/aws.rs`).
+fn check_opaque_token(token: &str) -> Result<(), AwsFailure> {
     match token.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        Some(c) => Err(Failure::MalformedToken {
+        Some(c) => Err(Common::MalformedToken {
             reason: format!(
                 "contains whitespace or a control character (U+{:04X})",
                 u32::from(c)
             ),
-        }),
+        }
+        .into()),
         None => Ok(()),
     }
 }
 
-/// PutJobFailureResult: a job id of a fixed pattern and a failure details object.
-fn put_job_failure_result(body: &Json) -> Result<Fields, Failure> {
+/// CodePipeline `PutJobFailureResult`: a job id of a fixed pattern and a failure details object.
+pub fn put_job_failure_result(body: &Json) -> Result<Fields, AwsFailure> {
     let mut violations = Violations::default();
     let job_id = match body.get("jobId") {
         None | Some(Json::Null) => {
@@ -183,9 +187,10 @@ fn put_job_failure_result(body: &Json) -> Result<Fields, Failure> {
             Some(id.as_str())
         }
         Some(_) => {
-            return Err(Failure::BadJson {
+            return Err(Common::BadJson {
                 detail: "'jobId' must be a string".to_owned(),
-            });
+            }
+            .into());
         }
     };
     let (mut kind, mut message) = (None, None);
@@ -205,9 +210,10 @@ fn put_job_failure_result(body: &Json) -> Result<Fields, Failure> {
                     kind = Some(value.as_str());
                 }
                 Some(_) => {
-                    return Err(Failure::BadJson {
+                    return Err(Common::BadJson {
                         detail: "'failureDetails.type' must be a string".to_owned(),
-                    });
+                    }
+                    .into());
                 }
             }
             message = violations.string(
@@ -232,9 +238,10 @@ fn put_job_failure_result(body: &Json) -> Result<Fields, Failure> {
             )?;
         }
         Some(_) => {
-            return Err(Failure::BadJson {
+            return Err(Common::BadJson {
                 detail: "'failureDetails' must be an object".to_owned(),
-            });
+            }
+            .into());
         }
     }
     violations.finish()?;
@@ -253,6 +260,14 @@ fn is_job_id(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Dialect;
+
+    fn validate(dialect: Dialect, body: &Json) -> Result<Fields, AwsFailure> {
+        match crate::dialect::aws::call_of(dialect) {
+            Some(call) => (call.model)(body),
+            None => panic!("not an AWS dialect: {dialect:?}"),
+        }
+    }
 
     fn object(json: &str) -> Json {
         match crate::json_body::parse_object(json.as_bytes()) {
@@ -263,7 +278,7 @@ mod tests {
 
     fn errors(dialect: Dialect, json: &str) -> Vec<String> {
         match validate(dialect, &object(json)) {
-            Err(Failure::Validation { violations }) => {
+            Err(AwsFailure::Validation { violations }) => {
                 violations.iter().map(Violation::wording).collect()
             }
             other => panic!(
@@ -326,12 +341,18 @@ mod tests {
     #[test]
     fn a_token_with_whitespace_is_a_token_error_not_a_validation_error() {
         let result = validate(Dialect::States, &object(r#"{"taskToken":"a b"}"#));
-        assert!(matches!(result, Err(Failure::MalformedToken { .. })));
+        assert!(matches!(
+            result,
+            Err(AwsFailure::Common(Common::MalformedToken { .. }))
+        ));
     }
 
     #[test]
     fn a_member_of_the_wrong_type_is_a_serialization_error() {
         let result = validate(Dialect::States, &object(r#"{"taskToken":"t","cause":5}"#));
-        assert!(matches!(result, Err(Failure::BadJson { .. })));
+        assert!(matches!(
+            result,
+            Err(AwsFailure::Common(Common::BadJson { .. }))
+        ));
     }
 }

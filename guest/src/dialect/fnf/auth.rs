@@ -1,7 +1,7 @@
 //! Who is calling: the two Alibaba signature schemes, and the clock window both enforce.
 //! Both end in the same place: the access key's owner, once the signature has verified.
 
-use crate::error::Failure;
+use crate::error::{Common, FnfFailure};
 use crate::params::{Params, Source};
 use crate::sign::{acs3, constant_time_eq, rpc_v1};
 use crate::time::parse_timestamp;
@@ -51,7 +51,7 @@ impl<'a> Scheme<'a> {
         &self,
         request: &'p Request,
         params: &'p Params,
-    ) -> Result<(&'p str, &'p str), Failure> {
+    ) -> Result<(&'p str, &'p str), FnfFailure> {
         match self {
             Scheme::RpcV1 => Ok((params.required("Action")?, params.required("Version")?)),
             Scheme::Acs3(_) => Ok((
@@ -68,7 +68,7 @@ impl<'a> Scheme<'a> {
         params: &Params,
         env: &dyn Env,
         limits: Limits,
-    ) -> Result<Caller, Failure> {
+    ) -> Result<Caller, FnfFailure> {
         match self {
             Scheme::RpcV1 => rpc_v1(request, params, env, limits),
             Scheme::Acs3(authorization) => acs3(request, params, authorization, env, limits),
@@ -76,11 +76,11 @@ impl<'a> Scheme<'a> {
     }
 }
 
-fn header<'r>(request: &'r Request, name: &'static str) -> Result<&'r str, Failure> {
+fn header<'r>(request: &'r Request, name: &'static str) -> Result<&'r str, FnfFailure> {
     request
         .header(name)
         .filter(|v| !v.trim().is_empty())
-        .ok_or(Failure::MissingHeader { name })
+        .ok_or(FnfFailure::MissingHeader { name })
 }
 
 fn rpc_v1(
@@ -88,17 +88,17 @@ fn rpc_v1(
     params: &Params,
     env: &dyn Env,
     limits: Limits,
-) -> Result<Caller, Failure> {
+) -> Result<Caller, FnfFailure> {
     let access_key_id = params.required("AccessKeyId")?;
     let signature = params.required("Signature")?;
     if params.required("SignatureMethod")? != "HMAC-SHA1" {
-        return Err(Failure::InvalidValue {
+        return Err(FnfFailure::InvalidValue {
             name: "SignatureMethod",
             expected: "HMAC-SHA1",
         });
     }
     if params.required("SignatureVersion")? != "1.0" {
-        return Err(Failure::InvalidValue {
+        return Err(FnfFailure::InvalidValue {
             name: "SignatureVersion",
             expected: "1.0",
         });
@@ -115,9 +115,10 @@ fn rpc_v1(
     let expected = rpc_v1::signature(&key.secret, &string_to_sign);
     if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), signature.as_bytes()))
     {
-        return Err(Failure::SignatureMismatch {
+        return Err(Common::SignatureMismatch {
             detail: "RPC signature 1.0, HMAC-SHA1 over the sorted request parameters",
-        });
+        }
+        .into());
     }
     Ok(Caller {
         access_key_id: access_key_id.to_owned(),
@@ -131,8 +132,8 @@ fn acs3(
     authorization: &str,
     env: &dyn Env,
     limits: Limits,
-) -> Result<Caller, Failure> {
-    let auth = acs3::parse_authorization(authorization).map_err(|_| Failure::InvalidValue {
+) -> Result<Caller, FnfFailure> {
+    let auth = acs3::parse_authorization(authorization).map_err(|_| FnfFailure::InvalidValue {
         name: "Authorization",
         expected: "ACS3-HMAC-SHA256 Credential=<AccessKeyId>,SignedHeaders=<names>,Signature=<hex>",
     })?;
@@ -141,7 +142,7 @@ fn acs3(
     }
     let signed: Vec<&str> = auth.signed_headers.split(';').collect();
     if !ACS3_SIGNED.iter().all(|required| signed.contains(required)) {
-        return Err(Failure::InvalidValue {
+        return Err(FnfFailure::InvalidValue {
             name: "Authorization",
             expected: "signed over at least host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version",
         });
@@ -152,9 +153,10 @@ fn acs3(
         .trim()
         .eq_ignore_ascii_case(&content_sha256)
     {
-        return Err(Failure::SignatureMismatch {
+        return Err(Common::SignatureMismatch {
             detail: "x-acs-content-sha256 is not the SHA-256 of the body",
-        });
+        }
+        .into());
     }
     check_time(
         "x-acs-date",
@@ -178,9 +180,10 @@ fn acs3(
     let expected = acs3::signature(&key.secret, &canonical);
     let given = auth.signature.to_ascii_lowercase();
     if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), given.as_bytes())) {
-        return Err(Failure::SignatureMismatch {
+        return Err(Common::SignatureMismatch {
             detail: "ACS3-HMAC-SHA256 over the canonical request",
-        });
+        }
+        .into());
     }
     Ok(Caller {
         access_key_id: auth.credential.to_owned(),
@@ -188,14 +191,14 @@ fn acs3(
     })
 }
 
-fn access_key(env: &dyn Env, id: &str) -> Result<crate::types::AccessKey, Failure> {
+fn access_key(env: &dyn Env, id: &str) -> Result<crate::types::AccessKey, FnfFailure> {
     env.access_key(id)
-        .ok_or_else(|| Failure::UnknownAccessKey { id: id.to_owned() })
+        .ok_or_else(|| Common::UnknownAccessKey { id: id.to_owned() }.into())
 }
 
 /// The request's own time must be well formed and within the window around its receipt.
-fn check_time(name: &'static str, text: &str, now: u64, limits: Limits) -> Result<(), Failure> {
-    let request_time = parse_timestamp(text).ok_or(Failure::InvalidValue {
+fn check_time(name: &'static str, text: &str, now: u64, limits: Limits) -> Result<(), FnfFailure> {
+    let request_time = parse_timestamp(text).ok_or(FnfFailure::InvalidValue {
         name,
         expected: TIMESTAMP_FORM,
     })?;

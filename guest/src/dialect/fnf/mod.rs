@@ -7,7 +7,7 @@
 mod auth;
 
 use super::Accepted;
-use crate::error::Failure;
+use crate::error::{Common, EdgeFailure, FnfFailure};
 use crate::params::Params;
 use crate::request_id;
 use crate::token;
@@ -32,17 +32,18 @@ pub fn check(
     request: &Request,
     env: &dyn Env,
     caller_request_id: &mut Option<String>,
-) -> Result<Accepted, Failure> {
+) -> Result<Accepted, FnfFailure> {
     let limits = env.limits();
     let limit = limits.body_limit(Dialect::Fnf);
     if request.body.len() > limit as usize {
-        return Err(Failure::EntityTooLarge { limit });
+        return Err(EdgeFailure::EntityTooLarge { limit }.into());
     }
     step("size: the body is within max_body_bytes");
     if !matches!(request.method.as_str(), "POST" | "GET") {
-        return Err(Failure::MethodNotAllowed {
+        return Err(Common::MethodNotAllowed {
             method: request.method.clone(),
-        });
+        }
+        .into());
     }
     step("method: POST or GET");
     let params = Params::parse(request)?;
@@ -50,7 +51,7 @@ pub fn check(
     if let Some(id) = params.get("RequestId") {
         if id.is_empty() || id.len() > REQUEST_ID_CHARS || !id.bytes().all(|b| b.is_ascii_graphic())
         {
-            return Err(Failure::InvalidValue {
+            return Err(FnfFailure::InvalidValue {
                 name: "RequestId",
                 expected: "1 to 128 printable ASCII characters",
             });
@@ -69,7 +70,7 @@ pub fn check(
                 .unwrap_or_else(|| request_id::fallback(request))
         };
         return match env.other_calls() {
-            OtherCalls::Reject => Err(Failure::ActionNotSupported {
+            OtherCalls::Reject => Err(FnfFailure::ActionNotSupported {
                 action: action.to_owned(),
             }),
             OtherCalls::Forward => {
@@ -94,7 +95,7 @@ pub fn check(
         };
     }
     if version != VERSION {
-        return Err(Failure::VersionNotSupported {
+        return Err(FnfFailure::VersionNotSupported {
             version: version.to_owned(),
         });
     }
@@ -111,13 +112,13 @@ pub fn check(
     }
 
     step("parameters: TaskToken, Error and Cause present and within their lengths");
-    let decoded = token::decode(task_token).map_err(|reason| Failure::MalformedToken { reason })?;
-    let account = token::verify(&decoded, env).map_err(|_| Failure::UnverifiedToken)?;
+    let decoded = token::decode(task_token).map_err(|reason| Common::MalformedToken { reason })?;
+    let account = token::verify(&decoded, env).map_err(|_| FnfFailure::UnverifiedToken)?;
     if account
         .as_ref()
         .is_some_and(|account| *account != caller.account)
     {
-        return Err(Failure::WrongAccount);
+        return Err(FnfFailure::WrongAccount);
     }
     step(match account {
         Some(_) => "token: well formed, its MAC verified, of the access key's account",
@@ -142,12 +143,12 @@ fn check_length(
     name: &'static str,
     value: &str,
     (min, max): (usize, usize),
-) -> Result<(), Failure> {
+) -> Result<(), FnfFailure> {
     let actual = value.chars().count();
     if (min..=max).contains(&actual) {
         Ok(())
     } else {
-        Err(Failure::BadLength {
+        Err(FnfFailure::BadLength {
             name,
             min,
             max,

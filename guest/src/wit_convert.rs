@@ -1,0 +1,229 @@
+//! The one mapping between the filter's own types and the types a WIT bindings generator makes
+//! of `wit/types.wit` and `wit/settings.wit`, both ways.
+//!
+//! wit-bindgen (the component) and wasmtime's `bindgen!` (the host) generate different Rust
+//! types from the same WIT, with the same member and case names. This macro is written against
+//! those names, so each side expands it over its own generated modules instead of writing the
+//! mapping again; a change to the WIT is mapped here once.
+
+/// Expands to a module `convert` of functions between `$crate`'s types and those of the
+/// generated `types` module `$wit` and `settings` module `$settings` (identifiers in scope where
+/// it is called): `to_wit_*` one way, `*_of_wit` the other.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! wit_conversions {
+    ($wit:ident, $settings:ident) => {
+        /// Conversions between the filter's types and the generated WIT types (from
+        /// `taskgate_filter::wit_conversions!`). Each side uses the half it needs.
+        #[allow(
+            dead_code,
+            reason = "each side of the WIT uses one direction of most pairs"
+        )]
+        mod convert {
+            use super::{$settings, $wit};
+            use $crate as ours;
+
+            pub fn to_wit_request(request: ours::Request) -> $wit::Request {
+                $wit::Request {
+                    method: request.method,
+                    path_with_query: request.path_with_query,
+                    headers: request.headers,
+                    body: request.body,
+                    received_at: request.received_at,
+                    request_id: request.request_id,
+                }
+            }
+
+            pub fn request_of_wit(request: $wit::Request) -> ours::Request {
+                ours::Request {
+                    method: request.method,
+                    path_with_query: request.path_with_query,
+                    headers: request.headers,
+                    body: request.body,
+                    received_at: request.received_at,
+                    request_id: request.request_id,
+                }
+            }
+
+            pub fn to_wit_response(response: ours::Response) -> $wit::Response {
+                $wit::Response {
+                    status: response.status,
+                    headers: response.headers,
+                    body: response.body,
+                    code: response.code,
+                }
+            }
+
+            pub fn response_of_wit(response: $wit::Response) -> ours::Response {
+                ours::Response {
+                    status: response.status,
+                    headers: response.headers,
+                    body: response.body,
+                    code: response.code,
+                }
+            }
+
+            pub fn to_wit_dialect(dialect: ours::Dialect) -> $wit::Dialect {
+                match dialect {
+                    ours::Dialect::Fnf => $wit::Dialect::Fnf,
+                    ours::Dialect::States => $wit::Dialect::States,
+                    ours::Dialect::Swf => $wit::Dialect::Swf,
+                    ours::Dialect::CodePipeline => $wit::Dialect::Codepipeline,
+                }
+            }
+
+            pub fn dialect_of_wit(dialect: $wit::Dialect) -> ours::Dialect {
+                match dialect {
+                    $wit::Dialect::Fnf => ours::Dialect::Fnf,
+                    $wit::Dialect::States => ours::Dialect::States,
+                    $wit::Dialect::Swf => ours::Dialect::Swf,
+                    $wit::Dialect::Codepipeline => ours::Dialect::CodePipeline,
+                }
+            }
+
+            pub fn to_wit_token(token: ours::TaskToken) -> $wit::TaskToken {
+                $wit::TaskToken {
+                    version: token.version,
+                    kind: token.kind,
+                    execution_id: token.execution_id,
+                    event_id: token.event_id,
+                    account: token.account,
+                    verified: token.verified,
+                }
+            }
+
+            pub fn token_of_wit(token: $wit::TaskToken) -> ours::TaskToken {
+                ours::TaskToken {
+                    version: token.version,
+                    kind: token.kind,
+                    execution_id: token.execution_id,
+                    event_id: token.event_id,
+                    account: token.account,
+                    verified: token.verified,
+                }
+            }
+
+            pub fn to_wit_token_error(error: ours::TokenError) -> $wit::TokenError {
+                match error {
+                    ours::TokenError::Unverified => $wit::TokenError::Unverified,
+                    ours::TokenError::Malformed(why) => $wit::TokenError::Malformed(why),
+                }
+            }
+
+            pub fn token_error_of_wit(error: $wit::TokenError) -> ours::TokenError {
+                match error {
+                    $wit::TokenError::Unverified => ours::TokenError::Unverified,
+                    $wit::TokenError::Malformed(why) => ours::TokenError::Malformed(why),
+                }
+            }
+
+            pub fn to_wit_verdict(verdict: ours::Verdict) -> $wit::Verdict {
+                match verdict {
+                    ours::Verdict::Forward(report) => $wit::Verdict::Forward($wit::Report {
+                        dialect: to_wit_dialect(report.dialect),
+                        action: report.action,
+                        request_id: report.request_id,
+                        access_key_id: report.access_key_id,
+                        task_token: report.task_token,
+                        token: report.token.map(to_wit_token),
+                        error: report.error,
+                        cause: report.cause,
+                    }),
+                    ours::Verdict::Pass(call) => $wit::Verdict::Pass($wit::PassedCall {
+                        dialect: to_wit_dialect(call.dialect),
+                        action: call.action,
+                        request_id: call.request_id,
+                        access_key_id: call.access_key_id,
+                    }),
+                    ours::Verdict::Reject(response) => {
+                        $wit::Verdict::Reject(to_wit_response(response))
+                    }
+                }
+            }
+
+            pub fn verdict_of_wit(verdict: $wit::Verdict) -> ours::Verdict {
+                match verdict {
+                    $wit::Verdict::Forward(report) => ours::Verdict::Forward(ours::Report {
+                        dialect: dialect_of_wit(report.dialect),
+                        action: report.action,
+                        request_id: report.request_id,
+                        access_key_id: report.access_key_id,
+                        task_token: report.task_token,
+                        token: report.token.map(token_of_wit),
+                        error: report.error,
+                        cause: report.cause,
+                    }),
+                    $wit::Verdict::Pass(call) => ours::Verdict::Pass(ours::PassedCall {
+                        dialect: dialect_of_wit(call.dialect),
+                        action: call.action,
+                        request_id: call.request_id,
+                        access_key_id: call.access_key_id,
+                    }),
+                    $wit::Verdict::Reject(response) => {
+                        ours::Verdict::Reject(response_of_wit(response))
+                    }
+                }
+            }
+
+            pub fn to_wit_failure(failure: ours::EdgeFailure) -> $wit::EdgeFailure {
+                match failure {
+                    ours::EdgeFailure::Internal => $wit::EdgeFailure::Internal,
+                    ours::EdgeFailure::Throttled { limit } => $wit::EdgeFailure::Throttled(limit),
+                    ours::EdgeFailure::EntityTooLarge { limit } => {
+                        $wit::EdgeFailure::EntityTooLarge(limit)
+                    }
+                    ours::EdgeFailure::NoRoute { host } => $wit::EdgeFailure::NoRoute(host),
+                    ours::EdgeFailure::Tunnel => $wit::EdgeFailure::Tunnel,
+                    ours::EdgeFailure::Malformed { detail } => $wit::EdgeFailure::Malformed(detail),
+                    ours::EdgeFailure::SlowClient => $wit::EdgeFailure::SlowClient,
+                }
+            }
+
+            pub fn failure_of_wit(failure: $wit::EdgeFailure) -> ours::EdgeFailure {
+                match failure {
+                    $wit::EdgeFailure::Internal => ours::EdgeFailure::Internal,
+                    $wit::EdgeFailure::Throttled(limit) => ours::EdgeFailure::Throttled { limit },
+                    $wit::EdgeFailure::EntityTooLarge(limit) => {
+                        ours::EdgeFailure::EntityTooLarge { limit }
+                    }
+                    $wit::EdgeFailure::NoRoute(host) => ours::EdgeFailure::NoRoute { host },
+                    $wit::EdgeFailure::Tunnel => ours::EdgeFailure::Tunnel,
+                    $wit::EdgeFailure::Malformed(detail) => ours::EdgeFailure::Malformed { detail },
+                    $wit::EdgeFailure::SlowClient => ours::EdgeFailure::SlowClient,
+                }
+            }
+
+            pub fn to_wit_limits(limits: ours::Limits) -> $settings::Limits {
+                $settings::Limits {
+                    max_body_bytes: limits.max_body_bytes,
+                    max_aws_body_bytes: limits.max_aws_body_bytes,
+                    max_clock_skew_seconds: limits.max_clock_skew_seconds,
+                }
+            }
+
+            pub fn limits_of_wit(limits: $settings::Limits) -> ours::Limits {
+                ours::Limits {
+                    max_body_bytes: limits.max_body_bytes,
+                    max_aws_body_bytes: limits.max_aws_body_bytes,
+                    max_clock_skew_seconds: limits.max_clock_skew_seconds,
+                }
+            }
+
+            pub fn to_wit_other_calls(other: ours::OtherCalls) -> $settings::OtherCalls {
+                match other {
+                    ours::OtherCalls::Reject => $settings::OtherCalls::Reject,
+                    ours::OtherCalls::Authenticate => $settings::OtherCalls::Authenticate,
+                    ours::OtherCalls::Forward => $settings::OtherCalls::Forward,
+                }
+            }
+
+            pub fn other_calls_of_wit(other: $settings::OtherCalls) -> ours::OtherCalls {
+                match other {
+                    $settings::OtherCalls::Reject => ours::OtherCalls::Reject,
+                    $settings::OtherCalls::Authenticate => ours::OtherCalls::Authenticate,
+                    $settings::OtherCalls::Forward => ours::OtherCalls::Forward,
+                }
+            }
+        }
+    };
+}
