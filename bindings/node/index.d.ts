@@ -1,9 +1,11 @@
 // Types of index.mjs. The WIT records are jco's, from dist/ (`npm run build`).
 import type {
-    EdgeFailure, PassedCall, Report, Response, TaskToken, TokenError, Verdict,
+    Dialect, EdgeFailure, PassedCall, Recall, Report, Response, TaskToken, TokenError, Verdict,
 } from './dist/interfaces/taskgate-filter-types.js';
 
-export type { EdgeFailure, PassedCall, Report, Response, TaskToken, TokenError, Verdict };
+export type {
+    Dialect, EdgeFailure, PassedCall, Recall, Report, Response, TaskToken, TokenError, Verdict,
+};
 
 /** What the filter does with calls it does not model (anything but the four failure reports). */
 export type OtherCalls = 'reject' | 'authenticate' | 'forward';
@@ -77,6 +79,11 @@ export interface Filter {
      * dialect, rendered by the component from the request's head. Throws if the component fails.
      */
     respond(request: FilterRequest, failure: EdgeFailure): Response;
+    /**
+     * Whether the upstream's answer to a forwarded report settles its task (`report.recall.task`):
+     * a 2xx, or the service's own "already closed" refusal. Throws if the component fails.
+     */
+    settles(dialect: Dialect, status: number, body: Uint8Array): boolean;
     /** Decodes a task token and, with token keys configured, verifies its MAC. */
     decodeToken(token: string): { tag: 'ok'; val: TaskToken } | { tag: 'err'; val: TokenError };
 }

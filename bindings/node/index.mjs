@@ -123,6 +123,9 @@ export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {},
         respond(request, failure) {
             return respond(witRequest(request), failure);
         },
+        settles(dialect, status, body) {
+            return call((v) => v.settles(dialect, status, body));
+        },
         decodeToken(token) {
             if (typeof token !== 'string') throw new TypeError('taskgate: token must be a string');
             try {

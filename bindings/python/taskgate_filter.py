@@ -1,4 +1,4 @@
-"""Run the taskgate filter component (WIT `taskgate:filter@0.4.0`) from Python.
+"""Run the taskgate filter component (WIT `taskgate:filter@0.5.0`) from Python.
 
 Uses the component API of wasmtime-py (`wasmtime.component`): the component is compiled once per
 `Filter`, and every `check` gets a fresh store and instance, as the Rust host does by default.
@@ -35,6 +35,7 @@ __all__ = [
     "Pass",
     "PassedCall",
     "Malformed",
+    "Recall",
     "Reject",
     "Report",
     "Request",
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 WIT_PACKAGE = "taskgate:filter"
-WIT_VERSION = "0.4.0"
+WIT_VERSION = "0.5.0"
 _CREDENTIALS = f"{WIT_PACKAGE}/credentials@{WIT_VERSION}"
 _SETTINGS = f"{WIT_PACKAGE}/settings@{WIT_VERSION}"
 _TYPES = f"{WIT_PACKAGE}/types@{WIT_VERSION}"
@@ -124,6 +125,18 @@ class TaskToken:
 
 
 @dataclass(frozen=True, slots=True)
+class Recall:
+    """WIT `types.recall`: what a host that remembers requests claims and consults (digests,
+    never the nonce or token themselves). Claim `nonce` once for `nonce_seconds` (a second claim
+    is a replay: `respond(request, "nonce-used")`); `task` is the ledger key of the report's
+    task (settled: `respond(request, "task-settled", task_token)`)."""
+
+    nonce: str | None
+    nonce_seconds: int
+    task: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """WIT `types.report`. `error` and `cause` are sensitive: do not log them."""
 
@@ -135,6 +148,7 @@ class Report:
     token: TaskToken | None
     error: str | None
     cause: str | None
+    recall: Recall
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +167,7 @@ class PassedCall:
     action: str
     request_id: str
     access_key_id: str | None
+    recall: Recall
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +220,10 @@ EDGE_FAILURES: dict[str, type | None] = {
     "tunnel": None,
     "malformed": str,
     "slow-client": None,
+    "nonce-used": None,
+    "task-settled": str,
+    "task-busy": None,
+    "rate-limited": int,
 }
 
 
@@ -244,11 +263,15 @@ class _Compiled:
         decode = self.component.get_export_index("decode-token", validator)
         respond = self.component.get_export_index("respond", validator)
         defaults = self.component.get_export_index("default-limits", validator)
-        if check is None or decode is None or respond is None or defaults is None:
-            raise ValueError(f"{path}: {_VALIDATOR} lacks check, decode-token, respond or default-limits")
+        settles = self.component.get_export_index("settles", validator)
+        if None in (check, decode, respond, defaults, settles):
+            raise ValueError(
+                f"{path}: {_VALIDATOR} lacks check, decode-token, respond, default-limits or settles"
+            )
         self.check_index = check
         self.decode_index = decode
         self.respond_index = respond
+        self.settles_index = settles
         self.default_limits = self._default_limits(defaults)
 
     def _default_limits(self, index: Any) -> Limits:
@@ -390,6 +413,7 @@ class Filter:
                     action=_field(c, "action"),
                     request_id=_field(c, "request_id"),
                     access_key_id=_field(c, "access_key_id"),
+                    recall=_lift_recall(_field(c, "recall")),
                 )
             )
         return _lift_response(raw.payload)
@@ -410,6 +434,11 @@ class Filter:
         head.body = b""
         raw = self._call(self._compiled.respond_index, head, Variant(failure, value))
         return _lift_response(raw)
+
+    def settles(self, dialect: Dialect, status: int, body: bytes) -> bool:
+        """Whether the upstream's answer to a forwarded report settles its task (a 2xx, or the
+        service's own "already closed" refusal). Raises `FilterTrap` only if the component fails."""
+        return bool(self._call(self._compiled.settles_index, dialect, int(status), bytes(body)))
 
     def decode_token(self, token: str) -> TaskToken | TokenError:
         """Decode a task token and, when token keys are configured, verify its MAC."""
@@ -532,4 +561,13 @@ def _lift_report(rec: Record) -> Report:
         token=None if token is None else _lift_token(token),
         error=_field(rec, "error"),
         cause=_field(rec, "cause"),
+        recall=_lift_recall(_field(rec, "recall")),
+    )
+
+
+def _lift_recall(rec: Record) -> Recall:
+    return Recall(
+        nonce=_field(rec, "nonce"),
+        nonce_seconds=_field(rec, "nonce_seconds"),
+        task=_field(rec, "task"),
     )

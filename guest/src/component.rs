@@ -71,6 +71,10 @@ impl Guest for Component {
         to_wit_limits(types::Limits::default())
     }
 
+    fn settles(dialect: wit::Dialect, status: u16, body: Vec<u8>) -> bool {
+        crate::settles(dialect_of_wit(dialect), status, &body)
+    }
+
     fn decode_token(token: String) -> Result<wit::TaskToken, wit::TokenError> {
         crate::decode_token(&token, &Imports)
             .map(to_wit_token)

@@ -18,6 +18,7 @@ pub mod fuzzing;
 mod json_body;
 mod params;
 mod percent;
+mod recall;
 mod request_id;
 pub mod sign;
 mod time;
@@ -37,8 +38,8 @@ use error::Common;
 pub use error::EdgeFailure;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
-    AccessKey, Dialect, Env, Limits, OtherCalls, PassedCall, Report, Request, Response, TaskToken,
-    TokenError, TokenKey, Verdict,
+    AccessKey, Dialect, Env, Limits, OtherCalls, PassedCall, Recall, Report, Request, Response,
+    TaskToken, TokenError, TokenKey, Verdict,
 };
 
 /// Checks one callback request: forward it with its decoded report, or reject it with the exact
@@ -101,6 +102,12 @@ pub fn edge_response(request: &Request, failure: EdgeFailure) -> Response {
 /// it to route a request to its upstream and to pick its body limit before reading the body.
 pub fn dialect_of(request: &Request) -> Dialect {
     dialect::dialect_of(request)
+}
+
+/// Whether the upstream's answer (`status`, `body`) to a forwarded report settles the report's
+/// task (`Recall::task`): a 2xx, or the service's own "already closed" refusal. A 5xx never does.
+pub fn settles(dialect: Dialect, status: u16, body: &[u8]) -> bool {
+    dialect::settles(dialect, status, body)
 }
 
 /// The service's success answer to an accepted report, for hosts that record reports instead

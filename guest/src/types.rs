@@ -154,6 +154,21 @@ pub struct Report {
     pub error: Option<String>,
     /// The caller's cause (sensitive).
     pub cause: Option<String>,
+    /// What a host with memory claims and consults for it.
+    pub recall: Recall,
+}
+
+/// What a host that remembers requests (replays, settled tasks) does with an accepted one, as
+/// the filter decides it; the host only stores. Keys are SHA-256 digests (hex), so a store never
+/// holds a nonce or a task token that could be used again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recall {
+    /// Claimed once for `nonce_seconds`; a second claim is a replay (Alibaba requests only).
+    pub nonce: Option<String>,
+    /// How long a nonce stays claimed: twice the clock window.
+    pub nonce_seconds: u32,
+    /// The ledger key of the report's task (reports only).
+    pub task: Option<String>,
 }
 
 /// A complete HTTP response.
@@ -183,6 +198,8 @@ pub struct PassedCall {
     /// The access key whose signature verified (`authenticate`); `None` when passed unchecked
     /// (`forward`).
     pub access_key_id: Option<String>,
+    /// What a host with memory claims for it (its nonce, when authenticated).
+    pub recall: Recall,
 }
 
 /// The filter's decision.

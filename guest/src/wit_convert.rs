@@ -117,6 +117,22 @@ macro_rules! wit_conversions {
                 }
             }
 
+            pub fn to_wit_recall(recall: ours::Recall) -> $wit::Recall {
+                $wit::Recall {
+                    nonce: recall.nonce,
+                    nonce_seconds: recall.nonce_seconds,
+                    task: recall.task,
+                }
+            }
+
+            pub fn recall_of_wit(recall: $wit::Recall) -> ours::Recall {
+                ours::Recall {
+                    nonce: recall.nonce,
+                    nonce_seconds: recall.nonce_seconds,
+                    task: recall.task,
+                }
+            }
+
             pub fn to_wit_verdict(verdict: ours::Verdict) -> $wit::Verdict {
                 match verdict {
                     ours::Verdict::Forward(report) => $wit::Verdict::Forward($wit::Report {
@@ -128,12 +144,14 @@ macro_rules! wit_conversions {
                         token: report.token.map(to_wit_token),
                         error: report.error,
                         cause: report.cause,
+                        recall: to_wit_recall(report.recall),
                     }),
                     ours::Verdict::Pass(call) => $wit::Verdict::Pass($wit::PassedCall {
                         dialect: to_wit_dialect(call.dialect),
                         action: call.action,
                         request_id: call.request_id,
                         access_key_id: call.access_key_id,
+                        recall: to_wit_recall(call.recall),
                     }),
                     ours::Verdict::Reject(response) => {
                         $wit::Verdict::Reject(to_wit_response(response))
@@ -152,12 +170,14 @@ macro_rules! wit_conversions {
                         token: report.token.map(token_of_wit),
                         error: report.error,
                         cause: report.cause,
+                        recall: recall_of_wit(report.recall),
                     }),
                     $wit::Verdict::Pass(call) => ours::Verdict::Pass(ours::PassedCall {
                         dialect: dialect_of_wit(call.dialect),
                         action: call.action,
                         request_id: call.request_id,
                         access_key_id: call.access_key_id,
+                        recall: recall_of_wit(call.recall),
                     }),
                     $wit::Verdict::Reject(response) => {
                         ours::Verdict::Reject(response_of_wit(response))
@@ -176,6 +196,14 @@ macro_rules! wit_conversions {
                     ours::EdgeFailure::Tunnel => $wit::EdgeFailure::Tunnel,
                     ours::EdgeFailure::Malformed { detail } => $wit::EdgeFailure::Malformed(detail),
                     ours::EdgeFailure::SlowClient => $wit::EdgeFailure::SlowClient,
+                    ours::EdgeFailure::NonceUsed => $wit::EdgeFailure::NonceUsed,
+                    ours::EdgeFailure::TaskSettled { task_token } => {
+                        $wit::EdgeFailure::TaskSettled(task_token)
+                    }
+                    ours::EdgeFailure::TaskBusy => $wit::EdgeFailure::TaskBusy,
+                    ours::EdgeFailure::RateLimited { retry_after } => {
+                        $wit::EdgeFailure::RateLimited(retry_after)
+                    }
                 }
             }
 
@@ -190,6 +218,14 @@ macro_rules! wit_conversions {
                     $wit::EdgeFailure::Tunnel => ours::EdgeFailure::Tunnel,
                     $wit::EdgeFailure::Malformed(detail) => ours::EdgeFailure::Malformed { detail },
                     $wit::EdgeFailure::SlowClient => ours::EdgeFailure::SlowClient,
+                    $wit::EdgeFailure::NonceUsed => ours::EdgeFailure::NonceUsed,
+                    $wit::EdgeFailure::TaskSettled(task_token) => {
+                        ours::EdgeFailure::TaskSettled { task_token }
+                    }
+                    $wit::EdgeFailure::TaskBusy => ours::EdgeFailure::TaskBusy,
+                    $wit::EdgeFailure::RateLimited(retry_after) => {
+                        ours::EdgeFailure::RateLimited { retry_after }
+                    }
                 }
             }
 

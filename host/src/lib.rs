@@ -11,6 +11,7 @@ pub mod http1;
 pub mod output;
 pub mod sandbox;
 pub mod serve;
+pub mod store;
 
 /// The filter component built from `guest/` by the build script, embedded so the binary works
 /// alone. `--component PATH` loads another build instead.

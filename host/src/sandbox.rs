@@ -15,7 +15,9 @@ use crate::config::Config;
 use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use taskgate_filter::{EdgeFailure, Env as _, Request, Response, TaskToken, TokenError, Verdict};
+use taskgate_filter::{
+    Dialect, EdgeFailure, Env as _, Request, Response, TaskToken, TokenError, Verdict,
+};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
@@ -264,6 +266,26 @@ impl Sandbox {
         )?;
         self.keep(instance);
         Ok(response_of_wit(response))
+    }
+
+    /// Whether the upstream's answer to a forwarded report settles its task, as the component
+    /// judges it (the service's own "already closed" codes are its knowledge, not the host's).
+    pub fn settles(
+        &self,
+        config: &Arc<Config>,
+        dialect: Dialect,
+        status: u16,
+        body: &[u8],
+    ) -> anyhow::Result<bool> {
+        let mut instance = self.instance(config)?;
+        let settles = instance.filter.taskgate_filter_validator().call_settles(
+            &mut instance.store,
+            to_wit_dialect(dialect),
+            status,
+            body,
+        )?;
+        self.keep(instance);
+        Ok(settles)
     }
 
     /// Decodes (and, with token keys configured, verifies) a task token, in an instance as

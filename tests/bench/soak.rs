@@ -264,9 +264,19 @@ fn pace(args: &Args, start: Instant, end: Instant, jobs: &mpsc::SyncSender<Job>)
 /// The request's bytes, signed now, and where its head ends.
 fn request(tag: &str, job: &Job) -> (Vec<u8>, usize) {
     let id = format!("{tag}-{}", job.id);
+    // Unique across runs too (the probe and the soak share one gateway): the run's tag in the
+    // high bits.
+    let salt = tag
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let n = (salt << 32) ^ job.id;
     let request = match job.shape {
         Shape::Fnf(layout) => {
-            let call = Call::new(layout).now().extra_header("X-Request-Id", &id);
+            // Each its own nonce and task: the gateway remembers both (its default store).
+            let call = Call::new(layout)
+                .fresh(n)
+                .now()
+                .extra_header("X-Request-Id", &id);
             match job.validity {
                 Validity::Valid => call,
                 Validity::WrongSecret => call.secret("not-the-secret"),
@@ -276,6 +286,7 @@ fn request(tag: &str, job: &Job) -> (Vec<u8>, usize) {
         }
         Shape::Aws(dialect) => {
             let call = AwsCall::new(dialect)
+                .fresh(n)
                 .now()
                 .header_after_signing("X-Request-Id", &id);
             match job.validity {

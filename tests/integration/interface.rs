@@ -16,7 +16,7 @@ fn the_component_exports_the_versioned_validator_and_imports_only_credentials_se
         .map(|(n, i)| (n.to_owned(), i.ty))
         .collect();
     let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["taskgate:filter/validator@0.4.0"]);
+    assert_eq!(names, ["taskgate:filter/validator@0.5.0"]);
     let ComponentItem::ComponentInstance(validator) = &exports[0].1 else {
         panic!("validator is not an instance");
     };
@@ -33,12 +33,13 @@ fn the_component_exports_the_versioned_validator_and_imports_only_credentials_se
             "decode-token",
             "default-limits",
             "explain",
-            "respond"
+            "respond",
+            "settles"
         ]
     );
 
     for (name, _) in ty.imports(&engine) {
-        let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.4.0")
+        let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.5.0")
             || name.starts_with("wasi:cli/")
             || name.starts_with("wasi:io/");
         assert!(allowed, "unexpected import {name}");
@@ -73,6 +74,12 @@ fn respond_through_the_component_matches_the_native_table() {
             detail: "more than one Host header".to_owned(),
         },
         EdgeFailure::SlowClient,
+        EdgeFailure::NonceUsed,
+        EdgeFailure::TaskSettled {
+            task_token: "tok-1".to_owned(),
+        },
+        EdgeFailure::TaskBusy,
+        EdgeFailure::RateLimited { retry_after: 3 },
     ];
     let heads = [
         vec![("Host".to_owned(), "cn-hangzhou.fnf.aliyuncs.com".to_owned())],
@@ -108,6 +115,85 @@ fn respond_through_the_component_matches_the_native_table() {
     }
 }
 
+/// `settles`: a 2xx settles, a 5xx never does, and a 4xx only when it carries the code the
+/// dialect's own answer to a settled task carries; the component and the native table agree.
+#[test]
+fn the_upstreams_already_closed_answers_settle_a_task_and_nothing_else_does() {
+    use taskgate_filter::Dialect;
+    let config = crate::demo();
+    let cases: [(Dialect, u16, &str, bool); 12] = [
+        (Dialect::Fnf, 200, r#"{"RequestId":"x"}"#, true),
+        (
+            Dialect::Fnf,
+            400,
+            r#"{"Code":"TaskAlreadyCompleted","Message":"m"}"#,
+            true,
+        ),
+        (
+            Dialect::Fnf,
+            400,
+            r#"{"Code":"InvalidArgument","Message":"m"}"#,
+            false,
+        ),
+        (
+            Dialect::Fnf,
+            409,
+            r#"{"Code":"TaskInvalidState","Message":"m"}"#,
+            false,
+        ),
+        (
+            Dialect::Fnf,
+            500,
+            r#"{"Code":"TaskAlreadyCompleted"}"#,
+            false,
+        ),
+        (
+            Dialect::States,
+            400,
+            r#"{"__type":"TaskTimedOut","message":"m"}"#,
+            true,
+        ),
+        (
+            Dialect::States,
+            400,
+            r#"{"__type":"com.amazonaws.swf.base.model#TaskTimedOut"}"#,
+            true,
+        ),
+        (Dialect::States, 400, r#"{"__type":"InvalidToken"}"#, false),
+        (
+            Dialect::Swf,
+            400,
+            r#"{"__type":"UnknownResourceFault"}"#,
+            true,
+        ),
+        (
+            Dialect::CodePipeline,
+            400,
+            r#"{"__type":"InvalidJobStateException"}"#,
+            true,
+        ),
+        (
+            Dialect::CodePipeline,
+            400,
+            r#"{"__type":"JobNotFoundException"}"#,
+            false,
+        ),
+        (Dialect::CodePipeline, 400, "not json", false),
+    ];
+    let sandbox = crate::sandbox();
+    for (dialect, status, body, settles) in cases {
+        let native = taskgate_filter::settles(dialect, status, body.as_bytes());
+        let component = sandbox
+            .settles(&config, dialect, status, body.as_bytes())
+            .expect("the component answers");
+        assert_eq!(
+            (native, component),
+            (settles, settles),
+            "{dialect:?} {status} {body}"
+        );
+    }
+}
+
 /// The component's `default-limits` (what the bindings use when their user sets none) are the
 /// ones the gateway applies natively.
 #[test]
@@ -123,7 +209,7 @@ fn the_components_default_limits_are_the_native_ones() {
         .instantiate(&mut store, &component)
         .expect("instance");
     let validator = instance
-        .get_export_index(&mut store, None, "taskgate:filter/validator@0.4.0")
+        .get_export_index(&mut store, None, "taskgate:filter/validator@0.5.0")
         .expect("validator");
     let index = instance
         .get_export_index(&mut store, Some(&validator), "default-limits")

@@ -15,6 +15,7 @@ mod corpus;
 mod gateway_tls;
 mod hostile;
 mod interface;
+mod memory;
 mod robustness;
 mod rules;
 mod serve;

@@ -48,17 +48,36 @@ impl Served {
         Served::launch(dir, component)
     }
 
-    /// The configuration `start_with` writes (for rewriting it before a reload).
+    /// The configuration `start_with` writes (for rewriting it before a reload). These tests
+    /// send the same signed request again and again to see it forwarded each time, so the
+    /// gateway remembers nothing unless `before` configures a `[store]` (`memory.rs` tests it).
     pub(crate) fn config_text(dir: &std::path::Path, before: &str, serve_extra: &str) -> String {
         let sink = dir.join("sink.jsonl");
+        let store = if before.contains("[store]") {
+            ""
+        } else {
+            "[store]\nkind = \"none\"\n"
+        };
         format!(
-            "{before}{KEYS}[serve]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nsink_path = {:?}\n{serve_extra}",
+            "{before}{store}{KEYS}[serve]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nsink_path = {:?}\n{serve_extra}",
             sink.display().to_string()
         )
     }
 
+    /// Stops the gateway (SIGTERM, as a service manager does) and starts it again on the same
+    /// directory and configuration.
+    pub(crate) fn restart(mut self) -> Served {
+        let mut child = self.child.take().expect("child");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        child.wait().expect("wait");
+        Served::launch(std::mem::take(&mut self.dir), None)
+    }
+
     /// Starts the binary on `dir/taskgate.toml`.
-    fn launch(dir: PathBuf, component: Option<PathBuf>) -> Served {
+    pub(crate) fn launch(dir: PathBuf, component: Option<PathBuf>) -> Served {
         let config = dir.join("taskgate.toml");
         let stderr = dir.join("stderr.log");
         let mut cmd = Command::new(crate::cli::bin());
@@ -172,6 +191,8 @@ pub(crate) enum Behaviour {
     Hang(Duration),
     /// Answers 200 with a body of this many bytes.
     Huge(usize),
+    /// Answers with this status and JSON body.
+    Status(u16, &'static str),
 }
 
 const UPSTREAM_BODY: &str = r#"{"EventId":7,"RequestId":"UPSTREAM-ID"}"#;
@@ -234,6 +255,15 @@ fn serve_upstream(mut stream: TcpStream, behaviour: Behaviour, record: &Mutex<Ve
                 let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {bytes}\r\n\r\n");
                 let body = vec![b'x'; bytes];
                 if stream.write_all(head.as_bytes()).is_err() || stream.write_all(&body).is_err() {
+                    return;
+                }
+            }
+            Behaviour::Status(status, body) => {
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if stream.write_all(answer.as_bytes()).is_err() {
                     return;
                 }
             }

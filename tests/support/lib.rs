@@ -145,6 +145,18 @@ impl Call {
         self
     }
 
+    /// A call no gateway has seen: a signature nonce and a task (the demo token of event `n`)
+    /// of its own, so a gateway that remembers replays and settled tasks forwards it.
+    pub fn fresh(self, n: u64) -> Call {
+        let nonce = format!("{n:016x}{:016x}", unix_now());
+        let call = self.set("TaskToken", &demo_token(n));
+        if call.layout == Layout::Acs3 {
+            call.header("x-acs-signature-nonce", &nonce)
+        } else {
+            call.set("SignatureNonce", &nonce)
+        }
+    }
+
     /// Removes a parameter before signing.
     pub fn remove(mut self, name: &str) -> Call {
         self.params.retain(|(k, _)| k != name);
@@ -764,6 +776,25 @@ impl AwsCall {
     pub fn body(mut self, body: impl AsRef<[u8]>) -> AwsCall {
         self.body = body.as_ref().to_vec();
         self
+    }
+
+    /// A report of its own task (`n` in the token, or CodePipeline's job id), with the
+    /// dialect's valid body otherwise: a gateway that remembers settled tasks forwards it.
+    pub fn fresh(self, n: u64) -> AwsCall {
+        let body = match self.dialect {
+            AwsDialect::States => {
+                format!(r#"{{"taskToken": "tok-{n}", "error": "ErrX", "cause": "some cause"}}"#)
+            }
+            AwsDialect::Swf => format!(
+                r#"{{"taskToken": "AAAAKgAAAAIAAAAAAAAAA-{n}", "reason": "ActivityFailed", "details": "the activity worker gave up"}}"#
+            ),
+            AwsDialect::CodePipeline => format!(
+                r#"{{"jobId": "{:08x}-2222-4333-8444-{:012x}", "failureDetails": {{"type": "JobFailed", "message": "the build broke", "externalExecutionId": "build-42"}}}}"#,
+                n >> 48,
+                n & 0xffff_ffff_ffff
+            ),
+        };
+        self.body(body)
     }
 
     /// Replaces the body after signing (the signature covers the old one).

@@ -5,9 +5,10 @@
 pub(crate) mod aws;
 mod fnf;
 
+use crate::EdgeFailure;
 use crate::error::Common;
 use crate::request_id;
-use crate::types::{Dialect, Env, Limits, PassedCall, Report, Request, Response, Verdict};
+use crate::types::{Dialect, Env, Limits, PassedCall, Recall, Report, Request, Response, Verdict};
 
 /// What a dialect lets through: a failure report that passed every rule, or a call it does
 /// not model, passed per `other_calls`.
@@ -38,12 +39,14 @@ fn passed(
     action: &str,
     request_id: String,
     access_key_id: Option<String>,
+    recall: Recall,
 ) -> Accepted {
     Accepted::Passed(PassedCall {
         dialect,
         action: printable_action(action),
         request_id,
         access_key_id,
+        recall,
     })
 }
 
@@ -100,6 +103,38 @@ pub fn check(request: &Request, env: &dyn Env) -> Verdict {
 pub fn edge_response(request: &Request, failure: Common) -> Response {
     let id = request_id::fallback(request);
     failure.response(dialect_of(request), &id, &host_id(request))
+}
+
+/// Whether the upstream's answer to a report settles its task: a 2xx, or a 4xx whose code is
+/// the one this dialect's own answer to a settled task carries (`TaskAlreadyCompleted`,
+/// `TaskTimedOut`, ...), so the code the edge answers with and the code it recognises are one.
+pub fn settles(dialect: Dialect, status: u16, body: &[u8]) -> bool {
+    match status {
+        200..=299 => true,
+        400..=499 => {
+            let settled = EdgeFailure::TaskSettled {
+                task_token: String::new(),
+            };
+            let ours = Common::Edge(settled).response(dialect, "", "").code;
+            upstream_code(dialect, body).is_some_and(|code| code == ours)
+        }
+        _ => false,
+    }
+}
+
+/// The error code in an upstream's error body: Alibaba's `Code`, AWS's `__type` (which may be
+/// prefixed by a namespace and `#`). Read with the filter's own JSON parser: another serde
+/// visitor would cost the component kilobytes.
+fn upstream_code(dialect: Dialect, body: &[u8]) -> Option<String> {
+    let body = crate::json_body::parse_object(body).ok()?;
+    let member = match dialect {
+        Dialect::Fnf => "Code",
+        Dialect::States | Dialect::Swf | Dialect::CodePipeline => "__type",
+    };
+    let crate::json_body::Json::String(code) = body.get(member)? else {
+        return None;
+    };
+    Some(code.rsplit('#').next().unwrap_or(code).to_owned())
 }
 
 /// The service's answer to an accepted report, for a host that records reports instead of

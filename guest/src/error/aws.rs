@@ -309,6 +309,49 @@ fn common_wire(common: &Common, dialect: Dialect) -> (u16, &'static str, String)
             serialization(format!("The request is malformed: {detail}."))
         }
         Common::Edge(EdgeFailure::SlowClient) => (408, "RequestTimeout", SLOW_CLIENT.to_owned()),
+        // AWS requests carry no nonce, so a host never finds one used; should a host say so
+        // anyway, the signature is what was replayed.
+        Common::Edge(EdgeFailure::NonceUsed) => (
+            400,
+            "InvalidSignatureException",
+            "The request signature has been used before.".to_owned(),
+        ),
+        Common::Edge(EdgeFailure::TaskSettled { task_token }) => settled(dialect, task_token),
+        // None of the three calls has a "task busy" error; throttling is what the SDKs retry
+        // with backoff, after which the first report's outcome is known.
+        Common::Edge(EdgeFailure::TaskBusy) => (
+            400,
+            "ThrottlingException",
+            "Rate exceeded: another report for this task is in progress.".to_owned(),
+        ),
+        Common::Edge(EdgeFailure::RateLimited { .. }) => {
+            (400, "ThrottlingException", "Rate exceeded".to_owned())
+        }
+    }
+}
+
+/// How each service refuses a report for a task that is already closed.
+fn settled(dialect: Dialect, task_token: &str) -> (u16, &'static str, String) {
+    match dialect {
+        Dialect::Swf => (
+            400,
+            "UnknownResourceFault",
+            "Unknown activity task: the task has already been closed.".to_owned(),
+        ),
+        Dialect::CodePipeline => (
+            400,
+            "InvalidJobStateException",
+            format!(
+                "The job {} is not in a state that allows this result: it has already completed.",
+                clip(task_token)
+            ),
+        ),
+        // Step Functions' wording (and the AWS format's default).
+        Dialect::States | Dialect::Fnf => (
+            400,
+            "TaskTimedOut",
+            "Task Timed Out: 'Provided task does not exist anymore'".to_owned(),
+        ),
     }
 }
 

@@ -200,5 +200,27 @@ fn common_wire(common: &Common) -> (u16, &'static str, String) {
             parameter_error(format!("The request is malformed: {detail}."))
         }
         Common::Edge(EdgeFailure::SlowClient) => (408, "RequestTimeout", SLOW_CLIENT.to_owned()),
+        Common::Edge(EdgeFailure::NonceUsed) => (
+            400,
+            "SignatureNonceUsed",
+            "The request signature nonce has been used.".to_owned(),
+        ),
+        Common::Edge(EdgeFailure::TaskSettled { task_token }) => (
+            400,
+            "TaskAlreadyCompleted",
+            format!("Task {} has already completed.", clip(task_token)),
+        ),
+        Common::Edge(EdgeFailure::TaskBusy) => (
+            409,
+            "TaskInvalidState",
+            "Task is in an invalid state, please retry.".to_owned(),
+        ),
+        Common::Edge(EdgeFailure::RateLimited { retry_after }) => (
+            429,
+            "ResourceThrottled",
+            format!(
+                "The request is throttled: the access key is over its rate. Please try again in {retry_after} s."
+            ),
+        ),
     }
 }

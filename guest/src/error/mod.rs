@@ -109,6 +109,20 @@ pub enum EdgeFailure {
     },
     /// The client did not send its body within the read timeout: 408 `RequestTimeout`.
     SlowClient,
+    /// The request's nonce was claimed before: a replay. 400 `SignatureNonceUsed`.
+    NonceUsed,
+    /// The report's task is settled: the upstream accepted a report for it before.
+    TaskSettled {
+        /// The report's task token (CodePipeline: job id), which the message names.
+        task_token: String,
+    },
+    /// Another report for the same task is with the upstream and did not finish in time.
+    TaskBusy,
+    /// The access key is over its rate.
+    RateLimited {
+        /// Seconds until a request would be allowed (at least 1).
+        retry_after: u32,
+    },
 }
 
 impl From<EdgeFailure> for Common {

@@ -91,6 +91,13 @@ pub struct Metrics {
     pub reloads: AtomicU64,
     /// Configuration reloads refused (the configuration in force stayed).
     pub failed_reloads: AtomicU64,
+    /// Time per store operation.
+    pub store_seconds: Histogram,
+    /// Store operations that failed (unreachable, timed out), by operation.
+    store_errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests that went on without the store's memory because it could not answer
+    /// (`unavailable = "forward"`).
+    pub store_unavailable: AtomicU64,
 }
 
 /// Distinct actions counted by name; the rest are counted as `other`. The action comes from
@@ -122,6 +129,13 @@ impl Metrics {
     pub fn count_refused_connection(&self, reason: &'static str) {
         if let Ok(mut map) = self.refused_connections.lock() {
             *map.entry(reason).or_default() += 1;
+        }
+    }
+
+    /// Counts one store operation that failed.
+    pub fn count_store_error(&self, op: &'static str) {
+        if let Ok(mut map) = self.store_errors.lock() {
+            *map.entry(op).or_default() += 1;
         }
     }
 
@@ -173,6 +187,13 @@ impl Metrics {
             "Client connections closed at accept, by the cap they met.",
             refused,
         );
+        let store_errors = rows(&self.store_errors, |op| format!("op=\"{op}\""));
+        counter(
+            &mut out,
+            "taskgate_store_errors_total",
+            "Store operations that failed (unreachable, timed out), by operation.",
+            store_errors,
+        );
         let value = |counter: &AtomicU64| counter.load(Ordering::Relaxed).to_string();
         let scalars = [
             (
@@ -212,6 +233,12 @@ impl Metrics {
                 value(&self.component_failures),
             ),
             (
+                "taskgate_store_unavailable_total",
+                "counter",
+                "Requests that went on without the store's memory because it could not answer.",
+                value(&self.store_unavailable),
+            ),
+            (
                 "taskgate_in_flight",
                 "gauge",
                 "Requests being handled now.",
@@ -238,6 +265,11 @@ impl Metrics {
             &mut out,
             "taskgate_request_seconds",
             "Time from request head to response.",
+        );
+        self.store_seconds.render(
+            &mut out,
+            "taskgate_store_seconds",
+            "Time per store operation (rate, nonce claim, ledger).",
         );
         out
     }

@@ -13,6 +13,7 @@
 mod connection;
 mod framing;
 mod log;
+mod memory;
 mod metrics;
 mod proxy;
 mod routes;
@@ -22,6 +23,7 @@ mod upstream;
 
 use crate::config::Config;
 use crate::sandbox::Sandbox;
+use crate::store::StoreKind;
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -125,6 +127,8 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
         .await
         .with_context(|| format!("listening on {} (admin)", serve.admin_listen))?;
     let metrics = metrics::Metrics::default();
+    let store =
+        crate::store::Store::open(&config.memory.store, config.memory.timeout)?.map(Arc::new);
     let gateway = Arc::new(Gateway {
         live: ArcSwap::from_pointee(live(Arc::clone(&config), None)?),
         permits: Arc::new(Semaphore::new(serve.max_in_flight as usize)),
@@ -133,6 +137,7 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
             .context("starting the log writer")?,
         metrics,
         connections: Connections::new(serve.max_connections, serve.max_connections_per_client),
+        store,
     });
 
     // Before the addresses are printed: a signal may follow as soon as a client knows them.
@@ -233,6 +238,9 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
         eprintln!("taskgate: requests still in flight after {SHUTDOWN_GRACE:?}; exiting");
     }
     admin_task.abort();
+    if let Some(store) = &gateway.store {
+        store.flush();
+    }
     gateway.log.flush();
     Ok(())
 }
@@ -272,6 +280,20 @@ fn describe(config: &Config) {
         "taskgate: calls other than the failure reports: {}",
         serve.other_calls.name()
     );
+    let memory = &config.memory;
+    match &memory.store {
+        StoreKind::None => {
+            eprintln!("taskgate: no store: replays, duplicate reports and rates are not checked")
+        }
+        StoreKind::Embedded { path } => eprintln!(
+            "taskgate: store: embedded, in {} (replays, settled tasks, rates; this node only)",
+            path.display()
+        ),
+        StoreKind::Redis { .. } => eprintln!(
+            "taskgate: store: redis (replays, settled tasks, rates; shared); when it cannot answer: {}",
+            memory.unavailable.name()
+        ),
+    }
 }
 
 /// On every SIGHUP: re-read the configuration; if it is valid in full (routes and their CA
@@ -303,6 +325,8 @@ async fn reload_on(
                 config.serve.admin_listen = current.config.serve.admin_listen;
                 config.sandbox = current.config.sandbox;
                 config.serve.max_in_flight = current.config.serve.max_in_flight;
+                config.memory.store = current.config.memory.store.clone();
+                config.memory.timeout = current.config.memory.timeout;
                 next.config = Arc::new(config);
             }
             gateway.live.store(Arc::new(next));
@@ -350,6 +374,11 @@ fn bound_at_start(current: &Config, next: &Config) -> Vec<&'static str> {
         (
             "serve.tls (on or off)",
             a.certificates.is_empty() != b.certificates.is_empty(),
+        ),
+        (
+            "store (kind, path, url, timeout_ms)",
+            current.memory.store != next.memory.store
+                || current.memory.timeout != next.memory.timeout,
         ),
     ]
     .into_iter()

@@ -2,8 +2,9 @@
 //! phase's input or the failure the request ends with:
 //!
 //! admit (in-flight cap, no tunnels, no malformed messages) → route (the host the client asked
-//! for) → read (the body, capped and timed) → check (the component) → deliver (upstream or
-//! sink) → respond.
+//! for) → read (the body, capped and timed) → check (the component) → remember (rate, replay
+//! and ledger, `memory.rs`) → deliver (upstream or sink; the outcome settles the task or not)
+//! → respond.
 //!
 //! `Gateway::respond` is the one place that turns a failure the gateway found into the caller's
 //! answer (rendered by the component, in the caller's dialect); `Books` is the one place that
@@ -11,6 +12,7 @@
 
 use super::framing::BothLengths;
 use super::log::Log;
+use super::memory;
 use super::metrics::Metrics;
 use super::routes::{Destination, Routes};
 use super::sink::Sink;
@@ -55,6 +57,8 @@ pub struct Gateway {
     pub log: Log,
     /// The client connections open now, under their caps.
     pub connections: Arc<super::connection::Connections>,
+    /// The memory of nonces, settled tasks and rates (`None`: `[store] kind = "none"`).
+    pub store: Option<Arc<crate::store::Store>>,
 }
 
 /// One request's entry in the books: what it did, for its log line and metrics. Never holds
@@ -92,7 +96,7 @@ impl From<EdgeFailure> for Stop {
     clippy::large_enum_variant,
     reason = "one per request, on the stack: boxing would add an allocation per request"
 )]
-enum Delivery {
+pub(super) enum Delivery {
     /// A failure report that passed every rule.
     Report(Report),
     /// A call the filter does not model, passed per `other_calls`.
@@ -184,7 +188,12 @@ impl Gateway {
             }
             Err(Err(failure)) => return self.respond(config, head, failure, entry, false),
         };
-        match self
+        let hold =
+            match memory::remember(self.store.as_ref(), config, &delivery, &self.metrics).await {
+                Ok(hold) => hold,
+                Err(failure) => return self.respond(config, head, failure, entry, false),
+            };
+        let delivered = self
             .deliver(
                 live,
                 destination,
@@ -196,10 +205,48 @@ impl Gateway {
                 delivery,
                 entry,
             )
-            .await
-        {
+            .await;
+        if let Some(hold) = hold {
+            self.settle(config, hold, entry.dialect, &delivered).await;
+        }
+        match delivered {
             Ok(response) => response,
             Err(failure) => self.respond(config, head, failure, entry, false),
+        }
+    }
+
+    /// After deliver, for a report whose task this request holds: the outcome settles the task
+    /// (a 2xx, or the service's own "already closed" refusal, as the component judges it) or
+    /// lets it go. Done before answering, so a duplicate that follows the answer finds it.
+    async fn settle(
+        &self,
+        config: &Arc<Config>,
+        hold: memory::Hold,
+        dialect: Dialect,
+        delivered: &Result<HttpResponse<Full<Bytes>>, EdgeFailure>,
+    ) {
+        let settles = match delivered {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match status {
+                    200..=299 => true,
+                    400..=499 => {
+                        // `Full` holds the whole answer: collecting a clone copies no bytes.
+                        let body = response.body().clone().collect().await;
+                        let body = body.map(|b| b.to_bytes()).unwrap_or_default();
+                        self.sandbox
+                            .settles(config, dialect, status, &body)
+                            .unwrap_or_else(|_| taskgate_filter::settles(dialect, status, &body))
+                    }
+                    _ => false,
+                }
+            }
+            Err(_) => false,
+        };
+        if settles {
+            hold.settle(config.memory.retention, &self.metrics).await;
+        } else {
+            hold.release(&self.metrics).await;
         }
     }
 

@@ -120,6 +120,10 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accep
     step("body: a JSON object, no member repeated");
     let fields = (call.model)(&members)?;
     step("model: every constraint of the call's published model holds");
+    // AWS requests carry no nonce (an SDK resends the same signature on retry): the ledger is
+    // what catches a repeated report.
+    let task = crate::recall::task(call.dialect, &fields.task_token);
+    let recall = crate::recall::recall(None, Some(task), limits);
     Ok(Accepted::Report(Report {
         dialect: call.dialect,
         action: call.action.to_owned(),
@@ -129,6 +133,7 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accep
         token: None,
         error: fields.error,
         cause: fields.cause,
+        recall,
     }))
 }
 
@@ -167,6 +172,7 @@ fn other_call(
         action,
         request_id::fallback(request),
         access_key_id,
+        crate::types::Recall::default(),
     ))
 }
 

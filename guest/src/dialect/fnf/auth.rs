@@ -14,6 +14,8 @@ pub struct Caller {
     pub access_key_id: String,
     /// Its owning account.
     pub account: String,
+    /// The signature nonce, as signed: claimed once by a host that remembers replays.
+    pub nonce: String,
 }
 
 /// How a request is signed.
@@ -103,7 +105,7 @@ fn rpc_v1(
             expected: "1.0",
         });
     }
-    params.required("SignatureNonce")?;
+    let nonce = params.required("SignatureNonce")?;
     let timestamp = params.required("Timestamp")?;
     check_time("Timestamp", timestamp, request.received_at, limits)?;
     let key = access_key(env, access_key_id)?;
@@ -123,6 +125,7 @@ fn rpc_v1(
     Ok(Caller {
         access_key_id: access_key_id.to_owned(),
         account: key.account,
+        nonce: nonce.to_owned(),
     })
 }
 
@@ -188,6 +191,7 @@ fn acs3(
     Ok(Caller {
         access_key_id: auth.credential.to_owned(),
         account: key.account,
+        nonce: header(request, "x-acs-signature-nonce")?.to_owned(),
     })
 }
 

@@ -9,10 +9,11 @@ mod auth;
 use super::Accepted;
 use crate::error::{Common, EdgeFailure, FnfFailure};
 use crate::params::Params;
+use crate::recall;
 use crate::request_id;
 use crate::token;
 use crate::trace::step;
-use crate::types::{Dialect, Env, OtherCalls, Report, Request};
+use crate::types::{Dialect, Env, OtherCalls, Recall, Report, Request};
 use auth::Scheme;
 
 /// The one operation this dialect checks.
@@ -77,7 +78,13 @@ pub fn check(
                 step(
                     "operation: not ReportTaskFailed: passed on unchecked (other_calls = forward)",
                 );
-                Ok(super::passed(Dialect::Fnf, action, request_id(), None))
+                Ok(super::passed(
+                    Dialect::Fnf,
+                    action,
+                    request_id(),
+                    None,
+                    Recall::default(),
+                ))
             }
             OtherCalls::Authenticate => {
                 let caller = scheme.authenticate(request, &params, env, limits)?;
@@ -85,11 +92,13 @@ pub fn check(
                 step(
                     "operation: not ReportTaskFailed: passed on authenticated (other_calls = authenticate)",
                 );
+                let nonce = recall::nonce(&caller.access_key_id, &caller.nonce);
                 Ok(super::passed(
                     Dialect::Fnf,
                     action,
                     request_id(),
                     Some(caller.access_key_id),
+                    recall::recall(Some(nonce), None, limits),
                 ))
             }
         };
@@ -125,6 +134,11 @@ pub fn check(
         None => "token: well formed (no token keys configured: its MAC is not checked)",
     });
 
+    let recall = recall::recall(
+        Some(recall::nonce(&caller.access_key_id, &caller.nonce)),
+        Some(recall::task(Dialect::Fnf, task_token)),
+        limits,
+    );
     Ok(Accepted::Report(Report {
         dialect: Dialect::Fnf,
         action: ACTION.to_owned(),
@@ -136,6 +150,7 @@ pub fn check(
         token: Some(token::into_task_token(decoded, account)),
         error: Some(error.to_owned()),
         cause: cause.map(str::to_owned),
+        recall,
     }))
 }
 

@@ -2,6 +2,10 @@
 //! sandbox's budget. Everything is checked when the file is loaded, before any request runs,
 //! and a bad file is one clear error naming the field.
 
+mod memory;
+
+pub use memory::{Memory, Rate};
+
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -14,7 +18,7 @@ use taskgate_filter::{AccessKey, Dialect, Env, Limits, OtherCalls, TokenKey};
 
 /// The demo configuration used when no `--config` is given: it matches the shipped example
 /// requests and the README's SDK snippets. Never use its secrets for anything real.
-pub const DEMO: &str = include_str!("../../examples/taskgate.toml");
+pub const DEMO: &str = include_str!("../../../examples/taskgate.toml");
 
 /// A loaded, validated configuration. Secrets are never printed by `Debug`.
 #[derive(Clone)]
@@ -25,6 +29,8 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     /// How `taskgate serve` listens, forwards and protects itself.
     pub serve: Serve,
+    /// What the gateway remembers (replays, settled tasks, rates), and where.
+    pub memory: Memory,
     access_keys: HashMap<String, AccessKey>,
     token_keys: Vec<TokenKey>,
 }
@@ -292,6 +298,12 @@ struct File {
     #[serde(default)]
     serve: ServeFile,
     #[serde(default)]
+    store: memory::StoreFile,
+    #[serde(default)]
+    ledger: memory::LedgerFile,
+    #[serde(default)]
+    throttle: memory::RateFile,
+    #[serde(default)]
     access_keys: Vec<AccessKeyFile>,
     #[serde(default)]
     token_keys: Vec<TokenKeyFile>,
@@ -495,6 +507,10 @@ struct AccessKeyFile {
     account: String,
     secret: Option<String>,
     secret_env: Option<String>,
+    /// This key's own rate, over `[throttle]`'s (serde's `flatten` would lose
+    /// `deny_unknown_fields`, so the two fields are spelled out).
+    rate_per_second: Option<f64>,
+    burst: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -594,10 +610,18 @@ impl Config {
         }
 
         let mut access_keys = HashMap::new();
+        let mut rates = HashMap::new();
         for (i, key) in file.access_keys.into_iter().enumerate() {
             let at = format!("access_keys[{i}]");
             non_empty(&key.id, &at, "id")?;
             non_empty(&key.account, &at, "account")?;
+            let rate = memory::RateFile {
+                rate_per_second: key.rate_per_second,
+                burst: key.burst,
+            };
+            if let Some(rate) = rate.validate(&format!("{at}."))? {
+                rates.insert(key.id.clone(), rate);
+            }
             let secret = secret(key.secret, key.secret_env, &at)?;
             if access_keys
                 .insert(
@@ -623,10 +647,12 @@ impl Config {
             });
         }
         let serve = file.serve.validate(base)?;
+        let memory = memory::validate(file.store, file.ledger, file.throttle, rates, base)?;
         Ok(Config {
             limits,
             sandbox,
             serve,
+            memory,
             access_keys,
             token_keys,
         })

@@ -1,0 +1,54 @@
+//! The keys a host with memory stores for an accepted request: which nonce it claims and which
+//! task it settles. Digests, not the values: a store (a shared Redis) then never holds a nonce
+//! or a task token that could be sent again, and every key has the same short length however
+//! long the token.
+
+use crate::sign::hex;
+use crate::types::{Dialect, Limits, Recall};
+use sha2::{Digest as _, Sha256};
+
+/// The digest of `parts`, each length-prefixed so that no two different lists collide.
+fn digest(kind: &str, parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(kind.as_bytes());
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    format!("{kind}:{}", hex(&hasher.finalize()))
+}
+
+/// The nonce key: one signature nonce of one access key.
+pub fn nonce(access_key_id: &str, nonce: &str) -> String {
+    digest("nonce", &[access_key_id, nonce])
+}
+
+/// The ledger key: one task of one dialect (CodePipeline: one job).
+pub fn task(dialect: Dialect, task_token: &str) -> String {
+    digest("task", &[dialect.name(), task_token])
+}
+
+/// A request's recall: its nonce (when it has one) claimed for twice the clock window, the
+/// span over which the same signed request stays acceptable.
+pub fn recall(nonce: Option<String>, task: Option<String>, limits: Limits) -> Recall {
+    Recall {
+        nonce,
+        nonce_seconds: limits.max_clock_skew_seconds.saturating_mul(2),
+        task,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_fixed_length_digests_that_keep_their_parts_apart() {
+        let a = nonce("ab", "c");
+        assert_eq!(a.len(), "nonce:".len() + 64);
+        assert_ne!(a, nonce("a", "bc"));
+        assert_eq!(a, nonce("ab", "c"));
+        assert!(!task(Dialect::States, "tok").contains("tok"));
+        assert_ne!(task(Dialect::States, "t"), task(Dialect::Swf, "t"));
+    }
+}

@@ -1,0 +1,164 @@
+//! The gateway's memory settings: which store (`[store]`), how long settled tasks are kept and
+//! how long a duplicate waits (`[ledger]`), and the rates (`[throttle]`, and per access key).
+
+use crate::store::{StoreKind, Unavailable};
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the gateway remembers, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Memory {
+    /// The store (`[store] kind`).
+    pub store: StoreKind,
+    /// What a request meets when the store cannot answer.
+    pub unavailable: Unavailable,
+    /// The longest any one store operation may take.
+    pub timeout: Duration,
+    /// How long a settled task is remembered (`[ledger] retention_hours`).
+    pub retention: Duration,
+    /// How long a report for a task that is with the upstream waits for that outcome
+    /// (`[ledger] wait_ms`) before it is answered "busy".
+    pub wait: Duration,
+    /// The rate every access key gets unless it has its own (`[throttle]`); `None`: no limit.
+    pub throttle: Option<Rate>,
+    /// Access keys' own rates.
+    pub rates: HashMap<String, Rate>,
+}
+
+/// A rate: requests per second, and how many may come at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Sustained requests per second.
+    pub per_second: f64,
+    /// Requests that may come at once after a quiet spell.
+    pub burst: u32,
+}
+
+impl Memory {
+    /// The rate for an access key: its own, else the default, else none.
+    pub fn rate_for(&self, access_key_id: &str) -> Option<Rate> {
+        self.rates.get(access_key_id).copied().or(self.throttle)
+    }
+}
+
+/// `[store]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StoreFile {
+    kind: Option<String>,
+    path: Option<PathBuf>,
+    url: Option<String>,
+    unavailable: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+/// `[throttle]`, and the same two fields on an `[[access_keys]]` entry.
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RateFile {
+    pub(super) rate_per_second: Option<f64>,
+    pub(super) burst: Option<u32>,
+}
+
+/// `[ledger]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LedgerFile {
+    retention_hours: Option<u64>,
+    wait_ms: Option<u64>,
+}
+
+/// The store file used when `[store]` names none.
+const DEFAULT_PATH: &str = "taskgate-state.redb";
+/// A week: long past any workflow's retries.
+const DEFAULT_RETENTION_HOURS: u64 = 168;
+const DEFAULT_WAIT_MS: u64 = 2_000;
+const DEFAULT_TIMEOUT_MS: u64 = 250;
+
+impl RateFile {
+    /// Both fields or neither; a positive rate and burst.
+    pub(super) fn validate(self, at: &str) -> anyhow::Result<Option<Rate>> {
+        match (self.rate_per_second, self.burst) {
+            (None, None) => Ok(None),
+            (Some(per_second), burst) => {
+                if !(per_second.is_finite() && (0.001..=1_000_000.0).contains(&per_second)) {
+                    bail!("{at}rate_per_second must be between 0.001 and 1000000");
+                }
+                // Without a burst, a second's worth may come at once (at least one).
+                let burst = burst.unwrap_or_else(|| (per_second.ceil() as u32).max(1));
+                if !(1..=1_000_000).contains(&burst) {
+                    bail!("{at}burst must be between 1 and 1000000");
+                }
+                Ok(Some(Rate { per_second, burst }))
+            }
+            (None, Some(_)) => bail!("{at}burst needs {at}rate_per_second"),
+        }
+    }
+}
+
+/// Checks `[store]`, `[ledger]` and `[throttle]`; `rates` are the access keys' own. File names
+/// are relative to `base`.
+pub(super) fn validate(
+    store: StoreFile,
+    ledger: LedgerFile,
+    throttle: RateFile,
+    rates: HashMap<String, Rate>,
+    base: &Path,
+) -> anyhow::Result<Memory> {
+    let kind = store.kind.as_deref().unwrap_or("embedded");
+    let store_kind = match kind {
+        "none" => StoreKind::None,
+        "embedded" => StoreKind::Embedded {
+            path: base.join(
+                store
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
+            ),
+        },
+        "redis" => {
+            let url = store
+                .url
+                .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                bail!("store.url must start with redis:// or rediss://, not {url:?}");
+            }
+            redis::Client::open(url.as_str()).context("store.url")?;
+            StoreKind::Redis { url }
+        }
+        other => bail!("store.kind must be \"embedded\", \"redis\" or \"none\", not {other:?}"),
+    };
+    if !matches!(store_kind, StoreKind::Embedded { .. }) && store.path.is_some() {
+        bail!("store.path is for kind = \"embedded\"");
+    }
+    let unavailable = match store.unavailable.as_deref() {
+        None => Unavailable::default(),
+        Some("forward") => Unavailable::Forward,
+        Some("refuse") => Unavailable::Refuse,
+        Some(other) => bail!("store.unavailable must be \"forward\" or \"refuse\", not {other:?}"),
+    };
+    let timeout_ms = store.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if !(1..=60_000).contains(&timeout_ms) {
+        bail!("store.timeout_ms must be between 1 and 60000");
+    }
+    let retention_hours = ledger.retention_hours.unwrap_or(DEFAULT_RETENTION_HOURS);
+    if !(1..=24 * 366).contains(&retention_hours) {
+        bail!("ledger.retention_hours must be between 1 and 8784");
+    }
+    let wait_ms = ledger.wait_ms.unwrap_or(DEFAULT_WAIT_MS);
+    if wait_ms > 600_000 {
+        bail!("ledger.wait_ms must be at most 600000");
+    }
+    Ok(Memory {
+        store: store_kind,
+        unavailable,
+        timeout: Duration::from_millis(timeout_ms),
+        retention: Duration::from_secs(retention_hours * 3600),
+        wait: Duration::from_millis(wait_ms),
+        throttle: throttle.validate("throttle.")?,
+        rates,
+    })
+}

@@ -1,0 +1,193 @@
+//! The `remember` phase, between check and deliver: what the gateway's memory says of a request
+//! that passed every rule. In order, cheapest and least revealing first, and only for a request
+//! whose signature verified (so an unauthenticated caller can neither burn a nonce nor spend
+//! another key's rate):
+//!
+//! 1. **rate**: the access key's rate (`[throttle]` or its own), shared by every node;
+//! 2. **replay**: the request's signature nonce is claimed once (Alibaba; AWS has none);
+//! 3. **ledger**: a report for a settled task is answered at the edge; a report for a task
+//!    that another report is with the upstream for waits (bounded) for that outcome; otherwise
+//!    this request holds the task until its own outcome is known ([`Hold`]).
+//!
+//! Which keys are claimed comes from the filter (`Recall`); every answer is rendered by the
+//! filter (`respond`). When the store cannot answer, `unavailable` decides: go on without
+//! memory (counted), or answer 500.
+
+use super::metrics::Metrics;
+use super::proxy::Delivery;
+use crate::config::Config;
+use crate::store::{Begin, Store, StoreError, Unavailable};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use taskgate_filter::EdgeFailure;
+
+/// How often a report waiting for another report's outcome looks again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A task this request holds in the store while its report is with the upstream: settled or
+/// released once the outcome is known, and released if the request ends any other way (its
+/// client went away), so no hold outlives its request by more than a store operation.
+pub struct Hold {
+    store: Arc<Store>,
+    task: String,
+    owner: String,
+    done: bool,
+}
+
+impl Hold {
+    /// The upstream's answer settled the task: remember it for `retention`.
+    pub async fn settle(mut self, retention: Duration, metrics: &Metrics) {
+        self.done = true;
+        let started = Instant::now();
+        let result = self.store.settle(&self.task, &self.owner, retention).await;
+        observe(metrics, "settle", started, &result);
+    }
+
+    /// The outcome settled nothing: let another report try.
+    pub async fn release(mut self, metrics: &Metrics) {
+        self.done = true;
+        let started = Instant::now();
+        let result = self.store.release(&self.task, &self.owner).await;
+        observe(metrics, "release", started, &result);
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // The request ended before its outcome was known: let go, off the dropped future.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (store, task, owner) = (
+                Arc::clone(&self.store),
+                std::mem::take(&mut self.task),
+                std::mem::take(&mut self.owner),
+            );
+            runtime.spawn(async move {
+                let _ = store.release(&task, &owner).await;
+            });
+        }
+    }
+}
+
+/// Counts one store operation's time, and its failure.
+fn observe<T>(
+    metrics: &Metrics,
+    op: &'static str,
+    started: Instant,
+    result: &Result<T, StoreError>,
+) {
+    metrics.store_seconds.observe(started.elapsed());
+    if result.is_err() {
+        metrics.count_store_error(op);
+    }
+}
+
+/// remember: `Ok(Some(hold))` for a report whose task this request now holds, `Ok(None)` to
+/// go on with nothing held, `Err` for the answer the request ends with.
+pub async fn remember(
+    store: Option<&Arc<Store>>,
+    config: &Config,
+    delivery: &Delivery,
+    metrics: &Metrics,
+) -> Result<Option<Hold>, EdgeFailure> {
+    let Some(store) = store else {
+        return Ok(None);
+    };
+    let (access_key_id, recall, task_token) = match delivery {
+        Delivery::Report(report) => (
+            Some(report.access_key_id.as_str()),
+            &report.recall,
+            Some(report.task_token.as_str()),
+        ),
+        Delivery::Passed(call) => (call.access_key_id.as_deref(), &call.recall, None),
+        Delivery::Unchecked => return Ok(None),
+    };
+    // Only what an authenticated caller sent is remembered.
+    let Some(access_key_id) = access_key_id else {
+        return Ok(None);
+    };
+    let memory = &config.memory;
+    let steps = async {
+        if let Some(rate) = memory.rate_for(access_key_id) {
+            let started = Instant::now();
+            let result = store
+                .throttle(access_key_id, rate.per_second, rate.burst)
+                .await;
+            observe(metrics, "throttle", started, &result);
+            if let Some(wait) = result? {
+                let retry_after = u32::try_from(wait.as_secs())
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(1);
+                return Ok(Err(EdgeFailure::RateLimited { retry_after }));
+            }
+        }
+        if let Some(nonce) = &recall.nonce {
+            let started = Instant::now();
+            let ttl = Duration::from_secs(u64::from(recall.nonce_seconds.max(1)));
+            let result = store.claim(nonce, ttl).await;
+            observe(metrics, "claim", started, &result);
+            if !result? {
+                return Ok(Err(EdgeFailure::NonceUsed));
+            }
+        }
+        match (&recall.task, task_token) {
+            (Some(task), Some(task_token)) => {
+                ledger(store, config, task, task_token, metrics).await
+            }
+            _ => Ok(Ok(None)),
+        }
+    };
+    match steps.await {
+        Ok(outcome) => outcome,
+        Err(StoreError(_)) => match memory.unavailable {
+            Unavailable::Forward => {
+                metrics.store_unavailable.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Unavailable::Refuse => Err(EdgeFailure::Internal),
+        },
+    }
+}
+
+/// The ledger step: settled → answered; busy → wait for the other report's outcome, up to
+/// `[ledger] wait_ms`; free → held by this request.
+async fn ledger(
+    store: &Arc<Store>,
+    config: &Config,
+    task: &str,
+    task_token: &str,
+    metrics: &Metrics,
+) -> Result<Result<Option<Hold>, EdgeFailure>, StoreError> {
+    let owner = uuid::Uuid::new_v4().to_string();
+    // Long enough for the upstream's answer; short enough that a node that died holding it
+    // does not keep the task from every other report.
+    let ttl = config.serve.upstream_timeout + Duration::from_secs(5);
+    let deadline = Instant::now() + config.memory.wait;
+    loop {
+        let started = Instant::now();
+        let result = store.begin(task, &owner, ttl).await;
+        observe(metrics, "begin", started, &result);
+        match result? {
+            Begin::Settled => {
+                return Ok(Err(EdgeFailure::TaskSettled {
+                    task_token: task_token.to_owned(),
+                }));
+            }
+            Begin::Acquired => {
+                return Ok(Ok(Some(Hold {
+                    store: Arc::clone(store),
+                    task: task.to_owned(),
+                    owner,
+                    done: false,
+                })));
+            }
+            Begin::Busy if Instant::now() + POLL > deadline => {
+                return Ok(Err(EdgeFailure::TaskBusy));
+            }
+            Begin::Busy => tokio::time::sleep(POLL).await,
+        }
+    }
+}
