@@ -5,10 +5,12 @@
 #   1. the Rust tests: guest unit tests, every rule natively and through the component (the
 #      shared case corpus tests/cases), captured SDK requests, the CLI, property tests;
 #      and `taskgate serve` end to end against a misbehaving loopback upstream and hostile
-#      clients; a 60-second soak with every request accounted for;
-#   2. the official SDKs end to end: Python (alibabacloud-fnf20190315, aliyun-python-sdk-fnf)
-#      and Node (@alicloud/fnf-2019-03-15, @alicloud/openapi-client) against a recording
-#      server, each captured request checked by the taskgate binary;
+#      clients, its memory on one node and on two sharing a real redis-server; a 60-second
+#      soak with every request accounted for;
+#   2. the official SDKs end to end: Python (alibabacloud-fnf20190315, aliyun-python-sdk-fnf,
+#      boto3) and Node (@alicloud/fnf-2019-03-15, @alicloud/openapi-client, AWS SDK v3) against
+#      a recording server, each captured request checked by the taskgate binary; duplicates
+#      and rates across two nodes sharing Redis;
 #   3. the component embedded in Python (wasmtime-py) and Node (jco), each running the shared
 #      case corpus tests/cases and its README example;
 #   4. rustfmt and clippy (-D warnings) on the native and the wasm32-wasip2 target.
@@ -19,6 +21,17 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "toolchain"
 rustup target add wasm32-wasip2 >/dev/null
+
+step "redis-server (Debian's), which the fleet tests start on loopback ports of their own"
+if ! command -v redis-server >/dev/null; then
+    as_root=()
+    if [ "$(id -u)" != 0 ]; then as_root=(sudo -n); fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${as_root[@]}" apt-get install -y -q redis-server >/dev/null ||
+        { "${as_root[@]}" apt-get update -q >/dev/null &&
+            "${as_root[@]}" apt-get install -y -q redis-server >/dev/null; }
+fi
+redis-server --version
 
 step "build (release profile, shared by tests, the CLI and benchmarks)"
 cargo build --release --locked --workspace --bins

@@ -47,10 +47,15 @@ stop() {
     wait "$pid" 2>/dev/null || true
 }
 
-# write_config FILE [SERVE_EXTRA]: the demo keys of examples/taskgate.toml; both listeners on
-# free loopback ports; SERVE_EXTRA (TOML: keys, then [[serve.*]] tables) inside [serve].
+# write_config FILE [SERVE_EXTRA] [STORE]: the demo keys of examples/taskgate.toml; both
+# listeners on free loopback ports; SERVE_EXTRA (TOML: keys, then [[serve.*]] tables) inside
+# [serve]; STORE the body of [store], by default `kind = "none"`: the benchmarks send one signed
+# request again and again, which a gateway that remembers would answer as a replay.
 write_config() {
     cat >"$1" <<EOF
+[store]
+${3:-kind = "none"}
+
 [serve]
 listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"

@@ -35,8 +35,9 @@ pids+=("$upstream_pid")
 upstream=$(address_in "$work/upstream.out" "listening on" "$upstream_pid")
 # read_timeout_ms: idle connections close 5 s after their last request (the soak's clients do
 # not reuse a connection idle for more than 1 s).
+# The default store: every soak request has its own nonce and task, so the memory is soaked too.
 write_config "$work/taskgate.toml" "upstream = \"http://$upstream\"
-read_timeout_ms = 5000"
+read_timeout_ms = 5000" 'kind = "embedded"'
 cat >>"$work/taskgate.toml" <<'EOF'
 [[access_keys]]
 id = "AKIDEXAMPLE"

@@ -270,6 +270,12 @@ test('respond renders the failures a host finds itself, in the request\'s dialec
         [alibaba, { tag: 'no-route', val: 'evil.example' }, 400, 'InvalidArgument', /evil\.example/],
         [aws, { tag: 'slow-client' }, 408, 'RequestTimeout', /./],
         [aws, { tag: 'internal' }, 500, 'InternalFailure', /./],
+        [alibaba, { tag: 'nonce-used' }, 400, 'SignatureNonceUsed', /nonce has been used/],
+        [alibaba, { tag: 'task-settled', val: 'tok-9' }, 400, 'TaskAlreadyCompleted', /Task tok-9 has already completed/],
+        [aws, { tag: 'task-settled', val: 'job-9' }, 400, 'InvalidJobStateException', /job-9/],
+        [alibaba, { tag: 'task-busy' }, 409, 'TaskInvalidState', /please retry/],
+        [alibaba, { tag: 'rate-limited', val: 3 }, 429, 'ResourceThrottled', /3 s/],
+        [aws, { tag: 'rate-limited', val: 3 }, 400, 'ThrottlingException', /Rate exceeded/],
     ];
     for (const [request, failure, status, code, says] of cases) {
         const response = filter.respond(request, failure);
@@ -282,6 +288,23 @@ test('respond renders the failures a host finds itself, in the request\'s dialec
     assert.deepEqual(filter.respond(aws, { tag: 'internal' }).headers[0], ['content-type', 'application/x-amz-json-1.1']);
     const body = JSON.parse(new TextDecoder().decode(filter.respond(alibaba, { tag: 'internal' }).body));
     assert.equal(body.RequestId, 'R-2');
+});
+
+test('a report carries the keys a host with memory claims, and settles judges the upstream\'s answer', async () => {
+    const filter = await loadFilter(demo);
+    const accepted = parse(readFileSync(join(casesDir, 'fnf', 'forward_acs3.toml'), 'utf8'));
+    const verdict = filter.check(requestOf(accepted));
+    assert.equal(verdict.tag, 'forward');
+    const report = verdict.val;
+    assert.match(report.recall.nonce, /^nonce:[0-9a-f]{64}$/);
+    assert.match(report.recall.task, /^task:[0-9a-f]{64}$/);
+    assert.equal(report.recall.nonceSeconds, 1800);
+    const encode = (text) => new TextEncoder().encode(text);
+    assert.equal(filter.settles('fnf', 200, encode('{}')), true);
+    assert.equal(filter.settles('fnf', 400, encode('{"Code":"TaskAlreadyCompleted"}')), true);
+    assert.equal(filter.settles('fnf', 400, encode('{"Code":"InvalidArgument"}')), false);
+    assert.equal(filter.settles('states', 400, encode('{"__type":"TaskTimedOut"}')), true);
+    assert.equal(filter.settles('states', 503, encode('{"__type":"TaskTimedOut"}')), false);
 });
 
 test('a component trap is the vendor\'s 500, and the next check gets a fresh instance', async (t) => {

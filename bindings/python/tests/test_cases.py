@@ -257,6 +257,12 @@ def test_limits_left_unset_are_the_components_defaults(compiled: Filter) -> None
         ([("Host", "x")], "no-route", "evil.example", 400, "InvalidArgument"),
         ([("Host", "x")], "internal", None, 500, "InternalServerError"),
         ([("X-Amz-Target", "AWSStepFunctions.SendTaskFailure")], "slow-client", None, 408, "RequestTimeout"),
+        ([("Host", "x")], "nonce-used", None, 400, "SignatureNonceUsed"),
+        ([("Host", "x")], "task-settled", "tok-9", 400, "TaskAlreadyCompleted"),
+        ([("X-Amz-Target", "SimpleWorkflowService.RespondActivityTaskFailed")], "task-settled", "t", 400, "UnknownResourceFault"),
+        ([("Host", "x")], "task-busy", None, 409, "TaskInvalidState"),
+        ([("Host", "x")], "rate-limited", 3, 429, "ResourceThrottled"),
+        ([("X-Amz-Target", "AWSStepFunctions.SendTaskFailure")], "rate-limited", 3, 400, "ThrottlingException"),
     ],
 )
 def test_respond_renders_host_failures_in_the_dialect(
@@ -265,7 +271,8 @@ def test_respond_renders_host_failures_in_the_dialect(
     request = Request(method="POST", path_with_query="/", headers=headers, body=b"ignored", received_at=0)
     answer = compiled.with_config().respond(request, failure, value)
     assert (answer.status, answer.code) == (status, code)
-    if value is not None:
+    # The value shows in the message (AWS's fixed wordings aside).
+    if value is not None and code not in ("UnknownResourceFault", "ThrottlingException"):
         assert str(value) in answer.body.decode()
 
 
@@ -277,6 +284,34 @@ def test_respond_refuses_an_unknown_failure_or_a_wrong_value(compiled: Filter) -
         compiled.respond(request, "throttled", "many")
     with pytest.raises(ValueError):
         compiled.respond(request, "tunnel", 1)
+
+
+# --- memory: recall keys and settles ----------------------------------------------------------
+
+
+def test_a_report_carries_the_keys_a_host_with_memory_claims(compiled: Filter) -> None:
+    case = load_toml(CASES / "fnf" / "forward_acs3.toml")
+    base = load_toml(CASES / "taskgate.toml")
+    verdict = filter_for(compiled, base).check(request_of(case))
+    assert isinstance(verdict, Forward)
+    recall = verdict.report.recall
+    assert recall.nonce is not None and recall.nonce.startswith("nonce:") and len(recall.nonce) == 70
+    assert recall.task is not None and recall.task.startswith("task:")
+    assert recall.nonce_seconds == 1800
+
+
+@pytest.mark.parametrize(
+    "dialect, status, body, settles",
+    [
+        ("fnf", 200, b"{}", True),
+        ("fnf", 400, b'{"Code":"TaskAlreadyCompleted"}', True),
+        ("fnf", 400, b'{"Code":"InvalidArgument"}', False),
+        ("codepipeline", 400, b'{"__type":"InvalidJobStateException"}', True),
+        ("states", 500, b'{"__type":"TaskTimedOut"}', False),
+    ],
+)
+def test_settles_judges_the_upstreams_answer(dialect: str, status: int, body: bytes, settles: bool, compiled: Filter) -> None:
+    assert compiled.settles(dialect, status, body) is settles
 
 
 # --- decode_token -----------------------------------------------------------------------------

@@ -299,6 +299,9 @@ export function serveConfigToml({
   extraAccessKeys = [],
   maxBodyBytes = 65536,
   extra = '',
+  // The body of the [store] table: these suites send one task token many times to see each call
+  // forwarded, so by default the gateway remembers nothing.
+  store = 'kind = "none"',
 } = {}) {
   // A JSON string is a valid TOML basic string once DEL is escaped too.
   const str = (s) => JSON.stringify(String(s)).replace(/\u007f/g, '\\u007f');
@@ -312,7 +315,8 @@ export function serveConfigToml({
     lines.push('', '[serve.upstreams]');
     for (const [dialect, url] of Object.entries(upstreams)) lines.push(`${dialect} = ${str(url)}`);
   }
-  return `${configToml(secret, { extraAccessKeys, maxBodyBytes })}\n${lines.join('\n')}\n`;
+  const memory = `[store]\n${store.replace(/\n$/, '')}\n`;
+  return `${configToml(secret, { extraAccessKeys, maxBodyBytes })}\n${memory}\n${lines.join('\n')}\n`;
 }
 
 const LISTENING = /^listening on (https?):\/\/(127\.0\.0\.1:(\d+))$/;

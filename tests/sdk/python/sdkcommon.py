@@ -360,8 +360,14 @@ def serve_config_toml(
     extra_access_keys: Sequence[tuple[str, str, str]] = (),
     max_body_bytes: int = 65536,
     extra: str = "",
+    store: str = 'kind = "none"',
+    before: str = "",
 ) -> str:
     """`config_toml(secret, ...)` plus a `[serve]` table on 127.0.0.1 port 0 (admin too).
+
+    `store` is the body of the `[store]` table. These suites send one task token many times to
+    see each call forwarded, so by default the gateway remembers nothing; the memory tests pass
+    their own store. `before` is raw TOML (tables such as `[throttle]`) ahead of `[store]`.
 
     `extra` is raw TOML appended inside `[serve]` (keys such as `other_calls = "reject"` first,
     then tables such as `[[serve.routes]]` and `[[serve.tls.certificates]]`).
@@ -386,7 +392,8 @@ def serve_config_toml(
         lines += ["", "[serve.upstreams]"]
         lines += [f"{dialect} = {_toml_string(url)}" for dialect, url in upstreams.items()]
     base = config_toml(secret, extra_access_keys=extra_access_keys, max_body_bytes=max_body_bytes)
-    return base + "\n" + "\n".join(lines) + "\n"
+    memory = f"{before.rstrip()}\n[store]\n{store.rstrip()}\n"
+    return base + "\n" + memory + "\n" + "\n".join(lines) + "\n"
 
 
 _LISTENING = re.compile(r"^listening on (https?)://(127\.0\.0\.1:(\d+))$")

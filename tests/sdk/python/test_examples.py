@@ -25,9 +25,17 @@ def demo_config(tmp_path: Path) -> Path:
     return path
 
 
-def mint() -> str:
+def mint(event_id: int = 42) -> str:
     out = subprocess.run(
-        [taskgate_bin(), "token", "mint", "--execution-id", "2b0c6a4e-8f5e-4d1a-9c3b-7e6f5a4d3c2b", "--event-id", "42"],
+        [
+            taskgate_bin(),
+            "token",
+            "mint",
+            "--execution-id",
+            "2b0c6a4e-8f5e-4d1a-9c3b-7e6f5a4d3c2b",
+            "--event-id",
+            str(event_id),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -36,20 +44,23 @@ def mint() -> str:
 
 
 def test_the_readme_sdk_examples_report_to_the_demo_gateway(tmp_path: Path) -> None:
-    token = mint()
+    # Each example reports its own task: the demo gateway remembers settled tasks.
+    python_example = [sys.executable, str(EXAMPLES / "sdk" / "report_task_failed.py"), mint(42)]
+    node_example = ["node", str(EXAMPLES / "sdk" / "report_task_failed.mjs"), mint(43)]
     with Serve(demo_config(tmp_path), workdir=tmp_path) as gateway:
         env = dict(os.environ, TASKGATE_ENDPOINT=gateway.endpoint, NODE_PATH=str(NODE_MODULES))
-        runs = [
-            [sys.executable, str(EXAMPLES / "sdk" / "report_task_failed.py"), token],
-            ["node", str(EXAMPLES / "sdk" / "report_task_failed.mjs"), token],
-        ]
-        for command in runs:
+        for command in (python_example, node_example):
             out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
             assert out.returncode == 0, out.stderr
             assert re.fullmatch(r"EventId=\d+ RequestId=[0-9A-F-]{36}\n", out.stdout), out.stdout
+        # Run again, the same report is answered at the edge as the service would: the task
+        # has already completed.
+        again = subprocess.run(python_example, env=env, capture_output=True, text=True, timeout=60)
+        assert again.returncode != 0 and "TaskAlreadyCompleted" in again.stderr, again.stderr
     lines = read_sink(tmp_path / "sink.jsonl")
     assert [line["error"] for line in lines] == ["PaymentDeclined", "PaymentDeclined"]
-    assert all(line["verified"] and line["event_id"] == 42 for line in lines)
+    assert [line["event_id"] for line in lines] == [42, 43]
+    assert all(line["verified"] for line in lines)
 
 
 def test_the_readme_boto3_example_reports_to_the_same_demo_gateway(tmp_path: Path) -> None:
