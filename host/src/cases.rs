@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use taskgate_filter::{PassedCall, Report, Request, Verdict};
+use taskgate_filter::{EdgeFailure, PassedCall, Report, Request, Verdict};
 
 /// The name of a directory's base configuration file.
 pub const BASE_CONFIG: &str = "taskgate.toml";
@@ -41,8 +41,63 @@ pub struct Case {
     /// Overrides of the base configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<toml::Table>,
+    /// What the gateway's store already holds when the request arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
     /// The verdict expected.
     pub expect: Expect,
+}
+
+/// A case's `[memory]`: the store's state before the request, so a case can show the edge's
+/// answer to a replay, a duplicate or a caller over its rate. Applied after the check, in the
+/// order the gateway's `remember` phase consults the store (`serve/memory.rs`): rate, nonce,
+/// ledger; only to a request the filter accepted, and only for the keys its `recall` names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Memory {
+    /// The access key is over its rate, with this many seconds to wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limited: Option<u32>,
+    /// The request's signature nonce was claimed before.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub nonce_claimed: bool,
+    /// The report's task is settled.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub settled: bool,
+    /// Another report for the task is with the upstream, past the wait.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub busy: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl Memory {
+    /// The failure the gateway answers an accepted request with under this state, if any.
+    pub fn answer(&self, verdict: &Verdict) -> Option<EdgeFailure> {
+        let (authenticated, recall, task_token) = match verdict {
+            Verdict::Forward(report) => (true, &report.recall, Some(&report.task_token)),
+            Verdict::Pass(call) => (call.access_key_id.is_some(), &call.recall, None),
+            Verdict::Reject(_) => return None,
+        };
+        if !authenticated {
+            return None;
+        }
+        if let Some(retry_after) = self.rate_limited {
+            return Some(EdgeFailure::RateLimited { retry_after });
+        }
+        if self.nonce_claimed && recall.nonce.is_some() {
+            return Some(EdgeFailure::NonceUsed);
+        }
+        match (recall.task.is_some(), task_token) {
+            (true, Some(task_token)) if self.settled => Some(EdgeFailure::TaskSettled {
+                task_token: task_token.clone(),
+            }),
+            (true, Some(_)) if self.busy => Some(EdgeFailure::TaskBusy),
+            _ => None,
+        }
+    }
 }
 
 /// The request of a case, field by field.
@@ -412,7 +467,16 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
             None => base_for(path)?,
         };
         let config = Arc::new(config_with(&base, case.config.as_ref()).context("config")?);
-        sandbox.explain(&config, case.request()?)
+        let request = case.request()?;
+        let (verdict, mut steps) = sandbox.explain(&config, request.clone())?;
+        match case.memory.and_then(|memory| memory.answer(&verdict)) {
+            Some(failure) => {
+                steps.push(format!("memory: answered at the edge ({failure:?})"));
+                let response = sandbox.respond(&config, &request, failure)?;
+                Ok((Verdict::Reject(response), steps))
+            }
+            None => Ok((verdict, steps)),
+        }
     };
     match checked() {
         Ok((verdict, steps)) => Outcome {

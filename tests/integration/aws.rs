@@ -1287,6 +1287,7 @@ pub fn corpus() -> Vec<crate::corpus::Entry> {
             name,
             request,
             overrides: overrides.to_owned(),
+            memory: None,
         })
         .collect();
     entries.extend(
@@ -1296,6 +1297,7 @@ pub fn corpus() -> Vec<crate::corpus::Entry> {
                 name: name.to_owned(),
                 request: call.build(),
                 overrides: overrides.to_owned(),
+                memory: None,
             }),
     );
     entries

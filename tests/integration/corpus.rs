@@ -18,6 +18,8 @@ pub struct Entry {
     pub name: String,
     pub request: Request,
     pub overrides: String,
+    /// What the gateway's store holds before the request (`[memory]`), if anything.
+    pub memory: Option<cases::Memory>,
 }
 
 /// The corpus directory.
@@ -36,12 +38,26 @@ pub fn config(overrides: &str) -> Arc<Config> {
 fn entries() -> Vec<Entry> {
     let mut all = crate::rules::corpus();
     all.extend(crate::aws::corpus());
+    all.extend(crate::memory::corpus());
     all
 }
 
 /// The case file an entry is pinned as: its request, overrides and full verdict.
 fn case_text(entry: &Entry) -> (PathBuf, String) {
-    let verdict = check_both(&config(&entry.overrides), &entry.request);
+    let config = config(&entry.overrides);
+    let mut verdict = check_both(&config, &entry.request);
+    if let Some(failure) = entry.memory.and_then(|memory| memory.answer(&verdict)) {
+        let native = taskgate_filter::edge_response(&entry.request, failure.clone());
+        let component = crate::sandbox()
+            .respond(&config, &entry.request, failure)
+            .expect("the component answers");
+        assert_eq!(
+            native, component,
+            "{}: native and component answers differ",
+            entry.name
+        );
+        verdict = taskgate_filter::Verdict::Reject(component);
+    }
     let overrides: toml::Table = toml::from_str(&entry.overrides).expect("overrides are TOML");
     let case = Case {
         description: None,
@@ -49,6 +65,7 @@ fn case_text(entry: &Entry) -> (PathBuf, String) {
         request_id: entry.request.request_id.clone(),
         request: Case::request_fields(&entry.request),
         config: (!overrides.is_empty()).then_some(overrides),
+        memory: entry.memory,
         expect: Case::expect_of(&verdict),
     };
     let dialect = taskgate_filter::dialect_of(&entry.request).name();

@@ -489,3 +489,118 @@ fn with_redis_down_requests_go_on_or_are_refused_per_unavailable_and_none_hangs(
         thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Corpus cases (`[memory]`): the edge's answer to each state of the store, in every dialect,
+/// pinned for `taskgate test` and both bindings.
+pub fn corpus() -> Vec<crate::corpus::Entry> {
+    use taskgate::cases::Memory;
+    let claimed = Memory {
+        nonce_claimed: true,
+        ..Memory::default()
+    };
+    let settled = Memory {
+        settled: true,
+        ..Memory::default()
+    };
+    let busy = Memory {
+        busy: true,
+        ..Memory::default()
+    };
+    let limited = Memory {
+        rate_limited: Some(42),
+        ..Memory::default()
+    };
+    let entry = |name: &str, request: taskgate_filter::Request, overrides: &str, memory| {
+        crate::corpus::Entry {
+            name: name.to_owned(),
+            request,
+            overrides: overrides.to_owned(),
+            memory: Some(memory),
+        }
+    };
+    let mut entries = vec![
+        entry(
+            "replay_rpc_is_signature_nonce_used",
+            Call::new(Layout::QueryAndForm).build(),
+            "",
+            claimed,
+        ),
+        entry(
+            "replay_acs3_is_signature_nonce_used",
+            Call::new(Layout::Acs3).build(),
+            "",
+            claimed,
+        ),
+        entry(
+            "settled_task_is_task_already_completed",
+            Call::new(Layout::Json).build(),
+            "",
+            settled,
+        ),
+        entry(
+            "busy_task_is_task_invalid_state",
+            Call::new(Layout::FormOnly).build(),
+            "",
+            busy,
+        ),
+        entry(
+            "over_its_rate_is_resource_throttled",
+            Call::new(Layout::QueryAndForm).build(),
+            "",
+            limited,
+        ),
+        // The nonce comes first: a replay of a settled task is a replay.
+        entry(
+            "replay_of_a_settled_task_is_signature_nonce_used",
+            Call::new(Layout::QueryAndForm).build(),
+            "",
+            Memory {
+                nonce_claimed: true,
+                settled: true,
+                ..Memory::default()
+            },
+        ),
+        // Memory never turns a refusal into another one.
+        entry(
+            "a_bad_signature_is_refused_whatever_the_memory",
+            Call::new(Layout::QueryAndForm).secret("wrong").build(),
+            "",
+            Memory {
+                nonce_claimed: true,
+                settled: true,
+                rate_limited: Some(1),
+                busy: true,
+            },
+        ),
+    ];
+    for dialect in AwsDialect::ALL {
+        let name = dialect.dialect().name();
+        let request = || AwsCall::new(dialect).build();
+        entries.push(entry(
+            &format!("{name}_settled_task_is_the_services_closed_task_error"),
+            request(),
+            "",
+            settled,
+        ));
+        entries.push(entry(
+            &format!("{name}_busy_task_is_throttling"),
+            request(),
+            "",
+            busy,
+        ));
+        entries.push(entry(
+            &format!("{name}_over_its_rate_is_throttling"),
+            request(),
+            "",
+            limited,
+        ));
+        // AWS requests carry no nonce: a claimed one changes nothing.
+        entries.push(entry(
+            &format!("{name}_has_no_nonce_to_replay"),
+            request(),
+            "",
+            claimed,
+        ));
+    }
+    entries
+}

@@ -57,6 +57,7 @@ pub fn corpus() -> Vec<corpus::Entry> {
             name: case.name.to_owned(),
             request: case.request,
             overrides: case.overrides,
+            memory: None,
         })
         .collect()
 }

@@ -128,6 +128,25 @@ function describeVerdict(verdict) {
     return `${verdict.tag} ${JSON.stringify(verdict.val, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`;
 }
 
+/**
+ * The edge's answer under a case's [memory] (the store's state before the request), as
+ * `Memory::answer` of host/src/cases.rs gives it: rate, then nonce, then ledger, for an accepted
+ * and authenticated request only; undefined when the request goes on.
+ */
+function memoryAnswer(memory, verdict) {
+    if (!memory || verdict.tag === 'reject') return undefined;
+    const authenticated = verdict.tag === 'forward' || verdict.val.accessKeyId !== undefined;
+    if (!authenticated) return undefined;
+    const { recall } = verdict.val;
+    if (memory.rate_limited !== undefined) return { tag: 'rate-limited', val: memory.rate_limited };
+    if (memory.nonce_claimed && recall.nonce !== undefined) return { tag: 'nonce-used' };
+    if (verdict.tag === 'forward' && recall.task !== undefined) {
+        if (memory.settled) return { tag: 'task-settled', val: verdict.val.taskToken };
+        if (memory.busy) return { tag: 'task-busy' };
+    }
+    return undefined;
+}
+
 function assertVerdict(verdict, expect) {
     assert.ok(expect && ['forward', 'pass', 'reject'].includes(expect.verdict),
         '[expect] verdict must be "forward", "pass" or "reject"');
@@ -174,7 +193,10 @@ if (!dirFound || files.length === 0 || !basePath) {
             await t.test(name, async () => {
                 const c = parse(readFileSync(file, 'utf8'));
                 const filter = await loadFilter(filterConfig(mergedConfig(base, c.config ?? {})));
-                const verdict = filter.check(requestOf(c));
+                const request = requestOf(c);
+                let verdict = filter.check(request);
+                const failure = memoryAnswer(c.memory, verdict);
+                if (failure) verdict = { tag: 'reject', val: filter.respond(request, failure) };
                 assertVerdict(verdict, c.expect);
             });
         }

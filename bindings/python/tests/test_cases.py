@@ -132,7 +132,11 @@ def test_case(path: Path | None, compiled: Filter) -> None:
     case = load_toml(path)
     base = load_toml(CASES / BASE_NAME)
     taskgate = filter_for(compiled, merged_config(base, case.get("config", {})))
-    verdict = taskgate.check(request_of(case))
+    request = request_of(case)
+    verdict = taskgate.check(request)
+    answer = memory_answer(case.get("memory"), verdict)
+    if answer is not None:
+        verdict = taskgate.respond(request, *answer)
     expect = case["expect"]
 
     want = expect["verdict"]
@@ -166,6 +170,31 @@ def test_case(path: Path | None, compiled: Filter) -> None:
             actual = report_field(report, key)
             assert actual is not None, f"[expect.report] {key}: the report has no {key}"
             assert as_text(actual) == str(value), f"report.{key}"
+
+
+def memory_answer(memory: dict[str, Any] | None, verdict: Any) -> tuple[str, Any] | None:
+    """The edge's answer under a case's [memory] (the store's state before the request), as
+    `Memory::answer` of host/src/cases.rs gives it: rate, then nonce, then ledger, for an
+    accepted and authenticated request only; None when the request goes on."""
+    if not memory or isinstance(verdict, Reject):
+        return None
+    if isinstance(verdict, Pass):
+        accepted, authenticated = verdict.call, verdict.call.access_key_id is not None
+    else:
+        accepted, authenticated = verdict.report, True
+    if not authenticated:
+        return None
+    recall = accepted.recall
+    if "rate_limited" in memory:
+        return ("rate-limited", int(memory["rate_limited"]))
+    if memory.get("nonce_claimed") and recall.nonce is not None:
+        return ("nonce-used", None)
+    if isinstance(verdict, Forward) and recall.task is not None:
+        if memory.get("settled"):
+            return ("task-settled", verdict.report.task_token)
+        if memory.get("busy"):
+            return ("task-busy", None)
+    return None
 
 
 TOKEN_FIELDS = ("version", "kind", "execution_id", "event_id", "account", "verified")

@@ -101,7 +101,11 @@ pub fn check(request: &Request, env: &dyn Env) -> Verdict {
 
 /// The response for a failure the host detected itself, in the request's dialect.
 pub fn edge_response(request: &Request, failure: Common) -> Response {
-    let id = request_id::fallback(request);
+    // From the head only, as `respond` promises: a host may hand over the head alone.
+    let id = match &request.request_id {
+        Some(id) if !id.is_empty() => id.clone(),
+        _ => request_id::fallback(&request.head()),
+    };
     failure.response(dialect_of(request), &id, &host_id(request))
 }
 
