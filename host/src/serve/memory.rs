@@ -16,7 +16,7 @@
 use super::metrics::Metrics;
 use super::proxy::Delivery;
 use crate::config::Config;
-use crate::store::{Begin, Store, StoreError, Unavailable};
+use crate::store::{Admission, Admitted, Begin, Store, StoreError, Unavailable};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -110,35 +110,51 @@ pub async fn remember(
         return Ok(None);
     };
     let memory = &config.memory;
+    let owner = uuid::Uuid::new_v4().to_string();
+    let hold_ttl = hold_ttl(config);
+    let rate = memory.rate_for(access_key_id);
+    let admission = Admission {
+        rate: rate.map(|rate| (access_key_id, rate.per_second, rate.burst)),
+        nonce: recall.nonce.as_deref().map(|nonce| {
+            (
+                nonce,
+                Duration::from_secs(u64::from(recall.nonce_seconds.max(1))),
+            )
+        }),
+        task: recall
+            .task
+            .as_deref()
+            .filter(|_| task_token.is_some())
+            .map(|task| (task, owner.as_str(), hold_ttl)),
+    };
     let steps = async {
-        if let Some(rate) = memory.rate_for(access_key_id) {
-            let started = Instant::now();
-            let result = store
-                .throttle(access_key_id, rate.per_second, rate.burst)
-                .await;
-            observe(metrics, "throttle", started, &result);
-            if let Some(wait) = result? {
+        let started = Instant::now();
+        let result = store.admit(&admission).await;
+        observe(metrics, "admit", started, &result);
+        let begun = match result? {
+            Admitted::Limited(wait) => {
                 let retry_after = u32::try_from(wait.as_secs())
                     .unwrap_or(u32::MAX)
                     .saturating_add(1);
                 return Ok(Err(EdgeFailure::RateLimited { retry_after }));
             }
-        }
-        if let Some(nonce) = &recall.nonce {
-            let started = Instant::now();
-            let ttl = Duration::from_secs(u64::from(recall.nonce_seconds.max(1)));
-            let result = store.claim(nonce, ttl).await;
-            observe(metrics, "claim", started, &result);
-            if !result? {
-                return Ok(Err(EdgeFailure::NonceUsed));
-            }
-        }
-        match (&recall.task, task_token) {
-            (Some(task), Some(task_token)) => {
-                ledger(store, config, task, task_token, metrics).await
-            }
-            _ => Ok(Ok(None)),
-        }
+            Admitted::Replay => return Ok(Err(EdgeFailure::NonceUsed)),
+            Admitted::Free => return Ok(Ok(None)),
+            Admitted::Task(begun) => begun,
+        };
+        let (Some(task), Some(task_token)) = (admission.task, task_token) else {
+            return Ok(Ok(None));
+        };
+        ledger(
+            store,
+            config,
+            task.0,
+            task_token,
+            owner.clone(),
+            begun,
+            metrics,
+        )
+        .await
     };
     match steps.await {
         Ok(outcome) => outcome,
@@ -152,25 +168,26 @@ pub async fn remember(
     }
 }
 
-/// The ledger step: settled → answered; busy → wait for the other report's outcome, up to
-/// `[ledger] wait_ms`; free → held by this request.
+/// How long a report's hold on its task lasts: long enough for the upstream's answer, short
+/// enough that a node that died holding it does not keep the task from every other report.
+fn hold_ttl(config: &Config) -> Duration {
+    config.serve.upstream_timeout + Duration::from_secs(5)
+}
+
+/// The ledger step, from where `admit` found the task: settled → answered; busy → wait for the
+/// other report's outcome, polling, up to `[ledger] wait_ms`; acquired → held by this request.
 async fn ledger(
     store: &Arc<Store>,
     config: &Config,
     task: &str,
     task_token: &str,
+    owner: String,
+    mut begun: Begin,
     metrics: &Metrics,
 ) -> Result<Result<Option<Hold>, EdgeFailure>, StoreError> {
-    let owner = uuid::Uuid::new_v4().to_string();
-    // Long enough for the upstream's answer; short enough that a node that died holding it
-    // does not keep the task from every other report.
-    let ttl = config.serve.upstream_timeout + Duration::from_secs(5);
     let deadline = Instant::now() + config.memory.wait;
     loop {
-        let started = Instant::now();
-        let result = store.begin(task, &owner, ttl).await;
-        observe(metrics, "begin", started, &result);
-        match result? {
+        match begun {
             Begin::Settled => {
                 return Ok(Err(EdgeFailure::TaskSettled {
                     task_token: task_token.to_owned(),
@@ -189,5 +206,9 @@ async fn ledger(
             }
             Begin::Busy => tokio::time::sleep(POLL).await,
         }
+        let started = Instant::now();
+        let result = store.begin(task, &owner, hold_ttl(config)).await;
+        observe(metrics, "begin", started, &result);
+        begun = result?;
     }
 }

@@ -7,7 +7,7 @@
 //! disk. What a crash can lose is the batch being written (milliseconds of claims); holds on
 //! busy tasks and rates are not kept across a restart (a hold lasts seconds, a rate refills).
 
-use super::{Begin, gcra, millis, now_ms};
+use super::{Admission, Admitted, Begin, gcra, millis, now_ms};
 use anyhow::Context as _;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use sha2::{Digest as _, Sha256};
@@ -146,51 +146,36 @@ impl Embedded {
         }
     }
 
-    /// See [`super::Store::throttle`].
-    pub fn throttle(&self, key: &str, rate: f64, burst: u32) -> Option<Duration> {
-        let mut maps = self.maps();
-        let now = now_ms() as f64;
-        match gcra(maps.rates.get(key).copied(), now, rate, burst) {
-            Ok(tat) => {
-                maps.rates.insert(key.to_owned(), tat);
-                None
-            }
-            Err(wait) => Some(Duration::from_secs_f64(wait / 1000.0)),
-        }
-    }
-
-    /// See [`super::Store::claim`].
-    pub fn claim(&self, key: &str, ttl: Duration) -> bool {
-        let key = compact(key);
+    /// See [`super::Store::admit`]: every step under one lock, so it is one atomic step.
+    pub fn admit(&self, admission: &Admission<'_>) -> Admitted {
         let mut maps = self.maps();
         let now = now_ms();
-        if maps.nonces.get(&key).is_some_and(|until| *until > now) {
-            return false;
+        if let Some((key, rate, burst)) = admission.rate {
+            match gcra(maps.rates.get(key).copied(), now as f64, rate, burst) {
+                Ok(tat) => {
+                    maps.rates.insert(key.to_owned(), tat);
+                }
+                Err(wait) => return Admitted::Limited(Duration::from_secs_f64(wait / 1000.0)),
+            }
         }
-        let until = now + millis(ttl);
-        maps.nonces.insert(key, until);
-        drop(maps);
-        self.write(Write::Nonce(key, until));
-        true
+        if let Some((key, ttl)) = admission.nonce {
+            let key = compact(key);
+            if maps.nonces.get(&key).is_some_and(|until| *until > now) {
+                return Admitted::Replay;
+            }
+            let until = now + millis(ttl);
+            maps.nonces.insert(key, until);
+            self.write(Write::Nonce(key, until));
+        }
+        match admission.task {
+            Some((task, owner, ttl)) => Admitted::Task(begin(&mut maps, now, task, owner, ttl)),
+            None => Admitted::Free,
+        }
     }
 
     /// See [`super::Store::begin`].
     pub fn begin(&self, task: &str, owner: &str, ttl: Duration) -> Begin {
-        let mut maps = self.maps();
-        let now = now_ms();
-        if maps
-            .settled
-            .get(&compact(task))
-            .is_some_and(|until| *until > now)
-        {
-            return Begin::Settled;
-        }
-        if maps.busy.get(task).is_some_and(|(_, until)| *until > now) {
-            return Begin::Busy;
-        }
-        maps.busy
-            .insert(task.to_owned(), (owner.to_owned(), now + millis(ttl)));
-        Begin::Acquired
+        begin(&mut self.maps(), now_ms(), task, owner, ttl)
     }
 
     /// See [`super::Store::settle`].
@@ -215,6 +200,23 @@ impl Embedded {
         self.write(Write::Flush(done));
         let _ = wait.recv_timeout(Duration::from_secs(5));
     }
+}
+
+/// Settled, else busy, else held by `owner` for `ttl`.
+fn begin(maps: &mut Maps, now: u64, task: &str, owner: &str, ttl: Duration) -> Begin {
+    if maps
+        .settled
+        .get(&compact(task))
+        .is_some_and(|until| *until > now)
+    {
+        return Begin::Settled;
+    }
+    if maps.busy.get(task).is_some_and(|(_, until)| *until > now) {
+        return Begin::Busy;
+    }
+    maps.busy
+        .insert(task.to_owned(), (owner.to_owned(), now + millis(ttl)));
+    Begin::Acquired
 }
 
 /// Drops `owner`'s hold on `task` (and only theirs: a hold that ran out may be another's now).
@@ -275,6 +277,14 @@ fn write_batch(db: &Database, batch: &mut [Write]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    fn nonce(key: &str) -> Admission<'_> {
+        Admission {
+            rate: None,
+            nonce: Some((key, Duration::from_secs(60))),
+            task: None,
+        }
+    }
+
     fn store(dir: &Path) -> Embedded {
         match Embedded::open(&dir.join("state.redb")) {
             Ok(store) => store,
@@ -288,8 +298,8 @@ mod tests {
         let _ = std::fs::create_dir_all(&dir);
         {
             let store = store(&dir);
-            assert!(store.claim("nonce:a", Duration::from_secs(60)));
-            assert!(!store.claim("nonce:a", Duration::from_secs(60)));
+            assert_eq!(store.admit(&nonce("nonce:a")), Admitted::Free);
+            assert_eq!(store.admit(&nonce("nonce:a")), Admitted::Replay);
             assert_eq!(
                 store.begin("task:t", "n1", Duration::from_secs(5)),
                 Begin::Acquired
@@ -306,7 +316,7 @@ mod tests {
             store.flush();
         }
         let store = store(&dir);
-        assert!(!store.claim("nonce:a", Duration::from_secs(60)));
+        assert_eq!(store.admit(&nonce("nonce:a")), Admitted::Replay);
         assert_eq!(
             store.begin("task:t", "n3", Duration::from_secs(5)),
             Begin::Settled

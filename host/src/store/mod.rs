@@ -61,6 +61,31 @@ pub enum Begin {
     Acquired,
 }
 
+/// What an accepted request asks of the store in its first step; each part is skipped when
+/// absent.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission<'a> {
+    /// The access key, its rate per second and its burst (GCRA: [`gcra`]).
+    pub rate: Option<(&'a str, f64, u32)>,
+    /// The nonce key, claimed once for this long.
+    pub nonce: Option<(&'a str, Duration)>,
+    /// The task key, the owner to hold it for, and how long the hold lasts.
+    pub task: Option<(&'a str, &'a str, Duration)>,
+}
+
+/// The store's answer to an [`Admission`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Admitted {
+    /// Over the rate: this long until a request would be allowed.
+    Limited(Duration),
+    /// The nonce was claimed before.
+    Replay,
+    /// Rate and nonce passed; where the task stands.
+    Task(Begin),
+    /// Rate and nonce passed, and there is no task.
+    Free,
+}
+
 /// The store could not answer (unreachable, timed out, or an I/O error): why, for the log.
 #[derive(Debug)]
 pub struct StoreError(pub String);
@@ -102,26 +127,13 @@ impl Store {
         }
     }
 
-    /// One request of the access key `key` under a rate of `rate` per second with bursts of
-    /// `burst` (GCRA): `None` if allowed (and counted), else how long until one would be.
-    pub async fn throttle(
-        &self,
-        key: &str,
-        rate: f64,
-        burst: u32,
-    ) -> Result<Option<Duration>, StoreError> {
+    /// An accepted request's first step, in one atomic store operation (one round trip to
+    /// Redis): its access key's rate, then its nonce claim, then its task's hold, stopping at
+    /// the first that refuses it.
+    pub async fn admit(&self, admission: &Admission<'_>) -> Result<Admitted, StoreError> {
         match self {
-            Store::Embedded(store) => Ok(store.throttle(key, rate, burst)),
-            Store::Redis(store) => store.throttle(key, rate, burst).await,
-        }
-    }
-
-    /// Claims a nonce key for `ttl`: true if it was free (and is now claimed), false if it was
-    /// claimed before (a replay).
-    pub async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        match self {
-            Store::Embedded(store) => Ok(store.claim(key, ttl)),
-            Store::Redis(store) => store.claim(key, ttl).await,
+            Store::Embedded(store) => Ok(store.admit(admission)),
+            Store::Redis(store) => store.admit(admission).await,
         }
     }
 

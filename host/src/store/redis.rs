@@ -3,7 +3,7 @@
 //! atomically, so concurrent nodes see one history. Times come from the Redis server's clock
 //! (`TIME` inside the rate script), so nodes with drifting clocks still share one rate.
 
-use super::{Begin, StoreError, millis};
+use super::{Admission, Admitted, Begin, StoreError, millis};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +15,43 @@ const PREFIX: &str = "taskgate:";
 /// Connections kept open (each multiplexes any number of requests).
 const POOL: usize = 2;
 
-/// Settled, else busy, else take the hold: one atomic step.
+/// An accepted request's first step (see `Store::admit`), atomically. KEYS: the rate, the
+/// nonce, the settled task and the task's hold (placeholders for parts that are absent). ARGV:
+/// has a rate, ms one request costs, burst; has a nonce, its ttl in ms; has a task, owner, the
+/// hold's ttl in ms. The rate is GCRA as `super::gcra`, on the Redis server's clock. Returns
+/// `{outcome, wait ms}`.
+static ADMIT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if ARGV[1] == '1' then
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+            local emission = tonumber(ARGV[2])
+            local tat = tonumber(redis.call('GET', KEYS[1]))
+            if not tat or tat < now then tat = now end
+            local next = tat + emission
+            local allowed_at = next - tonumber(ARGV[3]) * emission
+            if now < allowed_at then return {'limited', tostring(allowed_at - now)} end
+            redis.call('SET', KEYS[1], string.format('%.3f', next), 'PX', math.ceil(next - now) + 1)
+        end
+        if ARGV[4] == '1' then
+            if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then
+                return {'replay', '0'}
+            end
+        end
+        if ARGV[6] == '1' then
+            if redis.call('EXISTS', KEYS[3]) == 1 then return {'settled', '0'} end
+            if redis.call('SET', KEYS[4], ARGV[7], 'NX', 'PX', ARGV[8]) then
+                return {'acquired', '0'}
+            end
+            return {'busy', '0'}
+        end
+        return {'free', '0'}
+        ",
+    )
+});
+
+/// Settled, else busy, else take the hold: one atomic step (a waiting duplicate's poll).
 static BEGIN: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -43,26 +79,6 @@ static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
         r"
         if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
         return 1
-        ",
-    )
-});
-
-/// GCRA (as `super::gcra`): ARGV[1] the ms one request costs, ARGV[2] the burst. Returns the
-/// wait in ms as a string, "0" when allowed.
-static THROTTLE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-        local emission = tonumber(ARGV[1])
-        local burst = tonumber(ARGV[2])
-        local tat = tonumber(redis.call('GET', KEYS[1]))
-        if not tat or tat < now then tat = now end
-        local next = tat + emission
-        local allowed_at = next - burst * emission
-        if now < allowed_at then return tostring(allowed_at - now) end
-        redis.call('SET', KEYS[1], string.format('%.3f', next), 'PX', math.ceil(next - now) + 1)
-        return '0'
         ",
     )
 });
@@ -115,42 +131,51 @@ impl RedisStore {
         }
     }
 
-    /// See [`super::Store::throttle`].
-    pub async fn throttle(
-        &self,
-        key: &str,
-        rate: f64,
-        burst: u32,
-    ) -> Result<Option<Duration>, StoreError> {
-        let mut invocation = THROTTLE.prepare_invoke();
+    /// See [`super::Store::admit`].
+    pub async fn admit(&self, admission: &Admission<'_>) -> Result<Admitted, StoreError> {
+        let flag = |present: bool| if present { "1" } else { "0" };
+        let (rate_key, emission, burst) = admission
+            .rate
+            .map_or((String::new(), 0.0, 0), |(key, rate, burst)| {
+                (key.to_owned(), 1000.0 / rate, burst.max(1))
+            });
+        let (nonce, nonce_ttl) = admission
+            .nonce
+            .map_or(("", 1), |(key, ttl)| (key, millis(ttl)));
+        let (task, owner, hold) = admission
+            .task
+            .map_or(("", "", 1), |(task, owner, ttl)| (task, owner, millis(ttl)));
+        let mut invocation = ADMIT.prepare_invoke();
         invocation
-            .key(format!("{PREFIX}rate:{key}"))
-            .arg(1000.0 / rate)
-            .arg(burst.max(1));
-        let wait: String = self.run(invocation).await?;
-        let wait: f64 = wait
-            .parse()
-            .map_err(|_| StoreError(format!("redis: the rate script answered {wait:?}")))?;
-        Ok((wait > 0.0).then(|| Duration::from_secs_f64(wait / 1000.0)))
-    }
-
-    /// See [`super::Store::claim`].
-    pub async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let mut connection = self.connection();
-        let command = redis::cmd("SET")
-            .arg(format!("{PREFIX}{key}"))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(millis(ttl))
-            .to_owned();
-        let claimed: Option<String> =
-            match tokio::time::timeout(self.timeout, command.query_async(&mut connection)).await {
-                Ok(Ok(value)) => value,
-                Ok(Err(error)) => return Err(StoreError(format!("redis: {error}"))),
-                Err(_) => return Err(StoreError("redis: no answer in time".to_owned())),
-            };
-        Ok(claimed.is_some())
+            .key(format!("{PREFIX}rate:{rate_key}"))
+            .key(format!("{PREFIX}{nonce}"))
+            .key(format!("{PREFIX}settled:{task}"))
+            .key(format!("{PREFIX}busy:{task}"))
+            .arg(flag(admission.rate.is_some()))
+            .arg(emission)
+            .arg(burst)
+            .arg(flag(admission.nonce.is_some()))
+            .arg(nonce_ttl)
+            .arg(flag(admission.task.is_some()))
+            .arg(owner)
+            .arg(hold);
+        let (outcome, wait): (String, String) = self.run(invocation).await?;
+        Ok(match outcome.as_str() {
+            "limited" => {
+                let wait: f64 = wait.parse().unwrap_or(1000.0);
+                Admitted::Limited(Duration::from_secs_f64(wait.max(0.0) / 1000.0))
+            }
+            "replay" => Admitted::Replay,
+            "settled" => Admitted::Task(Begin::Settled),
+            "busy" => Admitted::Task(Begin::Busy),
+            "acquired" => Admitted::Task(Begin::Acquired),
+            "free" => Admitted::Free,
+            other => {
+                return Err(StoreError(format!(
+                    "redis: the admit script answered {other:?}"
+                )));
+            }
+        })
     }
 
     /// See [`super::Store::begin`].
