@@ -403,6 +403,47 @@ fn a_rate_is_shared_by_every_node() {
         })
         .collect();
     assert_eq!(answers, [200, 200, 200, 429, 429]);
+    // The AWS key has its own bucket, spent across the three AWS dialects and both nodes; each
+    // dialect is refused in its own format.
+    let dialects = AwsDialect::ALL.iter().chain(&AwsDialect::ALL);
+    let answers: Vec<(u16, String, Option<String>)> = dialects
+        .enumerate()
+        .map(|(i, dialect)| {
+            let node = if i % 2 == 0 { &a } else { &b };
+            let request = to_http(&AwsCall::new(*dialect).fresh(1100 + i as u64).now().build());
+            let answer = send(node.addr, &request);
+            let content_type = answer.header("content-type").map(str::to_owned);
+            (answer.status, answer.code(), content_type)
+        })
+        .collect();
+    let limited = |dialect: AwsDialect| {
+        (
+            400,
+            "ThrottlingException".to_owned(),
+            Some(dialect.content_type().to_owned()),
+        )
+    };
+    assert_eq!(
+        answers[..3].iter().map(|a| a.0).collect::<Vec<_>>(),
+        [200; 3]
+    );
+    assert_eq!(
+        answers[3..],
+        [
+            limited(AwsDialect::States),
+            limited(AwsDialect::Swf),
+            limited(AwsDialect::CodePipeline)
+        ]
+    );
+}
+
+#[test]
+fn in_sink_mode_a_recorded_report_settles_its_task() {
+    let gw = Served::start_with("[store]\nkind = \"embedded\"\n", "", None);
+    assert_eq!(send(gw.addr, &fnf_report(Layout::Json, 1200)).status, 200);
+    let again = send(gw.addr, &fnf_report(Layout::Json, 1200));
+    assert_eq!(status_code(&again).1, "TaskAlreadyCompleted");
+    assert_eq!(gw.sink_lines().len(), 1);
 }
 
 #[test]
