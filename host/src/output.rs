@@ -2,10 +2,10 @@
 //! stable; tests and scripts read them.
 
 use serde_json::{Map, Value, json};
-use taskgate_filter::{Report, Response, TaskToken, Verdict};
+use taskgate_filter::{Recall, Report, Response, TaskToken, Verdict};
 
 /// A verdict as one JSON object: `{"verdict":"forward","report":{…}}`,
-/// `{"verdict":"pass","call":{"dialect":…,"action":…,"request_id":…,"access_key_id":…}}` or
+/// `{"verdict":"pass","call":{"dialect":…,"action":…,"request_id":…,"access_key_id":…,"recall":…}}` or
 /// `{"verdict":"reject","code":…,"response":{"status":…,"headers":{…},"body":"…"}}`.
 pub fn verdict(verdict: &Verdict) -> Value {
     match verdict {
@@ -17,6 +17,7 @@ pub fn verdict(verdict: &Verdict) -> Value {
                 "action": call.action,
                 "request_id": call.request_id,
                 "access_key_id": call.access_key_id,
+                "recall": recall(&call.recall),
             },
         }),
         Verdict::Reject(response) => json!({
@@ -39,6 +40,16 @@ pub fn report(report: &Report) -> Value {
         "error": report.error,
         "cause": report.cause,
         "token": report.token.as_ref().map(token),
+        "recall": recall(&report.recall),
+    })
+}
+
+/// What a gateway with memory claims and consults for the request (digests, never the values).
+pub fn recall(recall: &Recall) -> Value {
+    json!({
+        "nonce": recall.nonce,
+        "nonce_seconds": recall.nonce_seconds,
+        "task": recall.task,
     })
 }
 
