@@ -52,9 +52,11 @@ stop() {
 # [serve]; STORE the body of [store], by default `kind = "none"`: the benchmarks send one signed
 # request again and again, which a gateway that remembers would answer as a replay.
 write_config() {
+    local store=${3:-}
+    [ -n "$store" ] || store='kind = "none"'
     cat >"$1" <<EOF
 [store]
-${3:-kind = "none"}
+$store
 
 [serve]
 listen = "127.0.0.1:0"
