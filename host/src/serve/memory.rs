@@ -9,6 +9,9 @@
 //!    that another report is with the upstream for waits (bounded) for that outcome; otherwise
 //!    this request holds the task until its own outcome is known ([`Hold`]).
 //!
+//! The three are one store operation (`Store::admit`: one Lua script, one round trip to
+//! Redis); only a waiting duplicate asks again.
+//!
 //! Which keys are claimed comes from the filter (`Recall`); every answer is rendered by the
 //! filter (`respond`). When the store cannot answer, `unavailable` decides: go on without
 //! memory (counted), or answer 500.
