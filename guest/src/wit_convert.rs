@@ -23,45 +23,22 @@ macro_rules! wit_conversions {
             use super::{$settings, $wit};
             use $crate as ours;
 
-            pub fn to_wit_request(request: ours::Request) -> $wit::Request {
-                $wit::Request {
-                    method: request.method,
-                    path_with_query: request.path_with_query,
-                    headers: request.headers,
-                    body: request.body,
-                    received_at: request.received_at,
-                    request_id: request.request_id,
-                }
-            }
-
-            pub fn request_of_wit(request: $wit::Request) -> ours::Request {
-                ours::Request {
-                    method: request.method,
-                    path_with_query: request.path_with_query,
-                    headers: request.headers,
-                    body: request.body,
-                    received_at: request.received_at,
-                    request_id: request.request_id,
-                }
-            }
-
-            pub fn to_wit_response(response: ours::Response) -> $wit::Response {
-                $wit::Response {
-                    status: response.status,
-                    headers: response.headers,
-                    body: response.body,
-                    code: response.code,
-                }
-            }
-
-            pub fn response_of_wit(response: $wit::Response) -> ours::Response {
-                ours::Response {
-                    status: response.status,
-                    headers: response.headers,
-                    body: response.body,
-                    code: response.code,
-                }
-            }
+            // The plain records: one member list each, both directions from it.
+            $crate::wit_record!(to_wit_request, request_of_wit, ours::Request <=> $wit::Request {
+                method, path_with_query, headers, body, received_at, request_id
+            });
+            $crate::wit_record!(to_wit_response, response_of_wit, ours::Response <=> $wit::Response {
+                status, headers, body, code
+            });
+            $crate::wit_record!(to_wit_token, token_of_wit, ours::TaskToken <=> $wit::TaskToken {
+                version, kind, execution_id, event_id, account, verified
+            });
+            $crate::wit_record!(to_wit_recall, recall_of_wit, ours::Recall <=> $wit::Recall {
+                nonce, nonce_seconds, task
+            });
+            $crate::wit_record!(to_wit_limits, limits_of_wit, ours::Limits <=> $settings::Limits {
+                max_body_bytes, max_aws_body_bytes, max_clock_skew_seconds
+            });
 
             pub fn to_wit_dialect(dialect: ours::Dialect) -> $wit::Dialect {
                 match dialect {
@@ -81,28 +58,6 @@ macro_rules! wit_conversions {
                 }
             }
 
-            pub fn to_wit_token(token: ours::TaskToken) -> $wit::TaskToken {
-                $wit::TaskToken {
-                    version: token.version,
-                    kind: token.kind,
-                    execution_id: token.execution_id,
-                    event_id: token.event_id,
-                    account: token.account,
-                    verified: token.verified,
-                }
-            }
-
-            pub fn token_of_wit(token: $wit::TaskToken) -> ours::TaskToken {
-                ours::TaskToken {
-                    version: token.version,
-                    kind: token.kind,
-                    execution_id: token.execution_id,
-                    event_id: token.event_id,
-                    account: token.account,
-                    verified: token.verified,
-                }
-            }
-
             pub fn to_wit_token_error(error: ours::TokenError) -> $wit::TokenError {
                 match error {
                     ours::TokenError::Unverified => $wit::TokenError::Unverified,
@@ -114,22 +69,6 @@ macro_rules! wit_conversions {
                 match error {
                     $wit::TokenError::Unverified => ours::TokenError::Unverified,
                     $wit::TokenError::Malformed(why) => ours::TokenError::Malformed(why),
-                }
-            }
-
-            pub fn to_wit_recall(recall: ours::Recall) -> $wit::Recall {
-                $wit::Recall {
-                    nonce: recall.nonce,
-                    nonce_seconds: recall.nonce_seconds,
-                    task: recall.task,
-                }
-            }
-
-            pub fn recall_of_wit(recall: $wit::Recall) -> ours::Recall {
-                ours::Recall {
-                    nonce: recall.nonce,
-                    nonce_seconds: recall.nonce_seconds,
-                    task: recall.task,
                 }
             }
 
@@ -229,22 +168,6 @@ macro_rules! wit_conversions {
                 }
             }
 
-            pub fn to_wit_limits(limits: ours::Limits) -> $settings::Limits {
-                $settings::Limits {
-                    max_body_bytes: limits.max_body_bytes,
-                    max_aws_body_bytes: limits.max_aws_body_bytes,
-                    max_clock_skew_seconds: limits.max_clock_skew_seconds,
-                }
-            }
-
-            pub fn limits_of_wit(limits: $settings::Limits) -> ours::Limits {
-                ours::Limits {
-                    max_body_bytes: limits.max_body_bytes,
-                    max_aws_body_bytes: limits.max_aws_body_bytes,
-                    max_clock_skew_seconds: limits.max_clock_skew_seconds,
-                }
-            }
-
             pub fn to_wit_other_calls(other: ours::OtherCalls) -> $settings::OtherCalls {
                 match other {
                     ours::OtherCalls::Reject => $settings::OtherCalls::Reject,
@@ -260,6 +183,22 @@ macro_rules! wit_conversions {
                     $settings::OtherCalls::Forward => ours::OtherCalls::Forward,
                 }
             }
+        }
+    };
+}
+
+/// Both directions between two records with the same members, each moved as it is, from one
+/// member list. Expanded by [`wit_conversions!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! wit_record {
+    ($to:ident, $from:ident, $o:ident :: $or:ident <=> $t:ident :: $tr:ident { $($member:ident),* $(,)? }) => {
+        pub fn $to(value: $o::$or) -> $t::$tr {
+            $t::$tr { $($member: value.$member),* }
+        }
+
+        pub fn $from(value: $t::$tr) -> $o::$or {
+            $o::$or { $($member: value.$member),* }
         }
     };
 }
