@@ -113,7 +113,11 @@ pub async fn remember(
         return Ok(None);
     };
     let memory = &config.memory;
-    let owner = uuid::Uuid::new_v4().to_string();
+    // Only a report holds its task, so only a report needs an owner name.
+    let owner = match (&recall.task, task_token) {
+        (Some(_), Some(_)) => next_owner(),
+        _ => String::new(),
+    };
     let hold_ttl = hold_ttl(config);
     let rate = memory.rate_for(access_key_id);
     let admission = Admission {
@@ -169,6 +173,15 @@ pub async fn remember(
             Unavailable::Refuse => Err(EdgeFailure::Internal),
         },
     }
+}
+
+/// A name for one hold, unique across the fleet: this process's random id (made once) and a
+/// counter, instead of a random id per request (a system call each).
+fn next_owner() -> String {
+    static PROCESS: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string());
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{}-{}", *PROCESS, COUNT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// How long a report's hold on its task lasts: long enough for the upstream's answer, short

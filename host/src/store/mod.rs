@@ -119,14 +119,6 @@ impl Store {
         })
     }
 
-    /// The kind's name, for logs and metrics.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Store::Embedded(_) => "embedded",
-            Store::Redis(_) => "redis",
-        }
-    }
-
     /// An accepted request's first step, in one atomic store operation (one round trip to
     /// Redis): its access key's rate, then its nonce claim, then its task's hold, stopping at
     /// the first that refuses it.
