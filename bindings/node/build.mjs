@@ -5,11 +5,11 @@
 //   node build.mjs [DIR] writes into DIR instead of dist/ (the tests use it for the fault build)
 //
 // Why `--instantiation async`: without it jco emits a module that imports
-// `taskgate:filter/credentials` and `taskgate:filter/settings` as ES modules, so there could be
+// `taskgate:filter/keyring` and `taskgate:filter/settings` as ES modules, so there could be
 // only one set of keys per process, fixed when the module is first imported (or, with `--map`,
 // by a module of ours holding global state). With instantiation the generated module exports
 // `instantiate(getCoreModule, imports)`, and every `loadFilter(config)` passes its own
-// credentials and limits as plain JS functions: several configurations side by side, a new
+// keyring and limits as plain JS functions: several configurations side by side, a new
 // configuration without restarting, and the WASI imports (never called, but imported by Rust
 // std) supplied by preview2-shim's WASIShim. "async" rather than "sync" lets jco compile the
 // core modules without blocking when the caller wants it; index.mjs compiles them once with

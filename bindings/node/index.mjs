@@ -1,8 +1,9 @@
 // The taskgate filter component in Node: a thin wrapper around jco's transpilation in dist/
 // (`npm run build`). Every rule is the component's; this file only supplies its imports from
-// a configuration and converts the request.
+// a configuration (the keyring, which keeps every secret on this side) and converts the request.
 import { readFile } from 'node:fs/promises';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
+import { keyringImport } from './keyring.mjs';
 
 // The limits a configuration may set; their defaults are the component's (`default-limits`).
 const LIMIT_NAMES = Object.freeze(['maxBodyBytes', 'maxAwsBodyBytes', 'maxClockSkewSeconds']);
@@ -32,7 +33,7 @@ function compile(dist) {
                 throw new Error('taskgate: default-limits called an import');
             };
             const probe = bindings.instantiate((name) => modules.get(name), {
-                'taskgate:filter/credentials': { getAccessKey: never, getTokenKey: never },
+                'taskgate:filter/keyring': { accessKeyAccount: never, verifySignature: never, verifyTokenMac: never },
                 'taskgate:filter/settings': { getLimits: never, getOtherCalls: never },
                 ...wasiImports(),
             }, (module, imports) => new WebAssembly.Instance(module, imports));
@@ -58,19 +59,9 @@ export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {},
     const { instantiate, modules, defaults } = await compile(new URL(dist ?? './dist/', import.meta.url));
     const settings = { ...defaults, ...definedLimits(limits) };
 
-    // The guest asks for one key at a time; it never sees the whole table. Results are fresh
-    // objects so nothing the guest gets aliases the configuration.
+    // The guest names a key and asks for a MAC to be verified; it never receives a secret.
     const imports = {
-        'taskgate:filter/credentials': {
-            getAccessKey(id) {
-                const key = keys.get(id);
-                return key && { secret: key.secret, account: key.account };
-            },
-            getTokenKey(index) {
-                const key = tokens[index];
-                return key && { secret: key.secret.slice(), account: key.account };
-            },
-        },
+        'taskgate:filter/keyring': keyringImport(keys, tokens),
         'taskgate:filter/settings': {
             getLimits: () => ({ ...settings }),
             // jco passes WIT enums as their case names.

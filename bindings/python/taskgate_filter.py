@@ -1,8 +1,9 @@
-"""Run the taskgate filter component (WIT `taskgate:filter@0.5.0`) from Python.
+"""Run the taskgate filter component (WIT `taskgate:filter@0.6.0`) from Python.
 
 Uses the component API of wasmtime-py (`wasmtime.component`): the component is compiled once per
 `Filter`, and every `check` gets a fresh store and instance, as the Rust host does by default.
-Python supplies the `credentials` and `settings` imports. The component's `wasi:cli` and
+Python supplies the `keyring` and `settings` imports: the keyring computes and compares every MAC
+here (`hmac`, `hashlib`), so no secret ever enters the component's memory. The component's `wasi:cli` and
 `wasi:io` imports (pulled in by Rust std, never called) are defined as functions that trap: the
 filter gets no files, environment, clock or network.
 
@@ -16,6 +17,8 @@ filter gets no files, environment, clock or network.
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +50,8 @@ __all__ = [
 ]
 
 WIT_PACKAGE = "taskgate:filter"
-WIT_VERSION = "0.5.0"
-_CREDENTIALS = f"{WIT_PACKAGE}/credentials@{WIT_VERSION}"
+WIT_VERSION = "0.6.0"
+_KEYRING = f"{WIT_PACKAGE}/keyring@{WIT_VERSION}"
 _SETTINGS = f"{WIT_PACKAGE}/settings@{WIT_VERSION}"
 _TYPES = f"{WIT_PACKAGE}/types@{WIT_VERSION}"
 _VALIDATOR = f"{WIT_PACKAGE}/validator@{WIT_VERSION}"
@@ -235,6 +238,66 @@ class FilterTrap(RuntimeError):
     """
 
 
+# --- the keyring ------------------------------------------------------------------------------
+
+# SigV4 signing keys kept at most; past it the cache starts over.
+_MAX_SIGNING_KEYS = 1024
+
+
+class _Keyring:
+    """The WIT `keyring` import: the component names a key and hands over the bytes a signature
+    or a token MAC covers; the MAC is computed and compared here, in constant time."""
+
+    def __init__(self, access_keys: Mapping[str, tuple[str, str]], token_keys: Sequence[tuple[bytes, str]]) -> None:
+        self._access_keys = access_keys
+        self._token_keys = token_keys
+        # A SigV4 signing key depends only on the key and the scope: derived once per day.
+        self._signing_keys: dict[tuple[str, str, str, str], bytes] = {}
+
+    def access_key_account(self, _store: Any, key_id: str) -> str | None:
+        found = self._access_keys.get(key_id)
+        return None if found is None else found[1]
+
+    def verify_signature(self, _store: Any, key_id: str, signing: Variant, message: bytes, mac: bytes) -> bool:
+        found = self._access_keys.get(key_id)
+        if found is None:
+            return False
+        secret = found[0]
+        if signing.tag == "rpc-v1":
+            expected = hmac.digest((secret + "&").encode(), bytes(message), hashlib.sha1)
+        elif signing.tag == "acs3":
+            expected = hmac.digest(secret.encode(), bytes(message), hashlib.sha256)
+        elif signing.tag == "sigv4":
+            scope = signing.payload
+            key = self._signing_key(key_id, secret, scope.date, scope.region, scope.service)
+            expected = hmac.digest(key, bytes(message), hashlib.sha256)
+        else:
+            return False
+        return hmac.compare_digest(expected, bytes(mac))
+
+    def verify_token_mac(self, _store: Any, message: bytes, mac: bytes) -> Variant:
+        if not self._token_keys:
+            return Variant("unchecked")
+        owner = None
+        # Every key is tried, so the time says nothing about which one matched.
+        for secret, account in self._token_keys:
+            if hmac.compare_digest(hmac.digest(secret, bytes(message), hashlib.sha1), bytes(mac)) and owner is None:
+                owner = account
+        return Variant("unmatched") if owner is None else Variant("verified", owner)
+
+    def _signing_key(self, key_id: str, secret: str, date: str, region: str, service: str) -> bytes:
+        name = (key_id, date, region, service)
+        key = self._signing_keys.get(name)
+        if key is None:
+            key = hmac.digest(("AWS4" + secret).encode(), date.encode(), hashlib.sha256)
+            for part in (region, service, "aws4_request"):
+                key = hmac.digest(key, part.encode(), hashlib.sha256)
+            if len(self._signing_keys) >= _MAX_SIGNING_KEYS:
+                self._signing_keys.clear()
+            self._signing_keys[name] = key
+        return key
+
+
 # --- the filter -------------------------------------------------------------------------------
 
 
@@ -246,11 +309,11 @@ class _Compiled:
         self.engine = Engine()
         self.component = Component.from_file(self.engine, str(path))
         imports = self.component.type.imports(self.engine)
-        ours = {_CREDENTIALS, _SETTINGS, _TYPES}
+        ours = {_KEYRING, _SETTINGS, _TYPES}
         unexpected = sorted(
             name for name in imports if name not in ours and not name.startswith(_TRAPPED_PREFIXES)
         )
-        missing = sorted({_CREDENTIALS, _SETTINGS} - set(imports))
+        missing = sorted({_KEYRING, _SETTINGS} - set(imports))
         if unexpected or missing:
             raise ValueError(
                 f"{path}: not a {WIT_PACKAGE}@{WIT_VERSION} filter component "
@@ -356,17 +419,7 @@ class Filter:
     def _link(self) -> Linker:
         linker = Linker(self._compiled.engine)
 
-        def get_access_key(_store: Any, key_id: str) -> Record | None:
-            found = self.access_keys.get(key_id)
-            if found is None:
-                return None
-            return _record(secret=found[0], account=found[1])
-
-        def get_token_key(_store: Any, index: int) -> Record | None:
-            if index >= len(self.token_keys):
-                return None
-            secret, account = self.token_keys[index]
-            return _record(secret=secret, account=account)
+        keyring = _Keyring(self.access_keys, self.token_keys)
 
         def get_limits(_store: Any) -> Record:
             return _record(
@@ -376,9 +429,10 @@ class Filter:
             )
 
         with linker.root() as root:
-            with root.add_instance(_CREDENTIALS) as credentials:
-                credentials.add_func("get-access-key", get_access_key)
-                credentials.add_func("get-token-key", get_token_key)
+            with root.add_instance(_KEYRING) as imported:
+                imported.add_func("access-key-account", keyring.access_key_account)
+                imported.add_func("verify-signature", keyring.verify_signature)
+                imported.add_func("verify-token-mac", keyring.verify_token_mac)
             with root.add_instance(_SETTINGS) as settings:
                 settings.add_func("get-limits", get_limits)
                 # wasmtime-py takes a WIT enum value as its case name.

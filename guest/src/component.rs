@@ -2,6 +2,7 @@
 //! library's own (with the mapping the host shares, `wit_conversions!`), and implements [`Env`]
 //! by calling the host's imports.
 
+use crate::sign::Signing;
 use crate::types::{self, Env};
 
 #[allow(
@@ -13,31 +14,42 @@ mod bindings {
 }
 
 use bindings::exports::taskgate::filter::validator::{Explanation, Guest};
-use bindings::taskgate::filter::{credentials, settings, types as wit};
+use bindings::taskgate::filter::{keyring, settings, types as wit};
 
 struct Component;
 
 bindings::export!(Component with_types_in bindings);
 
-/// The host's imports, one call per lookup.
+/// The host's imports, one call per question: the keyring is asked, never a secret read.
 struct Imports;
 
 crate::wit_conversions!(wit, settings);
 use convert::*;
 
 impl Env for Imports {
-    fn access_key(&self, id: &str) -> Option<types::AccessKey> {
-        credentials::get_access_key(id).map(|key| types::AccessKey {
-            secret: key.secret,
-            account: key.account,
-        })
+    fn access_key_account(&self, id: &str) -> Option<String> {
+        keyring::access_key_account(id)
     }
 
-    fn token_key(&self, index: u32) -> Option<types::TokenKey> {
-        credentials::get_token_key(index).map(|key| types::TokenKey {
-            secret: key.secret,
-            account: key.account,
-        })
+    fn verify_signature(&self, id: &str, signing: Signing<'_>, message: &[u8], mac: &[u8]) -> bool {
+        let signing = match signing {
+            Signing::RpcV1 => keyring::Signing::RpcV1,
+            Signing::Acs3 => keyring::Signing::Acs3,
+            Signing::SigV4(scope) => keyring::Signing::Sigv4(keyring::Sigv4Scope {
+                date: scope.date.to_owned(),
+                region: scope.region.to_owned(),
+                service: scope.service.to_owned(),
+            }),
+        };
+        keyring::verify_signature(id, &signing, message, mac)
+    }
+
+    fn verify_token_mac(&self, message: &[u8], mac: &[u8]) -> types::TokenMac {
+        match keyring::verify_token_mac(message, mac) {
+            keyring::TokenMac::Unchecked => types::TokenMac::Unchecked,
+            keyring::TokenMac::Unmatched => types::TokenMac::Unmatched,
+            keyring::TokenMac::Verified(account) => types::TokenMac::Verified(account),
+        }
     }
 
     fn limits(&self) -> types::Limits {

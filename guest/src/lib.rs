@@ -16,6 +16,8 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod json_body;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod keyring;
 mod params;
 mod percent;
 mod recall;
@@ -36,10 +38,13 @@ mod component;
 
 use error::Common;
 pub use error::EdgeFailure;
+#[cfg(not(target_arch = "wasm32"))]
+pub use keyring::{AccessKey, Keyring, KeysOnly, TokenKey};
+pub use sign::Signing;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
-    AccessKey, Dialect, Env, Limits, OtherCalls, PassedCall, Recall, Report, Request, Response,
-    TaskToken, TokenError, TokenKey, Verdict,
+    Dialect, Env, Limits, OtherCalls, PassedCall, Recall, Report, Request, Response, TaskToken,
+    TokenError, TokenMac, Verdict,
 };
 
 /// Checks one callback request: forward it with its decoded report, or reject it with the exact

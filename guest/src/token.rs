@@ -5,14 +5,11 @@
 //! account's key made the MAC. Minting lives here too so that one module owns the format.
 
 use crate::params::clip;
-use crate::sign::constant_time_eq;
-use crate::types::{Env, TaskToken, TokenError};
+use crate::types::{Env, TaskToken, TokenError, TokenMac};
 use base64::Engine as _;
 use base64::alphabet::STANDARD as STANDARD_ALPHABET;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 
 /// The only version defined.
 pub const VERSION: &str = "v1";
@@ -22,9 +19,6 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
     &STANDARD_ALPHABET,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
-
-/// Enough for any real deployment; stops a host whose key list never ends from hanging a check.
-const MAX_TOKEN_KEYS: u32 = 4096;
 
 /// A token whose layout is right, before its MAC is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,31 +104,14 @@ pub(crate) fn uuid_shaped(text: &str, lower_only: bool) -> bool {
         })
 }
 
-fn mac_of(key: &[u8], text: &str) -> Option<[u8; 20]> {
-    let mut mac = Hmac::<Sha1>::new_from_slice(key).ok()?;
-    mac.update(text.as_bytes());
-    Some(mac.finalize().into_bytes().into())
-}
-
 /// The account whose key made this token's MAC: `Ok(None)` when no keys are configured (the
-/// MAC is then not checked), `Err` when keys are configured and none matches.
+/// MAC is then not checked), `Err` when keys are configured and none matches. The host's keyring
+/// computes the MACs: the filter never sees a token key.
 pub fn verify(decoded: &Decoded, env: &dyn Env) -> Result<Option<String>, TokenError> {
-    let mut configured = false;
-    for index in 0..MAX_TOKEN_KEYS {
-        let Some(key) = env.token_key(index) else {
-            break;
-        };
-        configured = true;
-        let matches = mac_of(&key.secret, &decoded.signed)
-            .is_some_and(|expected| constant_time_eq(&expected, &decoded.mac));
-        if matches {
-            return Ok(Some(key.account));
-        }
-    }
-    if configured {
-        Err(TokenError::Unverified)
-    } else {
-        Ok(None)
+    match env.verify_token_mac(decoded.signed.as_bytes(), &decoded.mac) {
+        TokenMac::Unchecked => Ok(None),
+        TokenMac::Unmatched => Err(TokenError::Unverified),
+        TokenMac::Verified(account) => Ok(Some(account)),
     }
 }
 
@@ -157,8 +134,9 @@ pub fn into_task_token(decoded: Decoded, account: Option<String>) -> TaskToken {
     }
 }
 
-/// Makes a token. Fails only on a kind that is not one letter or an execution id that is not a
-/// UUID, so that every minted token decodes.
+/// Makes a token (native builds only: minting needs the key). Fails only on a kind that is not
+/// one letter or an execution id that is not a UUID, so that every minted token decodes.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn mint(kind: &str, execution_id: &str, event_id: u64, key: &[u8]) -> Result<String, String> {
     if kind.len() != 1 || !kind.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(format!(
@@ -176,42 +154,32 @@ pub fn mint(kind: &str, execution_id: &str, event_id: u64, key: &[u8]) -> Result
         "{VERSION}#{kind}#{}#{event_id}",
         execution_id.to_ascii_lowercase()
     );
-    let mac = mac_of(key, &signed).ok_or("the token key was refused")?;
+    let mac = crate::sign::keyed::hmac_sha1(key, signed.as_bytes());
     Ok(STANDARD.encode(format!("{signed}#{}", STANDARD.encode(mac))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{AccessKey, Limits, TokenKey};
+    use crate::keyring::{Keyring, KeysOnly, TokenKey};
 
     const UUID: &str = "2b0c6a4e-8f5e-4d1a-9c3b-7e6f5a4d3c2b";
 
-    struct Keys(Vec<(&'static str, &'static str)>);
-    impl Env for Keys {
-        fn access_key(&self, _: &str) -> Option<AccessKey> {
-            None
-        }
-        fn token_key(&self, index: u32) -> Option<TokenKey> {
-            self.0
-                .get(index as usize)
-                .map(|(secret, account)| TokenKey {
-                    secret: secret.as_bytes().to_vec(),
-                    account: (*account).to_owned(),
-                })
-        }
-        fn limits(&self) -> Limits {
-            Limits::default()
-        }
-        fn other_calls(&self) -> crate::types::OtherCalls {
-            crate::types::OtherCalls::default()
-        }
+    fn keys(keys: Vec<(&str, &str)>) -> KeysOnly {
+        let keys = keys
+            .into_iter()
+            .map(|(secret, account)| TokenKey {
+                secret: secret.as_bytes().to_vec(),
+                account: account.to_owned(),
+            })
+            .collect();
+        KeysOnly(Keyring::new(Default::default(), keys))
     }
 
     #[test]
     fn a_minted_token_decodes_and_verifies_with_its_key() {
         let token = mint("a", UUID, 42, b"k1").unwrap();
-        let keys = Keys(vec![("other", "acct-2"), ("k1", "acct-1")]);
+        let keys = keys(vec![("other", "acct-2"), ("k1", "acct-1")]);
         let got = decode_and_verify(&token, &keys).unwrap();
         assert_eq!(got.execution_id, UUID);
         assert_eq!(got.event_id, 42);
@@ -222,7 +190,7 @@ mod tests {
     #[test]
     fn without_keys_the_mac_is_not_checked() {
         let token = mint("a", UUID, 7, b"whatever").unwrap();
-        let got = decode_and_verify(&token, &Keys(vec![])).unwrap();
+        let got = decode_and_verify(&token, &keys(vec![])).unwrap();
         assert!(!got.verified);
         assert_eq!(got.account, None);
     }
@@ -230,7 +198,7 @@ mod tests {
     #[test]
     fn a_token_from_an_unknown_key_is_unverified() {
         let token = mint("a", UUID, 7, b"forger").unwrap();
-        let got = decode_and_verify(&token, &Keys(vec![("k1", "acct-1")]));
+        let got = decode_and_verify(&token, &keys(vec![("k1", "acct-1")]));
         assert_eq!(got, Err(TokenError::Unverified));
     }
 

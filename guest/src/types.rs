@@ -1,5 +1,7 @@
-//! The filter's own types: the Rust side of the WIT `types`, `credentials` and `settings`
+//! The filter's own types: the Rust side of the WIT `types`, `keyring` and `settings`
 //! interfaces, so the logic does not depend on generated bindings.
+
+use crate::sign::Signing;
 
 /// The API family whose rules, and whose error format, apply to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -214,22 +216,15 @@ pub enum Verdict {
     Reject(Response),
 }
 
-/// An access key's secret and owner.
-#[derive(Debug, Clone)]
-pub struct AccessKey {
-    /// The AccessKeySecret.
-    pub secret: String,
-    /// The owning account.
-    pub account: String,
-}
-
-/// A task-token MAC key and the account whose tokens it makes.
-#[derive(Debug, Clone)]
-pub struct TokenKey {
-    /// HMAC-SHA1 key bytes.
-    pub secret: Vec<u8>,
-    /// The owning account.
-    pub account: String,
+/// What the token keys say about a task token's MAC (the WIT `keyring.token-mac`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenMac {
+    /// No token keys are configured: MACs are not checked.
+    Unchecked,
+    /// Keys are configured and none made this MAC.
+    Unmatched,
+    /// The key of this account made it.
+    Verified(String),
 }
 
 /// Limits applied to every request.
@@ -303,12 +298,16 @@ impl OtherCalls {
     ];
 }
 
-/// What the filter asks of its host: the WIT imports, one lookup at a time.
+/// What the filter asks of its host: the WIT imports, one call at a time. Keys are used by name
+/// only: the host holds the secrets and computes every MAC (`keyring`).
 pub trait Env {
-    /// The access key with this id, if any.
-    fn access_key(&self, id: &str) -> Option<AccessKey>;
-    /// The token key at this position (from 0), none past the last.
-    fn token_key(&self, index: u32) -> Option<TokenKey>;
+    /// The account that owns this access key; `None` for an unknown id.
+    fn access_key_account(&self, id: &str) -> Option<String>;
+    /// Whether `mac` is the MAC of `message` under access key `id` as `signing` keys it
+    /// (false for an unknown id), compared in constant time.
+    fn verify_signature(&self, id: &str, signing: Signing<'_>, message: &[u8], mac: &[u8]) -> bool;
+    /// Which token key, if any, made `mac` (the HMAC-SHA1 of a token's signed part).
+    fn verify_token_mac(&self, message: &[u8], mac: &[u8]) -> TokenMac;
     /// The limits in force.
     fn limits(&self) -> Limits;
     /// What to do with calls the filter does not model.

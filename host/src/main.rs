@@ -280,8 +280,12 @@ fn mint_token(
 ) -> anyhow::Result<ExitCode> {
     let config = load_config(config)?;
     let key = match &account {
-        Some(account) => config.token_keys().iter().find(|k| &k.account == account),
-        None => config.token_keys().first(),
+        Some(account) => config
+            .keyring
+            .token_keys()
+            .iter()
+            .find(|k| &k.account == account),
+        None => config.keyring.token_keys().first(),
     };
     let Some(key) = key else {
         bail!(

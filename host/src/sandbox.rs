@@ -4,7 +4,7 @@
 //! Start-up (once): an `Engine` with the pooling allocator and epoch interruption, a ticker
 //! thread that advances the epoch, a `Linker` with a deny-all WASI (the component's std imports
 //! `wasi:cli` and `wasi:io`, but gets no files, environment, network or clock through them) and
-//! the `credentials` and `settings` imports, and the instantiated-ahead `FilterPre`.
+//! the `keyring` and `settings` imports, and the instantiated-ahead `FilterPre`.
 //! Per check: an instance with the check's configuration, memory cap and a fresh epoch deadline;
 //! call; then drop it. With `[sandbox] instance_reuse = N > 1`, an instance that finished cleanly
 //! serves up to N checks (the filter keeps no state between calls, and an instance that trapped,
@@ -16,7 +16,8 @@ use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskgate_filter::{
-    Dialect, EdgeFailure, Env as _, Request, Response, TaskToken, TokenError, Verdict,
+    Dialect, EdgeFailure, Env as _, Request, Response, Signing, TaskToken, TokenError, TokenMac,
+    Verdict,
 };
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
@@ -33,7 +34,7 @@ mod bindings {
     wasmtime::component::bindgen!({ path: "../wit", world: "filter" });
 }
 
-use bindings::taskgate::filter::{credentials, settings, types as wit};
+use bindings::taskgate::filter::{keyring, settings, types as wit};
 
 taskgate_filter::wit_conversions!(wit, settings);
 use convert::*;
@@ -85,23 +86,37 @@ impl WasiView for State {
     }
 }
 
-impl credentials::Host for State {
-    fn get_access_key(&mut self, id: String) -> Option<credentials::AccessKey> {
-        self.config
-            .access_key(&id)
-            .map(|key| credentials::AccessKey {
-                secret: key.secret,
-                account: key.account,
-            })
+/// The keyring the guest asks: secrets stay here, the guest gets yes or no and an account.
+impl keyring::Host for State {
+    fn access_key_account(&mut self, id: String) -> Option<String> {
+        self.config.access_key_account(&id)
     }
 
-    fn get_token_key(&mut self, index: u32) -> Option<credentials::TokenKey> {
-        self.config
-            .token_key(index)
-            .map(|key| credentials::TokenKey {
-                secret: key.secret,
-                account: key.account,
-            })
+    fn verify_signature(
+        &mut self,
+        id: String,
+        signing: keyring::Signing,
+        message: Vec<u8>,
+        mac: Vec<u8>,
+    ) -> bool {
+        let signing = match &signing {
+            keyring::Signing::RpcV1 => Signing::RpcV1,
+            keyring::Signing::Acs3 => Signing::Acs3,
+            keyring::Signing::Sigv4(scope) => Signing::SigV4(taskgate_filter::sign::Scope {
+                date: &scope.date,
+                region: &scope.region,
+                service: &scope.service,
+            }),
+        };
+        self.config.verify_signature(&id, signing, &message, &mac)
+    }
+
+    fn verify_token_mac(&mut self, message: Vec<u8>, mac: Vec<u8>) -> keyring::TokenMac {
+        match self.config.verify_token_mac(&message, &mac) {
+            TokenMac::Unchecked => keyring::TokenMac::Unchecked,
+            TokenMac::Unmatched => keyring::TokenMac::Unmatched,
+            TokenMac::Verified(account) => keyring::TokenMac::Verified(account),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::{Config, Engine};
 
 #[test]
-fn the_component_exports_the_versioned_validator_and_imports_only_credentials_settings_and_wasi() {
+fn the_component_exports_the_versioned_validator_and_imports_only_keyring_settings_and_wasi() {
     let engine = Engine::new(&Config::new()).expect("engine");
     let component = Component::new(&engine, EMBEDDED_COMPONENT).expect("component");
     let ty = component.component_type();
@@ -16,7 +16,7 @@ fn the_component_exports_the_versioned_validator_and_imports_only_credentials_se
         .map(|(n, i)| (n.to_owned(), i.ty))
         .collect();
     let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["taskgate:filter/validator@0.5.0"]);
+    assert_eq!(names, ["taskgate:filter/validator@0.6.0"]);
     let ComponentItem::ComponentInstance(validator) = &exports[0].1 else {
         panic!("validator is not an instance");
     };
@@ -38,12 +38,30 @@ fn the_component_exports_the_versioned_validator_and_imports_only_credentials_se
         ]
     );
 
-    for (name, _) in ty.imports(&engine) {
-        let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.5.0")
+    let mut keyring = None;
+    for (name, item) in ty.imports(&engine) {
+        let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.6.0")
             || name.starts_with("wasi:cli/")
             || name.starts_with("wasi:io/");
         assert!(allowed, "unexpected import {name}");
+        if name == "taskgate:filter/keyring@0.6.0" {
+            keyring = Some(item.ty);
+        }
     }
+    // The keyring is asked to verify; nothing it offers hands a secret to the guest.
+    let Some(ComponentItem::ComponentInstance(keyring)) = keyring else {
+        panic!("the keyring is not imported");
+    };
+    let mut functions: Vec<&str> = keyring
+        .exports(&engine)
+        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
+        .map(|(n, _)| n)
+        .collect();
+    functions.sort_unstable();
+    assert_eq!(
+        functions,
+        ["access-key-account", "verify-signature", "verify-token-mac"]
+    );
 }
 
 #[test]
@@ -209,7 +227,7 @@ fn the_components_default_limits_are_the_native_ones() {
         .instantiate(&mut store, &component)
         .expect("instance");
     let validator = instance
-        .get_export_index(&mut store, None, "taskgate:filter/validator@0.5.0")
+        .get_export_index(&mut store, None, "taskgate:filter/validator@0.6.0")
         .expect("validator");
     let index = instance
         .get_export_index(&mut store, Some(&validator), "default-limits")

@@ -294,7 +294,7 @@ impl Call {
             let signature = self
                 .signature
                 .clone()
-                .unwrap_or_else(|| acs3::signature(&self.secret, &canonical).unwrap_or_default());
+                .unwrap_or_else(|| acs3::signature(&self.secret, &canonical));
             headers.push((
                 "Authorization".to_owned(),
                 format!("ACS3-HMAC-SHA256 Credential={KEY_ID},SignedHeaders={signed},Signature={signature}"),
@@ -305,9 +305,10 @@ impl Call {
                 .chain(body.iter())
                 .map(|(k, v)| (k.as_str(), v.as_str()));
             let string_to_sign = rpc_v1::string_to_sign(&self.method, all);
-            let signature = self.signature.clone().unwrap_or_else(|| {
-                rpc_v1::signature(&self.secret, &string_to_sign).unwrap_or_default()
-            });
+            let signature = self
+                .signature
+                .clone()
+                .unwrap_or_else(|| rpc_v1::signature(&self.secret, &string_to_sign));
             if self.layout == Layout::FormOnly {
                 body.push(("Signature".to_owned(), signature));
             } else {

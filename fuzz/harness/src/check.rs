@@ -123,7 +123,7 @@ pub fn assert_well_formed(request: &Request, config: &Config, verdict: &Verdict)
         Verdict::Forward(report) => {
             assert_eq!(report.dialect, dialect, "a report of another dialect");
             assert!(
-                config.access_key(&report.access_key_id).is_some(),
+                config.keyring.access_key(&report.access_key_id).is_some(),
                 "a report signed by an unknown key"
             );
             assert!(!report.task_token.is_empty(), "a report without a token");
@@ -164,7 +164,7 @@ pub fn assert_well_formed(request: &Request, config: &Config, verdict: &Verdict)
                 OtherCalls::Authenticate => assert!(
                     call.access_key_id
                         .as_deref()
-                        .is_some_and(|id| config.access_key(id).is_some()),
+                        .is_some_and(|id| config.keyring.access_key(id).is_some()),
                     "a call passed as authenticated without a configured key"
                 ),
             }

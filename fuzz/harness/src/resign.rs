@@ -10,7 +10,7 @@
 use taskgate::config::Config;
 use taskgate_filter::fuzzing::{Source, parameters, pop_encode_into};
 use taskgate_filter::sign::{acs3, rpc_v1, sigv4};
-use taskgate_filter::{Dialect, Env as _, Request, dialect_of};
+use taskgate_filter::{Dialect, Request, dialect_of};
 
 /// Signs `request` again with the secret of the access key it names, in the scheme it uses.
 pub fn resign(request: &mut Request, config: &Config) {
@@ -42,7 +42,7 @@ fn acs3_again(request: &mut Request, config: &Config) {
         return;
     };
     let (credential, signed_headers) = (auth.credential.to_owned(), auth.signed_headers.to_owned());
-    let Some(key) = config.access_key(&credential) else {
+    let Some(key) = config.keyring.access_key(&credential) else {
         return;
     };
     let content_sha256 = acs3::content_sha256(&request.body);
@@ -61,9 +61,7 @@ fn acs3_again(request: &mut Request, config: &Config) {
         |name| request.joined_header(name),
         &content_sha256,
     );
-    let Some(signature) = acs3::signature(&key.secret, &canonical) else {
-        return;
-    };
+    let signature = acs3::signature(&key.secret, &canonical);
     set_header(
         request,
         "authorization",
@@ -90,7 +88,7 @@ fn rpc_v1_again(request: &mut Request, config: &Config) {
     let Some((_, source)) = value("Signature") else {
         return;
     };
-    let Some(key) = config.access_key(access_key_id) else {
+    let Some(key) = config.keyring.access_key(access_key_id) else {
         return;
     };
     let string_to_sign = rpc_v1::string_to_sign(
@@ -99,9 +97,7 @@ fn rpc_v1_again(request: &mut Request, config: &Config) {
             .iter()
             .map(|(name, value, _)| (name.as_str(), value.as_str())),
     );
-    let Some(signature) = rpc_v1::signature(&key.secret, &string_to_sign) else {
-        return;
-    };
+    let signature = rpc_v1::signature(&key.secret, &string_to_sign);
     let mut piece = "Signature=".to_owned();
     pop_encode_into(&signature, &mut piece);
     // Only a form-encoded `Signature` is rewritten (a JSON body's is left as it is): the
@@ -151,7 +147,7 @@ fn sigv4_again(request: &mut Request, config: &Config) {
     let Some(amz_date) = request.header("x-amz-date").map(|d| d.trim().to_owned()) else {
         return;
     };
-    let Some(key) = config.access_key(&id) else {
+    let Some(key) = config.keyring.access_key(&id) else {
         return;
     };
     let payload_hash = sigv4::sha256_hex(&request.body);
@@ -164,11 +160,12 @@ fn sigv4_again(request: &mut Request, config: &Config) {
         |name| request.joined_header(name),
         &payload_hash,
     );
-    let Some(signature) =
-        sigv4::signature(&key.secret, &amz_date, &date, &region, &service, &canonical)
-    else {
-        return;
+    let scope = sigv4::Scope {
+        date: &date,
+        region: &region,
+        service: &service,
     };
+    let signature = sigv4::signature(&key.secret, &amz_date, scope, &canonical);
     set_header(
         request,
         "authorization",

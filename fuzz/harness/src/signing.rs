@@ -48,7 +48,7 @@ pub fn rpc_v1(data: &[u8]) {
         string_to_sign,
         "Signature was signed"
     );
-    let signature = rpc_v1::signature("secret", &string_to_sign).unwrap_or_default();
+    let signature = rpc_v1::signature("secret", &string_to_sign);
     assert!(
         signature.len() == 28 && signature.ends_with('='),
         "{signature:?}"

@@ -1,31 +1,18 @@
 //! The task-token codec: decoding what callers send, and minting.
 
 use taskgate_filter::token::{decode, mint};
-use taskgate_filter::{
-    AccessKey, Env, Limits, OtherCalls, TaskToken, TokenError, TokenKey, decode_token,
-};
+use taskgate_filter::{Keyring, KeysOnly, TaskToken, TokenError, TokenKey, decode_token};
 
 /// An environment with these token keys and nothing else.
-struct Keys(Vec<(Vec<u8>, &'static str)>);
-
-impl Env for Keys {
-    fn access_key(&self, _: &str) -> Option<AccessKey> {
-        None
-    }
-    fn token_key(&self, index: u32) -> Option<TokenKey> {
-        self.0
-            .get(index as usize)
-            .map(|(secret, account)| TokenKey {
-                secret: secret.clone(),
-                account: (*account).to_owned(),
-            })
-    }
-    fn limits(&self) -> Limits {
-        Limits::default()
-    }
-    fn other_calls(&self) -> OtherCalls {
-        OtherCalls::default()
-    }
+fn with_keys(keys: Vec<(Vec<u8>, &'static str)>) -> KeysOnly {
+    let keys = keys
+        .into_iter()
+        .map(|(secret, account)| TokenKey {
+            secret,
+            account: account.to_owned(),
+        })
+        .collect();
+    KeysOnly(Keyring::new(Default::default(), keys))
 }
 
 /// `token_decode` target, on the input as text: a token that decodes has no space, a one-letter
@@ -37,7 +24,7 @@ pub fn token_decode(data: &[u8]) {
     let Ok(decoded) = decode(&text) else {
         assert!(
             matches!(
-                decode_token(&text, &Keys(Vec::new())),
+                decode_token(&text, &with_keys(Vec::new())),
                 Err(TokenError::Malformed(_))
             ),
             "decode and decode_token disagree on {text:?}"
@@ -62,7 +49,7 @@ pub fn token_decode(data: &[u8]) {
         Err(why) => panic!("a minted token does not decode ({why}): {minted}"),
     }
 
-    let unkeyed = decode_token(&text, &Keys(Vec::new()));
+    let unkeyed = decode_token(&text, &with_keys(Vec::new()));
     assert_eq!(
         unkeyed,
         Ok(TaskToken {
@@ -74,7 +61,10 @@ pub fn token_decode(data: &[u8]) {
             verified: false,
         })
     );
-    let keyed = decode_token(&text, &Keys(vec![(b"demo-token-key".to_vec(), "acct")]));
+    let keyed = decode_token(
+        &text,
+        &with_keys(vec![(b"demo-token-key".to_vec(), "acct")]),
+    );
     match keyed {
         Ok(token) => assert!(token.verified && token.account.as_deref() == Some("acct")),
         Err(error) => assert_eq!(error, TokenError::Unverified),
@@ -125,10 +115,10 @@ pub fn token_round_trip(data: &[u8]) {
     };
     let mut other = key.clone();
     other.push(b'x');
-    let keys = Keys(vec![(other.clone(), "other"), (key, "mine")]);
+    let keys = with_keys(vec![(other.clone(), "other"), (key, "mine")]);
     assert_eq!(decode_token(&token, &keys), Ok(want));
     assert_eq!(
-        decode_token(&token, &Keys(vec![(other, "other")])),
+        decode_token(&token, &with_keys(vec![(other, "other")])),
         Err(TokenError::Unverified)
     );
 }

@@ -6,7 +6,6 @@
 
 use crate::percent::canonical_pairs_into;
 use crate::sign::{authorization_parts, hex};
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// The algorithm name at the start of the `Authorization` header.
@@ -79,16 +78,23 @@ pub fn canonical_request<'a>(
     out
 }
 
-/// Lower-case hex HMAC-SHA256(secret, "ACS3-HMAC-SHA256\n" + hex(SHA-256(canonical request)));
-/// `None` only if HMAC refused the key, which it never does (callers treat it as a mismatch).
-pub fn signature(secret: &str, canonical_request: &str) -> Option<String> {
-    let string_to_sign = format!(
+/// `ACS3-HMAC-SHA256\n` + hex(SHA-256(canonical request)): what the MAC covers.
+pub fn string_to_sign(canonical_request: &str) -> String {
+    format!(
         "{ALGORITHM}\n{}",
         hex(&Sha256::digest(canonical_request.as_bytes()))
-    );
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
-    mac.update(string_to_sign.as_bytes());
-    Some(hex(&mac.finalize().into_bytes()))
+    )
+}
+
+/// Lower-case hex HMAC-SHA256(secret, string to sign), as a client signs (native builds only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn signature(secret: &str, canonical_request: &str) -> String {
+    let message = string_to_sign(canonical_request);
+    hex(&super::keyed::mac(
+        secret,
+        super::Signing::Acs3,
+        message.as_bytes(),
+    ))
 }
 
 #[cfg(test)]
@@ -132,8 +138,8 @@ mod tests {
             &content_sha256(b""),
         );
         assert_eq!(
-            signature("YourAccessKeySecret", &canonical).as_deref(),
-            Some("06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0")
+            signature("YourAccessKeySecret", &canonical),
+            "06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0"
         );
     }
 

@@ -5,10 +5,6 @@
 //! `&`. The path, the headers and where a parameter was (query or body) are not signed.
 
 use crate::percent::canonical_pairs_encoded_into;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 
 /// The string to sign for these parameters (`Signature`, if present, is left out).
 pub fn string_to_sign<'a>(
@@ -22,15 +18,21 @@ pub fn string_to_sign<'a>(
     out
 }
 
-/// Base64(HMAC-SHA1(secret + "&", string_to_sign)); `None` only if HMAC refused the key, which
-/// it never does (callers treat `None` as a mismatch, so no fallback value can ever verify).
-pub fn signature(secret: &str, string_to_sign: &str) -> Option<String> {
-    let mut key = Vec::with_capacity(secret.len() + 1);
-    key.extend_from_slice(secret.as_bytes());
-    key.push(b'&');
-    let mut mac = Hmac::<Sha1>::new_from_slice(&key).ok()?;
-    mac.update(string_to_sign.as_bytes());
-    Some(STANDARD.encode(mac.finalize().into_bytes()))
+/// The MAC a caller sent, from its Base64 `Signature`; `None` when it is not canonical Base64
+/// (a signature that cannot be a MAC, so a mismatch).
+pub fn given_mac(signature: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(signature)
+        .ok()
+}
+
+/// Base64(HMAC-SHA1(secret + "&", string_to_sign)), as a client signs (native builds only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn signature(secret: &str, string_to_sign: &str) -> String {
+    use base64::Engine as _;
+    let mac = super::keyed::mac(secret, super::Signing::RpcV1, string_to_sign.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac)
 }
 
 #[cfg(test)]
@@ -42,7 +44,6 @@ mod tests {
             "testsecret",
             &string_to_sign(method, params.iter().copied()),
         )
-        .unwrap_or_default()
     }
 
     #[test]

@@ -15,14 +15,16 @@
 use crate::percent::{self, pop_encode_into};
 use crate::sign::hex;
 use crate::time::{format_timestamp, parse_timestamp};
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// The algorithm name at the start of the `Authorization` header and of the string to sign.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
-/// The last part of every SigV4 credential scope.
-const TERMINATOR: &str = "aws4_request";
+/// The last part of every SigV4 credential scope, and the last step of the key derivation.
+pub const TERMINATOR: &str = "aws4_request";
+
+/// The credential scope of a signature.
+pub use super::Scope;
 
 /// The parts of
 /// `Authorization: AWS4-HMAC-SHA256 Credential=AKID/20240102/us-east-1/states/aws4_request,
@@ -53,6 +55,17 @@ pub enum AuthorizationError {
     /// The credential is not five non-empty `/`-separated parts ending in `aws4_request`, or
     /// its date is not eight digits.
     BadCredential,
+}
+
+impl<'a> Authorization<'a> {
+    /// The credential scope: what the signing key was derived for.
+    pub fn scope(&self) -> Scope<'a> {
+        Scope {
+            date: self.date,
+            region: self.region,
+            service: self.service,
+        }
+    }
 }
 
 /// Splits the `Authorization` header. Parts may come in any order, with spaces after commas.
@@ -156,33 +169,36 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// `AWS4-HMAC-SHA256\n` + `X-Amz-Date` (as sent) + `\n` + the credential scope + `\n` + hex
+/// SHA-256 of the canonical request: what the MAC covers.
+pub fn string_to_sign(amz_date: &str, scope: Scope<'_>, canonical_request: &str) -> String {
+    let Scope {
+        date,
+        region,
+        service,
+    } = scope;
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{date}/{region}/{service}/{TERMINATOR}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
+}
+
 /// The lower-case hex signature of a canonical request: HMAC-SHA256 with the key derived from
-/// `secret` through `date` (`yyyymmdd`), `region` and `service`, over the string to sign built
-/// from `amz_date` (the `X-Amz-Date` value as sent) and the scope. `None` only if HMAC refused a
-/// key, which it never does (callers treat it as a mismatch).
+/// `secret` for the scope, over the string to sign built from `amz_date` (the `X-Amz-Date` value
+/// as sent), as a client signs (native builds only).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn signature(
     secret: &str,
     amz_date: &str,
-    date: &str,
-    region: &str,
-    service: &str,
+    scope: Scope<'_>,
     canonical_request: &str,
-) -> Option<String> {
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{amz_date}\n{date}/{region}/{service}/{TERMINATOR}\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    );
-    let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes())?;
-    let k_region = hmac_sha256(&k_date, region.as_bytes())?;
-    let k_service = hmac_sha256(&k_region, service.as_bytes())?;
-    let k_signing = hmac_sha256(&k_service, TERMINATOR.as_bytes())?;
-    Some(hex(&hmac_sha256(&k_signing, string_to_sign.as_bytes())?))
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> Option<[u8; 32]> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
-    mac.update(data);
-    Some(mac.finalize().into_bytes().into())
+) -> String {
+    let message = string_to_sign(amz_date, scope, canonical_request);
+    hex(&super::keyed::mac(
+        secret,
+        super::Signing::SigV4(scope),
+        message.as_bytes(),
+    ))
 }
 
 /// Appends the canonical URI as botocore builds it for every service but S3: an empty path is
@@ -311,7 +327,7 @@ mod tests {
         signed_headers: &str,
         body: &[u8],
         service: &str,
-    ) -> (String, Option<String>) {
+    ) -> (String, String) {
         let value = |name: &str| -> String {
             headers
                 .iter()
@@ -330,7 +346,12 @@ mod tests {
             &sha256_hex(body),
         );
         let date = amz_date.get(..8).unwrap_or_default();
-        let sig = signature(SECRET, &amz_date, date, "us-east-1", service, &canonical);
+        let scope = Scope {
+            date,
+            region: "us-east-1",
+            service,
+        };
+        let sig = signature(SECRET, &amz_date, scope, &canonical);
         (canonical, sig)
     }
 
@@ -358,8 +379,8 @@ mod tests {
             )
         );
         assert_eq!(
-            sig.as_deref(),
-            Some("5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
+            sig,
+            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
         );
     }
 
@@ -381,8 +402,8 @@ mod tests {
             "states",
         );
         assert_eq!(
-            sig.as_deref(),
-            Some("898b3b55d6df4aaadc747983790571b86cf24adf57050a7e817067ec306adf52")
+            sig,
+            "898b3b55d6df4aaadc747983790571b86cf24adf57050a7e817067ec306adf52"
         );
     }
 
@@ -404,8 +425,8 @@ mod tests {
         );
         assert!(canonical.starts_with("GET\n/\nParam1=value1&Param2=value2\n"));
         assert_eq!(
-            sig.as_deref(),
-            Some("b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500")
+            sig,
+            "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"
         );
     }
 
@@ -428,8 +449,8 @@ mod tests {
         );
         assert!(canonical.contains("\nmy-header1:value1\nmy-header2:\"a b c\"\n"));
         assert_eq!(
-            sig.as_deref(),
-            Some("acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736")
+            sig,
+            "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736"
         );
     }
 
@@ -450,8 +471,8 @@ mod tests {
             canonical.starts_with("GET\n/\nA=upper&a=caf%C3%A9&a=~home&b=x%2Fy&c=&d=1%2B2&e=%20\n")
         );
         assert_eq!(
-            sig.as_deref(),
-            Some("b6591a7e44e98ea4b622445fc9fb4e3cafec31904daf7e572eec5805aafab2f5")
+            sig,
+            "b6591a7e44e98ea4b622445fc9fb4e3cafec31904daf7e572eec5805aafab2f5"
         );
     }
 
@@ -468,8 +489,8 @@ mod tests {
         );
         assert!(canonical.starts_with("GET\n/foo%2520bar/qux~%2A/\n\n"));
         assert_eq!(
-            sig.as_deref(),
-            Some("3ea19a92235a99ea843adcb4c5bd56bef707091728e1b8fd0ab6d9e0f2e8263f")
+            sig,
+            "3ea19a92235a99ea843adcb4c5bd56bef707091728e1b8fd0ab6d9e0f2e8263f"
         );
     }
 

@@ -14,7 +14,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use taskgate_filter::{AccessKey, Dialect, Env, Limits, OtherCalls, TokenKey};
+use taskgate_filter::{
+    AccessKey, Dialect, Env, Keyring, Limits, OtherCalls, Signing, TokenKey, TokenMac,
+};
 
 /// The demo configuration used when no `--config` is given: it matches the shipped example
 /// requests and the README's SDK snippets. Never use its secrets for anything real.
@@ -31,8 +33,8 @@ pub struct Config {
     pub serve: Serve,
     /// What the gateway remembers (replays, settled tasks, rates), and where.
     pub memory: Memory,
-    access_keys: HashMap<String, AccessKey>,
-    token_keys: Vec<TokenKey>,
+    /// The secrets: only the host holds them, the component asks the keyring to verify MACs.
+    pub keyring: Keyring,
 }
 
 /// How much one check may use inside the component.
@@ -653,14 +655,8 @@ impl Config {
             sandbox,
             serve,
             memory,
-            access_keys,
-            token_keys,
+            keyring: Keyring::new(access_keys, token_keys),
         })
-    }
-
-    /// The token keys, in configuration order.
-    pub fn token_keys(&self) -> &[TokenKey] {
-        &self.token_keys
     }
 }
 
@@ -687,12 +683,16 @@ fn secret(inline: Option<String>, env: Option<String>, at: &str) -> anyhow::Resu
 }
 
 impl Env for Config {
-    fn access_key(&self, id: &str) -> Option<AccessKey> {
-        self.access_keys.get(id).cloned()
+    fn access_key_account(&self, id: &str) -> Option<String> {
+        self.keyring.account(id)
     }
 
-    fn token_key(&self, index: u32) -> Option<TokenKey> {
-        self.token_keys.get(index as usize).cloned()
+    fn verify_signature(&self, id: &str, signing: Signing<'_>, message: &[u8], mac: &[u8]) -> bool {
+        self.keyring.verify_signature(id, signing, message, mac)
+    }
+
+    fn verify_token_mac(&self, message: &[u8], mac: &[u8]) -> TokenMac {
+        self.keyring.verify_token_mac(message, mac)
     }
 
     fn limits(&self) -> Limits {
@@ -706,14 +706,11 @@ impl Env for Config {
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ids: Vec<&String> = self.access_keys.keys().collect();
-        ids.sort();
         f.debug_struct("Config")
             .field("limits", &self.limits)
             .field("sandbox", &self.sandbox)
             .field("serve", &self.serve)
-            .field("access_key_ids", &ids)
-            .field("token_keys", &self.token_keys.len())
+            .field("keyring", &self.keyring)
             .finish()
     }
 }
@@ -726,7 +723,7 @@ mod tests {
     fn the_demo_configuration_is_valid() {
         let config = Config::demo().unwrap();
         assert_eq!(config.limits, Limits::default());
-        assert!(!config.token_keys().is_empty());
+        assert!(!config.keyring.token_keys().is_empty());
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Who is calling: SigV4 (`Authorization: AWS4-HMAC-SHA256 ...`) with the secret of the access
-//! key from the credentials import, the service fixed by the call, any region, and the payload
+//! Who is calling: SigV4 (`Authorization: AWS4-HMAC-SHA256 ...`), verified by the host's keyring
+//! with the access key it names, the service fixed by the call, any region, and the payload
 //! hash recomputed over the body (a signed `x-amz-content-sha256` must agree with it).
 
 use crate::error::{AwsFailure, Common, Incomplete};
-use crate::sign::{constant_time_eq, sigv4};
+use crate::sign::{Signing, sigv4, unhex};
 use crate::trace::step;
 use crate::types::{Env, Limits, Request};
 
@@ -46,11 +46,12 @@ pub fn authenticate(
     }
     crate::dialect::within_clock_window(request_time, request.received_at, limits)?;
     step("time: X-Amz-Date is within max_clock_skew_seconds of the receipt");
-    let key = env
-        .access_key(auth.access_key_id)
-        .ok_or_else(|| Common::UnknownAccessKey {
+    if env.access_key_account(auth.access_key_id).is_none() {
+        return Err(Common::UnknownAccessKey {
             id: auth.access_key_id.to_owned(),
-        })?;
+        }
+        .into());
+    }
 
     // The body is covered only through its hash: recompute it, whatever the caller claims.
     let payload_hash = sigv4::sha256_hex(&request.body);
@@ -70,16 +71,17 @@ pub fn authenticate(
         |name| request.joined_header(name),
         &payload_hash,
     );
-    let expected = sigv4::signature(
-        &key.secret,
-        amz_date,
-        auth.date,
-        auth.region,
-        auth.service,
-        &canonical,
-    );
-    let given = auth.signature.to_ascii_lowercase();
-    if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), given.as_bytes())) {
+    let scope = auth.scope();
+    let string_to_sign = sigv4::string_to_sign(amz_date, scope, &canonical);
+    let verified = unhex(auth.signature).is_some_and(|mac| {
+        env.verify_signature(
+            auth.access_key_id,
+            Signing::SigV4(scope),
+            string_to_sign.as_bytes(),
+            &mac,
+        )
+    });
+    if !verified {
         return Err(Common::SignatureMismatch {
             detail: "AWS4-HMAC-SHA256 over the canonical request",
         }

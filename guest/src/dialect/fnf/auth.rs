@@ -3,7 +3,7 @@
 
 use crate::error::{Common, FnfFailure};
 use crate::params::{Params, Source};
-use crate::sign::{acs3, constant_time_eq, rpc_v1};
+use crate::sign::{Signing, acs3, rpc_v1, unhex};
 use crate::time::parse_timestamp;
 use crate::trace::step;
 use crate::types::{Env, Limits, Request};
@@ -108,15 +108,21 @@ fn rpc_v1(
     let nonce = params.required("SignatureNonce")?;
     let timestamp = params.required("Timestamp")?;
     check_time("Timestamp", timestamp, request.received_at, limits)?;
-    let key = access_key(env, access_key_id)?;
+    let account = account(env, access_key_id)?;
 
     let string_to_sign = rpc_v1::string_to_sign(
         &request.method,
         params.iter().map(|p| (p.name.as_ref(), p.value.as_ref())),
     );
-    let expected = rpc_v1::signature(&key.secret, &string_to_sign);
-    if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), signature.as_bytes()))
-    {
+    let verified = rpc_v1::given_mac(signature).is_some_and(|mac| {
+        env.verify_signature(
+            access_key_id,
+            Signing::RpcV1,
+            string_to_sign.as_bytes(),
+            &mac,
+        )
+    });
+    if !verified {
         return Err(Common::SignatureMismatch {
             detail: "RPC signature 1.0, HMAC-SHA1 over the sorted request parameters",
         }
@@ -124,7 +130,7 @@ fn rpc_v1(
     }
     Ok(Caller {
         access_key_id: access_key_id.to_owned(),
-        account: key.account,
+        account,
         nonce: nonce.to_owned(),
     })
 }
@@ -167,7 +173,7 @@ fn acs3(
         request.received_at,
         limits,
     )?;
-    let key = access_key(env, auth.credential)?;
+    let account = account(env, auth.credential)?;
 
     let canonical = acs3::canonical_request(
         &request.method,
@@ -180,9 +186,16 @@ fn acs3(
         |name| request.joined_header(name),
         &content_sha256,
     );
-    let expected = acs3::signature(&key.secret, &canonical);
-    let given = auth.signature.to_ascii_lowercase();
-    if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), given.as_bytes())) {
+    let string_to_sign = acs3::string_to_sign(&canonical);
+    let verified = unhex(auth.signature).is_some_and(|mac| {
+        env.verify_signature(
+            auth.credential,
+            Signing::Acs3,
+            string_to_sign.as_bytes(),
+            &mac,
+        )
+    });
+    if !verified {
         return Err(Common::SignatureMismatch {
             detail: "ACS3-HMAC-SHA256 over the canonical request",
         }
@@ -190,13 +203,14 @@ fn acs3(
     }
     Ok(Caller {
         access_key_id: auth.credential.to_owned(),
-        account: key.account,
+        account,
         nonce: header(request, "x-acs-signature-nonce")?.to_owned(),
     })
 }
 
-fn access_key(env: &dyn Env, id: &str) -> Result<crate::types::AccessKey, FnfFailure> {
-    env.access_key(id)
+/// The account of a configured access key; an unknown one is the vendor's own error.
+fn account(env: &dyn Env, id: &str) -> Result<String, FnfFailure> {
+    env.access_key_account(id)
         .ok_or_else(|| Common::UnknownAccessKey { id: id.to_owned() }.into())
 }
 
