@@ -262,7 +262,8 @@ fn serve(
     let source = taskgate::serve::Source::new(common.config.clone(), overrides);
     let config = Arc::new(source.load()?);
     let sandbox = sandbox(common, &config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // Worker 0's event loop, on this thread; `serve::run` starts the others on threads of their own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;

@@ -2,9 +2,10 @@
 //! limited instance for every check.
 //!
 //! Start-up (once): an `Engine` with the pooling allocator and epoch interruption, a ticker
-//! thread that advances the epoch, a `Linker` with a deny-all WASI (the component's std imports
-//! `wasi:cli` and `wasi:io`, but gets no files, environment, network or clock through them) and
-//! the `keyring` and `settings` imports, and the instantiated-ahead `FilterPre`.
+//! thread that advances the epoch, a `Linker` with the `keyring` and `settings` imports and every
+//! other import defined as a trap (the component's std imports `wasi:cli` and `wasi:io` but never
+//! calls them: no WASI context is built, so the filter has no files, environment, network or
+//! clock, and a fresh store costs nothing for them), and the instantiated-ahead `FilterPre`.
 //! Per check: an instance with the check's configuration, memory cap and a fresh epoch deadline;
 //! call; then drop it. With `[sandbox] instance_reuse = N > 1`, an instance that finished cleanly
 //! serves up to N checks (the filter keeps no state between calls, and an instance that trapped,
@@ -19,12 +20,11 @@ use taskgate_filter::{
     Dialect, EdgeFailure, Env as _, Request, Response, Signing, TaskToken, TokenError, TokenMac,
     Verdict,
 };
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
     StoreLimitsBuilder,
 };
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 #[allow(
     missing_docs,
@@ -73,17 +73,6 @@ const MAX_WARM: usize = 64;
 struct State {
     config: Arc<Config>,
     limits: StoreLimits,
-    wasi: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
 }
 
 /// The keyring the guest asks: secrets stay here, the guest gets yes or no and an account.
@@ -164,8 +153,11 @@ impl Sandbox {
             .context("compiling the filter component")?;
 
         let mut linker = Linker::<State>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         bindings::Filter::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)?;
+        // Rust std's `wasi:cli`/`wasi:io` imports, never called by the filter: calling one traps.
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(anyhow::Error::from)?;
         let pre = bindings::FilterPre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).context(
             "the component does not fit the taskgate:filter world (is it a taskgate filter build?)",
         )?)?;
@@ -201,9 +193,6 @@ impl Sandbox {
                 let state = State {
                     config: Arc::clone(config),
                     limits: limits(config),
-                    // Deny-all: no arguments, environment, preopened directories, network or stdio.
-                    wasi: WasiCtx::builder().build(),
-                    table: ResourceTable::new(),
                 };
                 let mut store = Store::new(&self.engine, state);
                 store.limiter(|state| &mut state.limits);

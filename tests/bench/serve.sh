@@ -23,7 +23,8 @@
 # seconds before each run, default 1), CONNECTIONS (default 32), LOADGEN_THREADS (the load
 # generator's runtime threads, default 1), IDLE_WAIT (default 3), RATE (open-loop rate; default
 # half of (n)'s measured maximum), LOG (where the proxies' per-request log lines on stderr go:
-# `file`, the default, as in service, or `null` for /dev/null).
+# `file`, the default, as in service, or `null` for /dev/null), TASKGATE (the proxy binary, default
+# the release build's: another build to compare with, in the same sitting).
 #
 # Targets: (b) >= 0.9 x (n) and (c) >= 0.6 x (n) in requests/s; p99 (c) - p99 (n) <= 200 µs at
 # the fixed rate; idle RSS <= 30 MiB.
@@ -38,6 +39,7 @@ IDLE_WAIT=${IDLE_WAIT:-3}
 RATE=${RATE:-}
 LOG=${LOG:-file}
 bin=target/release
+TASKGATE=${TASKGATE:-$bin/taskgate}
 
 # shellcheck source=common.sh
 source tests/bench/common.sh
@@ -124,11 +126,11 @@ file) nofilter_log=$work/nofilter.log filter_log=$work/filter.log ;;
 null) nofilter_log=/dev/null filter_log=/dev/null ;;
 *) die "LOG must be file or null, not $LOG" ;;
 esac
-"$bin/taskgate" serve --config "$work/taskgate.toml" --upstream "http://$upstream" --no-filter \
+"$TASKGATE" serve --config "$work/taskgate.toml" --upstream "http://$upstream" --no-filter \
     >"$work/nofilter.out" 2>"$nofilter_log" &
 nofilter_pid=$!
 pids+=("$nofilter_pid")
-"$bin/taskgate" serve --config "$work/taskgate.toml" --upstream "http://$upstream" \
+"$TASKGATE" serve --config "$work/taskgate.toml" --upstream "http://$upstream" \
     >"$work/filter.out" 2>"$filter_log" &
 filter_pid=$!
 pids+=("$filter_pid")

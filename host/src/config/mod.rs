@@ -76,6 +76,9 @@ pub struct Serve {
     pub sink_path: PathBuf,
     /// Requests in flight at once; more are answered 429 `ResourceThrottled`.
     pub max_in_flight: u32,
+    /// Threads serving connections, each with its own listener (`SO_REUSEPORT`), event loop
+    /// and upstream connections, so a request never changes threads; default one per CPU.
+    pub workers: usize,
     /// How long a client may take to send a request's head or body, and how long an idle
     /// keep-alive connection is kept.
     pub read_timeout: Duration,
@@ -275,6 +278,7 @@ impl Default for Serve {
             upstream_timeout: Duration::from_secs(10),
             sink_path: PathBuf::from("taskgate-sink.jsonl"),
             max_in_flight: 1024,
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
             read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_headers: 64,
@@ -338,6 +342,7 @@ struct ServeFile {
     upstream_timeout_ms: Option<u64>,
     sink_path: Option<PathBuf>,
     max_in_flight: Option<u32>,
+    workers: Option<usize>,
     read_timeout_ms: Option<u64>,
     max_header_bytes: Option<usize>,
     max_headers: Option<usize>,
@@ -422,6 +427,7 @@ impl ServeFile {
                 .map_or(d.upstream_timeout, Duration::from_millis),
             sink_path: self.sink_path.unwrap_or(d.sink_path),
             max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
+            workers: self.workers.unwrap_or(d.workers),
             read_timeout: self
                 .read_timeout_ms
                 .map_or(d.read_timeout, Duration::from_millis),
@@ -468,6 +474,9 @@ impl ServeFile {
         }
         if !(1..=65_536).contains(&serve.max_in_flight) {
             bail!("serve.max_in_flight must be between 1 and 65536");
+        }
+        if !(1..=256).contains(&serve.workers) {
+            bail!("serve.workers must be between 1 and 256");
         }
         // hyper's smallest read buffer is 8 KiB.
         if !(8192..=1 << 20).contains(&serve.max_header_bytes) {

@@ -1,5 +1,7 @@
-//! `taskgate serve`: the edge proxy. Callbacks arrive on one listener (plain HTTP, or TLS with
-//! certificates chosen by SNI); each is checked by an instance of the filter component
+//! `taskgate serve`: the edge proxy. Callbacks arrive on one address (plain HTTP, or TLS with
+//! certificates chosen by SNI), served by `[serve] workers` threads: each has its own listener on
+//! the address (`SO_REUSEPORT`: the kernel spreads connections over them), its own event loop and
+//! its own upstream connections, so a request never changes threads on its way; each is checked by an instance of the filter component
 //! (fresh for every request unless `[sandbox] instance_reuse` says otherwise); accepted ones go
 //! where the routes say (an upstream over HTTP or HTTPS, or the local sink) and bad ones are
 //! answered at the edge as the vendor would. A second listener serves `/metrics` (Prometheus)
@@ -20,6 +22,7 @@ mod routes;
 mod sink;
 mod tls;
 mod upstream;
+mod worker;
 
 use crate::config::Config;
 use crate::sandbox::Sandbox;
@@ -37,13 +40,14 @@ use hyper_util::server::conn::auto;
 use proxy::{Gateway, Live};
 use std::convert::Infallible;
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use taskgate_filter::Dialect;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{Semaphore, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
 /// How long requests in flight may take to finish after a shutdown signal.
@@ -120,8 +124,7 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
         .as_ref()
         .map(|certificates| certificates.server_config().map(TlsAcceptor::from))
         .transpose()?;
-    let listener = TcpListener::bind(serve.listen)
-        .await
+    let listener = listen(serve.listen, serve.workers > 1)
         .with_context(|| format!("listening on {}", serve.listen))?;
     let admin = TcpListener::bind(serve.admin_listen)
         .await
@@ -140,25 +143,6 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
         store,
     });
 
-    // Before the addresses are printed: a signal may follow as soon as a client knows them.
-    let shutdown = shutdown_signal()?;
-    let reloads = reload_signal()?;
-    {
-        let scheme = if acceptor.is_some() { "https" } else { "http" };
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {scheme}://{}", listener.local_addr()?)?;
-        writeln!(out, "admin on http://{}", admin.local_addr()?)?;
-        out.flush()?;
-    }
-    describe(&config);
-
-    let admin_task = tokio::spawn(serve_admin(admin, Arc::clone(&gateway)));
-    let reload_task = tokio::spawn(reload_on(
-        reloads,
-        source,
-        Arc::clone(&gateway),
-        certificates,
-    ));
     // HTTP/1.1 with keep-alive, and HTTP/2 (by ALPN under TLS, by its preface in cleartext):
     // one builder tells them apart per connection.
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -182,52 +166,48 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
         max_head_bytes: serve.max_header_bytes,
         max_headers: serve.max_headers,
     });
-    let read_timeout = serve.read_timeout;
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        eprintln!("taskgate: accept failed: {error}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                // Over a cap: closed at once, before a byte is read or a handshake made.
-                let slot = match gateway.connections.admit(peer.ip()) {
-                    Ok(slot) => slot,
-                    Err(refusal) => {
-                        gateway.metrics.count_refused_connection(refusal.reason());
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let (gateway, protocol) = (Arc::clone(&gateway), Arc::clone(&protocol));
-                match &acceptor {
-                    None => connection::serve(stream, slot, peer, gateway, protocol),
-                    Some(acceptor) => {
-                        let acceptor = acceptor.clone();
-                        tokio::spawn(async move {
-                            // A client that never finishes its handshake holds nothing for long.
-                            match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
-                                Ok(Ok(stream)) => {
-                                    connection::serve(stream, slot, peer, gateway, protocol);
-                                }
-                                Ok(Err(_)) | Err(_) => {
-                                    gateway.metrics.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
-                                }
-                            }
-                        });
-                    }
-                }
-            }
-            _ = &mut shutdown => break,
-        }
+    let accepting = Accepting {
+        gateway: Arc::clone(&gateway),
+        protocol,
+        acceptor,
+        read_timeout: serve.read_timeout,
+    };
+    // The other workers, each on a thread of its own with its own listener on the same address.
+    let (stop, stopped) = watch::channel(false);
+    let address = listener.local_addr()?;
+    let mut workers = Vec::new();
+    for index in 1..serve.workers {
+        workers.push(spawn_worker(index, address, accepting.clone(), stopped.clone()).await?);
     }
-    drop(listener);
+    // Before the addresses are printed: a signal may follow as soon as a client knows them.
+    let shutdown = shutdown_signal()?;
+    let reloads = reload_signal()?;
+    {
+        let scheme = if accepting.acceptor.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {scheme}://{address}")?;
+        writeln!(out, "admin on http://{}", admin.local_addr()?)?;
+        out.flush()?;
+    }
+    describe(&config);
+
+    let admin_task = tokio::spawn(serve_admin(admin, Arc::clone(&gateway)));
+    let reload_task = tokio::spawn(reload_on(
+        reloads,
+        source,
+        Arc::clone(&gateway),
+        certificates,
+    ));
+    tokio::pin!(shutdown);
+    tokio::select! {
+        () = accepting.run(listener, stopped) => {}
+        _ = &mut shutdown => {}
+    }
+    let _ = stop.send(true);
     reload_task.abort();
     eprintln!("taskgate: shutting down: finishing requests in flight");
     gateway.connections.shut_down();
@@ -237,12 +217,141 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
     {
         eprintln!("taskgate: requests still in flight after {SHUTDOWN_GRACE:?}; exiting");
     }
+    // Every connection is closed (or given up on): each worker's loop has ended too.
+    for worker in workers {
+        let _ = worker.join();
+    }
     admin_task.abort();
     if let Some(store) = &gateway.store {
         store.flush();
     }
     gateway.log.flush();
     Ok(())
+}
+
+/// A listener on `address`; with `shared`, one that other workers' listeners may bind too
+/// (`SO_REUSEPORT`, which Linux allows only to sockets of the same user).
+fn listen(address: SocketAddr, shared: bool) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    if shared {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(address)?;
+    socket.listen(1024)
+}
+
+/// Starts worker `index`: a thread with its own single-threaded event loop and its own listener
+/// on `address`, accepting until `stopped`, then serving what it has until every connection of
+/// the gateway is closed. Returns once its listener is bound.
+async fn spawn_worker(
+    index: usize,
+    address: SocketAddr,
+    accepting: Accepting,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let (bound, bound_rx) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("taskgate-worker-{index}"))
+        .spawn(move || {
+            worker::set_index(index);
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = bound.send(Err(anyhow::Error::from(error)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let listener = match listen(address, true) {
+                    Ok(listener) => listener,
+                    Err(error) => {
+                        let _ = bound.send(Err(error.into()));
+                        return;
+                    }
+                };
+                let _ = bound.send(Ok(()));
+                let gateway = Arc::clone(&accepting.gateway);
+                accepting.run(listener, stopped).await;
+                // The connections this loop serves live on it: keep it turning until they end.
+                let _ = tokio::time::timeout(SHUTDOWN_GRACE, gateway.connections.drained()).await;
+            });
+        })
+        .context("starting a worker thread")?;
+    bound_rx
+        .await
+        .map_err(|_| anyhow::anyhow!("worker {index} ended before listening"))?
+        .with_context(|| format!("worker {index}: listening on {address}"))?;
+    Ok(thread)
+}
+
+/// What every worker's accept loop shares.
+#[derive(Clone)]
+struct Accepting {
+    gateway: Arc<Gateway>,
+    protocol: Arc<connection::Protocol>,
+    acceptor: Option<TlsAcceptor>,
+    read_timeout: Duration,
+}
+
+impl Accepting {
+    /// Accepts connections on `listener` until `stopped` turns true; each is served on this
+    /// thread's event loop.
+    async fn run(&self, listener: TcpListener, mut stopped: watch::Receiver<bool>) {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = stopped.wait_for(|stop| *stop) => return,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    eprintln!("taskgate: accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let gateway = &self.gateway;
+            // Over a cap: closed at once, before a byte is read or a handshake made.
+            let slot = match gateway.connections.admit(peer.ip()) {
+                Ok(slot) => slot,
+                Err(refusal) => {
+                    gateway.metrics.count_refused_connection(refusal.reason());
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (gateway, protocol) = (Arc::clone(gateway), Arc::clone(&self.protocol));
+            match &self.acceptor {
+                None => connection::serve(stream, slot, peer, gateway, protocol),
+                Some(acceptor) => {
+                    let (acceptor, read_timeout) = (acceptor.clone(), self.read_timeout);
+                    tokio::spawn(async move {
+                        // A client that never finishes its handshake holds nothing for long.
+                        match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                connection::serve(stream, slot, peer, gateway, protocol);
+                            }
+                            Ok(Err(_)) | Err(_) => {
+                                gateway
+                                    .metrics
+                                    .tls_handshake_failures
+                                    .fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// Says on stderr where accepted callbacks go.
@@ -325,6 +434,7 @@ async fn reload_on(
                 config.serve.admin_listen = current.config.serve.admin_listen;
                 config.sandbox = current.config.sandbox;
                 config.serve.max_in_flight = current.config.serve.max_in_flight;
+                config.serve.workers = current.config.serve.workers;
                 config.memory.store = current.config.memory.store.clone();
                 config.memory.timeout = current.config.memory.timeout;
                 next.config = Arc::new(config);
@@ -357,6 +467,7 @@ fn bound_at_start(current: &Config, next: &Config) -> Vec<&'static str> {
         ("serve.admin_listen", a.admin_listen != b.admin_listen),
         ("sandbox", current.sandbox != next.sandbox),
         ("serve.max_in_flight", a.max_in_flight != b.max_in_flight),
+        ("serve.workers", a.workers != b.workers),
         ("serve.read_timeout_ms", a.read_timeout != b.read_timeout),
         (
             "serve.max_header_bytes",

@@ -51,6 +51,7 @@ impl Routes {
                     ca_file,
                     timeout,
                     max_answer,
+                    serve.workers,
                 )
                 .with_context(|| format!("serve.routes[{i}]"))?;
                 Ok((route.host.clone(), Arc::new(upstream)))
@@ -67,6 +68,7 @@ impl Routes {
                 serve.ca_file.as_deref(),
                 timeout,
                 max_answer,
+                serve.workers,
             )
             .with_context(|| at.to_owned())?;
             Ok(Arc::new(upstream))

@@ -79,9 +79,10 @@ fn caused_by_tls(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// A pooled HTTP/1.1 and HTTP/2 client for one upstream (one route, or the default).
+/// Pooled HTTP/1.1 and HTTP/2 clients for one upstream (one route, or the default): one per
+/// worker, so a connection to the upstream is made, driven and reused on one thread only.
 pub struct Upstream {
-    client: Client<HttpsConnector<Dialer>, Full<Bytes>>,
+    clients: Vec<Client<HttpsConnector<Dialer>, Full<Bytes>>>,
     url: UpstreamUrl,
     timeout: Duration,
     /// The longest answer body read; a longer answer is refused, not held.
@@ -101,8 +102,8 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 impl Upstream {
-    /// A client for `url`, dialling `connect_to` instead of resolving the host when given, and
-    /// trusting the system's roots plus `ca_file` for `https://`.
+    /// Clients for `url` (one per worker), dialling `connect_to` instead of resolving the host
+    /// when given, and trusting the system's roots plus `ca_file` for `https://`.
     pub fn new(
         url: &UpstreamUrl,
         connect_to: Option<SocketAddr>,
@@ -110,6 +111,7 @@ impl Upstream {
         ca_file: Option<&Path>,
         timeout: Duration,
         max_answer: usize,
+        workers: usize,
     ) -> anyhow::Result<Upstream> {
         let dialer = Dialer {
             connect_to,
@@ -132,11 +134,15 @@ impl Upstream {
         .https_or_http()
         .enable_all_versions()
         .wrap_connector(dialer);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        let clients = (0..workers.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .build(connector.clone())
+            })
+            .collect();
         Ok(Upstream {
-            client,
+            clients,
             url: url.clone(),
             timeout,
             max_answer,
@@ -167,7 +173,7 @@ impl Upstream {
             *request.method_mut() = parts.method.clone();
             *request.uri_mut() = uri.clone();
             *request.headers_mut() = headers.clone();
-            let client = &self.client;
+            let client = &self.clients[super::worker::index() % self.clients.len()];
             async move {
                 let response = client.request(request).await?;
                 let (parts, body) = response.into_parts();
