@@ -138,10 +138,11 @@ impl<'de> Visitor<'de> for JsonVisitor {
             members.push((name, value));
         }
         // Sorting names, not a pairwise scan: a hostile body can hold many members.
-        let mut names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
-        names.sort_unstable();
-        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
-            let shown = crate::params::clip(pair[0]);
+        // (name, "") pairs: the filter's one text sort (`sort_pairs`) orders them by name.
+        let mut names: Vec<(&str, &str)> = members.iter().map(|(n, _)| (n.as_str(), "")).collect();
+        crate::percent::sort_pairs(&mut names);
+        if let Some(pair) = names.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            let shown = crate::params::clip(pair[0].0);
             return Err(de::Error::custom(format!("{DUPLICATE}{shown}")));
         }
         Ok(Json::Object(members))

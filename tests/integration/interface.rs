@@ -65,9 +65,9 @@ fn the_component_exports_the_versioned_validator_and_imports_only_keyring_settin
 }
 
 #[test]
-fn the_release_component_is_at_most_300_kib() {
+fn the_release_component_is_at_most_256_kib() {
     assert!(
-        EMBEDDED_COMPONENT.len() <= 300 * 1024,
+        EMBEDDED_COMPONENT.len() <= 256 * 1024,
         "{} bytes",
         EMBEDDED_COMPONENT.len()
     );

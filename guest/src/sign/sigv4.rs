@@ -239,7 +239,7 @@ fn canonical_uri_into(path: &str, out: &mut String) {
 /// and then encoded value, joined by `&`. Empty pieces (`a=1&&b=2`, a trailing `&`) carry no
 /// parameter and are skipped, as the Rust, Go and Java SDKs' query parsers skip them.
 fn canonical_query_into(query: &str, out: &mut String) {
-    let mut pairs: Vec<(String, String)> = query
+    let pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|piece| !piece.is_empty())
         .map(|piece| {
@@ -248,7 +248,11 @@ fn canonical_query_into(query: &str, out: &mut String) {
         })
         .collect();
     // Encoded text is ASCII, so this is the byte order AWS sorts in.
-    pairs.sort_unstable();
+    let mut pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    percent::sort_pairs(&mut pairs);
     for (i, (name, value)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
