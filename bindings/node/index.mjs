@@ -1,6 +1,7 @@
 // The taskgate filter component in Node: a thin wrapper around jco's transpilation in dist/
 // (`npm run build`). Every rule is the component's; this file only supplies its imports from
 // a configuration (the keyring, which keeps every secret on this side) and converts the request.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
 import { keyringImport } from './keyring.mjs';
@@ -34,6 +35,7 @@ function compile(dist) {
             };
             const probe = bindings.instantiate((name) => modules.get(name), {
                 'taskgate:filter/keyring': { accessKeyAccount: never, verifySignature: never, verifyTokenMac: never },
+                'taskgate:filter/digest': { sha256: never },
                 'taskgate:filter/settings': { getLimits: never, getOtherCalls: never },
                 ...wasiImports(),
             }, (module, imports) => new WebAssembly.Instance(module, imports));
@@ -62,6 +64,8 @@ export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {},
     // The guest names a key and asks for a MAC to be verified; it never receives a secret.
     const imports = {
         'taskgate:filter/keyring': keyringImport(keys, tokens),
+        // Hashing for the component, with the CPU's SHA instructions (the sandbox has none).
+        'taskgate:filter/digest': { sha256: (bytes) => createHash('sha256').update(bytes).digest() },
         'taskgate:filter/settings': {
             getLimits: () => ({ ...settings }),
             // jco passes WIT enums as their case names.

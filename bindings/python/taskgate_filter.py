@@ -2,7 +2,7 @@
 
 Uses the component API of wasmtime-py (`wasmtime.component`): the component is compiled once per
 `Filter`, and every `check` gets a fresh store and instance, as the Rust host does by default.
-Python supplies the `keyring` and `settings` imports: the keyring computes and compares every MAC
+Python supplies the `keyring`, `digest` and `settings` imports: the keyring computes and compares every MAC
 here (`hmac`, `hashlib`), so no secret ever enters the component's memory. The component's `wasi:cli` and
 `wasi:io` imports (pulled in by Rust std, never called) are defined as functions that trap: the
 filter gets no files, environment, clock or network.
@@ -52,6 +52,7 @@ __all__ = [
 WIT_PACKAGE = "taskgate:filter"
 WIT_VERSION = "0.6.0"
 _KEYRING = f"{WIT_PACKAGE}/keyring@{WIT_VERSION}"
+_DIGEST = f"{WIT_PACKAGE}/digest@{WIT_VERSION}"
 _SETTINGS = f"{WIT_PACKAGE}/settings@{WIT_VERSION}"
 _TYPES = f"{WIT_PACKAGE}/types@{WIT_VERSION}"
 _VALIDATOR = f"{WIT_PACKAGE}/validator@{WIT_VERSION}"
@@ -309,11 +310,11 @@ class _Compiled:
         self.engine = Engine()
         self.component = Component.from_file(self.engine, str(path))
         imports = self.component.type.imports(self.engine)
-        ours = {_KEYRING, _SETTINGS, _TYPES}
+        ours = {_KEYRING, _DIGEST, _SETTINGS, _TYPES}
         unexpected = sorted(
             name for name in imports if name not in ours and not name.startswith(_TRAPPED_PREFIXES)
         )
-        missing = sorted({_KEYRING, _SETTINGS} - set(imports))
+        missing = sorted({_KEYRING, _DIGEST, _SETTINGS} - set(imports))
         if unexpected or missing:
             raise ValueError(
                 f"{path}: not a {WIT_PACKAGE}@{WIT_VERSION} filter component "
@@ -433,6 +434,9 @@ class Filter:
                 imported.add_func("access-key-account", keyring.access_key_account)
                 imported.add_func("verify-signature", keyring.verify_signature)
                 imported.add_func("verify-token-mac", keyring.verify_token_mac)
+            with root.add_instance(_DIGEST) as digest:
+                # Hashing for the component, with the CPU's SHA instructions (the sandbox has none).
+                digest.add_func("sha256", lambda _store, data: hashlib.sha256(bytes(data)).digest())
             with root.add_instance(_SETTINGS) as settings:
                 settings.add_func("get-limits", get_limits)
                 # wasmtime-py takes a WIT enum value as its case name.

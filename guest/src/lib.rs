@@ -11,6 +11,7 @@
 //! Nothing in this crate panics on request data: every problem becomes a [`Verdict::Reject`].
 
 mod dialect;
+mod digest;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

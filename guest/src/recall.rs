@@ -5,17 +5,16 @@
 
 use crate::sign::hex;
 use crate::types::{Dialect, Limits, Recall};
-use sha2::{Digest as _, Sha256};
 
 /// The digest of `parts`, each length-prefixed so that no two different lists collide.
 fn digest(kind: &str, parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(kind.as_bytes());
+    let mut input = Vec::with_capacity(64);
+    input.extend_from_slice(kind.as_bytes());
     for part in parts {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part.as_bytes());
+        input.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        input.extend_from_slice(part.as_bytes());
     }
-    format!("{kind}:{}", hex(&hasher.finalize()))
+    format!("{kind}:{}", hex(&crate::digest::sha256(&input)))
 }
 
 /// The nonce key: one signature nonce of one access key.

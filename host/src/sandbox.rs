@@ -2,7 +2,7 @@
 //! limited instance for every check.
 //!
 //! Start-up (once): an `Engine` with the pooling allocator and epoch interruption, a ticker
-//! thread that advances the epoch, a `Linker` with the `keyring` and `settings` imports and every
+//! thread that advances the epoch, a `Linker` with the `keyring`, `digest` and `settings` imports and every
 //! other import defined as a trap (the component's std imports `wasi:cli` and `wasi:io` but never
 //! calls them: no WASI context is built, so the filter has no files, environment, network or
 //! clock, and a fresh store costs nothing for them), and the instantiated-ahead `FilterPre`.
@@ -34,7 +34,7 @@ mod bindings {
     wasmtime::component::bindgen!({ path: "../wit", world: "filter" });
 }
 
-use bindings::taskgate::filter::{keyring, settings, types as wit};
+use bindings::taskgate::filter::{digest, keyring, settings, types as wit};
 
 taskgate_filter::wit_conversions!(wit, settings);
 use convert::*;
@@ -106,6 +106,14 @@ impl keyring::Host for State {
             TokenMac::Unmatched => keyring::TokenMac::Unmatched,
             TokenMac::Verified(account) => keyring::TokenMac::Verified(account),
         }
+    }
+}
+
+/// Hashing for the guest, with the CPU's SHA instructions (the guest has none).
+impl digest::Host for State {
+    fn sha256(&mut self, bytes: Vec<u8>) -> Vec<u8> {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&bytes).to_vec()
     }
 }
 

@@ -64,6 +64,22 @@ fn the_component_exports_the_versioned_validator_and_imports_only_keyring_settin
     );
 }
 
+/// The host's `digest` gives the same SHA-256 as the library: a report's recall keys (made
+/// from host-computed digests in the component) equal the native ones.
+#[test]
+fn digests_computed_by_the_host_match_the_native_ones() {
+    let config = crate::demo();
+    let sandbox = taskgate::sandbox::Sandbox::embedded(&config).expect("sandbox");
+    let request = taskgate_tests::Call::new(taskgate_tests::Layout::Acs3).build();
+    let native = taskgate_filter::check(&request, config.as_ref());
+    let component = sandbox.check(&config, request).expect("check");
+    let taskgate_filter::Verdict::Forward(report) = &component else {
+        panic!("not forwarded: {component:?}");
+    };
+    assert!(report.recall.nonce.is_some() && report.recall.task.is_some());
+    assert_eq!(component, native);
+}
+
 #[test]
 fn the_release_component_is_at_most_256_kib() {
     assert!(

@@ -6,7 +6,6 @@
 
 use crate::percent::canonical_pairs_into;
 use crate::sign::{authorization_parts, hex};
-use sha2::{Digest, Sha256};
 
 /// The algorithm name at the start of the `Authorization` header.
 pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";
@@ -45,7 +44,7 @@ pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, Authorizat
 
 /// Lower-case hex SHA-256 of the body, as `x-acs-content-sha256` must carry it.
 pub fn content_sha256(body: &[u8]) -> String {
-    hex(&Sha256::digest(body))
+    hex(&crate::digest::sha256(body))
 }
 
 /// The canonical request. `query` holds decoded parameters; `headers` yields the value of each
@@ -82,7 +81,7 @@ pub fn canonical_request<'a>(
 pub fn string_to_sign(canonical_request: &str) -> String {
     format!(
         "{ALGORITHM}\n{}",
-        hex(&Sha256::digest(canonical_request.as_bytes()))
+        hex(&crate::digest::sha256(canonical_request.as_bytes()))
     )
 }
 

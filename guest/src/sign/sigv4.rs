@@ -15,7 +15,6 @@
 use crate::percent::{self, pop_encode_into};
 use crate::sign::hex;
 use crate::time::{format_timestamp, parse_timestamp};
-use sha2::{Digest, Sha256};
 
 /// The algorithm name at the start of the `Authorization` header and of the string to sign.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -166,7 +165,7 @@ pub fn canonical_request(
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex(&crate::digest::sha256(bytes))
 }
 
 /// `AWS4-HMAC-SHA256\n` + `X-Amz-Date` (as sent) + `\n` + the credential scope + `\n` + hex
