@@ -382,6 +382,32 @@ fn accepted_requests_reach_the_upstream_unchanged_and_its_answer_comes_back() {
     assert!(gw.stop().success());
 }
 
+/// With several workers (each its own listener on the one address), every connection is
+/// served, whichever listener the kernel gives it to, each request forwarded exactly once, and
+/// the gateway still shuts down cleanly.
+#[test]
+fn every_worker_serves_its_connections_and_forwards_each_request_once() {
+    let upstream = Upstream::start(Behaviour::Answer);
+    let gw = Served::start(
+        &format!("upstream = {:?}\nworkers = 4\n", upstream.url()),
+        None,
+    );
+    for _ in 0..40 {
+        let answer = send(
+            gw.addr,
+            &to_http(&Call::new(Layout::QueryAndForm).now().build()),
+        );
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    assert_eq!(upstream.requests().len(), 40);
+    assert!(gw.stop().success());
+}
+
 #[test]
 fn rejected_requests_are_answered_at_the_edge_and_never_forwarded() {
     let upstream = Upstream::start(Behaviour::Answer);

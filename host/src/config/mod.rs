@@ -729,6 +729,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn workers_must_be_between_1_and_256() {
+        for bad in ["0", "257"] {
+            let text = format!("[serve]\nworkers = {bad}\n");
+            let error = Config::parse(&text).map(|_| ()).unwrap_err();
+            assert!(format!("{error:#}").contains("serve.workers must be between 1 and 256"));
+        }
+        let config = Config::parse("[serve]\nworkers = 3\n").unwrap();
+        assert_eq!(config.serve.workers, 3);
+    }
+
+    #[test]
     fn the_demo_configuration_is_valid() {
         let config = Config::demo().unwrap();
         assert_eq!(config.limits, Limits::default());
