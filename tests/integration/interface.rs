@@ -20,14 +20,8 @@ fn the_component_exports_the_versioned_validator_and_imports_only_keyring_settin
     let ComponentItem::ComponentInstance(validator) = &exports[0].1 else {
         panic!("validator is not an instance");
     };
-    let mut functions: Vec<&str> = validator
-        .exports(&engine)
-        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
-        .map(|(n, _)| n)
-        .collect();
-    functions.sort_unstable();
     assert_eq!(
-        functions,
+        function_names(validator, &engine),
         [
             "check",
             "decode-token",
@@ -52,16 +46,24 @@ fn the_component_exports_the_versioned_validator_and_imports_only_keyring_settin
     let Some(ComponentItem::ComponentInstance(keyring)) = keyring else {
         panic!("the keyring is not imported");
     };
-    let mut functions: Vec<&str> = keyring
-        .exports(&engine)
+    assert_eq!(
+        function_names(&keyring, &engine),
+        ["access-key-account", "verify-signature", "verify-token-mac"]
+    );
+}
+
+/// The functions of a component instance type, sorted.
+fn function_names<'a>(
+    instance: &'a wasmtime::component::types::ComponentInstance,
+    engine: &'a Engine,
+) -> Vec<&'a str> {
+    let mut names: Vec<&str> = instance
+        .exports(engine)
         .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
         .map(|(n, _)| n)
         .collect();
-    functions.sort_unstable();
-    assert_eq!(
-        functions,
-        ["access-key-account", "verify-signature", "verify-token-mac"]
-    );
+    names.sort_unstable();
+    names
 }
 
 /// The host's `digest` gives the same SHA-256 as the library: a report's recall keys (made
