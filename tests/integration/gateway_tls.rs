@@ -110,10 +110,11 @@ fn an_https_upstream_receives_each_request_unchanged_over_h2_with_the_host_it_wa
     let ca = ca_in(&dir);
     let upstream = HttpsRecorder::start(&ca.leaf(&VENDOR_NAMES), 200, "{}", Duration::ZERO);
     let ca_file = dir.join("ca.pem");
+    // One worker: each worker keeps connection pools of its own, and this test counts them.
     let gw = Served::start_with(
         &aws_key(AWS_SECRET),
         &format!(
-            "{}{}",
+            "workers = 1\n{}{}",
             route("*.amazonaws.com", "https://{host}", upstream.addr, &ca_file),
             route(
                 "*.fnf.aliyuncs.com",
