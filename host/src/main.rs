@@ -18,11 +18,6 @@ use taskgate::sandbox::Sandbox;
 use taskgate::{http1, output};
 use taskgate_filter::{Verdict, parse_timestamp};
 
-/// mimalloc instead of glibc's allocator: the proxy allocates and frees per request on every
-/// worker thread, and glibc's arenas measured as about 8 % of the pass-through's CPU.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The request checked when `check` is given no file: a ReportTaskFailed signed with the demo
 /// access key, checked at the moment it was signed so that it stays valid.
 const EXAMPLE_REQUEST: &[u8] = include_bytes!("../../examples/report-task-failed.http");
