@@ -183,7 +183,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 /// `taskgate check`: one request file (or the shipped example), its verdict on stdout.
 fn check(file: Option<&Path>, now: Option<&str>, common: &Common) -> anyhow::Result<ExitCode> {
     let config = load_config(common.config.as_deref())?;
-    let sandbox = sandbox(common, &config)?;
+    let sandbox = sandbox(common, &config, false)?;
     let (bytes, received_at) = match file {
         None => {
             eprintln!(
@@ -261,7 +261,7 @@ fn serve(
     };
     let source = taskgate::serve::Source::new(common.config.clone(), overrides);
     let config = Arc::new(source.load()?);
-    let sandbox = sandbox(common, &config)?;
+    let sandbox = sandbox(common, &config, true)?;
     // Worker 0's event loop, on this thread; `serve::run` starts the others on threads of their own.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -305,7 +305,7 @@ fn mint_token(
 /// `taskgate token decode`: what a task token holds, and whether a configured key made it.
 fn decode_token(token: &str, common: &Common) -> anyhow::Result<ExitCode> {
     let config = load_config(common.config.as_deref())?;
-    let sandbox = sandbox(common, &config)?;
+    let sandbox = sandbox(common, &config, false)?;
     match sandbox.decode_token(&config, token)? {
         Ok(token) => {
             println!("{:#}", output::token(&token));
@@ -331,18 +331,19 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Arc<Config>> {
     }))
 }
 
-fn sandbox(common: &Common, config: &Config) -> anyhow::Result<Sandbox> {
-    match &common.component {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("reading the component {}", path.display()))?;
-            Sandbox::new(
-                &bytes,
-                config.sandbox.memory_bytes,
-                config.sandbox.instance_reuse,
-            )
-        }
-        None => Sandbox::embedded(config),
+/// The sandbox for a command: `--component`'s file or the embedded component; compiled for a
+/// long-running process when `gateway` (see `Sandbox::for_gateway`).
+fn sandbox(common: &Common, config: &Config, gateway: bool) -> anyhow::Result<Sandbox> {
+    let bytes = match &common.component {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("reading the component {}", path.display()))?,
+        None => taskgate::EMBEDDED_COMPONENT.to_vec(),
+    };
+    let (memory, reuse) = (config.sandbox.memory_bytes, config.sandbox.instance_reuse);
+    if gateway {
+        Sandbox::for_gateway(&bytes, memory, reuse)
+    } else {
+        Sandbox::new(&bytes, memory, reuse)
     }
 }
 
