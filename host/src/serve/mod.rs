@@ -1,7 +1,8 @@
 //! `taskgate serve`: the edge proxy. Callbacks arrive on one address (plain HTTP, or TLS with
 //! certificates chosen by SNI), served by `[serve] workers` threads: each has its own listener on
 //! the address (`SO_REUSEPORT`: the kernel spreads connections over them), its own event loop and
-//! its own upstream connections, so a request never changes threads on its way; each is checked by an instance of the filter component
+//! its own upstream connections, so a request never changes threads on its way. Each request is
+//! checked by an instance of the filter component
 //! (fresh for every request unless `[sandbox] instance_reuse` says otherwise); accepted ones go
 //! where the routes say (an upstream over HTTP or HTTPS, or the local sink) and bad ones are
 //! answered at the edge as the vendor would. A second listener serves `/metrics` (Prometheus)
