@@ -33,7 +33,7 @@ pub fn host_sha256(bytes: &[u8]) -> [u8; 32] {
 /// The host's imports, one call per question: the keyring is asked, never a secret read.
 struct Imports;
 
-crate::wit_conversions!(wit, settings);
+crate::wit_conversions!(wit, settings, keyring);
 use convert::*;
 
 impl Env for Imports {
@@ -42,24 +42,11 @@ impl Env for Imports {
     }
 
     fn verify_signature(&self, id: &str, signing: Signing<'_>, message: &[u8], mac: &[u8]) -> bool {
-        let signing = match signing {
-            Signing::RpcV1 => keyring::Signing::RpcV1,
-            Signing::Acs3 => keyring::Signing::Acs3,
-            Signing::SigV4(scope) => keyring::Signing::Sigv4(keyring::Sigv4Scope {
-                date: scope.date.to_owned(),
-                region: scope.region.to_owned(),
-                service: scope.service.to_owned(),
-            }),
-        };
-        keyring::verify_signature(id, &signing, message, mac)
+        keyring::verify_signature(id, &to_wit_signing(signing), message, mac)
     }
 
     fn verify_token_mac(&self, message: &[u8], mac: &[u8]) -> types::TokenMac {
-        match keyring::verify_token_mac(message, mac) {
-            keyring::TokenMac::Unchecked => types::TokenMac::Unchecked,
-            keyring::TokenMac::Unmatched => types::TokenMac::Unmatched,
-            keyring::TokenMac::Verified(account) => types::TokenMac::Verified(account),
-        }
+        token_mac_of_wit(keyring::verify_token_mac(message, mac))
     }
 
     fn limits(&self) -> types::Limits {

@@ -1,5 +1,5 @@
 //! The one mapping between the filter's own types and the types a WIT bindings generator makes
-//! of `wit/types.wit` and `wit/settings.wit`, both ways.
+//! of `wit/types.wit`, `wit/settings.wit` and `wit/keyring.wit`, both ways.
 //!
 //! wit-bindgen (the component) and wasmtime's `bindgen!` (the host) generate different Rust
 //! types from the same WIT, with the same member and case names. This macro is written against
@@ -7,12 +7,12 @@
 //! mapping again; a change to the WIT is mapped here once.
 
 /// Expands to a module `convert` of functions between `$crate`'s types and those of the
-/// generated `types` module `$wit` and `settings` module `$settings` (identifiers in scope where
-/// it is called): `to_wit_*` one way, `*_of_wit` the other.
+/// generated `types` module `$wit`, `settings` module `$settings` and `keyring` module `$keyring`
+/// (identifiers in scope where it is called): `to_wit_*` one way, `*_of_wit` the other.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! wit_conversions {
-    ($wit:ident, $settings:ident) => {
+    ($wit:ident, $settings:ident, $keyring:ident) => {
         /// Conversions between the filter's types and the generated WIT types (from
         /// `taskgate_filter::wit_conversions!`). Each side uses the half it needs.
         #[allow(
@@ -20,7 +20,7 @@ macro_rules! wit_conversions {
             reason = "each side of the WIT uses one direction of most pairs"
         )]
         mod convert {
-            use super::{$settings, $wit};
+            use super::{$keyring, $settings, $wit};
             use $crate as ours;
 
             // The plain records: one member list each, both directions from it.
@@ -165,6 +165,46 @@ macro_rules! wit_conversions {
                     $wit::EdgeFailure::RateLimited(retry_after) => {
                         ours::EdgeFailure::RateLimited { retry_after }
                     }
+                }
+            }
+
+            pub fn to_wit_signing(signing: ours::Signing<'_>) -> $keyring::Signing {
+                match signing {
+                    ours::Signing::RpcV1 => $keyring::Signing::RpcV1,
+                    ours::Signing::Acs3 => $keyring::Signing::Acs3,
+                    ours::Signing::SigV4(scope) => $keyring::Signing::Sigv4($keyring::Sigv4Scope {
+                        date: scope.date.to_owned(),
+                        region: scope.region.to_owned(),
+                        service: scope.service.to_owned(),
+                    }),
+                }
+            }
+
+            pub fn signing_of_wit(signing: &$keyring::Signing) -> ours::Signing<'_> {
+                match signing {
+                    $keyring::Signing::RpcV1 => ours::Signing::RpcV1,
+                    $keyring::Signing::Acs3 => ours::Signing::Acs3,
+                    $keyring::Signing::Sigv4(scope) => ours::Signing::SigV4(ours::sign::Scope {
+                        date: &scope.date,
+                        region: &scope.region,
+                        service: &scope.service,
+                    }),
+                }
+            }
+
+            pub fn to_wit_token_mac(mac: ours::TokenMac) -> $keyring::TokenMac {
+                match mac {
+                    ours::TokenMac::Unchecked => $keyring::TokenMac::Unchecked,
+                    ours::TokenMac::Unmatched => $keyring::TokenMac::Unmatched,
+                    ours::TokenMac::Verified(account) => $keyring::TokenMac::Verified(account),
+                }
+            }
+
+            pub fn token_mac_of_wit(mac: $keyring::TokenMac) -> ours::TokenMac {
+                match mac {
+                    $keyring::TokenMac::Unchecked => ours::TokenMac::Unchecked,
+                    $keyring::TokenMac::Unmatched => ours::TokenMac::Unmatched,
+                    $keyring::TokenMac::Verified(account) => ours::TokenMac::Verified(account),
                 }
             }
 

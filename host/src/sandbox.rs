@@ -2,8 +2,8 @@
 //! limited instance for every check.
 //!
 //! Start-up (once): an `Engine` with the pooling allocator and epoch interruption, a ticker
-//! thread that advances the epoch, a `Linker` with the `keyring`, `digest` and `settings` imports and every
-//! other import defined as a trap (the component's std imports `wasi:cli` and `wasi:io` but never
+//! thread that advances the epoch, a `Linker` with the `keyring`, `digest` and `settings` imports
+//! and every other import defined as a trap (the component's std imports `wasi:cli` and `wasi:io` but never
 //! calls them: no WASI context is built, so the filter has no files, environment, network or
 //! clock, and a fresh store costs nothing for them), and the instantiated-ahead `FilterPre`.
 //! Per check: an instance with the check's configuration, memory cap and a fresh epoch deadline;
@@ -17,8 +17,7 @@ use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskgate_filter::{
-    Dialect, EdgeFailure, Env as _, Request, Response, Signing, TaskToken, TokenError, TokenMac,
-    Verdict,
+    Dialect, EdgeFailure, Env as _, Request, Response, TaskToken, TokenError, Verdict,
 };
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
@@ -36,7 +35,7 @@ mod bindings {
 
 use bindings::taskgate::filter::{digest, keyring, settings, types as wit};
 
-taskgate_filter::wit_conversions!(wit, settings);
+taskgate_filter::wit_conversions!(wit, settings, keyring);
 use convert::*;
 
 /// How often the epoch advances; deadlines are counted in these ticks. Coarse on purpose: the
@@ -97,24 +96,12 @@ impl keyring::Host for State {
         message: Vec<u8>,
         mac: Vec<u8>,
     ) -> bool {
-        let signing = match &signing {
-            keyring::Signing::RpcV1 => Signing::RpcV1,
-            keyring::Signing::Acs3 => Signing::Acs3,
-            keyring::Signing::Sigv4(scope) => Signing::SigV4(taskgate_filter::sign::Scope {
-                date: &scope.date,
-                region: &scope.region,
-                service: &scope.service,
-            }),
-        };
-        self.config.verify_signature(&id, signing, &message, &mac)
+        self.config
+            .verify_signature(&id, signing_of_wit(&signing), &message, &mac)
     }
 
     fn verify_token_mac(&mut self, message: Vec<u8>, mac: Vec<u8>) -> keyring::TokenMac {
-        match self.config.verify_token_mac(&message, &mac) {
-            TokenMac::Unchecked => keyring::TokenMac::Unchecked,
-            TokenMac::Unmatched => keyring::TokenMac::Unmatched,
-            TokenMac::Verified(account) => keyring::TokenMac::Verified(account),
-        }
+        to_wit_token_mac(self.config.verify_token_mac(&message, &mac))
     }
 }
 
