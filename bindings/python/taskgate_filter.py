@@ -1,4 +1,4 @@
-"""Run the taskgate filter component (WIT `taskgate:filter@0.6.0`) from Python.
+"""Run the taskgate filter component (WIT `taskgate:filter@0.7.0`) from Python.
 
 Uses the component API of wasmtime-py (`wasmtime.component`): the component is compiled once per
 `Filter`, and every `check` gets a fresh store and instance, as the Rust host does by default.
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 WIT_PACKAGE = "taskgate:filter"
-WIT_VERSION = "0.6.0"
+WIT_VERSION = "0.7.0"
 _KEYRING = f"{WIT_PACKAGE}/keyring@{WIT_VERSION}"
 _DIGEST = f"{WIT_PACKAGE}/digest@{WIT_VERSION}"
 _SETTINGS = f"{WIT_PACKAGE}/settings@{WIT_VERSION}"

@@ -25,7 +25,7 @@ const HOST_ID: &str = "taskgate";
 /// `(name, value, where it was)`; or the response a bad encoding, body or repeated name gets.
 pub fn parameters(request: &Request) -> Result<Vec<(String, String, Source)>, Response> {
     let params = Params::parse(request).map_err(|f| f.response(REQUEST_ID, HOST_ID))?;
-    Ok(params
+    let mut all: Vec<(String, String, Source)> = params
         .iter()
         .map(|p| {
             (
@@ -34,11 +34,13 @@ pub fn parameters(request: &Request) -> Result<Vec<(String, String, Source)>, Re
                 p.source,
             )
         })
-        .collect())
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(all)
 }
 
-/// The members an AWS call's report carries: the task token (CodePipeline's job id), the
-/// error and the cause.
+/// The members an AWS failure call's report carries: the task token (CodePipeline's job id),
+/// the error and the cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsFields {
     /// `taskToken`, or CodePipeline's `jobId`.
@@ -49,9 +51,9 @@ pub struct AwsFields {
     pub cause: Option<String>,
 }
 
-/// An AWS call's JSON body read as `check` reads it once the signature has verified: a JSON
-/// object with no repeated member, then the call's published model. `dialect` must be an AWS
-/// one; the error is the response `check` would give.
+/// An AWS failure call's JSON body read as `check` reads it once the signature has verified: a
+/// JSON object with no repeated member, then the call's published model. `dialect` must be an
+/// AWS one; the error is the response `check` would give.
 pub fn aws_body(dialect: Dialect, body: &[u8]) -> Result<AwsFields, Response> {
     let respond = |failure: AwsFailure| failure.response(dialect, REQUEST_ID);
     let members = json_object(body).map_err(|error| respond(error.into()))?;

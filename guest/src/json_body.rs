@@ -52,7 +52,9 @@ pub enum Json {
     String(String),
     /// An object, members in order, names unique.
     Object(Vec<(String, Json)>),
-    /// A boolean, number or array: never a valid value of the members the filter reads.
+    /// A number (CodePipeline's percentages and timestamps).
+    Number(f64),
+    /// A boolean or array: never a valid value of the members the filter reads.
     Other,
 }
 
@@ -69,6 +71,17 @@ impl Json {
 /// Parses a JSON object of any shape, refusing duplicate member names at every depth: the
 /// filter and the engine behind it must not be able to read two different values.
 pub fn parse_object(body: &[u8]) -> Result<Json, ObjectError> {
+    match parse_value(body)? {
+        object @ Json::Object(_) => Ok(object),
+        _ => Err(ObjectError::Invalid(
+            "the body is not a JSON object".to_owned(),
+        )),
+    }
+}
+
+/// Parses one JSON value of any kind (Step Functions' task output), refusing duplicate member
+/// names as [`parse_object`] does.
+pub fn parse_value(body: &[u8]) -> Result<Json, ObjectError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = de::Deserialize::deserialize(&mut de).map_err(|e: serde_json::Error| {
         match e.to_string().strip_prefix(DUPLICATE) {
@@ -80,12 +93,7 @@ pub fn parse_object(body: &[u8]) -> Result<Json, ObjectError> {
     })?;
     de.end()
         .map_err(|e| ObjectError::Invalid(without_value_echo(&e)))?;
-    match value {
-        object @ Json::Object(_) => Ok(object),
-        _ => Err(ObjectError::Invalid(
-            "the body is not a JSON object".to_owned(),
-        )),
-    }
+    Ok(value)
 }
 
 /// The prefix of the parser error raised for a repeated member name.
@@ -108,14 +116,15 @@ impl<'de> Visitor<'de> for JsonVisitor {
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Json, E> {
         Ok(Json::Other)
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Json, E> {
-        Ok(Json::Other)
+    // Only compared with small bounds: a huge integer stays huge as an f64.
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::Number(v as f64))
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Json, E> {
-        Ok(Json::Other)
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::Number(v as f64))
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Json, E> {
-        Ok(Json::Other)
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
+        Ok(Json::Number(v))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Json, E> {
         Ok(Json::String(v.to_owned()))

@@ -4,7 +4,7 @@
 //! long the token.
 
 use crate::sign::hex;
-use crate::types::{Dialect, Limits, Recall};
+use crate::types::{Callback, Dialect, Limits, Recall};
 
 /// The digest of `parts`, each length-prefixed so that no two different lists collide.
 fn digest(kind: &str, parts: &[&str]) -> String {
@@ -34,6 +34,22 @@ pub fn recall(nonce: Option<String>, task: Option<String>, limits: Limits) -> Re
         nonce,
         nonce_seconds: limits.max_clock_skew_seconds.saturating_mul(2),
         task,
+        settles: false,
+    }
+}
+
+/// A report's recall: its nonce, and its task, which the report settles unless it is a
+/// heartbeat (then the task is only consulted).
+pub fn report(
+    nonce: Option<String>,
+    dialect: Dialect,
+    task_token: &str,
+    callback: Callback,
+    limits: Limits,
+) -> Recall {
+    Recall {
+        settles: callback.settles(),
+        ..recall(nonce, Some(task(dialect, task_token)), limits)
     }
 }
 

@@ -8,11 +8,11 @@ use crate::sign::Signing;
 pub enum Dialect {
     /// Alibaba Cloud Serverless Workflow / CloudFlow (`fnf`, version 2019-03-15).
     Fnf,
-    /// AWS Step Functions `SendTaskFailure`.
+    /// AWS Step Functions (awsJson 1.0, SigV4 service `states`).
     States,
-    /// AWS SWF `RespondActivityTaskFailed`.
+    /// AWS Simple Workflow Service (awsJson 1.0, SigV4 service `swf`).
     Swf,
-    /// AWS CodePipeline `PutJobFailureResult`.
+    /// AWS CodePipeline's job worker calls (awsJson 1.1, SigV4 service `codepipeline`).
     CodePipeline,
 }
 
@@ -137,13 +137,46 @@ pub enum TokenError {
     Malformed(String),
 }
 
-/// A callback that passed every check. `error` and `cause` are sensitive: never log them.
+/// What a callback does to its task (the WIT `callback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Callback {
+    /// The task failed; settles it.
+    Failed,
+    /// The task succeeded; settles it.
+    Succeeded,
+    /// The task was canceled (SWF); settles it.
+    Canceled,
+    /// The worker is still at it (or, CodePipeline, has taken the job); settles nothing.
+    Heartbeat,
+}
+
+impl Callback {
+    /// The short name used in output, case files and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Callback::Failed => "failed",
+            Callback::Succeeded => "succeeded",
+            Callback::Canceled => "canceled",
+            Callback::Heartbeat => "heartbeat",
+        }
+    }
+
+    /// Whether an accepted callback of this kind closes its task.
+    pub fn settles(self) -> bool {
+        !matches!(self, Callback::Heartbeat)
+    }
+}
+
+/// A callback that passed every check. `error`, `cause` and `output` are sensitive: never log
+/// them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// Which API.
     pub dialect: Dialect,
     /// The operation, e.g. `ReportTaskFailed`.
     pub action: String,
+    /// What the call does to its task.
+    pub callback: Callback,
     /// The request id used for this request.
     pub request_id: String,
     /// The access key id that signed the request.
@@ -156,6 +189,8 @@ pub struct Report {
     pub error: Option<String>,
     /// The caller's cause (sensitive).
     pub cause: Option<String>,
+    /// The success output, or a cancel's or heartbeat's details (sensitive).
+    pub output: Option<String>,
     /// What a host with memory claims and consults for it.
     pub recall: Recall,
 }
@@ -171,6 +206,9 @@ pub struct Recall {
     pub nonce_seconds: u32,
     /// The ledger key of the report's task (reports only).
     pub task: Option<String>,
+    /// True when the report closes its task: hold `task` while it is with the upstream and let
+    /// the answer settle it. False (heartbeats): only consult it.
+    pub settles: bool,
 }
 
 /// A complete HTTP response.
@@ -206,6 +244,10 @@ pub struct PassedCall {
 
 /// The filter's decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per request, returned once: a box would be one more allocation per report"
+)]
 pub enum Verdict {
     /// Forward the original request.
     Forward(Report),

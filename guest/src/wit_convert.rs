@@ -34,7 +34,7 @@ macro_rules! wit_conversions {
                 version, kind, execution_id, event_id, account, verified
             });
             $crate::wit_record!(to_wit_recall, recall_of_wit, ours::Recall <=> $wit::Recall {
-                nonce, nonce_seconds, task
+                nonce, nonce_seconds, task, settles
             });
             $crate::wit_record!(to_wit_limits, limits_of_wit, ours::Limits <=> $settings::Limits {
                 max_body_bytes, max_aws_body_bytes, max_clock_skew_seconds
@@ -58,6 +58,24 @@ macro_rules! wit_conversions {
                 }
             }
 
+            pub fn to_wit_callback(callback: ours::Callback) -> $wit::Callback {
+                match callback {
+                    ours::Callback::Failed => $wit::Callback::Failed,
+                    ours::Callback::Succeeded => $wit::Callback::Succeeded,
+                    ours::Callback::Canceled => $wit::Callback::Canceled,
+                    ours::Callback::Heartbeat => $wit::Callback::Heartbeat,
+                }
+            }
+
+            pub fn callback_of_wit(callback: $wit::Callback) -> ours::Callback {
+                match callback {
+                    $wit::Callback::Failed => ours::Callback::Failed,
+                    $wit::Callback::Succeeded => ours::Callback::Succeeded,
+                    $wit::Callback::Canceled => ours::Callback::Canceled,
+                    $wit::Callback::Heartbeat => ours::Callback::Heartbeat,
+                }
+            }
+
             pub fn to_wit_token_error(error: ours::TokenError) -> $wit::TokenError {
                 match error {
                     ours::TokenError::Unverified => $wit::TokenError::Unverified,
@@ -77,12 +95,14 @@ macro_rules! wit_conversions {
                     ours::Verdict::Forward(report) => $wit::Verdict::Forward($wit::Report {
                         dialect: to_wit_dialect(report.dialect),
                         action: report.action,
+                        callback: to_wit_callback(report.callback),
                         request_id: report.request_id,
                         access_key_id: report.access_key_id,
                         task_token: report.task_token,
                         token: report.token.map(to_wit_token),
                         error: report.error,
                         cause: report.cause,
+                        output: report.output,
                         recall: to_wit_recall(report.recall),
                     }),
                     ours::Verdict::Pass(call) => $wit::Verdict::Pass($wit::PassedCall {
@@ -103,12 +123,14 @@ macro_rules! wit_conversions {
                     $wit::Verdict::Forward(report) => ours::Verdict::Forward(ours::Report {
                         dialect: dialect_of_wit(report.dialect),
                         action: report.action,
+                        callback: callback_of_wit(report.callback),
                         request_id: report.request_id,
                         access_key_id: report.access_key_id,
                         task_token: report.task_token,
                         token: report.token.map(token_of_wit),
                         error: report.error,
                         cause: report.cause,
+                        output: report.output,
                         recall: recall_of_wit(report.recall),
                     }),
                     $wit::Verdict::Pass(call) => ours::Verdict::Pass(ours::PassedCall {

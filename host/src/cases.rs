@@ -90,11 +90,12 @@ impl Memory {
         if self.nonce_claimed && recall.nonce.is_some() {
             return Some(EdgeFailure::NonceUsed);
         }
+        // A heartbeat (`settles` false) consults the ledger but never waits on a busy task.
         match (recall.task.is_some(), task_token) {
             (true, Some(task_token)) if self.settled => Some(EdgeFailure::TaskSettled {
                 task_token: task_token.clone(),
             }),
-            (true, Some(_)) if self.busy => Some(EdgeFailure::TaskBusy),
+            (true, Some(_)) if self.busy && recall.settles => Some(EdgeFailure::TaskBusy),
             _ => None,
         }
     }
@@ -134,9 +135,9 @@ pub struct Expect {
     /// Reject: the exact response body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
-    /// Forward: report fields that must match (any of `dialect`, `action`, `request_id`,
-    /// `access_key_id`, `task_token`, `error`, `cause`, `execution_id`, `event_id`, `account`,
-    /// `verified`).
+    /// Forward: report fields that must match (any of `dialect`, `action`, `callback`,
+    /// `request_id`, `access_key_id`, `task_token`, `error`, `cause`, `output`, `execution_id`,
+    /// `event_id`, `account`, `verified`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<BTreeMap<String, toml::Value>>,
     /// Pass: fields of the passed call that must match (any of `dialect`, `action`,
@@ -276,6 +277,7 @@ pub fn report_fields(report: &Report) -> BTreeMap<&'static str, String> {
     let mut fields = BTreeMap::from([
         ("dialect", report.dialect.name().to_owned()),
         ("action", report.action.clone()),
+        ("callback", report.callback.name().to_owned()),
         ("request_id", report.request_id.clone()),
         ("access_key_id", report.access_key_id.clone()),
         ("task_token", report.task_token.clone()),
@@ -285,6 +287,9 @@ pub fn report_fields(report: &Report) -> BTreeMap<&'static str, String> {
     }
     if let Some(cause) = &report.cause {
         fields.insert("cause", cause.clone());
+    }
+    if let Some(output) = &report.output {
+        fields.insert("output", output.clone());
     }
     if let Some(token) = &report.token {
         fields.insert("execution_id", token.execution_id.clone());

@@ -28,17 +28,19 @@ pub fn verdict(verdict: &Verdict) -> Value {
     }
 }
 
-/// The decoded report, `error` and `cause` included: this is the user's own request, printed
-/// on request (it is never logged).
+/// The decoded report, `error`, `cause` and `output` included: this is the user's own request,
+/// printed on request (it is never logged).
 pub fn report(report: &Report) -> Value {
     json!({
         "dialect": report.dialect.name(),
         "action": report.action,
+        "callback": report.callback.name(),
         "request_id": report.request_id,
         "access_key_id": report.access_key_id,
         "task_token": report.task_token,
         "error": report.error,
         "cause": report.cause,
+        "output": report.output,
         "token": report.token.as_ref().map(token),
         "recall": recall(&report.recall),
     })
@@ -50,6 +52,7 @@ pub fn recall(recall: &Recall) -> Value {
         "nonce": recall.nonce,
         "nonce_seconds": recall.nonce_seconds,
         "task": recall.task,
+        "settles": recall.settles,
     })
 }
 

@@ -54,6 +54,7 @@ async fn one_request(store: &Store, n: u64) {
         rate: Some(("LTAI5tDemoAccessKeyId", 1e6, 1_000_000)),
         nonce: Some((&nonce, Duration::from_secs(1800))),
         task: Some((&task, &owner, Duration::from_secs(15))),
+        consult: None,
     };
     let admitted = store.admit(&admission).await.expect("admit");
     assert_eq!(admitted, Admitted::Task(Begin::Acquired));

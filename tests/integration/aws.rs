@@ -800,9 +800,9 @@ fn model_rules() -> Vec<Rule> {
 fn operation_rules() -> Vec<Rule> {
     let mut rules = Vec::new();
     for (n, target) in [
-        "AWSStepFunctions.SendTaskSuccess",
-        "AWSStepFunctions.SendTaskHeartbeat",
-        "SimpleWorkflowService.RespondActivityTaskCompleted",
+        "AWSStepFunctions.GetActivityTask",
+        "AWSStepFunctions.DescribeExecution",
+        "SimpleWorkflowService.PollForActivityTask",
         "Nonsense",
         "Some.Other",
         "awsstepfunctions.sendtaskfailure",
@@ -842,7 +842,7 @@ fn operation_rules() -> Vec<Rule> {
         // (CodePipeline speaks awsJson 1.1).
         configured(
             "another_codepipeline_operation_is_unknown_operation_in_its_services_format",
-            AwsCall::new(CodePipeline).target("CodePipeline_20150709.PutJobSuccessResult"),
+            AwsCall::new(CodePipeline).target("CodePipeline_20150709.PollForJobs"),
             REJECT_OTHERS,
             rejected(400, "UnknownOperationException"),
         ),
@@ -1089,8 +1089,8 @@ fn authentication_rules() -> Vec<Rule> {
         rule("sfn_signed_with_a_body_that_does_not_parse_is_serialization_error", AwsCall::new(States).body(br#"{"taskToken": "#), rejected(400, "SerializationException")),
         rule("sfn_unsigned_get_is_unknown_operation", AwsCall::new(States).unsigned().method("GET"), rejected(400, "UnknownOperationException")),
         configured(
-            "sfn_success_call_with_a_wrong_secret_is_unknown_operation_when_other_calls_are_rejected",
-            AwsCall::new(States).secret("wrong").target("AWSStepFunctions.SendTaskSuccess"),
+            "sfn_other_call_with_a_wrong_secret_is_unknown_operation_when_other_calls_are_rejected",
+            AwsCall::new(States).secret("wrong").target("AWSStepFunctions.StartExecution"),
             REJECT_OTHERS,
             rejected(400, "UnknownOperationException"),
         ),
@@ -1303,7 +1303,13 @@ pub fn corpus() -> Vec<crate::corpus::Entry> {
     entries
 }
 
-/// Calls other than the failure reports: (name, call, overrides), each verdict pinned in the
+/// A Step Functions call the filter does not model, and its body.
+const START_EXECUTION: &str = r#"{"stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:demo", "input": "{}"}"#;
+/// Another, read-only.
+const DESCRIBE_EXECUTION: &str =
+    r#"{"executionArn": "arn:aws:states:us-east-1:123456789012:execution:demo:1"}"#;
+
+/// Calls the filter does not model: (name, call, overrides), each verdict pinned in the
 /// corpus and asserted by `other_calls_are_authenticated_then_passed_or_forwarded_unchecked`.
 fn other_calls() -> Vec<(&'static str, AwsCall, &'static str)> {
     let other = |dialect, target: &str, body: &str| {
@@ -1319,38 +1325,34 @@ fn other_calls() -> Vec<(&'static str, AwsCall, &'static str)> {
     };
     vec![
         (
-            "send_task_success_is_passed_once_authenticated",
+            "start_execution_is_passed_once_authenticated",
+            other(States, "AWSStepFunctions.StartExecution", START_EXECUTION),
+            "",
+        ),
+        (
+            "describe_execution_is_passed_once_authenticated",
             other(
                 States,
-                "AWSStepFunctions.SendTaskSuccess",
-                r#"{"taskToken": "tok-123", "output": "{}"}"#,
+                "AWSStepFunctions.DescribeExecution",
+                DESCRIBE_EXECUTION,
             ),
             "",
         ),
         (
-            "send_task_heartbeat_is_passed_once_authenticated",
-            other(
-                States,
-                "AWSStepFunctions.SendTaskHeartbeat",
-                r#"{"taskToken": "tok-123"}"#,
-            ),
-            "",
-        ),
-        (
-            "record_activity_task_heartbeat_is_passed_once_authenticated",
+            "poll_for_activity_task_is_passed_once_authenticated",
             other(
                 Swf,
-                "SimpleWorkflowService.RecordActivityTaskHeartbeat",
-                r#"{"taskToken": "t"}"#,
+                "SimpleWorkflowService.PollForActivityTask",
+                r#"{"domain": "demo", "taskList": {"name": "main"}}"#,
             ),
             "",
         ),
         (
-            "put_job_success_result_is_passed_once_authenticated",
+            "poll_for_jobs_is_passed_once_authenticated",
             other(
                 CodePipeline,
-                "CodePipeline_20150709.PutJobSuccessResult",
-                &format!(r#"{{"jobId": "{JOB_ID}"}}"#),
+                "CodePipeline_20150709.PollForJobs",
+                r#"{"actionTypeId": {"category": "Build", "owner": "Custom", "provider": "demo", "version": "1"}}"#,
             ),
             "",
         ),
@@ -1360,66 +1362,48 @@ fn other_calls() -> Vec<(&'static str, AwsCall, &'static str)> {
             "",
         ),
         (
-            "send_task_success_with_a_wrong_secret_is_invalid_signature",
-            other(
-                States,
-                "AWSStepFunctions.SendTaskSuccess",
-                r#"{"taskToken": "tok-123", "output": "{}"}"#,
-            )
-            .secret("not-the-secret"),
+            "start_execution_with_a_wrong_secret_is_invalid_signature",
+            other(States, "AWSStepFunctions.StartExecution", START_EXECUTION)
+                .secret("not-the-secret"),
             "",
         ),
         (
-            "send_task_heartbeat_by_an_unknown_key_is_unrecognized_client",
+            "describe_execution_by_an_unknown_key_is_unrecognized_client",
             other(
                 States,
-                "AWSStepFunctions.SendTaskHeartbeat",
-                r#"{"taskToken": "tok-123"}"#,
+                "AWSStepFunctions.DescribeExecution",
+                DESCRIBE_EXECUTION,
             )
             .key("AKIDUNKNOWN", "whatever"),
             "",
         ),
         (
-            "send_task_success_scoped_to_another_service_is_invalid_signature",
-            other(
-                States,
-                "AWSStepFunctions.SendTaskSuccess",
-                r#"{"taskToken": "tok-123", "output": "{}"}"#,
-            )
-            .scope_service("swf"),
+            "start_execution_scoped_to_another_service_is_invalid_signature",
+            other(States, "AWSStepFunctions.StartExecution", START_EXECUTION).scope_service("swf"),
             "",
         ),
         (
-            "send_task_heartbeat_signed_20_minutes_before_receipt_is_signature_expired",
+            "describe_execution_signed_20_minutes_before_receipt_is_signature_expired",
             other(
                 States,
-                "AWSStepFunctions.SendTaskHeartbeat",
-                r#"{"taskToken": "tok-123"}"#,
+                "AWSStepFunctions.DescribeExecution",
+                DESCRIBE_EXECUTION,
             )
             .received_at(aws_signed_at() + 20 * 60),
             "",
         ),
         (
-            "send_task_success_without_authorization_is_missing_authentication_token",
-            other(
-                States,
-                "AWSStepFunctions.SendTaskSuccess",
-                r#"{"taskToken": "tok-123", "output": "{}"}"#,
-            )
-            .unsigned(),
+            "start_execution_without_authorization_is_missing_authentication_token",
+            other(States, "AWSStepFunctions.StartExecution", START_EXECUTION).unsigned(),
             "",
         ),
         // Method and content type are the service's to judge for a call this filter does not
         // model.
         (
-            "send_task_success_as_get_with_a_json_content_type_is_passed_once_authenticated",
-            other(
-                States,
-                "AWSStepFunctions.SendTaskSuccess",
-                r#"{"taskToken": "tok-123", "output": "{}"}"#,
-            )
-            .method("GET")
-            .content_type("application/json"),
+            "start_execution_as_get_with_a_json_content_type_is_passed_once_authenticated",
+            other(States, "AWSStepFunctions.StartExecution", START_EXECUTION)
+                .method("GET")
+                .content_type("application/json"),
             "",
         ),
         // Two different targets: this filter and the service could read different operations,
@@ -1440,13 +1424,9 @@ fn other_calls() -> Vec<(&'static str, AwsCall, &'static str)> {
             REJECT_OTHERS,
         ),
         (
-            "send_task_success_with_a_wrong_secret_is_passed_unchecked_when_other_calls_are_forwarded",
-            other(
-                States,
-                "AWSStepFunctions.SendTaskSuccess",
-                r#"{"taskToken": "tok-123", "output": "{}"}"#,
-            )
-            .secret("not-the-secret"),
+            "start_execution_with_a_wrong_secret_is_passed_unchecked_when_other_calls_are_forwarded",
+            other(States, "AWSStepFunctions.StartExecution", START_EXECUTION)
+                .secret("not-the-secret"),
             FORWARD_OTHERS,
         ),
         (

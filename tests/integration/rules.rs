@@ -176,16 +176,16 @@ fn cases() -> Vec<Case> {
         configured(
             "other_action_is_action_not_supported_when_other_calls_are_rejected",
             Call::new(QueryAndForm)
-                .set("Action", "ReportTaskSucceeded")
+                .set("Action", "StartExecution")
                 .build(),
             REJECT_OTHERS.to_owned(),
-            ("ActionNotSupported", 400, "'ReportTaskSucceeded'"),
+            ("ActionNotSupported", 400, "'StartExecution'"),
         ),
         // Other calls: authenticated exactly as ReportTaskFailed (the default), then passed on.
         case(
             "other_action_is_passed_once_authenticated",
             Call::new(QueryAndForm)
-                .set("Action", "ReportTaskSucceeded")
+                .set("Action", "StartExecution")
                 .set("Output", "{\"ok\":true}")
                 .remove("Error")
                 .remove("Cause"),
@@ -201,21 +201,21 @@ fn cases() -> Vec<Case> {
         case(
             "other_action_with_a_wrong_secret_is_signature_not_match",
             Call::new(QueryAndForm)
-                .set("Action", "ReportTaskSucceeded")
+                .set("Action", "StartExecution")
                 .secret("not-the-secret"),
             ("SignatureNotMatch", 403, "HMAC-SHA1"),
         ),
         case(
             "other_action_by_an_unknown_key_is_invalid_access_key_id",
             Call::new(QueryAndForm)
-                .set("Action", "ReportTaskSucceeded")
+                .set("Action", "StartExecution")
                 .set("AccessKeyId", "LTAI5tUnknownKeyId"),
             ("InvalidAccessKeyID", 403, "LTAI5tUnknownKeyId"),
         ),
         configured(
             "other_action_signed_too_long_ago_is_request_time_too_skewed",
             Call::new(QueryAndForm)
-                .set("Action", "ReportTaskSucceeded")
+                .set("Action", "StartExecution")
                 .received_at(signed_at() + 901)
                 .build(),
             String::new(),
@@ -224,7 +224,7 @@ fn cases() -> Vec<Case> {
         case(
             "other_action_without_a_signature_is_missing_required_params",
             Call::new(QueryAndForm)
-                .set("Action", "ReportTaskSucceeded")
+                .set("Action", "StartExecution")
                 .signature(""),
             ("MissingRequiredParams", 400, "'Signature'"),
         ),
@@ -236,14 +236,14 @@ fn cases() -> Vec<Case> {
         case(
             "acs3_other_action_with_a_wrong_secret_is_signature_not_match",
             Call::new(Acs3)
-                .header("x-acs-action", "ReportTaskSucceeded")
+                .header("x-acs-action", "StartExecution")
                 .secret("not-the-secret"),
             ("SignatureNotMatch", 403, "ACS3-HMAC-SHA256"),
         ),
         configured(
             "other_action_with_a_wrong_secret_is_passed_unchecked_when_other_calls_are_forwarded",
             Call::new(QueryAndForm)
-                .set("Action", "ReportTaskSucceeded")
+                .set("Action", "StartExecution")
                 .secret("not-the-secret")
                 .build(),
             FORWARD_OTHERS.to_owned(),

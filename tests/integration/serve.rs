@@ -744,8 +744,8 @@ fn other_calls_are_authenticated_then_forwarded_or_recorded_and_counted_by_actio
     );
     let success = |secret: &str| {
         taskgate_tests::AwsCall::new(taskgate_tests::AwsDialect::States)
-            .target("AWSStepFunctions.SendTaskSuccess")
-            .body(br#"{"taskToken": "tok-123", "output": "{}"}"#)
+            .target("AWSStepFunctions.StartExecution")
+            .body(br#"{"stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:demo"}"#)
             .secret(secret)
             .now()
             .build()
@@ -768,12 +768,12 @@ fn other_calls_are_authenticated_then_forwarded_or_recorded_and_counted_by_actio
     let metrics = String::from_utf8(get(gw.admin, "/metrics").body).expect("utf8");
     assert!(
         metrics.contains(
-            "taskgate_other_calls_total{dialect=\"states\",action=\"SendTaskSuccess\",mode=\"authenticate\"} 1"
+            "taskgate_other_calls_total{dialect=\"states\",action=\"StartExecution\",mode=\"authenticate\"} 1"
         ),
         "{metrics}"
     );
-    let log = gw.log_with("\"action\":\"SendTaskSuccess\"");
-    assert!(log.contains("\"action\":\"SendTaskSuccess\""), "{log}");
+    let log = gw.log_with("\"action\":\"StartExecution\"");
+    assert!(log.contains("\"action\":\"StartExecution\""), "{log}");
 
     // In the sink: answered as the service would, recorded with its action.
     let gw = Served::start_with(&aws_key, "", None);
@@ -781,7 +781,7 @@ fn other_calls_are_authenticated_then_forwarded_or_recorded_and_counted_by_actio
     assert_eq!((answer.status, answer.body.as_slice()), (200, &b"{}"[..]));
     let lines = gw.sink_lines();
     assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["action"], "SendTaskSuccess");
+    assert_eq!(lines[0]["action"], "StartExecution");
     assert_eq!(lines[0]["access_key_id"], taskgate_tests::AWS_KEY_ID);
 
     // Rejected when configured so.

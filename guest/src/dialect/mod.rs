@@ -12,6 +12,10 @@ use crate::types::{Dialect, Env, Limits, PassedCall, Recall, Report, Request, Re
 
 /// What a dialect lets through: a failure report that passed every rule, or a call it does
 /// not model, passed per `other_calls`.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per request, moved once into the verdict: a box would be one more allocation"
+)]
 pub enum Accepted {
     /// A failure report.
     Report(Report),
@@ -142,9 +146,13 @@ fn upstream_code(dialect: Dialect, body: &[u8]) -> Option<String> {
 }
 
 /// The service's answer to an accepted report, for a host that records reports instead of
-/// forwarding them (the sink): Alibaba's `{"EventId", "RequestId"}`, AWS's empty `{}`.
+/// forwarding them (the sink): Alibaba's `{"EventId", "RequestId"}`, AWS's output of the call.
 pub fn success_response(report: &Report, event_id: u64) -> Response {
-    success(report.dialect, &report.request_id, || {
+    let aws_body = aws::CALLS
+        .iter()
+        .find(|call| call.dialect == report.dialect && call.action == report.action)
+        .map_or("{}", |call| call.success_body);
+    success(report.dialect, &report.request_id, aws_body, || {
         // Members in the service's order; serializing two plain fields cannot fail.
         serde_json::to_string(&FnfSuccess {
             event_id,
@@ -157,14 +165,19 @@ pub fn success_response(report: &Report, event_id: u64) -> Response {
 /// A minimal success answer to a passed call, for a host with nowhere to forward it: 200 with
 /// Alibaba's `{"RequestId"}` or AWS's `{}`.
 pub fn passed_response(call: &PassedCall) -> Response {
-    success(call.dialect, &call.request_id, || {
+    success(call.dialect, &call.request_id, "{}", || {
         serde_json::json!({ "RequestId": call.request_id }).to_string()
     })
 }
 
-/// A 200 in the dialect's format: Alibaba's JSON body (`fnf_body`) or AWS's `{}`, each with its
-/// content type and request id header.
-fn success(dialect: Dialect, request_id: &str, fnf_body: impl FnOnce() -> String) -> Response {
+/// A 200 in the dialect's format: Alibaba's JSON body (`fnf_body`) or AWS's `aws_body`, each
+/// with its content type and request id header.
+fn success(
+    dialect: Dialect,
+    request_id: &str,
+    aws_body: &str,
+    fnf_body: impl FnOnce() -> String,
+) -> Response {
     let (content_type, id_header, body) = match dialect {
         Dialect::Fnf => (
             "application/json;charset=utf-8",
@@ -174,7 +187,7 @@ fn success(dialect: Dialect, request_id: &str, fnf_body: impl FnOnce() -> String
         Dialect::States | Dialect::Swf | Dialect::CodePipeline => (
             aws_content_type(dialect),
             "x-amzn-requestid",
-            "{}".to_owned(),
+            aws_body.to_owned(),
         ),
     };
     Response {

@@ -37,6 +37,17 @@ pub enum AwsFailure {
         /// The constraints broken.
         violations: Vec<Violation>,
     },
+    /// A rule of the call's documentation beyond the model's constraints (CodePipeline: output
+    /// variables only without a continuation token): `ValidationException` saying so.
+    NotAllowed {
+        /// The rule, as a sentence.
+        message: &'static str,
+    },
+    /// Step Functions' `output` that is not JSON: `InvalidOutput`.
+    InvalidOutput {
+        /// What the parser said (positions, never the value).
+        detail: String,
+    },
 }
 
 impl From<Common> for AwsFailure {
@@ -102,6 +113,26 @@ pub enum Violation {
         /// The pattern, as the model writes it.
         pattern: &'static str,
     },
+    /// An integer outside its range.
+    OutOfRange {
+        /// The member's path.
+        path: &'static str,
+        /// The value sent.
+        value: i64,
+        /// The least allowed value.
+        min: i64,
+        /// The greatest allowed value.
+        max: i64,
+    },
+    /// A map key outside its pattern (only the key is shown, never the map's values).
+    KeyPattern {
+        /// The map's path.
+        path: &'static str,
+        /// The key sent.
+        key: String,
+        /// The pattern, as the model writes it.
+        pattern: &'static str,
+    },
     /// A value outside its enum.
     NotInEnum {
         /// The member's path.
@@ -133,6 +164,25 @@ impl Violation {
             } => format!(
                 "Value '{}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}",
                 clip(value)
+            ),
+            Violation::OutOfRange {
+                path,
+                value,
+                min,
+                max,
+            } => {
+                let (relation, bound) = if value < min {
+                    ("greater", min)
+                } else {
+                    ("less", max)
+                };
+                format!(
+                    "Value '{value}' at '{path}' failed to satisfy constraint: Member must have value {relation} than or equal to {bound}"
+                )
+            }
+            Violation::KeyPattern { path, key, pattern } => format!(
+                "Value '{}' at '{path}' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: {pattern}]",
+                clip(key)
             ),
             Violation::NotInEnum {
                 path,
@@ -234,6 +284,12 @@ impl AwsFailure {
                     format!("{count} validation {noun} detected: {}", worded.join("; ")),
                 )
             }
+            AwsFailure::NotAllowed { message } => (400, "ValidationException", (*message).to_owned()),
+            AwsFailure::InvalidOutput { detail } => (
+                400,
+                "InvalidOutput",
+                format!("The provided JSON output data is not valid: {detail}."),
+            ),
         }
         .into()
     }

@@ -7,7 +7,8 @@
 //! 2. **replay**: the request's signature nonce is claimed once (Alibaba; AWS has none);
 //! 3. **ledger**: a report for a settled task is answered at the edge; a report for a task
 //!    that another report is with the upstream for waits (bounded) for that outcome; otherwise
-//!    this request holds the task until its own outcome is known ([`Hold`]).
+//!    this request holds the task until its own outcome is known ([`Hold`]). A heartbeat
+//!    settles nothing: its task is only looked up, and answered at the edge when settled.
 //!
 //! The three are one store operation (`Store::admit`: one Lua script, one round trip to
 //! Redis); only a waiting duplicate asks again.
@@ -113,9 +114,9 @@ pub async fn remember(
         return Ok(None);
     };
     let memory = &config.memory;
-    // Only a report holds its task, so only a report needs an owner name.
+    // Only a settling report holds its task, so only it needs an owner name.
     let owner = match (&recall.task, task_token) {
-        (Some(_), Some(_)) => next_owner(),
+        (Some(_), Some(_)) if recall.settles => next_owner(),
         _ => String::new(),
     };
     let hold_ttl = hold_ttl(config);
@@ -131,8 +132,13 @@ pub async fn remember(
         task: recall
             .task
             .as_deref()
-            .filter(|_| task_token.is_some())
+            .filter(|_| task_token.is_some() && recall.settles)
             .map(|task| (task, owner.as_str(), hold_ttl)),
+        // A heartbeat settles nothing: its task is only looked up.
+        consult: recall
+            .task
+            .as_deref()
+            .filter(|_| task_token.is_some() && !recall.settles),
     };
     let steps = async {
         let started = Instant::now();
@@ -149,8 +155,17 @@ pub async fn remember(
             Admitted::Free => return Ok(Ok(None)),
             Admitted::Task(begun) => begun,
         };
-        let (Some(task), Some(task_token)) = (admission.task, task_token) else {
+        let Some(task_token) = task_token else {
             return Ok(Ok(None));
+        };
+        // A consulted task (a heartbeat's) is either settled or left alone.
+        let Some(task) = admission.task else {
+            return Ok(match begun {
+                Begin::Settled => Err(EdgeFailure::TaskSettled {
+                    task_token: task_token.to_owned(),
+                }),
+                Begin::Busy | Begin::Acquired => Ok(None),
+            });
         };
         ledger(
             store,

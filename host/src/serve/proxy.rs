@@ -297,7 +297,10 @@ impl Gateway {
         let result = self.sandbox.check(config, request);
         entry.component = Some(checked.elapsed());
         match result {
-            Ok(Verdict::Forward(report)) => Ok(Delivery::Report(report)),
+            Ok(Verdict::Forward(report)) => {
+                entry.action = Some(report.action.clone());
+                Ok(Delivery::Report(report))
+            }
             Ok(Verdict::Pass(call)) => {
                 self.metrics.count_other_call(
                     call.dialect.name(),

@@ -41,6 +41,7 @@ impl Sink {
             "request_id": report.request_id,
             "dialect": report.dialect.name(),
             "action": report.action,
+            "callback": report.callback.name(),
             "access_key_id": report.access_key_id,
             "task_token": report.task_token,
             // Alibaba tokens decoded; AWS tokens are opaque (null here).
@@ -51,6 +52,7 @@ impl Sink {
             "verified": token.map(|t| t.verified),
             "error": report.error,
             "cause": report.cause,
+            "output": report.output,
         })
         .to_string();
         self.append(line)?;

@@ -167,9 +167,12 @@ impl Embedded {
             maps.nonces.insert(key, until);
             self.write(Write::Nonce(key, until));
         }
-        match admission.task {
-            Some((task, owner, ttl)) => Admitted::Task(begin(&mut maps, now, task, owner, ttl)),
-            None => Admitted::Free,
+        match (admission.task, admission.consult) {
+            (Some((task, owner, ttl)), _) => {
+                Admitted::Task(begin(&mut maps, now, task, owner, ttl))
+            }
+            (None, Some(task)) if settled(&maps, now, task) => Admitted::Task(Begin::Settled),
+            (None, _) => Admitted::Free,
         }
     }
 
@@ -204,11 +207,7 @@ impl Embedded {
 
 /// Settled, else busy, else held by `owner` for `ttl`.
 fn begin(maps: &mut Maps, now: u64, task: &str, owner: &str, ttl: Duration) -> Begin {
-    if maps
-        .settled
-        .get(&compact(task))
-        .is_some_and(|until| *until > now)
-    {
+    if settled(maps, now, task) {
         return Begin::Settled;
     }
     if maps.busy.get(task).is_some_and(|(_, until)| *until > now) {
@@ -217,6 +216,13 @@ fn begin(maps: &mut Maps, now: u64, task: &str, owner: &str, ttl: Duration) -> B
     maps.busy
         .insert(task.to_owned(), (owner.to_owned(), now + millis(ttl)));
     Begin::Acquired
+}
+
+/// Whether `task` is settled (and its record not yet expired).
+fn settled(maps: &Maps, now: u64, task: &str) -> bool {
+    maps.settled
+        .get(&compact(task))
+        .is_some_and(|until| *until > now)
 }
 
 /// Drops `owner`'s hold on `task` (and only theirs: a hold that ran out may be another's now).
@@ -282,6 +288,7 @@ mod tests {
             rate: None,
             nonce: Some((key, Duration::from_secs(60))),
             task: None,
+            consult: None,
         }
     }
 

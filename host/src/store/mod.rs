@@ -71,6 +71,9 @@ pub struct Admission<'a> {
     pub nonce: Option<(&'a str, Duration)>,
     /// The task key, the owner to hold it for, and how long the hold lasts.
     pub task: Option<(&'a str, &'a str, Duration)>,
+    /// A task key only looked up, never held (a heartbeat's): settled → `Task(Settled)`, else
+    /// `Free`. Given only when `task` is not.
+    pub consult: Option<&'a str>,
 }
 
 /// The store's answer to an [`Admission`].
@@ -80,7 +83,7 @@ pub enum Admitted {
     Limited(Duration),
     /// The nonce was claimed before.
     Replay,
-    /// Rate and nonce passed; where the task stands.
+    /// Rate and nonce passed; where the task stands (a consulted task: only `Settled`).
     Task(Begin),
     /// Rate and nonce passed, and there is no task.
     Free,

@@ -17,8 +17,8 @@ const POOL: usize = 2;
 
 /// An accepted request's first step (see `Store::admit`), atomically. KEYS: the rate, the
 /// nonce, the settled task and the task's hold (placeholders for parts that are absent). ARGV:
-/// has a rate, ms one request costs, burst; has a nonce, its ttl in ms; has a task, owner, the
-/// hold's ttl in ms. The rate is GCRA as `super::gcra`, on the Redis server's clock. Returns
+/// has a rate, ms one request costs, burst; has a nonce, its ttl in ms; the task's use ('1'
+/// hold, '2' only consult, '0' none), owner, the hold's ttl in ms. The rate is GCRA as `super::gcra`, on the Redis server's clock. Returns
 /// `{outcome, wait ms}`.
 static ADMIT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
@@ -46,6 +46,7 @@ static ADMIT: LazyLock<redis::Script> = LazyLock::new(|| {
             end
             return {'busy', '0'}
         end
+        if ARGV[6] == '2' and redis.call('EXISTS', KEYS[3]) == 1 then return {'settled', '0'} end
         return {'free', '0'}
         ",
     )
@@ -142,9 +143,11 @@ impl RedisStore {
         let (nonce, nonce_ttl) = admission
             .nonce
             .map_or(("", 1), |(key, ttl)| (key, millis(ttl)));
-        let (task, owner, hold) = admission
-            .task
-            .map_or(("", "", 1), |(task, owner, ttl)| (task, owner, millis(ttl)));
+        let (task, owner, hold, task_use) = match (admission.task, admission.consult) {
+            (Some((task, owner, ttl)), _) => (task, owner, millis(ttl), "1"),
+            (None, Some(task)) => (task, "", 1, "2"),
+            (None, None) => ("", "", 1, "0"),
+        };
         let mut invocation = ADMIT.prepare_invoke();
         invocation
             .key(format!("{PREFIX}rate:{rate_key}"))
@@ -156,7 +159,7 @@ impl RedisStore {
             .arg(burst)
             .arg(flag(admission.nonce.is_some()))
             .arg(nonce_ttl)
-            .arg(flag(admission.task.is_some()))
+            .arg(task_use)
             .arg(owner)
             .arg(hold);
         let (outcome, wait): (String, String) = self.run(invocation).await?;

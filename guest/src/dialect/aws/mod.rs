@@ -1,6 +1,8 @@
-//! The AWS siblings of `ReportTaskFailed`: Step Functions `SendTaskFailure`, SWF
-//! `RespondActivityTaskFailed` and CodePipeline `PutJobFailureResult`, all awsJson (a `POST /`
-//! with an `X-Amz-Target` header and a JSON body) signed with SigV4.
+//! The AWS task callbacks, all awsJson (a `POST /` with an `X-Amz-Target` header and a JSON
+//! body) signed with SigV4: Step Functions `SendTaskFailure`, `SendTaskSuccess` and
+//! `SendTaskHeartbeat`; SWF `RespondActivityTaskFailed`, `RespondActivityTaskCompleted`,
+//! `RespondActivityTaskCanceled` and `RecordActivityTaskHeartbeat`; CodePipeline
+//! `PutJobFailureResult`, `PutJobSuccessResult` and `AcknowledgeJob`.
 //!
 //! The rules run in the order the services' front end applies them: size, method, operation
 //! and content type, then who is asking (signature and time), and only then the body against
@@ -14,53 +16,131 @@ use crate::error::{AwsFailure, Common, EdgeFailure};
 use crate::json_body::parse_object;
 use crate::request_id;
 use crate::trace::step;
-use crate::types::{Dialect, Env, OtherCalls, Report, Request};
+use crate::types::{Callback, Dialect, Env, OtherCalls, Report, Request};
 
-/// What tells the three calls apart, in one place.
+/// What tells the calls apart, in one place.
 pub struct Call {
-    /// The dialect it belongs to.
+    /// The dialect (service) it belongs to.
     pub dialect: Dialect,
     /// The `X-Amz-Target` value.
     pub target: &'static str,
     /// The operation name.
     pub action: &'static str,
+    /// What it does to its task.
+    pub callback: Callback,
     /// The only content type the service accepts, and the one it answers with.
     pub content_type: &'static str,
     /// The SigV4 service name in the credential scope.
     pub service: &'static str,
     /// The body's constraints from the published model.
     pub model: model::Model,
+    /// The service's answer to an accepted call (its output shape with nothing to report).
+    pub success_body: &'static str,
 }
 
-/// The three calls.
-pub const CALLS: [Call; 3] = [
+const JSON_10: &str = "application/x-amz-json-1.0";
+const JSON_11: &str = "application/x-amz-json-1.1";
+
+/// One call of a service: the service's own parts and the call's.
+const fn call(
+    dialect: Dialect,
+    target: &'static str,
+    callback: Callback,
+    model: model::Model,
+) -> Call {
+    let (prefix_len, content_type, service) = match dialect {
+        Dialect::Swf => ("SimpleWorkflowService.".len(), JSON_10, "swf"),
+        Dialect::CodePipeline => ("CodePipeline_20150709.".len(), JSON_11, "codepipeline"),
+        Dialect::States | Dialect::Fnf => ("AWSStepFunctions.".len(), JSON_10, "states"),
+    };
+    let (_, action) = target.split_at(prefix_len);
+    // The outputs with a required member: SWF says whether a cancel was asked for, CodePipeline
+    // the job's status; the others answer an empty structure.
+    let success_body = match callback {
+        Callback::Heartbeat if matches!(dialect, Dialect::Swf) => r#"{"cancelRequested":false}"#,
+        Callback::Heartbeat if matches!(dialect, Dialect::CodePipeline) => {
+            r#"{"status":"InProgress"}"#
+        }
+        _ => "{}",
+    };
     Call {
-        dialect: Dialect::States,
-        target: "AWSStepFunctions.SendTaskFailure",
-        action: "SendTaskFailure",
-        content_type: "application/x-amz-json-1.0",
-        service: "states",
-        model: model::send_task_failure,
-    },
-    Call {
-        dialect: Dialect::Swf,
-        target: "SimpleWorkflowService.RespondActivityTaskFailed",
-        action: "RespondActivityTaskFailed",
-        content_type: "application/x-amz-json-1.0",
-        service: "swf",
-        model: model::respond_activity_task_failed,
-    },
-    Call {
-        dialect: Dialect::CodePipeline,
-        target: "CodePipeline_20150709.PutJobFailureResult",
-        action: "PutJobFailureResult",
-        content_type: "application/x-amz-json-1.1",
-        service: "codepipeline",
-        model: model::put_job_failure_result,
-    },
+        dialect,
+        target,
+        action,
+        callback,
+        content_type,
+        service,
+        model,
+        success_body,
+    }
+}
+
+/// The calls, each service's failure call first.
+pub const CALLS: [Call; 10] = [
+    call(
+        Dialect::States,
+        "AWSStepFunctions.SendTaskFailure",
+        Callback::Failed,
+        model::send_task_failure,
+    ),
+    call(
+        Dialect::States,
+        "AWSStepFunctions.SendTaskSuccess",
+        Callback::Succeeded,
+        model::send_task_success,
+    ),
+    call(
+        Dialect::States,
+        "AWSStepFunctions.SendTaskHeartbeat",
+        Callback::Heartbeat,
+        model::send_task_heartbeat,
+    ),
+    call(
+        Dialect::Swf,
+        "SimpleWorkflowService.RespondActivityTaskFailed",
+        Callback::Failed,
+        model::respond_activity_task_failed,
+    ),
+    call(
+        Dialect::Swf,
+        "SimpleWorkflowService.RespondActivityTaskCompleted",
+        Callback::Succeeded,
+        model::respond_activity_task_completed,
+    ),
+    call(
+        Dialect::Swf,
+        "SimpleWorkflowService.RespondActivityTaskCanceled",
+        Callback::Canceled,
+        model::respond_activity_task_canceled,
+    ),
+    call(
+        Dialect::Swf,
+        "SimpleWorkflowService.RecordActivityTaskHeartbeat",
+        Callback::Heartbeat,
+        model::record_activity_task_heartbeat,
+    ),
+    call(
+        Dialect::CodePipeline,
+        "CodePipeline_20150709.PutJobFailureResult",
+        Callback::Failed,
+        model::put_job_failure_result,
+    ),
+    call(
+        Dialect::CodePipeline,
+        "CodePipeline_20150709.PutJobSuccessResult",
+        Callback::Succeeded,
+        model::put_job_success_result,
+    ),
+    call(
+        Dialect::CodePipeline,
+        "CodePipeline_20150709.AcknowledgeJob",
+        Callback::Heartbeat,
+        model::acknowledge_job,
+    ),
 ];
 
-/// The call a dialect stands for (`None` for Alibaba).
+/// The failure call of a dialect (`None` for Alibaba): the service's content type and SigV4
+/// name are the same for all its calls.
 pub fn call_of(dialect: Dialect) -> Option<&'static Call> {
     CALLS.iter().find(|call| call.dialect == dialect)
 }
@@ -122,24 +202,31 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accep
     step("model: every constraint of the call's published model holds");
     // AWS requests carry no nonce (an SDK resends the same signature on retry): the ledger is
     // what catches a repeated report.
-    let task = crate::recall::task(call.dialect, &fields.task_token);
-    let recall = crate::recall::recall(None, Some(task), limits);
+    let recall = crate::recall::report(
+        None,
+        call.dialect,
+        &fields.task_token,
+        call.callback,
+        limits,
+    );
     Ok(Accepted::Report(Report {
         dialect: call.dialect,
         action: call.action.to_owned(),
+        callback: call.callback,
         request_id: request_id::fallback(request),
         access_key_id,
         task_token: fields.task_token,
         token: None,
         error: fields.error,
         cause: fields.cause,
+        output: fields.output,
         recall,
     }))
 }
 
-/// A call this filter does not model (`SendTaskSuccess`, `StartExecution`, another service's
+/// A call this filter does not model (`StartExecution`, `GetActivityTask`, another service's
 /// operation, ...), under `other_calls` = forward or authenticate. Method and content type are
-/// the service's to judge; the signature is checked as for the failure calls, scoped to the
+/// the service's to judge; the signature is checked as for the modelled calls, scoped to the
 /// target's service when it is one of the three (else to the service the credential names).
 fn other_call(
     request: &Request,

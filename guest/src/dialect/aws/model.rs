@@ -1,12 +1,13 @@
-//! The three calls' input shapes and constraints, from the services' published models; each
+//! The calls' input shapes and constraints, from the services' published models; each
 //! violation is a structured `Violation`, worded in `error/aws.rs`. Lengths count Unicode
 //! characters after JSON decoding (an escaped surrogate pair is one character), as Smithy's
-//! `@length` does.
+//! `@length` does, except where the model says it counts UTF-8 bytes (Step Functions' `output`).
 
 use crate::error::{AwsFailure, Common, Violation};
-use crate::json_body::Json;
+use crate::json_body::{Json, ObjectError};
 
 /// The members the report carries, once the body passed the model.
+#[derive(Default)]
 pub struct Fields {
     /// Task token, or CodePipeline's job id.
     pub task_token: String,
@@ -14,9 +15,13 @@ pub struct Fields {
     pub error: Option<String>,
     /// SFN `cause`, SWF `details`, CodePipeline `failureDetails.message` (sensitive).
     pub cause: Option<String>,
+    /// SFN `output`, SWF `result` or a cancel's or heartbeat's `details`, CodePipeline
+    /// `outputVariables` as a JSON object (sensitive).
+    pub output: Option<String>,
 }
 
 const JOB_ID_PATTERN: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+const OUTPUT_VARIABLE_KEY_PATTERN: &str = r"[A-Za-z0-9@\-_]+";
 const FAILURE_TYPES: [&str; 6] = [
     "JobFailed",
     "ConfigurationError",
@@ -26,6 +31,15 @@ const FAILURE_TYPES: [&str; 6] = [
     "SystemUnavailable",
 ];
 
+/// How a string member's length is counted.
+#[derive(Clone, Copy)]
+enum Unit {
+    /// Unicode characters (Smithy's `@length`).
+    Chars,
+    /// UTF-8 bytes (where the model's documentation says so).
+    Bytes,
+}
+
 /// A string member's constraints.
 struct Member {
     /// Path in the model (`failureDetails.message`), as AWS names it in messages.
@@ -33,6 +47,36 @@ struct Member {
     required: bool,
     min: usize,
     max: usize,
+    unit: Unit,
+}
+
+impl Member {
+    /// An optional member counted in characters.
+    const fn optional(path: &'static str, min: usize, max: usize) -> Member {
+        Member {
+            path,
+            required: false,
+            min,
+            max,
+            unit: Unit::Chars,
+        }
+    }
+
+    /// A required member counted in characters.
+    const fn required(path: &'static str, min: usize, max: usize) -> Member {
+        Member {
+            required: true,
+            ..Member::optional(path, min, max)
+        }
+    }
+}
+
+/// The error for a member of the wrong JSON type: the front end cannot deserialize it.
+fn wrong_type(path: &str, what: &str) -> AwsFailure {
+    Common::BadJson {
+        detail: format!("'{path}' must be {what}"),
+    }
+    .into()
 }
 
 /// Collects every violation, in model order, then fails with all of them at once.
@@ -44,13 +88,14 @@ impl Violations {
         self.0.push(Violation::Null { path });
     }
 
-    /// A string member: `Ok(None)` when absent, a type error when not a string.
+    /// A string member (named by the last part of its path) of `object`: `Ok(None)` when
+    /// absent, a type error when not a string.
     fn string<'a>(
         &mut self,
         object: &'a Json,
-        name: &str,
         member: &Member,
     ) -> Result<Option<&'a str>, AwsFailure> {
+        let name = member.path.rsplit('.').next().unwrap_or(member.path);
         let value = match object.get(name) {
             None | Some(Json::Null) => {
                 if member.required {
@@ -59,14 +104,12 @@ impl Violations {
                 return Ok(None);
             }
             Some(Json::String(value)) => value.as_str(),
-            Some(_) => {
-                return Err(Common::BadJson {
-                    detail: format!("'{}' must be a string", member.path),
-                }
-                .into());
-            }
+            Some(_) => return Err(wrong_type(member.path, "a string")),
         };
-        let length = value.chars().count();
+        let length = match member.unit {
+            Unit::Chars => value.chars().count(),
+            Unit::Bytes => value.len(),
+        };
         // The value itself is never shown: these members are free text or credentials.
         if length < member.min {
             self.0.push(Violation::TooShort {
@@ -80,6 +123,48 @@ impl Violations {
             });
         }
         Ok(Some(value))
+    }
+
+    /// A nested structure: `Ok(None)` when absent (a violation when required), a type error
+    /// when not an object.
+    fn structure<'a>(
+        &mut self,
+        object: &'a Json,
+        path: &'static str,
+        required: bool,
+    ) -> Result<Option<&'a Json>, AwsFailure> {
+        let name = path.rsplit('.').next().unwrap_or(path);
+        match object.get(name) {
+            None | Some(Json::Null) => {
+                if required {
+                    self.missing(path);
+                }
+                Ok(None)
+            }
+            Some(structure @ Json::Object(_)) => Ok(Some(structure)),
+            Some(_) => Err(wrong_type(path, "an object")),
+        }
+    }
+
+    /// CodePipeline's `jobId`: required, of a fixed pattern (lower-case hex only).
+    fn job_id<'a>(&mut self, body: &'a Json) -> Result<Option<&'a str>, AwsFailure> {
+        match body.get("jobId") {
+            None | Some(Json::Null) => {
+                self.missing("jobId");
+                Ok(None)
+            }
+            Some(Json::String(id)) => {
+                if !crate::token::uuid_shaped(id, true) {
+                    self.0.push(Violation::Pattern {
+                        path: "jobId",
+                        value: id.clone(),
+                        pattern: JOB_ID_PATTERN,
+                    });
+                }
+                Ok(Some(id.as_str()))
+            }
+            Some(_) => Err(wrong_type("jobId", "a string")),
+        }
     }
 
     fn finish(self) -> Result<(), AwsFailure> {
@@ -96,60 +181,136 @@ pub type Model = fn(&Json) -> Result<Fields, AwsFailure>;
 
 /// Step Functions `SendTaskFailure`.
 pub fn send_task_failure(body: &Json) -> Result<Fields, AwsFailure> {
-    opaque_token_call(body, 2048, ("error", 256), ("cause", 32768))
+    let [error, cause] = token_call(
+        body,
+        2048,
+        &[
+            Member::optional("error", 0, 256),
+            Member::optional("cause", 0, 32768),
+        ],
+    )?;
+    Ok(Fields {
+        error,
+        cause,
+        ..token_fields(body)
+    })
+}
+
+/// Step Functions `SendTaskSuccess`: `output` is required, at most 256 KiB of UTF-8, and JSON.
+pub fn send_task_success(body: &Json) -> Result<Fields, AwsFailure> {
+    let [output] = token_call(
+        body,
+        2048,
+        &[Member {
+            unit: Unit::Bytes,
+            ..Member::required("output", 0, 262_144)
+        }],
+    )?;
+    let output = output.unwrap_or_default();
+    // One JSON value; a repeated member name is refused as in a request body (the engine and
+    // whatever reads the output could otherwise see different values).
+    if let Err(error) = crate::json_body::parse_value(output.as_bytes()) {
+        let detail = match error {
+            ObjectError::Invalid(detail) => detail,
+            ObjectError::Duplicate(name) => format!("the member '{name}' appears more than once"),
+        };
+        return Err(AwsFailure::InvalidOutput { detail });
+    }
+    Ok(Fields {
+        output: Some(output),
+        ..token_fields(body)
+    })
+}
+
+/// Step Functions `SendTaskHeartbeat`: the token alone.
+pub fn send_task_heartbeat(body: &Json) -> Result<Fields, AwsFailure> {
+    token_call::<0>(body, 2048, &[])?;
+    Ok(token_fields(body))
 }
 
 /// SWF `RespondActivityTaskFailed`.
 pub fn respond_activity_task_failed(body: &Json) -> Result<Fields, AwsFailure> {
-    opaque_token_call(body, 1024, ("reason", 256), ("details", 32768))
+    let [error, cause] = token_call(
+        body,
+        1024,
+        &[
+            Member::optional("reason", 0, 256),
+            Member::optional("details", 0, 32768),
+        ],
+    )?;
+    Ok(Fields {
+        error,
+        cause,
+        ..token_fields(body)
+    })
 }
 
-/// SendTaskFailure and RespondActivityTaskFailed: a token and two optional texts.
-fn opaque_token_call(
+/// SWF `RespondActivityTaskCompleted`: an optional `result`.
+pub fn respond_activity_task_completed(body: &Json) -> Result<Fields, AwsFailure> {
+    swf_with_data(body, "result", 32768)
+}
+
+/// SWF `RespondActivityTaskCanceled`: optional `details`.
+pub fn respond_activity_task_canceled(body: &Json) -> Result<Fields, AwsFailure> {
+    swf_with_data(body, "details", 32768)
+}
+
+/// SWF `RecordActivityTaskHeartbeat`: optional `details`, shorter.
+pub fn record_activity_task_heartbeat(body: &Json) -> Result<Fields, AwsFailure> {
+    swf_with_data(body, "details", 2048)
+}
+
+/// An SWF call with a token and one optional text, which the report carries as its output.
+fn swf_with_data(body: &Json, name: &'static str, max: usize) -> Result<Fields, AwsFailure> {
+    let [output] = token_call(body, 1024, &[Member::optional(name, 0, max)])?;
+    Ok(Fields {
+        output,
+        ..token_fields(body)
+    })
+}
+
+/// The Step Functions and SWF calls: a required opaque `taskToken` of at most `token_max`
+/// characters, then `texts`, each checked against its constraints and returned in order.
+fn token_call<const N: usize>(
     body: &Json,
     token_max: usize,
-    (error_name, error_max): (&'static str, usize),
-    (cause_name, cause_max): (&'static str, usize),
-) -> Result<Fields, AwsFailure> {
+    texts: &[Member; N],
+) -> Result<[Option<String>; N], AwsFailure> {
+    let values = token_texts(body, token_max, texts)?;
+    // One value per member, by construction.
+    Ok(values
+        .try_into()
+        .unwrap_or_else(|_| std::array::from_fn(|_| None)))
+}
+
+/// [`token_call`]'s work, written once for every number of texts (each instance of a generic
+/// function is kilobytes of component).
+fn token_texts(
+    body: &Json,
+    token_max: usize,
+    texts: &[Member],
+) -> Result<Vec<Option<String>>, AwsFailure> {
     let mut violations = Violations::default();
-    let token = violations.string(
-        body,
-        "taskToken",
-        &Member {
-            path: "taskToken",
-            required: true,
-            min: 1,
-            max: token_max,
-        },
-    )?;
-    let error = violations.string(
-        body,
-        error_name,
-        &Member {
-            path: error_name,
-            required: false,
-            min: 0,
-            max: error_max,
-        },
-    )?;
-    let cause = violations.string(
-        body,
-        cause_name,
-        &Member {
-            path: cause_name,
-            required: false,
-            min: 0,
-            max: cause_max,
-        },
-    )?;
+    let token = violations.string(body, &Member::required("taskToken", 1, token_max))?;
+    let mut values = Vec::with_capacity(texts.len());
+    for member in texts {
+        values.push(violations.string(body, member)?.map(str::to_owned));
+    }
     violations.finish()?;
-    let token = token.unwrap_or("");
-    check_opaque_token(token)?;
-    Ok(Fields {
-        task_token: token.to_owned(),
-        error: error.map(str::to_owned),
-        cause: cause.map(str::to_owned),
-    })
+    check_opaque_token(token.unwrap_or(""))?;
+    Ok(values)
+}
+
+/// The task token of a body that passed [`token_call`].
+fn token_fields(body: &Json) -> Fields {
+    let task_token = match body.get("taskToken") {
+        Some(Json::String(token)) => token.clone(),
+        _ => String::new(),
+    };
+    Fields {
+        task_token,
+        ..Fields::default()
+    }
 }
 
 /// AWS task tokens are opaque, but never contain whitespace or control characters: such a
@@ -171,90 +332,162 @@ fn check_opaque_token(token: &str) -> Result<(), AwsFailure> {
 /// CodePipeline `PutJobFailureResult`: a job id of a fixed pattern and a failure details object.
 pub fn put_job_failure_result(body: &Json) -> Result<Fields, AwsFailure> {
     let mut violations = Violations::default();
-    let job_id = match body.get("jobId") {
-        None | Some(Json::Null) => {
-            violations.missing("jobId");
-            None
-        }
-        Some(Json::String(id)) => {
-            if !is_job_id(id) {
-                violations.0.push(Violation::Pattern {
-                    path: "jobId",
-                    value: id.clone(),
-                    pattern: JOB_ID_PATTERN,
-                });
-            }
-            Some(id.as_str())
-        }
-        Some(_) => {
-            return Err(Common::BadJson {
-                detail: "'jobId' must be a string".to_owned(),
-            }
-            .into());
-        }
-    };
+    let job_id = violations.job_id(body)?;
     let (mut kind, mut message) = (None, None);
-    match body.get("failureDetails") {
-        None | Some(Json::Null) => violations.missing("failureDetails"),
-        Some(details @ Json::Object(_)) => {
-            match details.get("type") {
-                None | Some(Json::Null) => violations.missing("failureDetails.type"),
-                Some(Json::String(value)) => {
-                    if !FAILURE_TYPES.contains(&value.as_str()) {
-                        violations.0.push(Violation::NotInEnum {
-                            path: "failureDetails.type",
-                            value: value.clone(),
-                            values: &FAILURE_TYPES,
-                        });
-                    }
-                    kind = Some(value.as_str());
+    if let Some(details) = violations.structure(body, "failureDetails", true)? {
+        match details.get("type") {
+            None | Some(Json::Null) => violations.missing("failureDetails.type"),
+            Some(Json::String(value)) => {
+                if !FAILURE_TYPES.contains(&value.as_str()) {
+                    violations.0.push(Violation::NotInEnum {
+                        path: "failureDetails.type",
+                        value: value.clone(),
+                        values: &FAILURE_TYPES,
+                    });
                 }
-                Some(_) => {
-                    return Err(Common::BadJson {
-                        detail: "'failureDetails.type' must be a string".to_owned(),
-                    }
-                    .into());
-                }
+                kind = Some(value.as_str());
             }
-            message = violations.string(
-                details,
-                "message",
-                &Member {
-                    path: "failureDetails.message",
-                    required: true,
-                    min: 1,
-                    max: 5000,
-                },
-            )?;
-            violations.string(
-                details,
-                "externalExecutionId",
-                &Member {
-                    path: "failureDetails.externalExecutionId",
-                    required: false,
-                    min: 1,
-                    max: 1500,
-                },
-            )?;
+            Some(_) => return Err(wrong_type("failureDetails.type", "a string")),
         }
-        Some(_) => {
-            return Err(Common::BadJson {
-                detail: "'failureDetails' must be an object".to_owned(),
-            }
-            .into());
-        }
+        message = violations.string(
+            details,
+            &Member::required("failureDetails.message", 1, 5000),
+        )?;
+        violations.string(
+            details,
+            &Member::optional("failureDetails.externalExecutionId", 1, 1500),
+        )?;
     }
     violations.finish()?;
     Ok(Fields {
         task_token: job_id.unwrap_or("").to_owned(),
         error: kind.map(str::to_owned),
         cause: message.map(str::to_owned),
+        output: None,
     })
 }
 
-/// `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`, lower-case hex only.
-fn is_job_id(text: &str) -> bool {
-    crate::token::uuid_shaped(text, true)
+/// CodePipeline `PutJobSuccessResult`: the job id, then the optional current revision,
+/// continuation token, execution details and output variables, each with its constraints;
+/// output variables only without a continuation token.
+pub fn put_job_success_result(body: &Json) -> Result<Fields, AwsFailure> {
+    let mut violations = Violations::default();
+    let job_id = violations.job_id(body)?;
+    if let Some(revision) = violations.structure(body, "currentRevision", false)? {
+        violations.string(
+            revision,
+            &Member::required("currentRevision.revision", 1, 1500),
+        )?;
+        violations.string(
+            revision,
+            &Member::required("currentRevision.changeIdentifier", 1, 100),
+        )?;
+        // A timestamp: epoch seconds, as every awsJson SDK sends it.
+        match revision.get("created") {
+            None | Some(Json::Null | Json::Number(_)) => {}
+            Some(_) => {
+                return Err(wrong_type(
+                    "currentRevision.created",
+                    "a timestamp (epoch seconds)",
+                ));
+            }
+        }
+        violations.string(
+            revision,
+            &Member::optional("currentRevision.revisionSummary", 1, 2048),
+        )?;
+    }
+    let continuation = violations.string(body, &Member::optional("continuationToken", 1, 2048))?;
+    if let Some(details) = violations.structure(body, "executionDetails", false)? {
+        violations.string(
+            details,
+            &Member::optional("executionDetails.summary", 1, 2048),
+        )?;
+        violations.string(
+            details,
+            &Member::optional("executionDetails.externalExecutionId", 1, 1500),
+        )?;
+        let path = "executionDetails.percentComplete";
+        match details.get("percentComplete") {
+            None | Some(Json::Null) => {}
+            Some(Json::Number(value)) if value.fract() == 0.0 => {
+                if !(0.0..=100.0).contains(value) {
+                    violations.0.push(Violation::OutOfRange {
+                        path,
+                        // Integral (checked above); a huge one saturates, still out of range.
+                        value: *value as i64,
+                        min: 0,
+                        max: 100,
+                    });
+                }
+            }
+            Some(_) => return Err(wrong_type(path, "an integer")),
+        }
+    }
+    let variables = output_variables(body, &mut violations)?;
+    violations.finish()?;
+    if variables.is_some() && continuation.is_some() {
+        return Err(AwsFailure::NotAllowed {
+            message: "outputVariables can be included only when there is no continuation token on the request.",
+        });
+    }
+    Ok(Fields {
+        task_token: job_id.unwrap_or("").to_owned(),
+        output: variables,
+        ..Fields::default()
+    })
+}
+
+/// `outputVariables`: a map of strings whose keys match their pattern; given back as a JSON
+/// object (for the report), members in the order sent.
+fn output_variables(
+    body: &Json,
+    violations: &mut Violations,
+) -> Result<Option<String>, AwsFailure> {
+    let path = "outputVariables";
+    let members = match body.get(path) {
+        None | Some(Json::Null) => return Ok(None),
+        Some(Json::Object(members)) => members,
+        Some(_) => return Err(wrong_type(path, "an object")),
+    };
+    let mut text = String::from("{");
+    for (i, (key, value)) in members.iter().enumerate() {
+        let Json::String(value) = value else {
+            return Err(wrong_type("outputVariables values", "strings"));
+        };
+        let key_ok = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'-' | b'_'));
+        if !key_ok {
+            violations.0.push(Violation::KeyPattern {
+                path,
+                key: key.clone(),
+                pattern: OUTPUT_VARIABLE_KEY_PATTERN,
+            });
+        }
+        if i > 0 {
+            text.push(',');
+        }
+        // Serializing a string cannot fail.
+        text.push_str(&serde_json::to_string(key).unwrap_or_default());
+        text.push(':');
+        text.push_str(&serde_json::to_string(value).unwrap_or_default());
+    }
+    text.push('}');
+    Ok(Some(text))
+}
+
+/// CodePipeline `AcknowledgeJob`: the job id and the nonce `PollForJobs` gave the worker.
+pub fn acknowledge_job(body: &Json) -> Result<Fields, AwsFailure> {
+    let mut violations = Violations::default();
+    let job_id = violations.job_id(body)?;
+    violations.string(body, &Member::required("nonce", 1, 50))?;
+    violations.finish()?;
+    Ok(Fields {
+        task_token: job_id.unwrap_or("").to_owned(),
+        ..Fields::default()
+    })
 }
 
 #[cfg(test)]

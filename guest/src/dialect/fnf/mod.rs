@@ -1,4 +1,5 @@
-//! Serverless Workflow / CloudFlow `ReportTaskFailed` (product `fnf`, version 2019-03-15).
+//! Serverless Workflow / CloudFlow `ReportTaskFailed` and `ReportTaskSucceeded` (product `fnf`,
+//! version 2019-03-15; the API defines no heartbeat call).
 //!
 //! The rules run cheapest and least revealing first: size, method and encoding; which operation
 //! is asked for; who is asking (signature and time); only then the operation's own parameters,
@@ -13,12 +14,15 @@ use crate::recall;
 use crate::request_id;
 use crate::token;
 use crate::trace::step;
-use crate::types::{Dialect, Env, OtherCalls, Recall, Report, Request};
+use crate::types::{Callback, Dialect, Env, OtherCalls, Recall, Report, Request};
 use auth::Scheme;
 
-/// The one operation this dialect checks.
-pub const ACTION: &str = "ReportTaskFailed";
-/// The one API version it exists in.
+/// The operations this dialect checks, and what each does to its task.
+const ACTIONS: [(&str, Callback); 2] = [
+    ("ReportTaskFailed", Callback::Failed),
+    ("ReportTaskSucceeded", Callback::Succeeded),
+];
+/// The one API version they exist in.
 pub const VERSION: &str = "2019-03-15";
 
 /// Length bounds, in Unicode characters, from the API reference.
@@ -62,7 +66,8 @@ pub fn check(
 
     let scheme = Scheme::of(request);
     let (action, version) = scheme.operation(request, &params)?;
-    if action != ACTION {
+    let modelled = ACTIONS.iter().find(|(name, _)| *name == action);
+    let Some(&(action, callback)) = modelled else {
         // Another operation (of this product or, behind the same route, of another one: its
         // version is not ours to judge).
         let request_id = || {
@@ -75,9 +80,7 @@ pub fn check(
                 action: action.to_owned(),
             }),
             OtherCalls::Forward => {
-                step(
-                    "operation: not ReportTaskFailed: passed on unchecked (other_calls = forward)",
-                );
+                step("operation: not a modelled call: passed on unchecked (other_calls = forward)");
                 Ok(super::passed(
                     Dialect::Fnf,
                     action,
@@ -90,7 +93,7 @@ pub fn check(
                 let caller = scheme.authenticate(request, &params, env, limits)?;
                 step("signature: verified with the access key's secret");
                 step(
-                    "operation: not ReportTaskFailed: passed on authenticated (other_calls = authenticate)",
+                    "operation: not a modelled call: passed on authenticated (other_calls = authenticate)",
                 );
                 let nonce = recall::nonce(&caller.access_key_id, &caller.nonce);
                 Ok(super::passed(
@@ -102,25 +105,36 @@ pub fn check(
                 ))
             }
         };
-    }
+    };
     if version != VERSION {
         return Err(FnfFailure::VersionNotSupported {
             version: version.to_owned(),
         });
     }
-    step("operation: ReportTaskFailed, version 2019-03-15");
+    step(match callback {
+        Callback::Succeeded => "operation: ReportTaskSucceeded, version 2019-03-15",
+        _ => "operation: ReportTaskFailed, version 2019-03-15",
+    });
     let caller = scheme.authenticate(request, &params, env, limits)?;
     step("signature: verified with the access key's secret");
 
     let task_token = params.required("TaskToken")?;
-    let error = params.required("Error")?;
-    check_length("Error", error, ERROR_CHARS)?;
-    let cause = params.get("Cause");
-    if let Some(cause) = cause {
-        check_length("Cause", cause, CAUSE_CHARS)?;
+    let (mut error, mut cause, mut output) = (None, None, None);
+    if callback == Callback::Succeeded {
+        // Required and free text; its size is bounded by the body limit (the API reference
+        // gives no length of its own).
+        output = Some(params.required("Output")?);
+        step("parameters: TaskToken and Output present");
+    } else {
+        let given = params.required("Error")?;
+        check_length("Error", given, ERROR_CHARS)?;
+        error = Some(given);
+        cause = params.get("Cause");
+        if let Some(cause) = cause {
+            check_length("Cause", cause, CAUSE_CHARS)?;
+        }
+        step("parameters: TaskToken, Error and Cause present and within their lengths");
     }
-
-    step("parameters: TaskToken, Error and Cause present and within their lengths");
     let decoded = token::decode(task_token).map_err(|reason| Common::MalformedToken { reason })?;
     let account = token::verify(&decoded, env).map_err(|_| FnfFailure::UnverifiedToken)?;
     if account
@@ -134,22 +148,26 @@ pub fn check(
         None => "token: well formed (no token keys configured: its MAC is not checked)",
     });
 
-    let recall = recall::recall(
+    let recall = recall::report(
         Some(recall::nonce(&caller.access_key_id, &caller.nonce)),
-        Some(recall::task(Dialect::Fnf, task_token)),
+        Dialect::Fnf,
+        task_token,
+        callback,
         limits,
     );
     Ok(Accepted::Report(Report {
         dialect: Dialect::Fnf,
-        action: ACTION.to_owned(),
+        action: action.to_owned(),
+        callback,
         request_id: caller_request_id
             .clone()
             .unwrap_or_else(|| request_id::fallback(request)),
         access_key_id: caller.access_key_id,
         task_token: task_token.to_owned(),
         token: Some(token::into_task_token(decoded, account)),
-        error: Some(error.to_owned()),
+        error: error.map(str::to_owned),
         cause: cause.map(str::to_owned),
+        output: output.map(str::to_owned),
         recall,
     }))
 }
