@@ -14,10 +14,10 @@ use taskgate_tests::{
 
 use AwsDialect::{CodePipeline, States, Swf};
 
-const JSON_10: &str = "application/x-amz-json-1.0";
-const JSON_11: &str = "application/x-amz-json-1.1";
-const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
-const JOB_ID: &str = "11111111-2222-4333-8444-555555555555";
+pub(crate) const JSON_10: &str = "application/x-amz-json-1.0";
+pub(crate) const JSON_11: &str = "application/x-amz-json-1.1";
+pub(crate) const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+pub(crate) const JOB_ID: &str = "11111111-2222-4333-8444-555555555555";
 const JOB_ID_PATTERN: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 
 /// A rejection as the caller sees it.
@@ -107,28 +107,28 @@ fn forward(call: AwsCall) -> taskgate_filter::Report {
     forward_with(&demo(), &call.build())
 }
 
-fn too_long(path: &str, max: usize) -> String {
+pub(crate) fn too_long(path: &str, max: usize) -> String {
     format!(
         "Value at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}"
     )
 }
 
-fn too_short(path: &str, min: usize) -> String {
+pub(crate) fn too_short(path: &str, min: usize) -> String {
     format!(
         "Value at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
     )
 }
 
-fn null(path: &str) -> String {
+pub(crate) fn null(path: &str) -> String {
     format!("Value null at '{path}' failed to satisfy constraint: Member must not be null")
 }
 
 /// A JSON string member, the value written as given (escapes stay escapes).
-fn member(name: &str, raw: &str) -> String {
+pub(crate) fn member(name: &str, raw: &str) -> String {
     format!("\"{name}\": \"{raw}\"")
 }
 
-fn object(members: &[String]) -> String {
+pub(crate) fn object(members: &[String]) -> String {
     format!("{{{}}}", members.join(", "))
 }
 
@@ -162,7 +162,7 @@ fn details(kind: &str, message: &str, external: Option<&str>) -> String {
     object(&members)
 }
 
-fn x(n: usize) -> String {
+pub(crate) fn x(n: usize) -> String {
     "x".repeat(n)
 }
 
@@ -317,7 +317,7 @@ fn escapes_are_decoded_before_forwarding() {
 // below and pinned in the shared corpus (tests/cases/<dialect>/), so each AWS rule is written once.
 
 /// What a rule's request must get.
-enum Expect {
+pub(crate) enum Expect {
     /// Forwarded.
     Forward,
     /// A `ValidationException` with exactly these violations, in this order.
@@ -327,7 +327,7 @@ enum Expect {
 }
 
 /// What a rejection's message must say.
-enum Says {
+pub(crate) enum Says {
     /// Anything (not empty).
     Something,
     /// This phrase somewhere.
@@ -338,19 +338,19 @@ enum Says {
     Hides(&'static str, &'static str),
 }
 
-struct Rule {
+pub(crate) struct Rule {
     /// Unique; the corpus file's name.
-    name: String,
-    call: AwsCall,
+    pub(crate) name: String,
+    pub(crate) call: AwsCall,
     /// Overrides of the corpus's base configuration (TOML; empty for none).
-    overrides: &'static str,
-    expect: Expect,
+    pub(crate) overrides: &'static str,
+    pub(crate) expect: Expect,
 }
 
 /// Case files are kept small: rows whose body is larger than this are asserted here only.
 const LARGEST_PINNED_BODY: usize = 40 * 1024;
 
-fn rule(name: impl Into<String>, call: AwsCall, expect: Expect) -> Rule {
+pub(crate) fn rule(name: impl Into<String>, call: AwsCall, expect: Expect) -> Rule {
     Rule {
         name: name.into(),
         call,
@@ -359,7 +359,7 @@ fn rule(name: impl Into<String>, call: AwsCall, expect: Expect) -> Rule {
     }
 }
 
-fn configured(
+pub(crate) fn configured(
     name: impl Into<String>,
     call: AwsCall,
     overrides: &'static str,
@@ -371,23 +371,23 @@ fn configured(
     }
 }
 
-fn violations(list: &[String]) -> Expect {
+pub(crate) fn violations(list: &[String]) -> Expect {
     Expect::Violations(list.to_vec())
 }
 
-fn rejected(status: u16, code: &'static str) -> Expect {
+pub(crate) fn rejected(status: u16, code: &'static str) -> Expect {
     Expect::Reject(status, code, Says::Something)
 }
 
-fn rejected_saying(status: u16, code: &'static str, says: Says) -> Expect {
+pub(crate) fn rejected_saying(status: u16, code: &'static str, says: Says) -> Expect {
     Expect::Reject(status, code, says)
 }
 
-fn contains(phrase: impl Into<String>) -> Says {
+pub(crate) fn contains(phrase: impl Into<String>) -> Says {
     Says::Contains(phrase.into())
 }
 
-fn is(message: impl Into<String>) -> Says {
+pub(crate) fn is(message: impl Into<String>) -> Says {
     Says::Is(message.into())
 }
 
@@ -413,7 +413,7 @@ fn body_of(len: usize) -> String {
     format!(r#"{{"taskToken": "t", "pad": "{}"}}"#, x(len - frame.len()))
 }
 
-fn pattern(value: &str) -> String {
+pub(crate) fn pattern(value: &str) -> String {
     format!(
         "Value '{value}' at 'jobId' failed to satisfy constraint: Member must satisfy regular expression pattern: {JOB_ID_PATTERN}"
     )
@@ -1108,6 +1108,7 @@ fn rules() -> Vec<Rule> {
     rules.extend(model_rules());
     rules.extend(operation_rules());
     rules.extend(authentication_rules());
+    rules.extend(crate::callbacks::rules());
     rules
 }
 

@@ -9,6 +9,7 @@
 )]
 
 mod aws;
+mod callbacks;
 mod captured;
 mod cli;
 mod corpus;

@@ -139,6 +139,86 @@ fn a_duplicate_report_is_answered_at_the_edge_in_each_dialect_and_the_upstream_s
     );
 }
 
+/// An AWS call to `target` with this body, signed now.
+fn aws_call(dialect: AwsDialect, target: &str, body: &str) -> Vec<u8> {
+    to_http(
+        &AwsCall::new(dialect)
+            .target(target)
+            .body(body)
+            .now()
+            .build(),
+    )
+}
+
+#[test]
+fn a_success_settles_its_task_and_a_heartbeat_after_it_is_answered_at_the_edge() {
+    let upstream = Upstream::start(Behaviour::Answer);
+    let gw = embedded(&upstream, &aws_key());
+    let job = r#"{"jobId": "22222222-2222-4333-8444-555555555555", "nonce": "3"}"#;
+    let done = r#"{"jobId": "22222222-2222-4333-8444-555555555555"}"#;
+    // Per service: heartbeat (settles nothing, so twice), success, then heartbeat and failure
+    // are both answered with the service's closed-task error.
+    for (dialect, heartbeat, success, code) in [
+        (
+            AwsDialect::States,
+            (
+                "AWSStepFunctions.SendTaskHeartbeat",
+                r#"{"taskToken": "tok-9"}"#,
+            ),
+            (
+                "AWSStepFunctions.SendTaskSuccess",
+                r#"{"taskToken": "tok-9", "output": "{}"}"#,
+            ),
+            "TaskTimedOut",
+        ),
+        (
+            AwsDialect::Swf,
+            (
+                "SimpleWorkflowService.RecordActivityTaskHeartbeat",
+                r#"{"taskToken": "swf-9"}"#,
+            ),
+            (
+                "SimpleWorkflowService.RespondActivityTaskCanceled",
+                r#"{"taskToken": "swf-9"}"#,
+            ),
+            "UnknownResourceFault",
+        ),
+        (
+            AwsDialect::CodePipeline,
+            ("CodePipeline_20150709.AcknowledgeJob", job),
+            ("CodePipeline_20150709.PutJobSuccessResult", done),
+            "InvalidJobStateException",
+        ),
+    ] {
+        let beat = || aws_call(dialect, heartbeat.0, heartbeat.1);
+        assert_eq!(send(gw.addr, &beat()).status, 200, "{dialect:?}");
+        assert_eq!(send(gw.addr, &beat()).status, 200, "{dialect:?}");
+        assert_eq!(
+            send(gw.addr, &aws_call(dialect, success.0, success.1)).status,
+            200,
+            "{dialect:?}"
+        );
+        let late = send(gw.addr, &beat());
+        assert_eq!(status_code(&late), (400, code.to_owned()), "{dialect:?}");
+        let again = send(gw.addr, &aws_call(dialect, success.0, success.1));
+        assert_eq!(status_code(&again), (400, code.to_owned()), "{dialect:?}");
+    }
+    // Alibaba: a success settles the task for a failure report of the same token.
+    let succeeded = Call::new(Layout::QueryAndForm)
+        .succeeded("{}")
+        .set("TaskToken", &demo_token(500))
+        .set("SignatureNonce", &nonce())
+        .now();
+    assert_eq!(send(gw.addr, &to_http(&succeeded.build())).status, 200);
+    let failed = send(gw.addr, &fnf_report(Layout::FormOnly, 500));
+    assert_eq!(
+        status_code(&failed),
+        (400, "TaskAlreadyCompleted".to_owned())
+    );
+    // Three services × (two heartbeats and a success), and the Alibaba success.
+    assert_eq!(upstream.requests().len(), 10);
+}
+
 #[test]
 fn a_report_the_upstream_refused_settles_nothing_but_its_already_completed_answer_does() {
     let refusing = Upstream::start(Behaviour::Status(
@@ -600,6 +680,45 @@ pub fn corpus() -> Vec<crate::corpus::Entry> {
             },
         ),
     ];
+    // Heartbeats consult the ledger: a settled task is answered, a busy one is not waited on.
+    for (dialect, target, body) in [
+        (
+            AwsDialect::States,
+            "AWSStepFunctions.SendTaskHeartbeat",
+            r#"{"taskToken": "tok-123"}"#,
+        ),
+        (
+            AwsDialect::Swf,
+            "SimpleWorkflowService.RecordActivityTaskHeartbeat",
+            r#"{"taskToken": "t", "details": "40%"}"#,
+        ),
+        (
+            AwsDialect::CodePipeline,
+            "CodePipeline_20150709.AcknowledgeJob",
+            r#"{"jobId": "11111111-2222-4333-8444-555555555555", "nonce": "3"}"#,
+        ),
+    ] {
+        let name = dialect.dialect().name();
+        let request = || AwsCall::new(dialect).target(target).body(body).build();
+        entries.push(entry(
+            &format!("{name}_heartbeat_for_a_settled_task_is_the_services_closed_task_error"),
+            request(),
+            "",
+            settled,
+        ));
+        entries.push(entry(
+            &format!("{name}_heartbeat_for_a_busy_task_is_forwarded"),
+            request(),
+            "",
+            busy,
+        ));
+    }
+    entries.push(entry(
+        "succeeded_for_a_settled_task_is_task_already_completed",
+        Call::new(Layout::Json).succeeded("{}").build(),
+        "",
+        settled,
+    ));
     for dialect in AwsDialect::ALL {
         let name = dialect.dialect().name();
         let request = || AwsCall::new(dialect).build();

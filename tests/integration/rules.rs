@@ -101,6 +101,75 @@ fn cases() -> Vec<Case> {
             Call::new(QueryAndForm).set("RequestId", "CALLER-ID-1"),
             FWD,
         ),
+        // ReportTaskSucceeded, in every layout: TaskToken and Output required, nothing else.
+        case(
+            "succeeded_forward_query_and_form",
+            Call::new(QueryAndForm).succeeded(r#"{"ok":true}"#),
+            FWD,
+        ),
+        case(
+            "succeeded_forward_form_only",
+            Call::new(FormOnly).succeeded(r#"{"ok":true}"#),
+            FWD,
+        ),
+        case(
+            "succeeded_forward_json_body",
+            Call::new(Json).succeeded(r#"{"ok":true}"#),
+            FWD,
+        ),
+        case(
+            "succeeded_forward_acs3",
+            Call::new(Acs3).succeeded(r#"{"ok":true}"#),
+            FWD,
+        ),
+        case(
+            "succeeded_with_output_of_60000_characters_is_forwarded",
+            Call::new(FormOnly).succeeded(&"o".repeat(60_000)),
+            FWD,
+        ),
+        case(
+            "succeeded_without_output_is_missing_required_params",
+            Call::new(QueryAndForm).succeeded("").remove("Output"),
+            ("MissingRequiredParams", 400, "'Output'"),
+        ),
+        case(
+            "succeeded_with_empty_output_is_missing_required_params",
+            Call::new(Acs3).succeeded(""),
+            ("MissingRequiredParams", 400, "'Output'"),
+        ),
+        case(
+            "succeeded_without_task_token_is_missing_required_params",
+            Call::new(Json).succeeded("{}").remove("TaskToken"),
+            ("MissingRequiredParams", 400, "'TaskToken'"),
+        ),
+        case(
+            "succeeded_with_a_malformed_token_is_invalid_argument",
+            Call::new(QueryAndForm)
+                .succeeded("{}")
+                .set("TaskToken", "not-a-token"),
+            (
+                "InvalidArgument",
+                400,
+                "'TaskToken' is not a valid task token",
+            ),
+        ),
+        case(
+            "succeeded_with_a_wrong_secret_is_signature_not_match",
+            Call::new(FormOnly).succeeded("{}").secret("wrong"),
+            ("SignatureNotMatch", 403, "signature"),
+        ),
+        case(
+            "succeeded_acs3_with_a_wrong_secret_is_signature_not_match",
+            Call::new(Acs3).succeeded("{}").secret("wrong"),
+            ("SignatureNotMatch", 403, "signature"),
+        ),
+        case(
+            "succeeded_of_another_version_is_api_version_not_supported",
+            Call::new(QueryAndForm)
+                .succeeded("{}")
+                .set("Version", "2020-01-01"),
+            ("APIVersionNotSupported", 400, "'2020-01-01'"),
+        ),
         case(
             "forward_at_the_edge_of_the_clock_window",
             Call::new(QueryAndForm).received_at(signed_at() + 900),
@@ -670,5 +739,36 @@ fn forwarded_reports_carry_the_decoded_token_and_fields() {
         assert_eq!(token.event_id, 9001);
         assert_eq!(token.account.as_deref(), Some("1234567890123456"));
         assert!(token.verified);
+    }
+}
+
+#[test]
+fn a_success_report_carries_its_output_and_settles_its_task() {
+    let config = demo();
+    for layout in [
+        Layout::QueryAndForm,
+        Layout::FormOnly,
+        Layout::Json,
+        Layout::Acs3,
+    ] {
+        let output = r#"{"total": "100% ~ *é*"}"#;
+        let request = Call::new(layout).succeeded(output).build();
+        let Verdict::Forward(report) = check_both(&config, &request) else {
+            panic!("{layout:?}: expected forward");
+        };
+        assert_eq!(
+            (report.action.as_str(), report.callback),
+            ("ReportTaskSucceeded", taskgate_filter::Callback::Succeeded),
+            "{layout:?}"
+        );
+        assert_eq!(report.output.as_deref(), Some(output), "{layout:?}");
+        assert_eq!((report.error, report.cause), (None, None), "{layout:?}");
+        assert!(report.recall.settles && report.recall.nonce.is_some());
+        // The same task as a failure report of the same token: one settles the other.
+        let Verdict::Forward(failed) = check_both(&config, &Call::new(layout).build()) else {
+            panic!("{layout:?}: expected forward");
+        };
+        assert_eq!(failed.recall.task, report.recall.task, "{layout:?}");
+        assert_eq!(failed.callback, taskgate_filter::Callback::Failed);
     }
 }

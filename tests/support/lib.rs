@@ -65,7 +65,7 @@ pub struct Call {
 }
 
 /// Parameters that travel in the body (the rest go in the query) for the split layouts.
-const BODY_PARAMS: [&str; 2] = ["Error", "Cause"];
+const BODY_PARAMS: [&str; 3] = ["Error", "Cause", "Output"];
 
 impl Call {
     /// A valid call in this layout, from the demo key, signed and received at [`SIGNED_AT`].
@@ -154,6 +154,17 @@ impl Call {
             call.header("x-acs-signature-nonce", &nonce)
         } else {
             call.set("SignatureNonce", &nonce)
+        }
+    }
+
+    /// The same call made as `ReportTaskSucceeded` with this `Output` (in the body, as the SDKs
+    /// send it) instead of `Error` and `Cause`.
+    pub fn succeeded(self, output: &str) -> Call {
+        let call = self.remove("Error").remove("Cause").set("Output", output);
+        if call.layout == Layout::Acs3 {
+            call.header("x-acs-action", "ReportTaskSucceeded")
+        } else {
+            call.set("Action", "ReportTaskSucceeded")
         }
     }
 
