@@ -307,13 +307,13 @@ impl Default for Limits {
     }
 }
 
-/// What the filter does with a call it does not model (anything but the failure reports),
+/// What the filter does with a call it does not model (anything but the task callbacks),
 /// set by `[serve] other_calls`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OtherCalls {
     /// Answer it with the vendor's "unknown operation" error.
     Reject,
-    /// Verify its signature, clock window and access key exactly as for a failure report, and
+    /// Verify its signature, clock window and access key exactly as for a callback, and
     /// pass it on when they hold. The default: in front of a whole service endpoint every call
     /// is then authenticated at the edge, and workers can still make their other calls.
     #[default]

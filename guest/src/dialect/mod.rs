@@ -10,14 +10,14 @@ use crate::error::Common;
 use crate::request_id;
 use crate::types::{Dialect, Env, Limits, PassedCall, Recall, Report, Request, Response, Verdict};
 
-/// What a dialect lets through: a failure report that passed every rule, or a call it does
+/// What a dialect lets through: a callback that passed every rule, or a call it does
 /// not model, passed per `other_calls`.
 #[allow(
     clippy::large_enum_variant,
     reason = "one per request, moved once into the verdict: a box would be one more allocation"
 )]
 pub enum Accepted {
-    /// A failure report.
+    /// A task callback.
     Report(Report),
     /// Another call.
     Passed(PassedCall),

@@ -387,7 +387,7 @@ fn describe(config: &Config) {
         }
     }
     eprintln!(
-        "taskgate: calls other than the failure reports: {}",
+        "taskgate: calls other than the task callbacks: {}",
         serve.other_calls.name()
     );
     let memory = &config.memory;

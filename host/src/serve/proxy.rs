@@ -96,7 +96,7 @@ impl From<EdgeFailure> for Stop {
     reason = "one per request, on the stack: boxing would add an allocation per request"
 )]
 pub(super) enum Delivery {
-    /// A failure report that passed every rule.
+    /// A callback that passed every rule.
     Report(Report),
     /// A call the filter does not model, passed per `other_calls`.
     Passed(PassedCall),
