@@ -32,7 +32,7 @@ const verdict = filter.check({
 
 if (verdict.tag === 'forward') {
     const report = verdict.val;
-    console.log(`forward ${report.dialect} ${report.action} by ${report.accessKeyId}, task event ${report.token?.eventId}`);
+    console.log(`forward ${report.dialect} ${report.action} (${report.callback}) by ${report.accessKeyId}, task event ${report.token?.eventId}`);
 } else {
     const response = verdict.val;
     console.log(`reject ${response.status} ${response.code}`);

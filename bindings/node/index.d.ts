@@ -1,13 +1,18 @@
 // Types of index.mjs. The WIT records are jco's, from dist/ (`npm run build`).
+// jco passes a WIT enum as its case name: `Report.callback` is 'failed', 'succeeded', 'canceled'
+// or 'heartbeat'.
 import type {
-    Dialect, EdgeFailure, PassedCall, Recall, Report, Response, TaskToken, TokenError, Verdict,
+    Callback, Dialect, EdgeFailure, PassedCall, Recall, Report, Response, TaskToken, TokenError, Verdict,
 } from './dist/interfaces/taskgate-filter-types.js';
 
 export type {
-    Dialect, EdgeFailure, PassedCall, Recall, Report, Response, TaskToken, TokenError, Verdict,
+    Callback, Dialect, EdgeFailure, PassedCall, Recall, Report, Response, TaskToken, TokenError, Verdict,
 };
 
-/** What the filter does with calls it does not model (anything but the four failure reports). */
+/**
+ * What the filter does with calls it does not model (anything but the task callbacks: failure,
+ * success, cancel and heartbeat calls).
+ */
 export type OtherCalls = 'reject' | 'authenticate' | 'forward';
 
 /** One access key: the secret it signs with and the account that owns it. */
@@ -38,7 +43,7 @@ export interface FilterConfig {
     tokenKeys?: TokenKeyConfig[];
     limits?: Limits;
     /**
-     * Calls other than the failure reports: `'authenticate'` (default: signature, clock and key
+     * Calls other than the task callbacks: `'authenticate'` (default: signature, clock and key
      * checked, then `{ tag: 'pass' }`), `'reject'` (the vendor's unknown-operation error) or
      * `'forward'` (passed unchecked).
      */
@@ -81,7 +86,8 @@ export interface Filter {
     respond(request: FilterRequest, failure: EdgeFailure): Response;
     /**
      * Whether the upstream's answer to a forwarded report settles its task (`report.recall.task`):
-     * a 2xx, or the service's own "already closed" refusal. Throws if the component fails.
+     * a 2xx, or the service's own "already closed" refusal. Only asked for a report whose
+     * `recall.settles` is true (a heartbeat settles nothing). Throws if the component fails.
      */
     settles(dialect: Dialect, status: number, body: Uint8Array): boolean;
     /** Decodes a task token and, with token keys configured, verifies its MAC. */

@@ -24,6 +24,6 @@ verdict = taskgate.check(
 )
 
 if isinstance(verdict, Forward):
-    print("forward", verdict.report.action, verdict.report.access_key_id)
+    print("forward", verdict.report.action, verdict.report.callback, verdict.report.access_key_id)
 else:
     print("reject", verdict.status, verdict.code)

@@ -11,7 +11,7 @@ filter gets no files, environment, clock or network.
 
     f = Filter(access_keys={"LTAI5t...": ("secret", "1234567890123456")})
     verdict = f.check(Request("POST", "/?...", [("Host", "...")], b"...", received_at=1795334400))
-    if isinstance(verdict, Forward): ...
+    if isinstance(verdict, Forward): ...  # verdict.report.callback: Callback.FAILED, ...
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence, TypeAlias
 
@@ -30,6 +31,7 @@ from wasmtime.component import Component, Linker, ListType, Record, Variant
 
 __all__ = [
     "EDGE_FAILURES",
+    "Callback",
     "Filter",
     "FilterTrap",
     "Forward",
@@ -60,6 +62,24 @@ _VALIDATOR = f"{WIT_PACKAGE}/validator@{WIT_VERSION}"
 _TRAPPED_PREFIXES = ("wasi:cli/", "wasi:io/")
 
 Dialect: TypeAlias = Literal["fnf", "states", "swf", "codepipeline"]
+
+
+class Callback(StrEnum):
+    """WIT `types.callback`: what a callback does to its task. A `StrEnum` whose values are the
+    WIT case names, as wasmtime-py passes them, so `Callback("failed")` lifts one and it compares
+    equal to its name."""
+
+    FAILED = "failed"
+    """The task failed, which settles it (`ReportTaskFailed`, `SendTaskFailure`, ...)."""
+    SUCCEEDED = "succeeded"
+    """The task succeeded, which settles it (`ReportTaskSucceeded`, `SendTaskSuccess`, ...)."""
+    CANCELED = "canceled"
+    """The task was canceled, which settles it (SWF `RespondActivityTaskCanceled`)."""
+    HEARTBEAT = "heartbeat"
+    """The worker is still at it, which settles nothing (`SendTaskHeartbeat`,
+    `RecordActivityTaskHeartbeat`, CodePipeline `AcknowledgeJob`)."""
+
+
 # WIT `settings.other-calls`: what the filter does with calls it does not model.
 OtherCalls: TypeAlias = Literal["reject", "authenticate", "forward"]
 _OTHER_CALLS = ("reject", "authenticate", "forward")
@@ -133,25 +153,32 @@ class Recall:
     """WIT `types.recall`: what a host that remembers requests claims and consults (digests,
     never the nonce or token themselves). Claim `nonce` once for `nonce_seconds` (a second claim
     is a replay: `respond(request, "nonce-used")`); `task` is the ledger key of the report's
-    task (settled: `respond(request, "task-settled", task_token)`)."""
+    task (settled: `respond(request, "task-settled", task_token)`). `settles` is true when the
+    report closes its task (failure, success, cancel): forward at most one such report for the
+    task at a time (another in flight: `respond(request, "task-busy")`) and settle it by
+    `Filter.settles`; false for a heartbeat, which only consults `task`."""
 
     nonce: str | None
     nonce_seconds: int
     task: str | None
+    settles: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """WIT `types.report`. `error` and `cause` are sensitive: do not log them."""
+    """WIT `types.report`. `error`, `cause` and `output` are sensitive: do not log them."""
 
     dialect: Dialect
     action: str
+    callback: Callback
     request_id: str
     access_key_id: str
     task_token: str
     token: TaskToken | None
     error: str | None
     cause: str | None
+    output: str | None
+    """A success's output, or a cancel's or heartbeat's details."""
     recall: Recall
 
 
@@ -359,7 +386,7 @@ class Filter:
 
     `access_keys` maps an access key id to `(secret, account)`; `token_keys` lists
     `(secret, account)` pairs (secret as text or bytes) in lookup order; `limits` is the WIT
-    `settings.limits`. `other_calls` is what to do with calls other than the failure reports:
+    `settings.limits`. `other_calls` is what to do with calls other than the task callbacks:
     "authenticate" (the default: signature, clock and key checked, then `Pass`), "reject" or
     "forward". `memory_bytes` caps the component's linear memory per check (the host's
     `[sandbox] memory_bytes`).
@@ -495,7 +522,8 @@ class Filter:
 
     def settles(self, dialect: Dialect, status: int, body: bytes) -> bool:
         """Whether the upstream's answer to a forwarded report settles its task (a 2xx, or the
-        service's own "already closed" refusal). Raises `FilterTrap` only if the component fails."""
+        service's own "already closed" refusal); asked only when `report.recall.settles`.
+        Raises `FilterTrap` only if the component fails."""
         return bool(self._call(self._compiled.settles_index, dialect, int(status), bytes(body)))
 
     def decode_token(self, token: str) -> TaskToken | TokenError:
@@ -613,12 +641,15 @@ def _lift_report(rec: Record) -> Report:
     return Report(
         dialect=_field(rec, "dialect"),
         action=_field(rec, "action"),
+        # wasmtime-py lifts a WIT enum as its case name.
+        callback=Callback(_field(rec, "callback")),
         request_id=_field(rec, "request_id"),
         access_key_id=_field(rec, "access_key_id"),
         task_token=_field(rec, "task_token"),
         token=None if token is None else _lift_token(token),
         error=_field(rec, "error"),
         cause=_field(rec, "cause"),
+        output=_field(rec, "output"),
         recall=_lift_recall(_field(rec, "recall")),
     )
 
@@ -628,4 +659,5 @@ def _lift_recall(rec: Record) -> Recall:
         nonce=_field(rec, "nonce"),
         nonce_seconds=_field(rec, "nonce_seconds"),
         task=_field(rec, "task"),
+        settles=_field(rec, "settles"),
     )

@@ -550,6 +550,11 @@ fn pipeline_rules() -> Vec<Rule> {
             ),
         ),
         rule(
+            "put_job_success_result_empty_output_variables_with_a_continuation_token_are_forwarded",
+            job_success(r#""continuationToken": "d-7", "outputVariables": {}"#),
+            Forward,
+        ),
+        rule(
             "put_job_success_result_violations_are_reported_in_model_order",
             call(
                 CodePipeline,

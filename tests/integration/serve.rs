@@ -574,6 +574,27 @@ fn the_sink_records_each_accepted_report_once_and_answers_like_the_service() {
 }
 
 #[test]
+fn a_success_is_recorded_with_its_output_which_the_log_never_shows() {
+    let gw = Served::start("", None);
+    let secret_output = r#"{"card":"4111-1111-1111-1111"}"#;
+    let call = Call::new(Layout::FormOnly)
+        .succeeded(secret_output)
+        .now()
+        .build();
+    let answer = send(gw.addr, &to_http(&call));
+    assert_eq!(answer.status, 200);
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).expect("JSON");
+    assert!(body["EventId"].is_u64(), "{body}");
+    let lines = gw.sink_lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["action"], "ReportTaskSucceeded");
+    assert_eq!(lines[0]["callback"], "succeeded");
+    assert_eq!(lines[0]["output"], secret_output);
+    let log = gw.log_with("\"action\":\"ReportTaskSucceeded\"");
+    assert!(!log.contains("4111"), "the output reached the log: {log}");
+}
+
+#[test]
 fn oversized_bodies_are_refused_without_reading_them() {
     let gw = Served::start("", None);
     let request = Call::new(Layout::QueryAndForm).now().build();

@@ -97,11 +97,13 @@ function reportFields(report) {
     const fields = {
         dialect: report.dialect,
         action: report.action,
+        callback: report.callback,
         request_id: report.requestId,
         access_key_id: report.accessKeyId,
         task_token: report.taskToken,
         error: report.error,
         cause: report.cause,
+        output: report.output,
         execution_id: report.token?.executionId,
         event_id: report.token?.eventId,
         verified: report.token?.verified,
@@ -131,7 +133,9 @@ function describeVerdict(verdict) {
 /**
  * The edge's answer under a case's [memory] (the store's state before the request), as
  * `Memory::answer` of host/src/cases.rs gives it: rate, then nonce, then ledger, for an accepted
- * and authenticated request only; undefined when the request goes on.
+ * and authenticated request only; undefined when the request goes on. A heartbeat
+ * (`recall.settles` false) consults the ledger, so a settled task answers it, but it never waits
+ * on a busy one.
  */
 function memoryAnswer(memory, verdict) {
     if (!memory || verdict.tag === 'reject') return undefined;
@@ -142,7 +146,7 @@ function memoryAnswer(memory, verdict) {
     if (memory.nonce_claimed && recall.nonce !== undefined) return { tag: 'nonce-used' };
     if (verdict.tag === 'forward' && recall.task !== undefined) {
         if (memory.settled) return { tag: 'task-settled', val: verdict.val.taskToken };
-        if (memory.busy) return { tag: 'task-busy' };
+        if (memory.busy && recall.settles) return { tag: 'task-busy' };
     }
     return undefined;
 }
@@ -321,6 +325,9 @@ test('a report carries the keys a host with memory claims, and settles judges th
     assert.match(report.recall.nonce, /^nonce:[0-9a-f]{64}$/);
     assert.match(report.recall.task, /^task:[0-9a-f]{64}$/);
     assert.equal(report.recall.nonceSeconds, 1800);
+    // a failure report closes its task: the host holds and settles it
+    assert.equal(report.callback, 'failed');
+    assert.equal(report.recall.settles, true);
     const encode = (text) => new TextEncoder().encode(text);
     assert.equal(filter.settles('fnf', 200, encode('{}')), true);
     assert.equal(filter.settles('fnf', 400, encode('{"Code":"TaskAlreadyCompleted"}')), true);

@@ -6,7 +6,9 @@ use crate::resign::resign;
 use std::sync::{Arc, OnceLock};
 use taskgate::config::Config;
 use taskgate::sandbox::Sandbox;
-use taskgate_filter::{Dialect, Env as _, OtherCalls, Request, Response, Verdict, dialect_of};
+use taskgate_filter::{
+    Callback, Dialect, Env as _, OtherCalls, Request, Response, Verdict, dialect_of,
+};
 
 /// The targets' configuration (keys of the case corpus and the captured SDK requests).
 const CONFIG: &str = include_str!("../taskgate.toml");
@@ -127,10 +129,14 @@ pub fn assert_well_formed(request: &Request, config: &Config, verdict: &Verdict)
                 "a report signed by an unknown key"
             );
             assert!(!report.task_token.is_empty(), "a report without a token");
+            assert_eq!(
+                report.recall.settles,
+                report.callback.settles(),
+                "a report whose recall disagrees with its callback"
+            );
             let chars = |text: &Option<String>| text.as_deref().map(|t| t.chars().count());
             match dialect {
                 Dialect::Fnf => {
-                    assert_eq!(report.action, "ReportTaskFailed");
                     let token = report.token.as_ref();
                     assert!(
                         token.is_some(),
@@ -140,11 +146,23 @@ pub fn assert_well_formed(request: &Request, config: &Config, verdict: &Verdict)
                         token.is_some_and(|t| t.verified == t.account.is_some()),
                         "a token verified without an account, or the reverse"
                     );
-                    assert!(matches!(chars(&report.error), Some(1..=128)), "Error");
-                    assert!(
-                        matches!(chars(&report.cause), None | Some(1..=4096)),
-                        "Cause"
-                    );
+                    match report.callback {
+                        Callback::Failed => {
+                            assert_eq!(report.action, "ReportTaskFailed");
+                            assert!(matches!(chars(&report.error), Some(1..=128)), "Error");
+                            assert!(
+                                matches!(chars(&report.cause), None | Some(1..=4096)),
+                                "Cause"
+                            );
+                            assert!(report.output.is_none(), "a failure with an output");
+                        }
+                        Callback::Succeeded => {
+                            assert_eq!(report.action, "ReportTaskSucceeded");
+                            assert!(matches!(chars(&report.output), Some(1..)), "Output");
+                            assert!(report.error.is_none() && report.cause.is_none());
+                        }
+                        other => panic!("an Alibaba report of another callback: {other:?}"),
+                    }
                 }
                 Dialect::States | Dialect::Swf | Dialect::CodePipeline => {
                     assert!(report.token.is_none(), "an AWS token was decoded");

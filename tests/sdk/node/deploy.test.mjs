@@ -4,7 +4,8 @@
 // a deployment would); taskgate checks each call and carries it over TLS to an HTTPS "service"
 // on 127.0.0.1 (tests/sdk/recorder.py), which records what it receives.
 //
-// - the AWS SDK for JavaScript v3 (SendTaskFailure, SendTaskSuccess) at
+// - the AWS SDK for JavaScript v3 (SendTaskFailure; StartExecution and DescribeExecution, calls
+//   taskgate does not model, passed on authenticated) at
 //   https://states.us-east-1.amazonaws.com:PORT, and the Alibaba SDKs (pop-core RPC v1, the tea
 //   openapi-client with RPC v1 and ACS3) at https://localhost:PORT: the service's answer comes
 //   back, a wrong secret is answered at the edge and never forwarded;
@@ -29,6 +30,9 @@ import * as c from './common.mjs';
 const require = createRequire(import.meta.url);
 const SFN_HOST = 'states.us-east-1.amazonaws.com';
 const SFN_TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAf-sfn-task-token+/=0123456789';
+// For the calls taskgate does not model (other_calls = "authenticate", the default).
+const STATE_MACHINE_ARN = `arn:aws:states:us-east-1:${c.AWS_ACCOUNT}:stateMachine:deploy-demo`;
+const EXECUTION_ARN = `arn:aws:states:us-east-1:${c.AWS_ACCOUNT}:execution:deploy-demo:run-1`;
 // Headers that describe one hop (RFC 9110 7.6.1), the proxy's own credentials included: a proxy
 // drops them, and any header the Connection header names.
 const HOP_BY_HOP = new Set([
@@ -239,7 +243,7 @@ function assertForwardedUnchanged(sentRequest, raw) {
 }
 
 test('the AWS SDK reaches the service through the TLS listener at its own host name', async () => {
-  const { SendTaskFailureCommand, SendTaskSuccessCommand } = require('@aws-sdk/client-sfn');
+  const { SendTaskFailureCommand, StartExecutionCommand, DescribeExecutionCommand } = require('@aws-sdk/client-sfn');
   service.takeCaptures();
   const { client, sent } = sfnClient();
   const output = await client.send(new SendTaskFailureCommand({ taskToken: SFN_TOKEN, error: c.ERROR, cause: c.CAUSE }));
@@ -250,18 +254,21 @@ test('the AWS SDK reaches the service through the TLS listener at its own host n
   assert.equal(c.parseRaw(captures[0].raw).headers.find(([k]) => k === 'host')[1], `${SFN_HOST}:${serve.port}`);
   assertForwardedUnchanged(sent[0], captures[0].raw);
 
-  // Another call of the same endpoint: authenticated, then passed on (other_calls default).
-  const success = await client.send(new SendTaskSuccessCommand({ taskToken: SFN_TOKEN, output: '{"ok":true}' }));
-  assert.equal(success.$metadata.httpStatusCode, 200);
+  // A call taskgate does not model, of the same endpoint: authenticated, then passed on
+  // (other_calls default).
+  const started = await client.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, input: '{"ok":true}' }));
+  assert.equal(started.$metadata.httpStatusCode, 200);
   captures = service.takeCaptures();
   assert.equal(captures.length, 1);
+  assert.equal(started.$metadata.requestId, captures[0].requestId, "the service's answer came back");
+  assert.equal(c.parseRaw(captures[0].raw).header('x-amz-target'), 'AWSStepFunctions.StartExecution');
   assertForwardedUnchanged(sent[1], captures[0].raw);
 
   // A wrong secret: the modeled exception, from the edge; nothing forwarded.
   const { client: wrong } = sfnClient({ secretAccessKey: 'not-the-secret' });
   for (const command of [
     new SendTaskFailureCommand({ taskToken: SFN_TOKEN, error: 'e' }),
-    new SendTaskSuccessCommand({ taskToken: SFN_TOKEN, output: '{}' }),
+    new DescribeExecutionCommand({ executionArn: EXECUTION_ARN }),
   ]) {
     const err = await c.expectSdkError(() => wrong.send(command)).catch((e) => e);
     assert.equal(err.name, 'InvalidSignatureException', String(err));
@@ -366,14 +373,14 @@ test('the Alibaba pop-core client reaches the service through the TLS listener',
 });
 
 test('every client\'s request reaches the service byte for byte', async () => {
-  const { SendTaskFailureCommand, SendTaskSuccessCommand } = require('@aws-sdk/client-sfn');
+  const { SendTaskFailureCommand, StartExecutionCommand } = require('@aws-sdk/client-sfn');
   const tap = await startTlsTap();
   try {
     service.takeCaptures();
     fnfService.takeCaptures();
     const { client } = sfnClient({ port: tap.port });
     await client.send(new SendTaskFailureCommand({ taskToken: SFN_TOKEN, error: c.ERROR, cause: c.CAUSE }));
-    await client.send(new SendTaskSuccessCommand({ taskToken: SFN_TOKEN, output: '{"ok":true}' }));
+    await client.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, input: '{"ok":true}' }));
     for (const algorithm of ['v2', 'ACS3-HMAC-SHA256']) {
       assert.equal((await teaReport(algorithm, c.ACCESS_KEY_SECRET, tap.port)).statusCode, 200, algorithm);
     }

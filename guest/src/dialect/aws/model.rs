@@ -426,7 +426,8 @@ pub fn put_job_success_result(body: &Json) -> Result<Fields, AwsFailure> {
     }
     let variables = output_variables(body, &mut violations)?;
     violations.finish()?;
-    if variables.is_some() && continuation.is_some() {
+    // An empty map is what an SDK sends for "no variables": only variables conflict.
+    if variables.as_deref().is_some_and(|text| text != "{}") && continuation.is_some() {
         return Err(AwsFailure::NotAllowed {
             message: "outputVariables can be included only when there is no continuation token on the request.",
         });
