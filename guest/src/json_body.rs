@@ -71,17 +71,6 @@ impl Json {
 /// Parses a JSON object of any shape, refusing duplicate member names at every depth: the
 /// filter and the engine behind it must not be able to read two different values.
 pub fn parse_object(body: &[u8]) -> Result<Json, ObjectError> {
-    match parse_value(body)? {
-        object @ Json::Object(_) => Ok(object),
-        _ => Err(ObjectError::Invalid(
-            "the body is not a JSON object".to_owned(),
-        )),
-    }
-}
-
-/// Parses one JSON value of any kind (Step Functions' task output), refusing duplicate member
-/// names as [`parse_object`] does.
-pub fn parse_value(body: &[u8]) -> Result<Json, ObjectError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = de::Deserialize::deserialize(&mut de).map_err(|e: serde_json::Error| {
         match e.to_string().strip_prefix(DUPLICATE) {
@@ -93,7 +82,12 @@ pub fn parse_value(body: &[u8]) -> Result<Json, ObjectError> {
     })?;
     de.end()
         .map_err(|e| ObjectError::Invalid(without_value_echo(&e)))?;
-    Ok(value)
+    match value {
+        object @ Json::Object(_) => Ok(object),
+        _ => Err(ObjectError::Invalid(
+            "the body is not a JSON object".to_owned(),
+        )),
+    }
 }
 
 /// The prefix of the parser error raised for a repeated member name.

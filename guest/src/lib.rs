@@ -17,6 +17,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod json_body;
+mod json_syntax;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod keyring;
 mod params;

@@ -58,6 +58,26 @@ fn bench(c: &mut Criterion) {
             AwsCall::new(AwsDialect::States).secret("wrong").build(),
         ),
         (
+            "rpc_v1_succeeded_forward",
+            Call::new(Layout::QueryAndForm)
+                .succeeded(r#"{"orderId":"1042","charged":true}"#)
+                .build(),
+        ),
+        (
+            "sigv4_send_task_success_forward",
+            AwsCall::new(AwsDialect::States)
+                .target("AWSStepFunctions.SendTaskSuccess")
+                .body(r#"{"taskToken": "tok-123", "output": "{\"orderId\": \"1042\", \"charged\": true}"}"#)
+                .build(),
+        ),
+        (
+            "sigv4_put_job_success_result_forward",
+            AwsCall::new(AwsDialect::CodePipeline)
+                .target("CodePipeline_20150709.PutJobSuccessResult")
+                .body(r#"{"jobId": "11111111-2222-4333-8444-555555555555", "executionDetails": {"summary": "built", "percentComplete": 100}, "outputVariables": {"IMAGE_TAG": "v1.2.3"}}"#)
+                .build(),
+        ),
+        (
             "cause_4096_chars_forward",
             Call::new(Layout::FormOnly)
                 .set("Cause", &"é".repeat(4096))

@@ -25,7 +25,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -34,21 +33,9 @@ import * as c from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const TEST_TIMEOUT_MS = 120_000;
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-// Headers Node's http adds below the SDK's middleware view (pinned in aws_serve.test.mjs).
-const ADDED_BELOW_SDK = new Set(['connection']);
-const SIGNATURE_MISMATCH =
-  'The request signature we calculated does not match the signature you provided. Check your AWS ' +
-  'Secret Access Key and signing method. Consult the service documentation for details.';
-const JOB_ID_PATTERN = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const { E_ACUTE, EMOJI, JOB_ID, SFN_TOKEN, SWF_TOKEN } = c;
 const KEY_PATTERN = '[A-Za-z0-9@\\-_]+';
-
-const SFN_TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAf-sfn-task-token+/=0123456789';
-const SWF_TOKEN = 'AAAAKgAAAAEAAAAAAAAAAswf-activity-task-token+/=0123456789';
-const JOB_ID = '0c6f2a9e-5b1d-4c3e-8f7a-9d2b1e0a4c6f';
 const NONCE = '3f1b9c2e-nonce';
-const E_ACUTE = 'é'; // 1 character, 2 bytes in UTF-8
-const EMOJI = '😀'; // 1 character, 2 UTF-16 units, 4 bytes in UTF-8
 // A revision time with milliseconds: the SDK sends epoch seconds with a fraction.
 const CREATED = new Date('2025-03-04T05:06:07.891Z');
 const OUTPUT = JSON.stringify({ result: 'ok', note: c.CAUSE, items: [1, 2.5, null, true] });
@@ -102,70 +89,9 @@ function validInput(call, over = {}) {
   return input;
 }
 
-function writeConfig(name, opts) {
-  const dir = fs.mkdtempSync(path.join(tmpRoot, `${name}-`));
-  const config = path.join(dir, 'taskgate.toml');
-  fs.writeFileSync(config, c.serveConfigToml({ extraAccessKeys: c.AWS_ACCESS_KEYS, maxBodyBytes: c.AWS_MAX_BODY_BYTES, ...opts }));
-  return { dir, config };
-}
-
-/** Awaits `fn()`, which must reject with an AWS service error; resolves to that error. */
-async function expectAwsError(fn) {
-  let result;
-  try {
-    result = await fn();
-  } catch (err) {
-    if (err && typeof err === 'object' && err.$metadata) return err;
-    throw err;
-  }
-  throw new Error(`the SDK call succeeded (${JSON.stringify(result)}) where an error answer was expected`);
-}
-
-/** The error is `code` with HTTP `status` in the AWS JSON error form; returns its message. */
-function assertAwsError(err, code, status, call, answers) {
-  assert.equal(err.name, code, `expected ${code}, got ${err.name}: ${err.message} (HTTP ${err.$metadata?.httpStatusCode})`);
-  assert.equal(err.$metadata.httpStatusCode, status, `${code}: HTTP ${err.$metadata.httpStatusCode}, expected ${status}`);
-  const answer = answers.at(-1);
-  assert.ok(answer, 'no answer recorded');
-  assert.equal(answer.headers['content-type'], call.contentType, `${code}: Content-Type ${answer.headers['content-type']}`);
-  assert.match(answer.headers['x-amzn-requestid'] ?? '', /^[0-9a-fA-F-]{36}$/, `${code}: x-amzn-RequestId ${JSON.stringify(answer.headers)}`);
-  assert.equal(err.$metadata.requestId, answer.headers['x-amzn-requestid']);
-  const Modeled = c.awsModule(call)[code];
-  if (Modeled) assert.ok(err instanceof Modeled, `not the modeled ${code} class: ${err.constructor.name}`);
-  assert.equal(typeof err.message, 'string');
-  return err.message;
-}
-
-/** The upstream received exactly what the SDK sent: method, path, query, headers, body. */
-function assertForwardedIdentical(sent, raw, serveEndpoint) {
-  const up = c.parseRaw(raw);
-  assert.equal(up.method, sent.method);
-  assert.equal(up.path, sent.path);
-  assert.equal(up.rawQuery ?? '', sent.query);
-  assert.ok(up.body.equals(sent.body), 'the body reached the upstream changed');
-  assert.equal(up.header('host'), serveEndpoint, 'the Host the SDK sent was not kept');
-  const upHeaders = new Map();
-  for (const [k, v] of up.headers) {
-    assert.ok(!upHeaders.has(k), `header ${k} twice upstream`);
-    upHeaders.set(k, v);
-  }
-  for (const [k, v] of sent.headers) {
-    if (HOP_BY_HOP.has(k)) continue;
-    assert.equal(upHeaders.get(k), v, `header ${k}: SDK sent ${JSON.stringify(v)}, upstream got ${JSON.stringify(upHeaders.get(k))}`);
-  }
-  const sentNames = new Set(sent.headers.map(([k]) => k));
-  const extra = [...upHeaders.keys()].filter((k) => !sentNames.has(k) && !ADDED_BELOW_SDK.has(k) && !HOP_BY_HOP.has(k) && k !== 'x-forwarded-for');
-  assert.deepEqual(extra, [], `headers the SDK did not send reached the upstream: ${extra}`);
-  assert.equal(upHeaders.get('x-forwarded-for') ?? '127.0.0.1', '127.0.0.1');
-}
-
-function resultKeys(result) {
-  return Object.keys(result).filter((k) => k !== '$metadata');
-}
-
 /** The output members of a result, `$metadata` aside. */
 function resultBody(result) {
-  return Object.fromEntries(resultKeys(result).map((k) => [k, result[k]]));
+  return Object.fromEntries(c.resultKeys(result).map((k) => [k, result[k]]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,35 +100,19 @@ function resultBody(result) {
 describe('AWS SDK v3 callbacks through taskgate serve: forwarding', () => {
   for (const call of Object.values(CALLS)) {
     it(`${call.operation}: a valid call is forwarded byte-identical, the SDK gets the upstream's answer`, { timeout: TEST_TIMEOUT_MS }, async () => {
-      const rec = await c.startRecorder({ answer: 'aws' });
-      try {
-        const { config } = writeConfig(`${call.name}-forward`, { upstream: `http://${rec.endpoint}` });
-        const out = await c.withServe(config, {}, async (serve) => {
-          const { send, sent } = c.awsClient(call, serve.endpoint);
-          const result = await send(validInput(call));
-          return { result, sent, captures: rec.takeCaptures(), endpoint: serve.endpoint };
-        });
-        assert.equal(out.sent.length, 1);
-        assert.equal(out.captures.length, 1, `the upstream got ${out.captures.length} requests, expected exactly one`);
-        assertForwardedIdentical(out.sent[0], out.captures[0].raw, out.endpoint);
-        const up = c.parseRaw(out.captures[0].raw);
-        assert.equal(up.header('x-amz-target'), call.target);
-        assert.equal(up.header('content-type'), call.contentType);
-        // the recorder answers `{}`: what the SDK got is the upstream's answer, not the sink's
-        assert.deepEqual(resultKeys(out.result), []);
-        assert.equal(out.result.$metadata.httpStatusCode, 200);
-        assert.equal(out.result.$metadata.requestId, out.captures[0].requestId);
-        const body = JSON.parse(up.body.toString('utf8'));
-        if (call.name === 'cpSuccess') {
-          // the timestamp goes out as epoch seconds (with the milliseconds as a fraction)
-          assert.equal(body.currentRevision.created, CREATED.getTime() / 1000);
-          assert.ok(!Number.isInteger(body.currentRevision.created));
-          assert.deepEqual({ ...body, currentRevision: { ...body.currentRevision, created: CREATED } }, validInput(call));
-        } else {
-          assert.deepEqual(body, validInput(call));
-        }
-      } finally {
-        await rec.stop();
+      // (checked there: the recorder's `{}` came back, the upstream's answer, not the sink's)
+      const { captures } = await c.forwardedThroughServe(tmpRoot, call, validInput(call));
+      const up = c.parseRaw(captures[0].raw);
+      assert.equal(up.header('x-amz-target'), call.target);
+      assert.equal(up.header('content-type'), call.contentType);
+      const body = JSON.parse(up.body.toString('utf8'));
+      if (call.name === 'cpSuccess') {
+        // the timestamp goes out as epoch seconds (with the milliseconds as a fraction)
+        assert.equal(body.currentRevision.created, CREATED.getTime() / 1000);
+        assert.ok(!Number.isInteger(body.currentRevision.created));
+        assert.deepEqual({ ...body, currentRevision: { ...body.currentRevision, created: CREATED } }, validInput(call));
+      } else {
+        assert.deepEqual(body, validInput(call));
       }
     });
   }
@@ -211,14 +121,13 @@ describe('AWS SDK v3 callbacks through taskgate serve: forwarding', () => {
 // ---------------------------------------------------------------------------------------------
 // 2. model constraints, tokens, authentication: one recorder and one serve for all
 
-const tooLong = (member, limit) =>
-  `1 validation error detected: Value at '${member}' failed to satisfy constraint: Member must have length less than or equal to ${limit}`;
+const tooLong = c.awsTooLong;
 const tooShort = (member, limit) =>
   `1 validation error detected: Value at '${member}' failed to satisfy constraint: Member must have length greater than or equal to ${limit}`;
 const isNull = (member) =>
   `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`;
 const badJobId = (value) =>
-  `1 validation error detected: Value '${value}' at 'jobId' failed to satisfy constraint: Member must satisfy regular expression pattern: ${JOB_ID_PATTERN}`;
+  `1 validation error detected: Value '${value}' at 'jobId' failed to satisfy constraint: Member must satisfy regular expression pattern: ${c.JOB_ID_PATTERN}`;
 /** A JSON string literal of `n` bytes in UTF-8: the quotes, then `é` (2 bytes) as far as they go, then one `o` if odd. */
 const jsonStringOfBytes = (n) => `"${E_ACUTE.repeat(Math.floor((n - 2) / 2))}${(n - 2) % 2 ? 'o' : ''}"`;
 const NO_CONTINUATION =
@@ -239,8 +148,13 @@ const BOUNDARIES = [
     { code: 'InvalidOutput', prefix: 'The provided JSON output data is not valid: ' }],
   ['sfn output two JSON values', 'sfnSuccess', { output: '{} {}' },
     { code: 'InvalidOutput', prefix: 'The provided JSON output data is not valid: ' }],
-  ['sfn output with a repeated member', 'sfnSuccess', { output: '{"a":1,"a":2}' },
+  ['sfn output with a leading zero', 'sfnSuccess', { output: '{"a":01}' },
     { code: 'InvalidOutput', prefix: 'The provided JSON output data is not valid: ' }],
+  // JSON by RFC 8259, whatever a parser's limits: the service takes it, so the edge does.
+  ['sfn output with a repeated member', 'sfnSuccess', { output: '{"a":1,"a":2}' }, null],
+  ['sfn output nested 1000 deep', 'sfnSuccess', { output: '['.repeat(1000) + ']'.repeat(1000) }, null],
+  ['sfn output with a huge exponent', 'sfnSuccess', { output: '{"x":1e400}' }, null],
+  ['sfn output with a lone surrogate escape', 'sfnSuccess', { output: '{"a":"\\ud800"}' }, null],
   ['sfn output a bare JSON string', 'sfnSuccess', { output: '"done"' }, null],
   ['sfn success taskToken 2048', 'sfnSuccess', { taskToken: 't'.repeat(2048) }, null],
   ['sfn success taskToken 2049', 'sfnSuccess', { taskToken: 't'.repeat(2049) }, tooLong('taskToken', 2048)],
@@ -316,55 +230,37 @@ describe('AWS SDK v3 callbacks through taskgate serve: rejections', () => {
   let rec;
   let serve;
   before(async () => {
-    rec = await c.startRecorder({ answer: 'aws' });
-    const { config } = writeConfig('shared', { upstream: `http://${rec.endpoint}` });
-    serve = await c.startServe(config);
+    ({ rec, serve } = await c.startRecorderAndServe(tmpRoot, 'shared'));
   });
-  after(async () => {
-    try {
-      if (serve) {
-        const { code, signal } = await serve.stop();
-        assert.equal(code, 0, `taskgate serve exited with ${code ?? signal} after SIGTERM, not 0\n${serve.diagnostics()}`);
-      }
-    } finally {
-      if (rec) await rec.stop();
-    }
-  });
+  after(() => c.stopServeAndRecorders(serve, rec));
 
   for (const [id, name, over, expected] of BOUNDARIES) {
     const what = expected === null ? 'forwarded' : typeof expected === 'string' ? 'ValidationException' : expected.code;
     it(`boundary: ${id} → ${what}`, { timeout: TEST_TIMEOUT_MS }, async () => {
       const call = CALLS[name];
-      rec.takeCaptures();
-      const { send, sent, answers } = c.awsClient(call, serve.endpoint);
       const input = validInput(call, over);
       if (expected === null) {
+        rec.takeCaptures();
+        const { send, sent } = c.awsClient(call, serve.endpoint);
         const result = await send(input);
-        const captures = rec.takeCaptures();
-        assert.equal(captures.length, 1, `the upstream got ${captures.length} requests, expected exactly one`);
-        assertForwardedIdentical(sent[0], captures[0].raw, serve.endpoint);
-        assert.equal(result.$metadata.requestId, captures[0].requestId);
+        c.assertForwardedOnce(result, sent, rec.takeCaptures(), serve.endpoint);
         return;
       }
-      const err = await expectAwsError(() => send(input));
+      const code = typeof expected === 'string' ? 'ValidationException' : expected.code;
+      const { message, sent } = await c.expectAwsRefused({ rec, serve, call, input, code });
       assert.equal(sent.length, 1, 'the SDK retried although maxAttempts is 1');
-      if (typeof expected === 'string') {
-        assert.equal(assertAwsError(err, 'ValidationException', 400, call, answers), expected);
-      } else {
-        const message = assertAwsError(err, expected.code, 400, call, answers);
-        assert.ok(message.startsWith(expected.prefix), message);
-      }
-      assert.equal(rec.takeCaptures().length, 0, 'a rejected call reached the upstream');
+      if (typeof expected === 'string') assert.equal(message, expected);
+      else assert.ok(message.startsWith(expected.prefix), message);
     });
   }
 
   for (const call of Object.values(CALLS)) {
     it(`${call.operation}: a wrong secret is InvalidSignatureException`, { timeout: TEST_TIMEOUT_MS }, async () => {
-      rec.takeCaptures();
-      const { send, answers } = c.awsClient(call, serve.endpoint, { secretAccessKey: `not${c.AWS_SECRET_ACCESS_KEY}` });
-      const err = await expectAwsError(() => send(validInput(call)));
-      assert.equal(assertAwsError(err, 'InvalidSignatureException', 400, call, answers), SIGNATURE_MISMATCH);
-      assert.equal(rec.takeCaptures().length, 0);
+      const { message } = await c.expectAwsRefused({
+        rec, serve, call, input: validInput(call), code: 'InvalidSignatureException',
+        client: { secretAccessKey: `not${c.AWS_SECRET_ACCESS_KEY}` },
+      });
+      assert.equal(message, c.AWS_SIGNATURE_MISMATCH);
     });
   }
 });
@@ -374,10 +270,7 @@ describe('AWS SDK v3 callbacks through taskgate serve: rejections', () => {
 
 describe('AWS SDK v3 callbacks through taskgate serve: sink', () => {
   it('answers each call with its service\'s output and logs one line each', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const dir = fs.mkdtempSync(path.join(tmpRoot, 'sink-'));
-    const sinkPath = path.join(dir, 'sink.jsonl');
-    const config = path.join(dir, 'taskgate.toml');
-    fs.writeFileSync(config, c.serveConfigToml({ sinkPath, extraAccessKeys: c.AWS_ACCESS_KEYS, maxBodyBytes: c.AWS_MAX_BODY_BYTES }));
+    const { config, sinkPath } = c.writeAwsConfig(tmpRoot, 'sink', { sink: true });
     const calls = Object.values(CALLS);
     const sent = await c.withServe(config, {}, async (serve) => {
       const out = [];
@@ -465,101 +358,6 @@ function fnfError(err) {
   return { code: String(err.code), message: err.data?.Message ?? err.message };
 }
 
-/** A plain TCP relay in front of `port`: keeps every byte each client writes. */
-async function startTcpTap(port) {
-  const streams = [];
-  const sockets = new Set();
-  const server = net.createServer((client) => {
-    const kept = [];
-    streams.push(kept);
-    const upstream = net.connect(port, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    }
-    client.on('data', (data) => {
-      kept.push(Buffer.from(data));
-      upstream.write(data);
-    });
-    client.on('end', () => upstream.end());
-    upstream.pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop);
-    upstream.on('error', drop);
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  return {
-    endpoint: `127.0.0.1:${server.address().port}`,
-    /** Every request written through the tap so far, each exactly as the client wrote it. */
-    requests: () => streams.flatMap((kept) => splitRequests(Buffer.concat(kept))),
-    close: () => new Promise((resolve) => {
-      server.close(resolve);
-      for (const socket of sockets) socket.destroy();
-    }),
-  };
-}
-
-/** The request line's parts and the header fields ([lower-case name, exact value]) of a raw request. */
-function headOf(raw) {
-  const lines = raw.subarray(0, raw.indexOf('\r\n\r\n')).toString('latin1').split('\r\n');
-  const fields = lines.slice(1).map((line) => {
-    const i = line.indexOf(':');
-    assert.ok(i > 0, `malformed header line ${JSON.stringify(line)}`);
-    return [line.slice(0, i).toLowerCase(), line.slice(i + 1).replace(/^[ \t]+|[ \t]+$/g, '')];
-  });
-  return { requestLine: lines[0].split(' '), fields, header: (n) => (fields.find(([k]) => k === n) || [])[1] };
-}
-
-/** One connection's bytes cut into requests (Content-Length or chunked bodies), each a Buffer. */
-function splitRequests(stream) {
-  const out = [];
-  while (stream.length > 0) {
-    const headEnd = stream.indexOf('\r\n\r\n') + 4;
-    assert.ok(headEnd >= 4, 'a request head cut short');
-    const { header } = headOf(stream.subarray(0, headEnd));
-    let end = headEnd;
-    if (/chunked/i.test(header('transfer-encoding') ?? '')) {
-      for (;;) {
-        const lineEnd = stream.indexOf('\r\n', end);
-        const size = parseInt(stream.subarray(end, lineEnd).toString('latin1').split(';')[0], 16);
-        end = lineEnd + 2 + size + 2;
-        if (size === 0) break;
-      }
-    } else {
-      end += Number(header('content-length') ?? '0');
-    }
-    assert.ok(end <= stream.length, 'a request cut short');
-    out.push(stream.subarray(0, end));
-    stream = stream.subarray(end);
-  }
-  return out;
-}
-
-/**
- * The upstream got the request the client wrote, byte for byte, but for what a proxy must change
- * (as in deploy.test.mjs): hop-by-hop headers go, `X-Forwarded-For` is added, a chunked body
- * arrives with its Content-Length; every other header in the order sent, its value byte for byte.
- */
-function assertForwardedExactly(sent, received) {
-  const s = headOf(sent);
-  const r = headOf(received);
-  assert.deepEqual(r.requestLine, s.requestLine, 'the request line');
-  const named = new Set(s.fields.filter(([n]) => n === 'connection').flatMap(([, v]) => v.split(',').map((t) => t.trim().toLowerCase())));
-  const expected = s.fields.filter(([n]) => !HOP_BY_HOP.has(n) && !named.has(n) && n !== 'content-length');
-  const got = r.fields.filter(([n]) => n !== 'x-forwarded-for' && n !== 'content-length');
-  assert.deepEqual(got, expected, 'the headers that reached the upstream');
-  assert.deepEqual(r.fields.filter(([n]) => n === 'x-forwarded-for').map(([, v]) => v), ['127.0.0.1']);
-  const body = c.parseRaw(sent).body;
-  assert.deepEqual(c.parseRaw(received).body, body, 'the body reached the upstream changed');
-  assert.deepEqual(r.fields.filter(([n]) => n === 'content-length').map(([, v]) => v), [String(body.length)]);
-}
-
 describe('Alibaba SDKs: ReportTaskSucceeded through taskgate serve', () => {
   let rec;
   let serve;
@@ -568,24 +366,13 @@ describe('Alibaba SDKs: ReportTaskSucceeded through taskgate serve', () => {
   let eventId = 9000;
   const newToken = () => c.makeTaskToken(c.FIXTURE_EXECUTION_ID, eventId++);
   before(async () => {
-    rec = await c.startRecorder();
     // The default 64 KiB body limit: ReportTaskSucceeded's Output has no length of its own.
-    ({ dir, config } = writeConfig('fnf', { upstream: `http://${rec.endpoint}`, maxBodyBytes: 65536 }));
-    serve = await c.startServe(config);
+    ({ rec, serve, dir, config } = await c.startRecorderAndServe(tmpRoot, 'fnf', { answer: 'fnf', maxBodyBytes: 65536 }));
   });
-  after(async () => {
-    try {
-      if (serve) {
-        const { code, signal } = await serve.stop();
-        assert.equal(code, 0, `taskgate serve exited with ${code ?? signal} after SIGTERM, not 0\n${serve.diagnostics()}`);
-      }
-    } finally {
-      if (rec) await rec.stop();
-    }
-  });
+  after(() => c.stopServeAndRecorders(serve, rec));
 
   it('each SDK\'s call is forwarded byte for byte, the SDK gets the upstream\'s answer', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const tap = await startTcpTap(serve.port);
+    const tap = await c.startTcpTap(serve.port);
     try {
       rec.takeCaptures();
       const tokens = [];
@@ -601,7 +388,7 @@ describe('Alibaba SDKs: ReportTaskSucceeded through taskgate serve', () => {
       assert.equal(captures.length, FNF_LAYOUTS.length, `the upstream got ${captures.length} requests`);
       FNF_LAYOUTS.forEach((layout, i) => {
         assert.deepEqual({ ...bodies[i] }, { EventId: c.RECORDER_EVENT_ID, RequestId: captures[i].requestId }, `${layout}: the upstream's answer`);
-        assertForwardedExactly(sent[i], captures[i].raw);
+        c.assertForwardedExactly(sent[i], captures[i].raw);
         const up = c.parseRaw(captures[i].raw);
         const params = { ...up.query, ...up.form };
         assert.equal(up.header('host'), tap.endpoint, `${layout}: the signed Host`);
@@ -623,7 +410,7 @@ describe('Alibaba SDKs: ReportTaskSucceeded through taskgate serve', () => {
         assert.equal(r.token.execution_id, c.FIXTURE_EXECUTION_ID);
         assert.equal(r.token.verified, true);
       });
-      assert.ok(headOf(sent[1]).header('transfer-encoding'), 'the tea client sends its body chunked');
+      assert.ok(c.headOf(sent[1]).header('transfer-encoding'), 'the tea client sends its body chunked');
     } finally {
       await tap.close();
     }
@@ -679,10 +466,7 @@ describe('Alibaba SDKs: ReportTaskSucceeded through taskgate serve', () => {
   });
 
   it('sink mode answers {EventId, RequestId} and logs the success with its decoded token', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const sinkDir = fs.mkdtempSync(path.join(tmpRoot, 'fnf-sink-'));
-    const sinkPath = path.join(sinkDir, 'sink.jsonl');
-    const sinkConfig = path.join(sinkDir, 'taskgate.toml');
-    fs.writeFileSync(sinkConfig, c.serveConfigToml({ sinkPath }));
+    const { config: sinkConfig, sinkPath } = c.writeServeConfig(tmpRoot, 'fnf-sink', { sink: true });
     const sent = await c.withServe(sinkConfig, {}, async (sink) => {
       const out = [];
       for (const layout of FNF_LAYOUTS) {
@@ -729,23 +513,13 @@ describe('the ledger (embedded store): successes settle, heartbeats do not', () 
     fnf = await c.startRecorder();
     aws = await c.startRecorder({ answer: 'aws' });
     let config;
-    ({ dir, config } = writeConfig('ledger', {
+    ({ dir, config } = c.writeAwsConfig(tmpRoot, 'ledger', {
       upstreams: { fnf: `http://${fnf.endpoint}`, states: `http://${aws.endpoint}`, swf: `http://${aws.endpoint}`, codepipeline: `http://${aws.endpoint}` },
       store: 'kind = "embedded"\npath = "state.redb"',
     }));
     serve = await c.startServe(config);
   });
-  after(async () => {
-    try {
-      if (serve) {
-        const { code, signal } = await serve.stop();
-        assert.equal(code, 0, `taskgate serve exited with ${code ?? signal} after SIGTERM, not 0\n${serve.diagnostics()}`);
-      }
-    } finally {
-      if (fnf) await fnf.stop();
-      if (aws) await aws.stop();
-    }
-  });
+  after(() => c.stopServeAndRecorders(serve, fnf, aws));
 
   /** `name`'s call with `input`: forwarded byte-identical, once. */
   async function forwarded(name, input) {
@@ -753,20 +527,14 @@ describe('the ledger (embedded store): successes settle, heartbeats do not', () 
     aws.takeCaptures();
     const { send, sent } = c.awsClient(call, serve.endpoint);
     const result = await send(input);
-    const captures = aws.takeCaptures();
-    assert.equal(captures.length, 1, `${name}: the upstream got ${captures.length} requests`);
-    assertForwardedIdentical(sent[0], captures[0].raw, serve.endpoint);
-    assert.equal(result.$metadata.requestId, captures[0].requestId);
+    c.assertForwardedOnce(result, sent, aws.takeCaptures(), serve.endpoint, `${name}: the upstream`);
   }
 
   /** `name`'s call with `input`: answered at the edge with `code`, not forwarded. */
   async function settled(name, input, code) {
     const call = CALLS[name] ?? c.AWS_CALL_BY_NAME[name];
-    aws.takeCaptures();
-    const { send, answers } = c.awsClient(call, serve.endpoint);
-    const err = await expectAwsError(() => send(input));
-    const message = assertAwsError(err, code, 400, call, answers);
-    assert.equal(aws.takeCaptures().length, 0, `${name}: a call for a settled task reached the upstream`);
+    const why = `${name}: a call for a settled task reached the upstream`;
+    const { message } = await c.expectAwsRefused({ rec: aws, serve, call, input, code, why });
     return message;
   }
 

@@ -1,7 +1,9 @@
 // Shared pieces of the Node SDK end-to-end tests and of the fixture capture script:
 // the SDK layouts, task tokens, the recorder (tests/sdk/recorder.py run as a child process),
-// a minimal raw-HTTP parser, config files and the `taskgate check` runner.
+// a minimal raw-HTTP parser, config files and the `taskgate check` runner; `taskgate serve` as a
+// child process; the AWS SDK v3 clients with their test values and checks; byte-keeping taps.
 
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -448,6 +450,34 @@ export async function withServe(configPath, opts, fn) {
   return result;
 }
 
+/**
+ * The end of a suite that shares one `taskgate serve` (from `startServe`) and its recorders:
+ * SIGTERM, asserting exit code 0, then the recorders stopped even when that fails. Either may be
+ * unset (a `before` that failed half-way).
+ */
+export async function stopServeAndRecorders(serve, ...recorders) {
+  try {
+    if (serve) {
+      const { code, signal } = await serve.stop();
+      assert.equal(code, 0, `taskgate serve exited with ${code ?? signal} after SIGTERM, not 0\n${serve.diagnostics()}`);
+    }
+  } finally {
+    for (const rec of recorders) if (rec) await rec.stop();
+  }
+}
+
+/**
+ * Writes `serveConfigToml(opts)` to taskgate.toml in a fresh directory `root/name-XXXXXX`;
+ * `sink: true` points `sink_path` at sink.jsonl in that directory. Returns { dir, config, sinkPath }.
+ */
+export function writeServeConfig(root, name, { sink = false, ...opts } = {}) {
+  const dir = fs.mkdtempSync(path.join(root, `${name}-`));
+  const config = path.join(dir, 'taskgate.toml');
+  const sinkPath = sink ? path.join(dir, 'sink.jsonl') : opts.sinkPath;
+  fs.writeFileSync(config, serveConfigToml({ ...opts, sinkPath }));
+  return { dir, config, sinkPath };
+}
+
 /** A 127.0.0.1 port with nothing listening (a port just listened on and closed again). */
 export async function refusedPort() {
   const server = net.createServer();
@@ -537,16 +567,24 @@ export function sendWithSecret(layout, secret, endpoint, token, error, cause) {
   }
 }
 
-/** Awaits `fn()`, which must reject with an SDK error carrying a `code`; resolves to that error. */
-export async function expectSdkError(fn) {
+/**
+ * Awaits `fn()`, which must reject with an error object `isAnswer(err)` accepts (the SDK's form of
+ * an error answer); resolves to that error and rethrows any other.
+ */
+async function expectRejection(fn, isAnswer) {
   let result;
   try {
     result = await fn();
   } catch (err) {
-    if (err && typeof err === 'object' && 'code' in err) return err;
+    if (err && typeof err === 'object' && isAnswer(err)) return err;
     throw err;
   }
   throw new Error(`the SDK call succeeded (${JSON.stringify(result)}) where an error answer was expected`);
+}
+
+/** Awaits `fn()`, which must reject with an SDK error carrying a `code`; resolves to that error. */
+export function expectSdkError(fn) {
+  return expectRejection(fn, (err) => 'code' in err);
 }
 
 /** The sink file's lines, each parsed as one JSON object (missing file: no lines). */
@@ -566,7 +604,7 @@ export function readSink(sinkPath) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// the AWS dialects (used by aws_serve.test.mjs): AWS SDK for JavaScript v3 clients at 127.0.0.1
+// the AWS dialects (aws_serve.test.mjs, callbacks.test.mjs): AWS SDK for JavaScript v3 clients at 127.0.0.1
 
 // AWS's documentation key: taskgate's demo configuration carries it too.
 export const AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
@@ -667,4 +705,278 @@ export function credentialScope(authorization) {
   const m = /Credential=([^,\s]+)/.exec(authorization);
   if (!m) throw new Error(`no Credential in ${authorization}`);
   return m[1].split('/');
+}
+
+// ---------------------------------------------------------------------------------------------
+// AWS test values and checks (aws_serve.test.mjs, callbacks.test.mjs, deploy.test.mjs)
+
+/** A Step Functions task token of the shape AWS issues (`+`, `/` and `=` in it). */
+export const SFN_TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAf-sfn-task-token+/=0123456789';
+/** An SWF activity task token. */
+export const SWF_TOKEN = 'AAAAKgAAAAEAAAAAAAAAAswf-activity-task-token+/=0123456789';
+/** A CodePipeline job id: a lower-case UUID, as the model's pattern wants. */
+export const JOB_ID = '0c6f2a9e-5b1d-4c3e-8f7a-9d2b1e0a4c6f';
+/** CodePipeline's job id pattern, as its ValidationException quotes it. */
+export const JOB_ID_PATTERN = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+/** One character, 2 bytes in UTF-8. */
+export const E_ACUTE = 'é';
+/** Outside the BMP: one character, two UTF-16 units, 4 bytes in UTF-8. */
+export const EMOJI = '😀';
+/** The InvalidSignatureException message for a signature made with a wrong secret. */
+export const AWS_SIGNATURE_MISMATCH =
+  'The request signature we calculated does not match the signature you provided. Check your AWS ' +
+  'Secret Access Key and signing method. Consult the service documentation for details.';
+
+/** The exact ValidationException message of one member over its length limit. */
+export function awsTooLong(member, limit) {
+  return `1 validation error detected: Value at '${member}' failed to satisfy constraint: Member must have length less than or equal to ${limit}`;
+}
+
+/** `writeServeConfig` with the AWS test key (AWS_ACCESS_KEYS) and AWS_MAX_BODY_BYTES; `opts` may override either. */
+export function writeAwsConfig(root, name, opts = {}) {
+  return writeServeConfig(root, name, { extraAccessKeys: AWS_ACCESS_KEYS, maxBodyBytes: AWS_MAX_BODY_BYTES, ...opts });
+}
+
+/**
+ * A recorder (answering as `answer`) and a `taskgate serve` forwarding to it, its config from
+ * `writeAwsConfig(root, name, opts)`; resolves to { rec, serve, dir, config }. The recorder is
+ * stopped again when serve does not start. End them with `stopServeAndRecorders(serve, rec)`.
+ */
+export async function startRecorderAndServe(root, name, { answer = 'aws', ...opts } = {}) {
+  const rec = await startRecorder({ answer });
+  try {
+    const { dir, config } = writeAwsConfig(root, name, { upstream: `http://${rec.endpoint}`, ...opts });
+    return { rec, dir, config, serve: await startServe(config) };
+  } catch (e) {
+    await rec.stop();
+    throw e;
+  }
+}
+
+/** Awaits `fn()`, which must reject with an AWS service error (one with `$metadata`); resolves to that error. */
+export function expectAwsError(fn) {
+  return expectRejection(fn, (err) => err.$metadata);
+}
+
+/**
+ * The error is `code` with HTTP `status` in the AWS JSON error form: the raw answer (the last of
+ * `answers`, from awsClient) has `call`'s Content-Type and the x-amzn-RequestId the SDK reports,
+ * and the error is the modeled class where `call`'s package has one. Returns its message.
+ */
+export function assertAwsError(err, code, status, call, answers) {
+  assert.equal(err.name, code, `expected ${code}, got ${err.name}: ${err.message} (HTTP ${err.$metadata?.httpStatusCode})`);
+  assert.equal(err.$metadata.httpStatusCode, status, `${code}: HTTP ${err.$metadata.httpStatusCode}, expected ${status}`);
+  const answer = answers.at(-1);
+  assert.ok(answer, 'no answer recorded');
+  assert.equal(answer.headers['content-type'], call.contentType, `${code}: Content-Type ${answer.headers['content-type']}`);
+  assert.match(answer.headers['x-amzn-requestid'] ?? '', /^[0-9a-fA-F-]{36}$/, `${code}: x-amzn-RequestId ${JSON.stringify(answer.headers)}`);
+  assert.equal(err.$metadata.requestId, answer.headers['x-amzn-requestid']);
+  const Modeled = awsModule(call)[code];
+  if (Modeled) assert.ok(err instanceof Modeled, `not the modeled ${code} class: ${err.constructor.name}`);
+  assert.equal(typeof err.message, 'string');
+  return err.message;
+}
+
+/**
+ * `input` sent as `call` to `serve` (an awsClient with `client` options) is answered at the edge
+ * with `code` (HTTP `status`) and not forwarded to `rec` (`why` says so otherwise). Resolves to
+ * { message, err, sent }.
+ */
+export async function expectAwsRefused({
+  rec, serve, call, input, code, status = 400, client = {}, why = 'a rejected call reached the upstream',
+}) {
+  rec.takeCaptures();
+  const { send, sent, answers } = awsClient(call, serve.endpoint, client);
+  const err = await expectAwsError(() => send(input));
+  const message = assertAwsError(err, code, status, call, answers);
+  assert.equal(rec.takeCaptures().length, 0, why);
+  return { message, err, sent };
+}
+
+/** Hop-by-hop headers (RFC 9110 7.6.1): what the SDK sends of them is not compared upstream. */
+export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/** Headers Node's http adds below the SDK's middleware view (pinned in aws_serve.test.mjs, "what the JS SDK sends"). */
+export const ADDED_BELOW_SDK = new Set(['connection']);
+
+/** The upstream received exactly what the SDK sent (`sent`, from awsClient): method, path, query, headers, body. */
+export function assertForwardedIdentical(sent, raw, serveEndpoint) {
+  const up = parseRaw(raw);
+  assert.equal(up.method, sent.method);
+  assert.equal(up.path, sent.path);
+  assert.equal(up.rawQuery ?? '', sent.query);
+  assert.ok(up.body.equals(sent.body), 'the body reached the upstream changed');
+  assert.equal(up.header('host'), serveEndpoint, 'the Host the SDK sent was not kept');
+  const upHeaders = new Map();
+  for (const [k, v] of up.headers) {
+    assert.ok(!upHeaders.has(k), `header ${k} twice upstream`);
+    upHeaders.set(k, v);
+  }
+  for (const [k, v] of sent.headers) {
+    if (HOP_BY_HOP.has(k)) continue;
+    assert.equal(upHeaders.get(k), v, `header ${k}: SDK sent ${JSON.stringify(v)}, upstream got ${JSON.stringify(upHeaders.get(k))}`);
+  }
+  const sentNames = new Set(sent.headers.map(([k]) => k));
+  const extra = [...upHeaders.keys()].filter((k) => !sentNames.has(k) && !ADDED_BELOW_SDK.has(k) && !HOP_BY_HOP.has(k) && k !== 'x-forwarded-for');
+  assert.deepEqual(extra, [], `headers the SDK did not send reached the upstream: ${extra}`);
+  assert.equal(upHeaders.get('x-forwarded-for') ?? '127.0.0.1', '127.0.0.1');
+}
+
+/**
+ * `captures` (what `who` got, taken after the call) are exactly one request, the SDK's `sent[0]`
+ * forwarded byte-identical, and the SDK's `result` is that upstream's answer.
+ */
+export function assertForwardedOnce(result, sent, captures, serveEndpoint, who = 'the upstream') {
+  assert.equal(captures.length, 1, `${who} got ${captures.length} requests, expected exactly one`);
+  assertForwardedIdentical(sent[0], captures[0].raw, serveEndpoint);
+  assert.equal(result.$metadata.requestId, captures[0].requestId);
+}
+
+/**
+ * Sends `input` as `call` through a fresh `taskgate serve` (config from writeAwsConfig in `root`)
+ * to a fresh AWS-answering recorder: it is forwarded once, byte-identical, and the SDK gets the
+ * recorder's answer (200, `{}`), not the sink's. Resolves to { result, sent, captures }.
+ */
+export async function forwardedThroughServe(root, call, input) {
+  const rec = await startRecorder({ answer: 'aws' });
+  try {
+    const { config } = writeAwsConfig(root, `${call.name}-forward`, { upstream: `http://${rec.endpoint}` });
+    const out = await withServe(config, {}, async (serve) => {
+      const { send, sent } = awsClient(call, serve.endpoint);
+      const result = await send(input);
+      return { result, sent, captures: rec.takeCaptures(), endpoint: serve.endpoint };
+    });
+    assert.equal(out.sent.length, 1);
+    assertForwardedOnce(out.result, out.sent, out.captures, out.endpoint);
+    assert.deepEqual(resultKeys(out.result), []);
+    assert.equal(out.result.$metadata.httpStatusCode, 200);
+    return out;
+  } finally {
+    await rec.stop();
+  }
+}
+
+/** The output member names of an AWS SDK result, `$metadata` aside. */
+export function resultKeys(result) {
+  return Object.keys(result).filter((k) => k !== '$metadata');
+}
+
+// ---------------------------------------------------------------------------------------------
+// taps: the bytes a client wrote, against the bytes the upstream got (deploy.test.mjs, callbacks.test.mjs)
+
+/**
+ * Headers that describe one hop (RFC 9110 7.6.1), the proxy's own credentials included: the
+ * gateway drops them, and any header the Connection header names.
+ */
+export const PROXY_HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding',
+]);
+
+/**
+ * A relay on 127.0.0.1 that keeps every byte each client writes and passes the stream on:
+ * `listen(onClient)` makes the (net or tls) server, `dial(client)` the connection onwards.
+ * Resolves to { port, endpoint, requests(), close() }.
+ */
+export async function startRelay(listen, dial) {
+  const streams = [];
+  const sockets = new Set();
+  const server = listen((client) => {
+    const kept = [];
+    streams.push(kept);
+    const upstream = dial(client);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.on('data', (data) => {
+      kept.push(Buffer.from(data));
+      upstream.write(data);
+    });
+    client.on('end', () => upstream.end());
+    upstream.pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  return {
+    port,
+    endpoint: `127.0.0.1:${port}`,
+    /** Every request written through the tap so far, each exactly as the client wrote it. */
+    requests: () => streams.flatMap((kept) => splitRequests(Buffer.concat(kept))),
+    close: () => new Promise((resolve) => {
+      server.close(resolve);
+      for (const socket of sockets) socket.destroy();
+    }),
+  };
+}
+
+/** A plain TCP tap (see startRelay) in front of 127.0.0.1:`port`. */
+export function startTcpTap(port) {
+  return startRelay((onClient) => net.createServer(onClient), () => net.connect(port, '127.0.0.1'));
+}
+
+/** The request line's parts and the header fields ([lower-case name, exact value]) of a raw request. */
+export function headOf(raw) {
+  const lines = raw.subarray(0, raw.indexOf('\r\n\r\n')).toString('latin1').split('\r\n');
+  const fields = lines.slice(1).map((line) => {
+    const i = line.indexOf(':');
+    assert.ok(i > 0, `malformed header line ${JSON.stringify(line)}`);
+    return [line.slice(0, i).toLowerCase(), line.slice(i + 1).replace(/^[ \t]+|[ \t]+$/g, '')];
+  });
+  return { requestLine: lines[0].split(' '), fields, header: (n) => (fields.find(([k]) => k === n) || [])[1] };
+}
+
+/** One connection's bytes cut into requests (Content-Length or chunked bodies), each a Buffer. */
+export function splitRequests(stream) {
+  const out = [];
+  while (stream.length > 0) {
+    const headEnd = stream.indexOf('\r\n\r\n') + 4;
+    assert.ok(headEnd >= 4, 'a request head cut short');
+    const { header } = headOf(stream.subarray(0, headEnd));
+    let end = headEnd;
+    if (/chunked/i.test(header('transfer-encoding') ?? '')) {
+      for (;;) {
+        const lineEnd = stream.indexOf('\r\n', end);
+        const size = parseInt(stream.subarray(end, lineEnd).toString('latin1').split(';')[0], 16);
+        end = lineEnd + 2 + size + 2;
+        if (size === 0) break;
+      }
+    } else {
+      end += Number(header('content-length') ?? '0');
+    }
+    assert.ok(end <= stream.length, 'a request cut short');
+    out.push(stream.subarray(0, end));
+    stream = stream.subarray(end);
+  }
+  return out;
+}
+
+/**
+ * The upstream got the request the client wrote, byte for byte, but for what a proxy must change:
+ * hop-by-hop headers (PROXY_HOP_BY_HOP, and any the Connection header names) go, `X-Forwarded-For`
+ * is added, the body's framing is the gateway's own (a chunked body arrives with its
+ * Content-Length). Every other header arrives in the order sent, its value byte for byte; names
+ * are compared without case (the gateway writes them lower-case).
+ */
+export function assertForwardedExactly(sent, received) {
+  const s = headOf(sent);
+  const r = headOf(received);
+  assert.deepEqual(r.requestLine, s.requestLine, 'the request line');
+  const named = new Set(s.fields.filter(([n]) => n === 'connection').flatMap(([, v]) => v.split(',').map((t) => t.trim().toLowerCase())));
+  // In the order sent: Content-Length (re-framed for a chunked body) and X-Forwarded-For aside.
+  const expected = s.fields.filter(([n]) => !PROXY_HOP_BY_HOP.has(n) && !named.has(n) && n !== 'content-length');
+  const got = r.fields.filter(([n]) => n !== 'x-forwarded-for' && n !== 'content-length');
+  assert.deepEqual(got, expected, 'the headers that reached the upstream');
+  assert.deepEqual(r.fields.filter(([n]) => n === 'x-forwarded-for').map(([, v]) => v), ['127.0.0.1']);
+  const body = parseRaw(sent).body;
+  assert.deepEqual(parseRaw(received).body, body, 'the body reached the upstream changed');
+  assert.deepEqual(r.fields.filter(([n]) => n === 'content-length').map(([, v]) => v), [String(body.length)]);
 }

@@ -29,16 +29,10 @@ import * as c from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const SFN_HOST = 'states.us-east-1.amazonaws.com';
-const SFN_TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAf-sfn-task-token+/=0123456789';
+const { SFN_TOKEN } = c;
 // For the calls taskgate does not model (other_calls = "authenticate", the default).
 const STATE_MACHINE_ARN = `arn:aws:states:us-east-1:${c.AWS_ACCOUNT}:stateMachine:deploy-demo`;
 const EXECUTION_ARN = `arn:aws:states:us-east-1:${c.AWS_ACCOUNT}:execution:deploy-demo:run-1`;
-// Headers that describe one hop (RFC 9110 7.6.1), the proxy's own credentials included: a proxy
-// drops them, and any header the Connection header names.
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
-  'te', 'trailer', 'transfer-encoding',
-]);
 
 let work;
 let pki;
@@ -81,112 +75,22 @@ after(async () => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
-/** One connection's bytes cut into requests (Content-Length or chunked bodies), each a Buffer. */
-function splitRequests(stream) {
-  const out = [];
-  while (stream.length > 0) {
-    const headEnd = stream.indexOf('\r\n\r\n') + 4;
-    assert.ok(headEnd >= 4, 'a request head cut short');
-    const { header } = headOf(stream.subarray(0, headEnd));
-    let end = headEnd;
-    if (/chunked/i.test(header('transfer-encoding') ?? '')) {
-      for (;;) {
-        const lineEnd = stream.indexOf('\r\n', end);
-        const size = parseInt(stream.subarray(end, lineEnd).toString('latin1').split(';')[0], 16);
-        end = lineEnd + 2 + size + 2;
-        if (size === 0) break;
-      }
-    } else {
-      end += Number(header('content-length') ?? '0');
-    }
-    assert.ok(end <= stream.length, 'a request cut short');
-    out.push(stream.subarray(0, end));
-    stream = stream.subarray(end);
-  }
-  return out;
-}
-
-/** The request line's parts and the header fields ([lower-case name, exact value]) of a raw request. */
-function headOf(raw) {
-  const lines = raw.subarray(0, raw.indexOf('\r\n\r\n')).toString('latin1').split('\r\n');
-  const fields = lines.slice(1).map((line) => {
-    const i = line.indexOf(':');
-    assert.ok(i > 0, `malformed header line ${JSON.stringify(line)}`);
-    return [line.slice(0, i).toLowerCase(), line.slice(i + 1).replace(/^[ \t]+|[ \t]+$/g, '')];
-  });
-  return { requestLine: lines[0].split(' '), fields, header: (n) => (fields.find(([k]) => k === n) || [])[1] };
-}
-
-/**
- * The service got the request the client wrote, byte for byte, but for what a proxy must change:
- * hop-by-hop headers (and any the Connection header names) go, `X-Forwarded-For` is added, the
- * body's framing is the gateway's own (a chunked body arrives with its Content-Length). Every other
- * header arrives in the order sent, its value byte for byte; names are compared without case (the
- * gateway writes them lower-case).
- */
-function assertForwardedExactly(sent, received) {
-  const s = headOf(sent);
-  const r = headOf(received);
-  assert.deepEqual(r.requestLine, s.requestLine, 'the request line');
-  const named = new Set(s.fields.filter(([n]) => n === 'connection').flatMap(([, v]) => v.split(',').map((t) => t.trim().toLowerCase())));
-  // In the order sent: Content-Length (re-framed for a chunked body) and X-Forwarded-For aside.
-  const expected = s.fields.filter(([n]) => !HOP_BY_HOP.has(n) && !named.has(n) && n !== 'content-length');
-  const got = r.fields.filter(([n]) => n !== 'x-forwarded-for' && n !== 'content-length');
-  assert.deepEqual(got, expected, 'the headers that reached the service');
-  assert.deepEqual(r.fields.filter(([n]) => n === 'x-forwarded-for').map(([, v]) => v), ['127.0.0.1']);
-  const body = c.parseRaw(sent).body;
-  assert.deepEqual(c.parseRaw(received).body, body, 'the body reached the service changed');
-  assert.deepEqual(r.fields.filter(([n]) => n === 'content-length').map(([, v]) => v), [String(body.length)]);
-}
-
 /**
  * A TLS relay on 127.0.0.1 in front of the gateway's listener: it serves the same certificate,
  * keeps every byte each client writes, and passes the stream on over a TLS connection to the
  * gateway with the client's SNI name, trusting only the test CA.
  */
-async function startTlsTap() {
-  const streams = [];
-  const sockets = new Set();
-  const server = tls.createServer({
-    cert: fs.readFileSync(path.join(pki, 'vendors.pem')),
-    key: fs.readFileSync(path.join(pki, 'vendors.key')),
-    ALPNProtocols: ['http/1.1'],
-  }, (client) => {
-    const kept = [];
-    streams.push(kept);
-    const upstream = tls.connect({
+function startTlsTap() {
+  return c.startRelay(
+    (onClient) => tls.createServer({
+      cert: fs.readFileSync(path.join(pki, 'vendors.pem')),
+      key: fs.readFileSync(path.join(pki, 'vendors.key')),
+      ALPNProtocols: ['http/1.1'],
+    }, onClient),
+    (client) => tls.connect({
       host: '127.0.0.1', port: serve.port, servername: client.servername || 'localhost', ca: caPem, ALPNProtocols: ['http/1.1'],
-    });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    }
-    client.on('data', (data) => {
-      kept.push(Buffer.from(data));
-      upstream.write(data);
-    });
-    client.on('end', () => upstream.end());
-    upstream.pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop);
-    upstream.on('error', drop);
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  return {
-    port: server.address().port,
-    /** Every request written through the tap so far, each exactly as the client wrote it. */
-    requests: () => streams.flatMap((kept) => splitRequests(Buffer.concat(kept))),
-    close: () => new Promise((resolve) => {
-      server.close(resolve);
-      for (const socket of sockets) socket.destroy();
     }),
-  };
+  );
 }
 
 /** An agent for the gateway's TLS listener: trusts only the test CA; every name is 127.0.0.1. */
@@ -236,7 +140,7 @@ function assertForwardedUnchanged(sentRequest, raw) {
   assert.deepEqual(Buffer.from(up.body), sentRequest.body, 'the body reached the service changed');
   const got = new Map(up.headers);
   for (const [name, value] of sentRequest.headers) {
-    if (HOP_BY_HOP.has(name)) continue;
+    if (c.PROXY_HOP_BY_HOP.has(name)) continue;
     assert.equal(got.get(name), value, `header ${name}`);
   }
   assert.equal(got.get('x-forwarded-for'), '127.0.0.1');
@@ -390,9 +294,9 @@ test('every client\'s request reaches the service byte for byte', async () => {
     assert.equal(sent.length, 5);
     assert.equal(received.length, 5);
     const expectedHosts = [SFN_HOST, SFN_HOST, 'localhost', 'localhost', 'localhost'].map((h) => `${h}:${tap.port}`);
-    assert.deepEqual(received.map((raw) => headOf(raw).header('host')), expectedHosts, 'the Host each client signed');
-    assert.ok(headOf(sent[2]).header('transfer-encoding'), 'the tea client sends its body chunked');
-    sent.forEach((raw, i) => assertForwardedExactly(raw, received[i]));
+    assert.deepEqual(received.map((raw) => c.headOf(raw).header('host')), expectedHosts, 'the Host each client signed');
+    assert.ok(c.headOf(sent[2]).header('transfer-encoding'), 'the tea client sends its body chunked');
+    sent.forEach((raw, i) => c.assertForwardedExactly(raw, received[i]));
   } finally {
     await tap.close();
   }

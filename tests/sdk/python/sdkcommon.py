@@ -3,7 +3,8 @@
 * the SDK layouts: each sends one real `ReportTaskFailed` through a vendor SDK to a recorder;
 * task tokens, built here independently of taskgate's own code;
 * a minimal raw-HTTP parser (to check where each SDK put its parameters);
-* config files and the `taskgate check` runner.
+* config files and the `taskgate check` runner;
+* `taskgate serve` as a child process, boto3 clients, and a transparent TCP tap.
 """
 
 from __future__ import annotations
@@ -809,3 +810,150 @@ def credential_scope(authorization: str) -> list[str]:
     m = re.search(r"Credential=([^,\s]+)", authorization)
     assert m, f"no Credential in {authorization!r}"
     return m.group(1).split("/")
+
+
+# ---------------------------------------------------------------------------------------------
+# a transparent TCP tap (used by test_deploy.py and test_callbacks.py): the bytes an SDK wrote,
+# against the bytes the upstream got
+
+# Headers that describe one hop (RFC 9110 7.6.1), the proxy's own credentials included: a proxy
+# drops them, and any header the Connection header names.
+PROXY_HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "transfer-encoding",
+}
+
+
+class Tap:
+    """A transparent TCP relay on 127.0.0.1 in front of `port`: keeps every byte clients send
+    through it (per connection, in order) before passing it on; answers flow back untouched."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._lock = threading.Lock()
+        self._sent: list[bytearray] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    @property
+    def endpoint(self) -> str:
+        """`127.0.0.1:PORT`, no scheme (what the SDKs take as their endpoint)."""
+        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def clear(self) -> None:
+        """Forgets what was sent so far (call it between requests: open connections go on)."""
+        with self._lock:
+            for kept in self._sent:
+                kept.clear()
+
+    def requests(self) -> list[bytes]:
+        """Every request sent through the tap so far, each exactly as the client wrote it."""
+        with self._lock:
+            streams = [bytes(b) for b in self._sent]
+        return [request for stream in streams for request in split_requests(stream)]
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._port), timeout=30)
+            kept = bytearray()
+            with self._lock:
+                self._sent.append(kept)
+            for src, dst, keep in ((client, upstream, kept), (upstream, client, None)):
+                threading.Thread(target=self._pipe, args=(src, dst, keep), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, keep: bytearray | None) -> None:
+        try:
+            while data := src.recv(65536):
+                if keep is not None:
+                    with self._lock:
+                        keep += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def __enter__(self) -> "Tap":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._listener.close()
+
+
+def split_requests(stream: bytes) -> list[bytes]:
+    """One connection's bytes cut into requests (Content-Length or chunked bodies)."""
+    out = []
+    while stream:
+        head_end = stream.index(b"\r\n\r\n") + 4
+        fields = {}
+        for line in stream[: head_end - 4].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            fields[name.strip().lower()] = value.strip()
+        end = head_end
+        if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+            while True:
+                line_end = stream.index(b"\r\n", end)
+                size = int(stream[end:line_end].split(b";")[0], 16)
+                end = line_end + 2 + size + 2
+                if size == 0:
+                    break
+        else:
+            end += int(fields.get(b"content-length", b"0"))
+        assert end <= len(stream), "a request cut short"
+        out.append(stream[:end])
+        stream = stream[end:]
+    return out
+
+
+def _head(raw: bytes) -> tuple[list[bytes], list[tuple[bytes, bytes]]]:
+    head = raw.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    fields = []
+    for line in head[1:]:
+        name, sep, value = line.partition(b":")
+        assert sep, f"malformed header line {line!r}"
+        fields.append((name.lower(), value.strip(b" \t")))
+    return head[0].split(b" "), fields
+
+
+def assert_forwarded_exactly(sent: bytes, received: bytes) -> None:
+    """The service got the request the client sent through the proxy, byte for byte, but for what
+    a proxy must change: the absolute-form target becomes origin form; hop-by-hop headers (and any
+    the Connection header names) go; `X-Forwarded-For` is added; the body's framing is the
+    gateway's own (a chunked body arrives with its Content-Length). Every other header arrives in
+    the order sent, its value byte for byte; names are compared without case (HTTP/1.1 field
+    names are case-insensitive; the gateway writes them lower-case)."""
+    (method, target, version), sent_fields = _head(sent)
+    (up_method, up_target, up_version), up_fields = _head(received)
+    assert (up_method, up_version) == (method, version) == (up_method, b"HTTP/1.1")
+    if target.startswith(b"http://"):
+        origin = target[len(b"http://"):]
+        target = origin[origin.index(b"/"):] if b"/" in origin else b"/"
+    assert up_target == target, f"the target became {up_target!r}, not {target!r}"
+    named = {t.strip().lower() for n, v in sent_fields if n == b"connection" for t in v.split(b",")}
+    hop = {n.encode() for n in PROXY_HOP_BY_HOP} | named
+    # In the order sent: Content-Length (re-framed for a chunked body) and X-Forwarded-For aside.
+    expected = [(n, v) for n, v in sent_fields if n not in hop and n != b"content-length"]
+    got = [(n, v) for n, v in up_fields if n not in (b"x-forwarded-for", b"content-length")]
+    assert got == expected, "the headers reached the service changed:\n" + "\n".join(
+        f"{'  ' if pair in expected and pair in got else '- ' if pair in expected else '+ '}{pair!r}"
+        for pair in dict.fromkeys(expected + got)
+    )
+    assert [v for n, v in up_fields if n == b"x-forwarded-for"] == [b"127.0.0.1"]
+    body, up_body = parse_raw(sent).body, parse_raw(received).body
+    assert up_body == body, "the body reached the service changed"
+    assert [v for n, v in up_fields if n == b"content-length"] == [str(len(body)).encode()]
+    for n, v in sent_fields:
+        if n == b"content-length":
+            assert v == str(len(body)).encode()

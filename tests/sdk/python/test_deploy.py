@@ -12,8 +12,9 @@ certificate for the vendors' host names from a CA made at test time by `test-pki
 - an upstream certificate for another name or from an untrusted CA: the SDK gets the vendor's
   500, the service saw no request and exactly one connection (no retry);
 - a host no route serves: the edge's answer, nothing forwarded;
-- `other_calls` in each mode with real SDK calls (`SendTaskSuccess`, `SendTaskHeartbeat`,
-  `ReportTaskSucceeded`), a wrong secret on one; in sink mode, answered and recorded;
+- `other_calls` in each mode with real SDK calls taskgate does not model (Step Functions
+  `StartExecution` and `DescribeExecution`, Alibaba `StartExecution`), a wrong secret on one; in
+  sink mode, answered and recorded;
 - SIGHUP rotating an access key while a call is in flight.
 
 Run: tests/sdk/setup.sh && cargo build --release --workspace --bins &&
@@ -22,7 +23,6 @@ Run: tests/sdk/setup.sh && cargo build --release --workspace --bins &&
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import threading
 import time
@@ -33,12 +33,6 @@ from botocore.exceptions import ClientError
 
 import sdkcommon as c
 
-# Headers that describe one hop (RFC 9110 7.6.1), the proxy's own credentials included: a proxy
-# drops them, and any header the Connection header names.
-HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-    "te", "trailer", "transfer-encoding",
-}
 FNF_HOST = "cn-hangzhou.fnf.aliyuncs.com"
 SERVICE_HOST = {
     "stepfunctions": "states.us-east-1.amazonaws.com",
@@ -170,130 +164,6 @@ def expect_aws_error(send) -> tuple[str, int]:
     raise AssertionError(f"the call succeeded ({result!r}) where an error answer was expected")
 
 
-class Tap:
-    """A transparent TCP relay on 127.0.0.1 in front of `port`: keeps every byte clients send
-    through it (per connection, in order) before passing it on; answers flow back untouched."""
-
-    def __init__(self, port: int) -> None:
-        self._port = port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._lock = threading.Lock()
-        self._sent: list[bytearray] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-
-    def requests(self) -> list[bytes]:
-        """Every request sent through the tap so far, each exactly as the client wrote it."""
-        with self._lock:
-            streams = [bytes(b) for b in self._sent]
-        return [request for stream in streams for request in split_requests(stream)]
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self._port), timeout=30)
-            kept = bytearray()
-            with self._lock:
-                self._sent.append(kept)
-            for src, dst, keep in ((client, upstream, kept), (upstream, client, None)):
-                threading.Thread(target=self._pipe, args=(src, dst, keep), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket, keep: bytearray | None) -> None:
-        try:
-            while data := src.recv(65536):
-                if keep is not None:
-                    with self._lock:
-                        keep += data
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def __enter__(self) -> "Tap":
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._listener.close()
-
-
-def split_requests(stream: bytes) -> list[bytes]:
-    """One connection's bytes cut into requests (Content-Length or chunked bodies)."""
-    out = []
-    while stream:
-        head_end = stream.index(b"\r\n\r\n") + 4
-        fields = {}
-        for line in stream[: head_end - 4].split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            fields[name.strip().lower()] = value.strip()
-        end = head_end
-        if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
-            while True:
-                line_end = stream.index(b"\r\n", end)
-                size = int(stream[end:line_end].split(b";")[0], 16)
-                end = line_end + 2 + size + 2
-                if size == 0:
-                    break
-        else:
-            end += int(fields.get(b"content-length", b"0"))
-        assert end <= len(stream), "a request cut short"
-        out.append(stream[:end])
-        stream = stream[end:]
-    return out
-
-
-def _head(raw: bytes) -> tuple[list[bytes], list[tuple[bytes, bytes]]]:
-    head = raw.partition(b"\r\n\r\n")[0].split(b"\r\n")
-    fields = []
-    for line in head[1:]:
-        name, sep, value = line.partition(b":")
-        assert sep, f"malformed header line {line!r}"
-        fields.append((name.lower(), value.strip(b" \t")))
-    return head[0].split(b" "), fields
-
-
-def assert_forwarded_exactly(sent: bytes, received: bytes) -> None:
-    """The service got the request the client sent through the proxy, byte for byte, but for what
-    a proxy must change: the absolute-form target becomes origin form; hop-by-hop headers (and any
-    the Connection header names) go; `X-Forwarded-For` is added; the body's framing is the
-    gateway's own (a chunked body arrives with its Content-Length). Every other header arrives in
-    the order sent, its value byte for byte; names are compared without case (HTTP/1.1 field
-    names are case-insensitive; the gateway writes them lower-case)."""
-    (method, target, version), sent_fields = _head(sent)
-    (up_method, up_target, up_version), up_fields = _head(received)
-    assert (up_method, up_version) == (method, version) == (up_method, b"HTTP/1.1")
-    if target.startswith(b"http://"):
-        origin = target[len(b"http://"):]
-        target = origin[origin.index(b"/"):] if b"/" in origin else b"/"
-    assert up_target == target, f"the target became {up_target!r}, not {target!r}"
-    named = {t.strip().lower() for n, v in sent_fields if n == b"connection" for t in v.split(b",")}
-    hop = {n.encode() for n in HOP_BY_HOP} | named
-    # In the order sent: Content-Length (re-framed for a chunked body) and X-Forwarded-For aside.
-    expected = [(n, v) for n, v in sent_fields if n not in hop and n != b"content-length"]
-    got = [(n, v) for n, v in up_fields if n not in (b"x-forwarded-for", b"content-length")]
-    assert got == expected, "the headers reached the service changed:\n" + "\n".join(
-        f"{'  ' if pair in expected and pair in got else '- ' if pair in expected else '+ '}{pair!r}"
-        for pair in dict.fromkeys(expected + got)
-    )
-    assert [v for n, v in up_fields if n == b"x-forwarded-for"] == [b"127.0.0.1"]
-    body, up_body = c.parse_raw(sent).body, c.parse_raw(received).body
-    assert up_body == body, "the body reached the service changed"
-    assert [v for n, v in up_fields if n == b"content-length"] == [str(len(body)).encode()]
-    for n, v in sent_fields:
-        if n == b"content-length":
-            assert v == str(len(body)).encode()
-
-
 # ---------------------------------------------------------------------------------------------
 # failure reports through proxy mode to the HTTPS service
 
@@ -301,7 +171,7 @@ def assert_forwarded_exactly(sent: bytes, received: bytes) -> None:
 @pytest.mark.parametrize("service", list(SERVICE_HOST))
 def test_boto3_through_the_proxy_reaches_the_https_service_unchanged(service: str, pki: Path, tmp_path: Path):
     with https_service(pki) as svc:
-        with c.Serve(config(tmp_path, routes(pki, svc, "*.amazonaws.com")), workdir=tmp_path) as gw, Tap(gw.port) as tap:
+        with c.Serve(config(tmp_path, routes(pki, svc, "*.amazonaws.com")), workdir=tmp_path) as gw, c.Tap(gw.port) as tap:
             client, signed = proxied_aws_client(service, tap.url)
             response = report_failure(client, service)
             assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
@@ -309,7 +179,7 @@ def test_boto3_through_the_proxy_reaches_the_https_service_unchanged(service: st
             assert len(svc.captures) == 1 and len(signed) == 1
             [sent] = tap.requests()
             assert sent.startswith(f"POST http://{SERVICE_HOST[service]}/ HTTP/1.1\r\n".encode()), sent[:100]
-            assert_forwarded_exactly(sent, svc.captures[0].raw)
+            c.assert_forwarded_exactly(sent, svc.captures[0].raw)
             up = c.parse_raw(svc.captures[0].raw)
             assert up.header("host") == SERVICE_HOST[service], "the Host the request was signed for"
             assert up.header("authorization") == signed[0].header("authorization"), "what botocore signed"
@@ -324,14 +194,14 @@ def test_boto3_through_the_proxy_reaches_the_https_service_unchanged(service: st
 @pytest.mark.parametrize("acs3", [False, True], ids=["rpc-v1", "acs3"])
 def test_the_alibaba_sdk_through_the_proxy_reaches_the_https_service_unchanged(acs3: bool, pki: Path, tmp_path: Path):
     with https_service(pki, answer="fnf") as svc:
-        with c.Serve(config(tmp_path, routes(pki, svc, "*.fnf.aliyuncs.com")), workdir=tmp_path) as gw, Tap(gw.port) as tap:
+        with c.Serve(config(tmp_path, routes(pki, svc, "*.fnf.aliyuncs.com")), workdir=tmp_path) as gw, c.Tap(gw.port) as tap:
             result = report_task_failed(tea_client(tap.url, acs3=acs3), token())
             assert result.status_code == 200 and result.body.event_id == c.EVENT_ID
             assert len(svc.captures) == 1
             assert result.body.request_id == svc.captures[0].request_id, "the service's answer came back"
             [sent] = tap.requests()
             assert sent.startswith(f"POST http://{FNF_HOST}/?".encode()), sent[:100]
-            assert_forwarded_exactly(sent, svc.captures[0].raw)
+            c.assert_forwarded_exactly(sent, svc.captures[0].raw)
             assert c.parse_raw(svc.captures[0].raw).header("host") == FNF_HOST
             # A wrong secret: the SDK raises the service's error, nothing is forwarded.
             bad = tea_client(tap.url, acs3=acs3, secret=c.WRONG_SECRET)
@@ -360,12 +230,12 @@ def legacy_report(proxy: str, secret: str = c.ACCESS_KEY_SECRET) -> dict:
 
 def test_the_legacy_alibaba_sdk_through_the_proxy_reaches_the_https_service_unchanged(pki: Path, tmp_path: Path):
     with https_service(pki, answer="fnf") as svc:
-        with c.Serve(config(tmp_path, routes(pki, svc, FNF_HOST)), workdir=tmp_path) as gw, Tap(gw.port) as tap:
+        with c.Serve(config(tmp_path, routes(pki, svc, FNF_HOST)), workdir=tmp_path) as gw, c.Tap(gw.port) as tap:
             body = legacy_report(tap.url)
             assert body == {"EventId": c.EVENT_ID, "RequestId": svc.captures[0].request_id}
             [sent] = tap.requests()
             assert sent.startswith(f"POST http://{FNF_HOST}/?".encode()), sent[:100]
-            assert_forwarded_exactly(sent, svc.captures[0].raw)
+            c.assert_forwarded_exactly(sent, svc.captures[0].raw)
             exc = c.expect_sdk_error(lambda: legacy_report(tap.url, secret=c.WRONG_SECRET))
             assert c.sdk_error_code(exc) == "SignatureNotMatch"
             assert len(tap.requests()) == 2 and len(svc.captures) == 1
@@ -476,18 +346,22 @@ def test_a_host_no_route_serves_is_answered_at_the_edge(pki: Path, tmp_path: Pat
 # calls other than the failure reports
 
 
-def send_task_success(client):
-    return client.send_task_success(taskToken=SFN_TOKEN, output='{"ok": true}')
+STATE_MACHINE_ARN = f"arn:aws:states:us-east-1:{c.AWS_ACCOUNT}:stateMachine:orders"
+EXECUTION_ARN = f"arn:aws:states:us-east-1:{c.AWS_ACCOUNT}:execution:orders:run-42"
 
 
-def send_task_heartbeat(client):
-    return client.send_task_heartbeat(taskToken=SFN_TOKEN)
+def start_execution(client):
+    return client.start_execution(stateMachineArn=STATE_MACHINE_ARN, input='{"ok": true}')
 
 
-def report_task_succeeded(client):
+def describe_execution(client):
+    return client.describe_execution(executionArn=EXECUTION_ARN)
+
+
+def fnf_start_execution(client):
     from alibabacloud_fnf20190315 import models as fnf_models
 
-    return client.report_task_succeeded(fnf_models.ReportTaskSucceededRequest(task_token=token(), output='{"ok": true}'))
+    return client.start_execution(fnf_models.StartExecutionRequest(flow_name="orders", input='{"ok": true}'))
 
 
 def test_other_calls_authenticate_reject_or_forward(pki: Path, tmp_path: Path):
@@ -503,57 +377,59 @@ def test_other_calls_authenticate_reject_or_forward(pki: Path, tmp_path: Path):
                 bad, _ = proxied_aws_client("stepfunctions", gw.url, secret="not-the-secret")
                 tea = tea_client(gw.url, acs3=False)
                 if mode == "reject":
-                    for call in (send_task_success, send_task_heartbeat):
+                    for call in (start_execution, describe_execution):
                         assert expect_aws_error(lambda: call(good)) == ("UnknownOperationException", 400)
-                    exc = c.expect_sdk_error(lambda: report_task_succeeded(tea))
+                    exc = c.expect_sdk_error(lambda: fnf_start_execution(tea))
                     assert (c.sdk_error_code(exc), exc.statusCode) == ("ActionNotSupported", 400)
                     assert svc.captures == [] and fnf_svc.captures == []
                     continue
-                assert send_task_success(good)["ResponseMetadata"]["HTTPStatusCode"] == 200
-                assert send_task_heartbeat(good)["ResponseMetadata"]["HTTPStatusCode"] == 200
-                assert report_task_succeeded(tea).status_code == 200
+                assert start_execution(good)["ResponseMetadata"]["HTTPStatusCode"] == 200
+                assert describe_execution(good)["ResponseMetadata"]["HTTPStatusCode"] == 200
+                assert fnf_start_execution(tea).status_code == 200
                 assert len(svc.captures) == 2 and len(fnf_svc.captures) == 1
                 if mode == "authenticate":
-                    assert expect_aws_error(lambda: send_task_success(bad)) == ("InvalidSignatureException", 400)
+                    assert expect_aws_error(lambda: start_execution(bad)) == ("InvalidSignatureException", 400)
                     bad_tea = tea_client(gw.url, acs3=True, secret=c.WRONG_SECRET)
-                    exc = c.expect_sdk_error(lambda: report_task_succeeded(bad_tea))
+                    exc = c.expect_sdk_error(lambda: fnf_start_execution(bad_tea))
                     assert c.sdk_error_code(exc) == "SignatureNotMatch"
                     assert len(svc.captures) == 2 and len(fnf_svc.captures) == 1
                 else:
                     # Unchecked: the service decides (the recorder accepts anything).
-                    assert send_task_success(bad)["ResponseMetadata"]["HTTPStatusCode"] == 200
+                    assert start_execution(bad)["ResponseMetadata"]["HTTPStatusCode"] == 200
                     bad_tea = tea_client(gw.url, acs3=True, secret=c.WRONG_SECRET)
-                    assert report_task_succeeded(bad_tea).status_code == 200
+                    assert fnf_start_execution(bad_tea).status_code == 200
                     assert len(svc.captures) == 3 and len(fnf_svc.captures) == 2
-                    assert c.parse_raw(fnf_svc.captures[1].raw).header("x-acs-action") == "ReportTaskSucceeded"
+                    assert c.parse_raw(fnf_svc.captures[1].raw).header("x-acs-action") == "StartExecution"
                 # The failure report itself is fully checked in every mode.
                 assert expect_aws_error(lambda: report_failure(bad, "stepfunctions")) == ("InvalidSignatureException", 400)
                 metrics = gw.metrics()
-                assert f'taskgate_other_calls_total{{dialect="states",action="SendTaskSuccess",mode="{mode}"}}' in metrics
-                actions = [line.get("action") for line in gw.log_lines()]
-                assert "SendTaskHeartbeat" in actions and "ReportTaskSucceeded" in actions
+                assert f'taskgate_other_calls_total{{dialect="states",action="StartExecution",mode="{mode}"}}' in metrics
+                assert f'taskgate_other_calls_total{{dialect="fnf",action="StartExecution",mode="{mode}"}}' in metrics
+                actions = [(line.get("dialect"), line.get("action")) for line in gw.log_lines()]
+                assert ("states", "DescribeExecution") in actions and ("fnf", "StartExecution") in actions
 
 
 def test_other_calls_in_sink_mode_are_answered_and_recorded(tmp_path: Path):
-    from alibabacloud_fnf20190315 import models as fnf_models
-
     with c.Serve(config(tmp_path, ""), workdir=tmp_path) as gw:
         sfn, _ = c.aws_client("stepfunctions", gw.endpoint)
-        response = send_task_heartbeat(sfn)
+        response = describe_execution(sfn)
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
         assert set(response) == {"ResponseMetadata"}, "an empty AWS answer: {}"
         tea = c._tea_client(gw.endpoint, acs3=False)
-        result = tea.report_task_succeeded(
-            fnf_models.ReportTaskSucceededRequest(task_token=token(), output='{"ok": true}')
-        )
+        result = fnf_start_execution(tea)
         assert result.status_code == 200 and result.body.request_id
         bad, _ = c.aws_client("stepfunctions", gw.endpoint, secret="not-the-secret")
-        assert expect_aws_error(lambda: send_task_success(bad)) == ("InvalidSignatureException", 400)
+        assert expect_aws_error(lambda: start_execution(bad)) == ("InvalidSignatureException", 400)
         lines = c.read_sink(tmp_path / "sink.jsonl")
         assert [(line["dialect"], line["action"], line["request_id"]) for line in lines] == [
-            ("states", "SendTaskHeartbeat", response["ResponseMetadata"]["RequestId"]),
-            ("fnf", "ReportTaskSucceeded", result.body.request_id),
+            ("states", "DescribeExecution", response["ResponseMetadata"]["RequestId"]),
+            ("fnf", "StartExecution", result.body.request_id),
         ]
+        # A call passed on without a report: which operation and by whom, never its parameters.
+        assert [sorted(line) for line in lines] == [
+            ["access_key_id", "action", "dialect", "received_at", "request_id"]
+        ] * 2
+        assert [line["access_key_id"] for line in lines] == [c.AWS_ACCESS_KEY_ID, c.ACCESS_KEY_ID]
 
 
 # ---------------------------------------------------------------------------------------------

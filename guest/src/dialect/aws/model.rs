@@ -4,7 +4,7 @@
 //! `@length` does, except where the model says it counts UTF-8 bytes (Step Functions' `output`).
 
 use crate::error::{AwsFailure, Common, Violation};
-use crate::json_body::{Json, ObjectError};
+use crate::json_body::Json;
 
 /// The members the report carries, once the body passed the model.
 #[derive(Default)]
@@ -207,15 +207,7 @@ pub fn send_task_success(body: &Json) -> Result<Fields, AwsFailure> {
         }],
     )?;
     let output = output.unwrap_or_default();
-    // One JSON value; a repeated member name is refused as in a request body (the engine and
-    // whatever reads the output could otherwise see different values).
-    if let Err(error) = crate::json_body::parse_value(output.as_bytes()) {
-        let detail = match error {
-            ObjectError::Invalid(detail) => detail,
-            ObjectError::Duplicate(name) => format!("the member '{name}' appears more than once"),
-        };
-        return Err(AwsFailure::InvalidOutput { detail });
-    }
+    crate::json_syntax::check(&output).map_err(|detail| AwsFailure::InvalidOutput { detail })?;
     Ok(Fields {
         output: Some(output),
         ..token_fields(body)
