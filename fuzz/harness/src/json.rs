@@ -1,10 +1,47 @@
-//! JSON bodies: Alibaba's flat object of strings, and the three AWS calls' models.
+//! JSON bodies: Alibaba's flat object of strings, the AWS calls' models, Step Functions'
+//! output.
 
 use crate::check::assert_vendor_error;
 use taskgate_filter::fuzzing::{
-    AwsFields, Json, ObjectError, aws_body, fnf_json_body, json_object, parameters,
+    AwsFields, Json, ObjectError, aws_body, aws_call_dialect, fnf_json_body, json_object,
+    output_syntax, parameters,
 };
-use taskgate_filter::{Dialect, Request};
+use taskgate_filter::{Callback, Dialect, Request};
+
+/// `output_json` target: Step Functions' output check (the JSON grammar, on its own scanner)
+/// agrees with serde_json wherever serde_json's own limits do not apply: what serde_json reads
+/// it takes, and what it refuses serde_json refuses too; where they differ, serde_json stopped
+/// at its nesting limit, a number beyond a double, or a lone surrogate escape, all of which
+/// the grammar allows.
+pub fn output_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let ours = output_syntax(text);
+    let reference = serde_json::from_str::<serde_json::Value>(text);
+    match (&ours, &reference) {
+        (Ok(()), Ok(_)) => {}
+        (Err(detail), Err(_)) => assert!(
+            detail.contains(" at character ") && detail.len() <= 80,
+            "an error message without its place: {detail}"
+        ),
+        (Err(detail), Ok(_)) => panic!("refused what serde_json reads: {detail}"),
+        (Ok(()), Err(error)) => {
+            let why = error.to_string();
+            assert!(
+                [
+                    "recursion limit",
+                    "number out of range",
+                    "surrogate",
+                    "hex escape"
+                ]
+                .iter()
+                .any(|limit| why.contains(limit)),
+                "took what serde_json refuses for another reason: {why}"
+            );
+        }
+    }
+}
 
 /// `fnf_json` target: the body parser agrees with serde_json (what it accepts serde_json reads
 /// as the same members; what serde_json refuses it refuses); the accepted members, written out
@@ -65,57 +102,67 @@ pub fn fnf_json(data: &[u8]) {
     }
 }
 
-/// The AWS call a target input is for: its first byte picks one of the three.
-fn aws_dialect(selector: u8) -> Dialect {
-    match selector % 3 {
-        0 => Dialect::States,
-        1 => Dialect::Swf,
-        _ => Dialect::CodePipeline,
-    }
-}
-
-/// `aws_json` target. The first byte picks the call (Step Functions, SWF, CodePipeline), the
-/// rest is its body: an accepted body holds the model's constraints (the token's or job id's
-/// form, the members' lengths, CodePipeline's failure types); a refused one is the call's
-/// awsJson error, status 400.
+/// `aws_json` target. The first byte picks one of the modelled AWS calls, the rest is its body:
+/// an accepted body holds the call's model (the token's or job id's form, the members'
+/// lengths, CodePipeline's failure types, output variables and percentages, Step Functions'
+/// output as JSON); a refused one is the call's awsJson error, status 400.
 pub fn aws_json(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    let dialect = aws_dialect(selector);
-    let fields = match aws_body(dialect, body) {
+    let fields = match aws_body(usize::from(selector), body) {
         Ok(fields) => fields,
         Err(response) => {
             assert_eq!(response.status, 400, "{response:?}");
-            return assert_vendor_error(dialect, &response);
+            return assert_vendor_error(aws_call_dialect(usize::from(selector)), &response);
         }
     };
     assert!(json_object(body).is_ok());
     let chars = |text: &Option<String>| text.as_deref().map_or(0, |t| t.chars().count());
     let AwsFields {
+        dialect,
+        action,
+        callback,
         task_token,
         error,
         cause,
+        output,
     } = &fields;
-    let token_chars = task_token.chars().count();
+    assert_eq!(
+        callback.settles(),
+        *callback != Callback::Heartbeat,
+        "{fields:?}"
+    );
+    if *callback != Callback::Failed {
+        assert!(error.is_none() && cause.is_none(), "{fields:?}");
+    }
     match dialect {
         Dialect::States | Dialect::Swf => {
-            let (token_max, error_max) = if dialect == Dialect::States {
-                (2048, 256)
+            let token_max = if *dialect == Dialect::States {
+                2048
             } else {
-                (1024, 256)
+                1024
             };
-            assert!((1..=token_max).contains(&token_chars), "{fields:?}");
+            assert!(
+                (1..=token_max).contains(&task_token.chars().count()),
+                "{fields:?}"
+            );
             assert!(
                 !task_token
                     .chars()
                     .any(|c| c.is_whitespace() || c.is_control()),
                 "{fields:?}"
             );
-            assert!(
-                chars(error) <= error_max && chars(cause) <= 32768,
-                "{fields:?}"
-            );
+            assert!(chars(error) <= 256 && chars(cause) <= 32768, "{fields:?}");
+            match *action {
+                "SendTaskSuccess" => {
+                    let output = output.as_deref().unwrap_or_default();
+                    assert!(output.len() <= 262_144, "{fields:?}");
+                    assert_eq!(output_syntax(output), Ok(()), "{fields:?}");
+                }
+                "RecordActivityTaskHeartbeat" => assert!(chars(output) <= 2048, "{fields:?}"),
+                _ => assert!(chars(output) <= 32768, "{fields:?}"),
+            }
         }
         Dialect::CodePipeline => {
             let job_id = task_token.as_bytes();
@@ -127,20 +174,46 @@ pub fn aws_json(data: &[u8]) {
                     }),
                 "{fields:?}"
             );
-            const TYPES: [&str; 6] = [
-                "JobFailed",
-                "ConfigurationError",
-                "PermissionError",
-                "RevisionOutOfSync",
-                "RevisionUnavailable",
-                "SystemUnavailable",
-            ];
-            assert!(
-                error.as_deref().is_some_and(|t| TYPES.contains(&t)),
-                "{fields:?}"
-            );
-            assert!((1..=5000).contains(&chars(cause)), "{fields:?}");
+            match callback {
+                Callback::Failed => {
+                    const TYPES: [&str; 6] = [
+                        "JobFailed",
+                        "ConfigurationError",
+                        "PermissionError",
+                        "RevisionOutOfSync",
+                        "RevisionUnavailable",
+                        "SystemUnavailable",
+                    ];
+                    assert!(
+                        error.as_deref().is_some_and(|t| TYPES.contains(&t)),
+                        "{fields:?}"
+                    );
+                    assert!((1..=5000).contains(&chars(cause)), "{fields:?}");
+                }
+                // The output variables, as a JSON object of strings whose keys keep their
+                // pattern.
+                Callback::Succeeded => {
+                    if let Some(output) = output {
+                        let Ok(serde_json::Value::Object(variables)) =
+                            serde_json::from_str::<serde_json::Value>(output)
+                        else {
+                            panic!("output variables that are not an object: {fields:?}");
+                        };
+                        assert!(
+                            variables.iter().all(|(key, value)| {
+                                value.is_string()
+                                    && !key.is_empty()
+                                    && key.bytes().all(|b| {
+                                        b.is_ascii_alphanumeric() || matches!(b, b'@' | b'-' | b'_')
+                                    })
+                            }),
+                            "{fields:?}"
+                        );
+                    }
+                }
+                _ => assert!(output.is_none(), "{fields:?}"),
+            }
         }
-        Dialect::Fnf => unreachable!("aws_dialect picks only AWS calls"),
+        Dialect::Fnf => panic!("an AWS call of the Alibaba dialect: {fields:?}"),
     }
 }

@@ -35,7 +35,7 @@ pub struct Target {
 }
 
 /// Every target, in the order `fuzz/run.sh` runs them.
-pub const TARGETS: [Target; 13] = [
+pub const TARGETS: [Target; 14] = [
     Target {
         name: "percent_decode",
         run: percent::percent_decode,
@@ -47,6 +47,10 @@ pub const TARGETS: [Target; 13] = [
     Target {
         name: "fnf_json",
         run: json::fnf_json,
+    },
+    Target {
+        name: "output_json",
+        run: json::output_json,
     },
     Target {
         name: "aws_json",

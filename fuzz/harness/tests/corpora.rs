@@ -84,6 +84,7 @@ replay_tests!(
     percent_decode,
     form_params,
     fnf_json,
+    output_json,
     aws_json,
     rpc_v1,
     acs3,

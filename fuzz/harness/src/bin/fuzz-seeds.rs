@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use taskgate::cases::{Case, collect};
 use taskgate::http1;
-use taskgate_filter::fuzzing::parameters;
+use taskgate_filter::fuzzing::{aws_call_of_target, parameters};
 use taskgate_filter::sign::sigv4;
 use taskgate_filter::{Dialect, OtherCalls, Request, dialect_of, parse_timestamp};
 use taskgate_fuzz::request::{FuzzRequest, write};
@@ -193,11 +193,12 @@ fn from_request(seeds: &mut Seeds, request: &Request, other_calls: OtherCalls) {
         }
     } else {
         add(seeds, "fnf_json", request.body.clone());
-        let selector = match dialect {
-            Dialect::Swf => 1,
-            Dialect::CodePipeline => 2,
-            Dialect::States | Dialect::Fnf => 0,
-        };
+        // The first byte picks the call, as `aws_json` reads it.
+        let selector = request
+            .header("x-amz-target")
+            .and_then(|target| aws_call_of_target(target.trim()))
+            .and_then(|call| u8::try_from(call).ok())
+            .unwrap_or(0);
         let mut body = vec![selector];
         body.extend_from_slice(&request.body);
         add(seeds, "aws_json", body);
