@@ -73,7 +73,7 @@ fn scan(bytes: &[u8]) -> Result<(), Fault> {
                 Some(b'{') if scan.eat(b'}') => {
                     open.pop();
                 }
-                Some(_) if scan.eat(b']') => {
+                Some(b'[') if scan.eat(b']') => {
                     open.pop();
                 }
                 Some(b'{') => return Err(scan.error("expected ',' or '}'", 0)),
@@ -247,6 +247,9 @@ mod tests {
             ("{\"a\": 1,}", "expected a member name at character 9"),
             ("[1,]", "expected a value at character 4"),
             ("[1 2]", "expected ',' or ']' at character 4"),
+            // Each container closes with its own bracket (found by fuzzing).
+            (" {\"a\":\"a\" ]", "expected ',' or '}' at character 11"),
+            ("[1}", "expected ',' or ']' at character 3"),
             ("01", "trailing characters at character 2"),
             ("1.", "a number without digits at character 3"),
             ("-", "a number without digits at character 2"),

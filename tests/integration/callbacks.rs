@@ -154,6 +154,17 @@ fn step_functions() -> Vec<Rule> {
             ),
         ),
         rule(
+            "send_task_success_with_an_object_closed_by_a_bracket_is_invalid_output",
+            success(r#"{\"a\": 1]"#),
+            rejected_saying(
+                400,
+                "InvalidOutput",
+                is(
+                    "The provided JSON output data is not valid: expected ',' or '}' at character 8.",
+                ),
+            ),
+        ),
+        rule(
             "send_task_success_with_empty_output_is_invalid_output",
             success(""),
             rejected(400, "InvalidOutput"),
