@@ -30,6 +30,11 @@ fn main() {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=TASKGATE_SKIP_COMPONENT_BUILD");
+    // `--version` names the interface the embedded component implements.
+    println!(
+        "cargo:rustc-env=TASKGATE_WIT_PACKAGE={}",
+        wit_package(&workspace.join("wit/world.wit"))
+    );
 
     if env::var_os("TASKGATE_SKIP_COMPONENT_BUILD").is_some() {
         write(&embedded, &[]);
@@ -103,6 +108,16 @@ fn ensure_target() {
             panic!("the {TARGET} target is missing and `rustup target add {TARGET}` failed");
         }
     }
+}
+
+/// The `package` line of the WIT world (`taskgate:filter@0.7.0`).
+fn wit_package(world: &Path) -> String {
+    let text = std::fs::read_to_string(world)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", world.display()));
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix("package "))
+        .map(|rest| rest.trim_end_matches(';').trim().to_owned())
+        .unwrap_or_else(|| panic!("{} has no package line", world.display()))
 }
 
 fn write(path: &Path, bytes: &[u8]) {

@@ -29,7 +29,12 @@ const HEAD_ALLOWANCE: u64 = 1 << 20;
 #[derive(Parser)]
 #[command(
     name = "taskgate",
-    version,
+    version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (filter component ",
+        env!("TASKGATE_WIT_PACKAGE"),
+        ")"
+    ),
     about = "An edge filter for workflow task callbacks"
 )]
 struct Cli {

@@ -342,3 +342,31 @@ fn the_shipped_success_examples_are_current_and_each_forwarded_as_its_call() {
         assert_eq!(verdict["report"]["recall"]["settles"], true, "{path}");
     }
 }
+
+#[test]
+fn version_names_the_wit_package_the_embedded_component_implements() {
+    let world = std::fs::read_to_string(crate::root().join("wit/world.wit")).expect("world.wit");
+    let package = world
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("package "))
+        .map(|rest| rest.trim_end_matches(';').trim())
+        .expect("a package line");
+    let out = run(&["--version"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("taskgate 0."), "{text}");
+    assert!(
+        text.contains(&format!("(filter component {package})")),
+        "{text}"
+    );
+    // The binary's own component exports that version of the validator.
+    let component = taskgate::EMBEDDED_COMPONENT;
+    let export = format!("{}/validator@", package.split('@').next().unwrap_or(""));
+    let version = package.split('@').nth(1).unwrap_or("");
+    assert!(
+        component
+            .windows(export.len() + version.len())
+            .any(|w| w == format!("{export}{version}").as_bytes()),
+        "the embedded component does not export {export}{version}"
+    );
+}

@@ -13,6 +13,7 @@ mod callbacks;
 mod captured;
 mod cli;
 mod corpus;
+mod deploy;
 mod gateway_tls;
 mod hostile;
 mod interface;
