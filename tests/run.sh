@@ -67,9 +67,15 @@ step "the component in Python (wasmtime-py): the shared case corpus"
 bash bindings/python/setup.sh
 bindings/python/.venv/bin/python -m pytest bindings/python/tests -q -p no:cacheprovider
 
+step "the Python package: the wheel built, installed in a clean venv, the corpus and README example against it"
+bash bindings/python/package.sh
+
 step "the component in Node (jco): the shared case corpus"
 bash bindings/node/setup.sh
 (cd bindings/node && node --test test/cases.test.mjs && node example.mjs)
+
+step "the npm package: taskgate-filter packed, installed into a clean project, the shared case corpus and example"
+bash bindings/node/package.sh
 
 step "rustfmt and clippy"
 cargo fmt --all -- --check

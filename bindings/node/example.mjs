@@ -1,8 +1,14 @@
 // Checks the example request of examples/report-task-failed.http (an Alibaba ReportTaskFailed
 // callback signed at 2026-11-22T08:00:00Z with the demo key) and prints the verdict.
-// Run from bindings/node after `npm ci && npm run build`: node example.mjs
+// Run from bindings/node after `npm ci && npm run build`: node example.mjs [REQUEST.http]
+//
+//   REQUEST.http             another raw request (default ../../examples/report-task-failed.http)
+//   TASKGATE_FILTER_MODULE   the wrapper to use (default ./index.mjs); a package name such as
+//                            taskgate-filter is the package installed beside this file
+//                            (package.sh runs a copy of this file against the packed tarball)
 import { readFileSync } from 'node:fs';
-import { loadFilter } from './index.mjs';
+
+const { loadFilter } = await import(process.env.TASKGATE_FILTER_MODULE || './index.mjs');
 
 // The demo configuration of examples/taskgate.toml: public secrets, never use them for real.
 const filter = await loadFilter({
@@ -12,7 +18,7 @@ const filter = await loadFilter({
 });
 
 // A raw HTTP/1.1 request: request line, header lines, a blank line, the body.
-const raw = readFileSync(new URL('../../examples/report-task-failed.http', import.meta.url), 'latin1');
+const raw = readFileSync(process.argv[2] ?? new URL('../../examples/report-task-failed.http', import.meta.url), 'latin1');
 const blank = raw.match(/\r?\n\r?\n/);
 const [requestLine, ...headerLines] = raw.slice(0, blank.index).split(/\r?\n/);
 const [method, pathWithQuery] = requestLine.split(' ');

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import hmac
+import importlib.resources
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -48,6 +49,7 @@ __all__ = [
     "TokenError",
     "Unverified",
     "Verdict",
+    "bundled_component_path",
     "default_component_path",
 ]
 
@@ -85,15 +87,36 @@ OtherCalls: TypeAlias = Literal["reject", "authenticate", "forward"]
 _OTHER_CALLS = ("reject", "authenticate", "forward")
 
 
+_COMPONENT_FILE = "taskgate_filter.wasm"
+
+
 def default_component_path() -> Path:
-    """`$TASKGATE_COMPONENT`, else the cargo build output relative to this file."""
+    """`$TASKGATE_COMPONENT`, else the component the installed package carries (the wheel
+    `taskgate-filter`), else the cargo build output relative to this file (this file used from
+    the repository)."""
     env = os.environ.get("TASKGATE_COMPONENT")
     if env:
         return Path(env)
+    bundled = bundled_component_path()
+    if bundled is not None:
+        return bundled
     return (
         Path(__file__).resolve().parent
-        / "../../target/component-build/wasm32-wasip2/component/taskgate_filter.wasm"
+        / "../../target/component-build/wasm32-wasip2/component"
+        / _COMPONENT_FILE
     ).resolve()
+
+
+def bundled_component_path() -> Path | None:
+    """The component installed with the package as its data (`taskgate_filter/taskgate_filter.wasm`),
+    or None when this module is not the installed package (the repository's single file)."""
+    if __spec__ is None or __spec__.submodule_search_locations is None:
+        return None
+    resource = importlib.resources.files(__spec__.name).joinpath(_COMPONENT_FILE)
+    # Installed from the wheel, the package lies on disk: compiled straight from its file.
+    if isinstance(resource, Path) and resource.is_file():
+        return resource.resolve()
+    return None
 
 
 # --- values crossing the boundary -------------------------------------------------------------

@@ -5,20 +5,49 @@
 //                              taskgate.toml (looked for in the directory, then its parent)
 //   TASKGATE_FAULTS_COMPONENT  the test-faults build of the component (tests/run.sh builds it);
 //                              without it the trap test is skipped, saying so
+//   TASKGATE_FAULTS_DIST       instead, that build already transpiled (a directory holding
+//                              taskgate_filter.js), for a copy of this test that has no build.mjs
+//   TASKGATE_FILTER_MODULE     what to test (default ../index.mjs, this checkout's wrapper); a
+//                              package name such as taskgate-filter is the package installed in
+//                              node_modules beside this file's directory (package.sh copies
+//                              this file into a clean project that installed the packed tarball)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse } from 'smol-toml';
-import { loadFilter } from '../index.mjs';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
+
+// The wrapper under test, and where it was loaded from (checked by the first test below).
+const filterModule = process.env.TASKGATE_FILTER_MODULE || '../index.mjs';
+const filterUrl = import.meta.resolve(filterModule);
+const { loadFilter } = await import(filterUrl);
 const casesDir = process.env.TASKGATE_CASES
     ? resolve(process.env.TASKGATE_CASES)
     : resolve(packageDir, '../../tests/cases');
+
+// --- the wrapper under test -------------------------------------------------------------------
+
+test(`the wrapper under test is the one TASKGATE_FILTER_MODULE names (${filterModule})`, (t) => {
+    const file = fileURLToPath(filterUrl);
+    t.diagnostic(`${filterModule} -> ${file}`);
+    if (!process.env.TASKGATE_FILTER_MODULE) {
+        assert.equal(file, join(packageDir, 'index.mjs'), 'by default the checkout\'s own index.mjs');
+    } else if (!/^(\.|\/|file:)/.test(filterModule)) {
+        // A package name: the copy npm installed beside this test, never this checkout's files
+        // (a package importing itself by name would resolve to its own index.mjs).
+        const installed = join(packageDir, 'node_modules', filterModule);
+        assert.equal(file, join(installed, 'index.mjs'), `${filterModule} is not the package installed in ${installed}`);
+        assert.ok(!lstatSync(installed).isSymbolicLink(), `${installed} is a link, not an installed copy`);
+        const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
+        assert.equal(manifest.name, filterModule);
+        t.diagnostic(`${manifest.name}@${manifest.version}`);
+    }
+});
 
 // --- the case corpus --------------------------------------------------------------------------
 
@@ -338,16 +367,21 @@ test('a report carries the keys a host with memory claims, and settles judges th
 
 test('a component trap is the vendor\'s 500, and the next check gets a fresh instance', async (t) => {
     const faults = process.env.TASKGATE_FAULTS_COMPONENT;
-    if (!faults) {
+    let dist = process.env.TASKGATE_FAULTS_DIST;
+    if (dist) {
+        dist = resolve(dist);
+        assert.ok(existsSync(join(dist, 'taskgate_filter.js')), `no transpiled component in TASKGATE_FAULTS_DIST=${dist}`);
+    } else if (!faults) {
         t.skip('TASKGATE_FAULTS_COMPONENT is not set (tests/run.sh builds and sets it)');
         return;
+    } else {
+        assert.ok(existsSync(faults), `no component at TASKGATE_FAULTS_COMPONENT=${faults}`);
+        dist = mkdtempSync(join(tmpdir(), 'taskgate-faults-'));
+        t.after(() => rmSync(dist, { recursive: true, force: true }));
+        const build = spawnSync(process.execPath, [join(packageDir, 'build.mjs'), dist],
+            { env: { ...process.env, TASKGATE_COMPONENT: faults }, encoding: 'utf8' });
+        assert.equal(build.status, 0, `transpiling the fault build failed: ${build.stderr}`);
     }
-    assert.ok(existsSync(faults), `no component at TASKGATE_FAULTS_COMPONENT=${faults}`);
-    const dist = mkdtempSync(join(tmpdir(), 'taskgate-faults-'));
-    t.after(() => rmSync(dist, { recursive: true, force: true }));
-    const build = spawnSync(process.execPath, [join(packageDir, 'build.mjs'), dist],
-        { env: { ...process.env, TASKGATE_COMPONENT: faults }, encoding: 'utf8' });
-    assert.equal(build.status, 0, `transpiling the fault build failed: ${build.stderr}`);
 
     const filter = await loadFilter({ ...demo, dist: pathToFileURL(`${dist}/`) });
     const request = (body, headers = [['Host', '1234567890123456.cn-hangzhou.fnf.aliyuncs.com']]) =>

@@ -2,6 +2,10 @@
 
 The case directory is $TASKGATE_CASES, else <repo>/tests/cases; its base configuration is the
 `taskgate.toml` at its root. The component is $TASKGATE_COMPONENT, else the cargo build output.
+
+With $TASKGATE_PYTHON_INSTALLED=1 (package.sh sets it) the tests run against the installed
+package `taskgate-filter` instead of ../taskgate_filter.py, and its bundled component when
+$TASKGATE_COMPONENT is unset; `test_the_module_under_test` checks which file was imported.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import base64
 import os
 import subprocess
 import sys
+import sysconfig
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -17,8 +22,11 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+INSTALLED = os.environ.get("TASKGATE_PYTHON_INSTALLED") == "1"
+if not INSTALLED:
+    sys.path.insert(0, str(HERE.parent))
 
+import taskgate_filter  # noqa: E402
 from taskgate_filter import (  # noqa: E402
     Callback,
     Filter,
@@ -51,6 +59,23 @@ CASE_FILES = case_files()
 def compiled() -> Filter:
     """One compiled component for the whole session; cases get `with_config` copies."""
     return Filter()
+
+
+def test_the_module_under_test(compiled: Filter) -> None:
+    """The file imported and the component loaded: the installed package and the component it
+    carries, or the repository's file and build."""
+    module = Path(taskgate_filter.__file__).resolve()
+    env = os.environ.get("TASKGATE_COMPONENT")
+    if INSTALLED:
+        site_packages = Path(sysconfig.get_paths()["purelib"]).resolve()
+        assert module == site_packages / "taskgate_filter" / "__init__.py", module
+        default = taskgate_filter.bundled_component_path()
+        assert default == site_packages / "taskgate_filter" / "taskgate_filter.wasm", default
+    else:
+        assert module == HERE.parent / "taskgate_filter.py", module
+        assert taskgate_filter.bundled_component_path() is None
+        default = REPO / "target/component-build/wasm32-wasip2/component/taskgate_filter.wasm"
+    assert compiled.component_path == (Path(env) if env else default)
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -376,8 +401,10 @@ def test_decode_token(compiled: Filter) -> None:
 
 def test_the_readme_example_runs_as_written() -> None:
     here = Path(__file__).resolve().parents[1]
+    # Installed: -P keeps the example's directory (and ../taskgate_filter.py) off sys.path.
+    safe_path = ["-P"] if INSTALLED else []
     out = subprocess.run(
-        [sys.executable, str(here / "example.py")], capture_output=True, text=True, timeout=120
+        [sys.executable, *safe_path, str(here / "example.py")], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == "forward ReportTaskFailed failed LTAI5tDemoAccessKeyId\n"
