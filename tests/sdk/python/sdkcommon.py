@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import subprocess
 import sys
 from importlib import metadata
@@ -967,3 +966,14 @@ def same_message(got: str, expected: str) -> bool:
         return got == expected
     parts = lambda m: sorted(m[len(head.group(0)):].split("; "))  # noqa: E731
     return parts(got) == parts(expected)
+
+
+def expect_client_error(send: Callable[[], object]) -> "ClientError":
+    """Runs `send`, an AWS SDK call that must fail with a service error; returns that error."""
+    from botocore.exceptions import ClientError
+
+    try:
+        result = send()
+    except ClientError as exc:
+        return exc
+    raise AssertionError(f"the SDK call succeeded ({result!r}) where an error answer was expected")

@@ -23,7 +23,6 @@ import datetime
 import json
 import re
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from botocore.exceptions import ClientError
@@ -76,14 +75,6 @@ def write_config(tmp_path: Path, name: str = "taskgate.toml", **kwargs) -> Path:
     kwargs.setdefault("max_body_bytes", c.AWS_MAX_BODY_BYTES)
     path.write_text(c.serve_config_toml(**kwargs), encoding="utf-8")
     return path
-
-
-def expect_client_error(send: Callable[[], object]) -> ClientError:
-    try:
-        result = send()
-    except ClientError as exc:
-        return exc
-    raise AssertionError(f"the SDK call succeeded ({result!r}) where an error answer was expected")
 
 
 def assert_aws_error(exc: ClientError, code: str, status: int, call: c.AwsCall) -> str:
@@ -302,7 +293,7 @@ def test_boundary(service: str, over: dict, message: str | None, serve: c.Serve,
         assert result["ResponseMetadata"]["RequestId"] == captures[0].request_id
         return
 
-    exc = expect_client_error(lambda: invoke(client, service, params))
+    exc = c.expect_client_error(lambda: invoke(client, service, params))
     got = assert_aws_error(exc, VE, 400, call)
     modeled = getattr(client.exceptions, VE, None)
     if modeled is not None:  # stepfunctions and codepipeline model it; swf does not
@@ -329,7 +320,7 @@ def test_body_over_the_limit_is_request_entity_too_large(serve: c.Serve, recorde
     """1.5 MiB is over the AWS body limit (the config's 512 KiB, or the Rust side's own 1 MiB)."""
     call = c.AWS_CALL_BY_SERVICE["stepfunctions"]
     client, sent = c.aws_client("stepfunctions", serve.endpoint)
-    exc = expect_client_error(lambda: invoke(client, "stepfunctions", valid_params("stepfunctions", cause="x" * (1536 * 1024))))
+    exc = c.expect_client_error(lambda: invoke(client, "stepfunctions", valid_params("stepfunctions", cause="x" * (1536 * 1024))))
     message = assert_aws_error(exc, "RequestEntityTooLarge", 413, call)
     m = re.search(r"(\d+) bytes", message)
     assert m and int(m.group(1)) < len(sent[0].body), f"the message does not name the limit in bytes: {message!r}"
@@ -344,7 +335,7 @@ def test_sfn_token_with_space_is_invalid_token(serve: c.Serve, recorder: c.Recor
     call = c.AWS_CALL_BY_SERVICE["stepfunctions"]
     client, _ = c.aws_client("stepfunctions", serve.endpoint)
     token = SFN_TOKEN[:20] + " " + SFN_TOKEN[20:]
-    exc = expect_client_error(lambda: invoke(client, "stepfunctions", valid_params("stepfunctions", taskToken=token)))
+    exc = c.expect_client_error(lambda: invoke(client, "stepfunctions", valid_params("stepfunctions", taskToken=token)))
     assert isinstance(exc, client.exceptions.InvalidToken), type(exc)
     message = assert_aws_error(exc, "InvalidToken", 400, call)
     assert message.startswith("Invalid Token"), message
@@ -356,7 +347,7 @@ def test_swf_token_with_newline_is_unknown_resource(serve: c.Serve, recorder: c.
     call = c.AWS_CALL_BY_SERVICE["swf"]
     client, _ = c.aws_client("swf", serve.endpoint)
     token = SWF_TOKEN[:20] + "\n" + SWF_TOKEN[20:]
-    exc = expect_client_error(lambda: invoke(client, "swf", valid_params("swf", taskToken=token)))
+    exc = c.expect_client_error(lambda: invoke(client, "swf", valid_params("swf", taskToken=token)))
     assert isinstance(exc, client.exceptions.UnknownResourceFault), type(exc)
     message = assert_aws_error(exc, "UnknownResourceFault", 400, call)
     assert SWF_TOKEN[:20] not in message and SWF_TOKEN[20:] not in message
@@ -371,7 +362,7 @@ def test_swf_token_with_newline_is_unknown_resource(serve: c.Serve, recorder: c.
 def test_wrong_secret_is_invalid_signature(service: str, serve: c.Serve, recorder: c.Recorder):
     call = c.AWS_CALL_BY_SERVICE[service]
     client, _ = c.aws_client(service, serve.endpoint, secret="not" + c.AWS_SECRET_ACCESS_KEY)
-    exc = expect_client_error(lambda: invoke(client, service, valid_params(service)))
+    exc = c.expect_client_error(lambda: invoke(client, service, valid_params(service)))
     assert assert_aws_error(exc, "InvalidSignatureException", 400, call) == SIGNATURE_MISMATCH
     assert recorder.captures == []
 
@@ -388,7 +379,7 @@ def test_clock_skew_is_signature_expired(service: str, serve: c.Serve, recorder:
     monkeypatch.setattr(botocore.auth, "get_current_datetime", twenty_minutes_ago)
     call = c.AWS_CALL_BY_SERVICE[service]
     client, sent = c.aws_client(service, serve.endpoint)
-    exc = expect_client_error(lambda: invoke(client, service, valid_params(service)))
+    exc = c.expect_client_error(lambda: invoke(client, service, valid_params(service)))
     message = assert_aws_error(exc, "InvalidSignatureException", 400, call)
     amz_date = sent[0].header("x-amz-date")
     m = re.fullmatch(r"Signature expired: (\d{8}T\d{6}Z) is now earlier than (\d{8}T\d{6}Z) \((\d{8}T\d{6}Z) - 15 min\.\)", message)
@@ -405,7 +396,7 @@ def test_clock_skew_is_signature_expired(service: str, serve: c.Serve, recorder:
 def test_unknown_access_key_is_unrecognized_client(service: str, serve: c.Serve, recorder: c.Recorder):
     call = c.AWS_CALL_BY_SERVICE[service]
     client, _ = c.aws_client(service, serve.endpoint, key_id="AKIDNOTCONFIGURED0001")
-    exc = expect_client_error(lambda: invoke(client, service, valid_params(service)))
+    exc = c.expect_client_error(lambda: invoke(client, service, valid_params(service)))
     assert assert_aws_error(exc, "UnrecognizedClientException", 400, call) == UNKNOWN_KEY
     assert recorder.captures == []
 
@@ -421,7 +412,7 @@ def test_dead_upstream_is_internal_failure(service: str, tmp_path: Path):
         config = write_config(tmp_path, upstream=f"http://127.0.0.1:{port}")
         with c.Serve(config, workdir=tmp_path) as serve:
             client, sent = c.aws_client(service, serve.endpoint)
-            exc = expect_client_error(lambda: invoke(client, service, valid_params(service)))
+            exc = c.expect_client_error(lambda: invoke(client, service, valid_params(service)))
     assert len(sent) == 1, "the SDK retried although total_max_attempts is 1"
     assert_aws_error(exc, "InternalFailure", 500, call)
 

@@ -33,7 +33,6 @@ import json
 import re
 import uuid
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from botocore.exceptions import ClientError
@@ -155,14 +154,6 @@ def write_config(tmp_path: Path, **kwargs) -> Path:
 
 def embedded_store(tmp_path: Path) -> str:
     return f'kind = "embedded"\npath = {c._toml_string(str(tmp_path / "state.redb"))}'
-
-
-def expect_client_error(send: Callable[[], object]) -> ClientError:
-    try:
-        result = send()
-    except ClientError as exc:
-        return exc
-    raise AssertionError(f"the SDK call succeeded ({result!r}) where an error answer was expected")
 
 
 def assert_aws_error(exc: ClientError, code: str, status: int, service: str) -> str:
@@ -502,7 +493,7 @@ def test_boundary(method: str, params: dict, expected: tuple[str, str] | None, g
         return
 
     code, message = expected
-    exc = expect_client_error(lambda: getattr(client, method)(**params))
+    exc = c.expect_client_error(lambda: getattr(client, method)(**params))
     got = assert_aws_error(exc, code, 400, service)
     modeled = getattr(client.exceptions, code, None)
     if modeled is not None:  # stepfunctions and codepipeline model ValidationException; swf does not
@@ -528,7 +519,7 @@ def test_sfn_output_limit_counts_bytes_not_characters():
 def test_output_that_is_not_one_json_value_is_invalid_output(output: str, gate):
     tap, aws, _, _ = gate
     client, _ = c.aws_client("stepfunctions", tap.endpoint)
-    exc = expect_client_error(lambda: client.send_task_success(taskToken=SFN_TOKEN, output=output))
+    exc = c.expect_client_error(lambda: client.send_task_success(taskToken=SFN_TOKEN, output=output))
     assert isinstance(exc, client.exceptions.InvalidOutput), type(exc)
     message = assert_aws_error(exc, "InvalidOutput", 400, "stepfunctions")
     assert message.startswith("The provided JSON output data is not valid: "), message
@@ -547,7 +538,7 @@ def test_token_with_whitespace_is_the_services_token_error(service, method, toke
     tap, aws, _, _ = gate
     client, _ = c.aws_client(service, tap.endpoint)
     params = {**valid_params(method), "taskToken": token[:20] + mangle + token[20:]}
-    exc = expect_client_error(lambda: getattr(client, method)(**params))
+    exc = c.expect_client_error(lambda: getattr(client, method)(**params))
     assert isinstance(exc, getattr(client.exceptions, code)), type(exc)
     message = assert_aws_error(exc, code, 400, service)
     assert token[:20] not in message and token[20:] not in message
@@ -559,7 +550,7 @@ def test_wrong_aws_secret_is_invalid_signature(method: str, gate):
     tap, aws, _, _ = gate
     service = SERVICE_OF[method]
     client, _ = c.aws_client(service, tap.endpoint, secret="not" + c.AWS_SECRET_ACCESS_KEY)
-    exc = expect_client_error(lambda: getattr(client, method)(**valid_params(method)))
+    exc = c.expect_client_error(lambda: getattr(client, method)(**valid_params(method)))
     assert_aws_error(exc, "InvalidSignatureException", 400, service)
     assert aws.captures == []
 
@@ -721,7 +712,7 @@ def test_a_settled_task_refuses_later_heartbeats_and_reports_at_the_edge(
     result = getattr(client, settle)(**settle_params)
     assert len(aws.captures) == 1 and result["ResponseMetadata"]["RequestId"] == aws.captures[0].request_id
     for method, params in ((beat, beat_params), (fail, fail_params), (settle, settle_params)):
-        exc = expect_client_error(lambda: getattr(client, method)(**params))
+        exc = c.expect_client_error(lambda: getattr(client, method)(**params))
         assert isinstance(exc, getattr(client.exceptions, closed)), (method, type(exc))
         assert_aws_error(exc, closed, 400, service)
     assert len(aws.captures) == 1, "a call for the settled task reached the upstream"
@@ -741,7 +732,7 @@ def test_a_heartbeat_settles_nothing(service, settle, settle_params, beat, beat_
     assert len(aws.captures) == 3, "the success after the heartbeats was forwarded"
     assert result["ResponseMetadata"]["RequestId"] == aws.captures[2].request_id
     assert json.loads(c.parse_raw(aws.captures[2].raw).body) == settle_params
-    exc = expect_client_error(lambda: getattr(client, beat)(**beat_params))
+    exc = c.expect_client_error(lambda: getattr(client, beat)(**beat_params))
     assert_aws_error(exc, closed, 400, service)
     assert len(aws.captures) == 3
 
