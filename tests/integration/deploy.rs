@@ -3,11 +3,9 @@
 //! SIGTERM for `systemctl stop`), and the unit checked by `systemd-analyze verify`.
 
 use crate::root;
-use std::io::{BufRead as _, BufReader};
+use crate::serve::Served;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const UNIT: &str = "deploy/taskgate.service";
@@ -49,33 +47,13 @@ fn installed_config(dir: &Path) -> PathBuf {
     path
 }
 
-fn kill(signal: &str, pid: u32) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill -{signal}");
-}
-
 #[test]
 fn the_unit_runs_the_shipped_configuration_reloads_it_and_stops_cleanly() {
     let unit = unit();
-    let exec = setting(&unit, "ExecStart").expect("ExecStart");
-    let mut words = exec.split_whitespace();
-    assert_eq!(words.next(), Some(INSTALLED_BIN), "{exec}");
-    let dir = scratch("run");
-    let config = installed_config(&dir);
-    // The unit's own arguments, with the installed configuration's path pointing at the copy.
-    let args: Vec<String> = words
-        .map(|word| match word {
-            INSTALLED_CONFIG => config.display().to_string(),
-            other => other.to_owned(),
-        })
-        .collect();
-    assert!(
-        args.iter().any(|a| *a == config.display().to_string()),
-        "{exec}"
+    // The unit's command is what `Served` runs: `serve --config <file>`.
+    assert_eq!(
+        setting(&unit, "ExecStart").as_deref(),
+        Some(format!("{INSTALLED_BIN} serve --config {INSTALLED_CONFIG}").as_str())
     );
     assert_eq!(
         setting(&unit, "ExecReload").as_deref(),
@@ -87,69 +65,45 @@ fn the_unit_runs_the_shipped_configuration_reloads_it_and_stops_cleanly() {
         Some("taskgate"),
         "the store's directory is the unit's state directory"
     );
+    let stop_within: u64 = setting(&unit, "TimeoutStopSec")
+        .and_then(|s| s.parse().ok())
+        .expect("TimeoutStopSec");
 
-    let stderr = dir.join("stderr.log");
-    let mut child = Command::new(crate::cli::bin())
-        .args(&args)
-        // The shipped configuration reads its secrets from the environment.
-        .env(
-            "TASKGATE_ALIBABA_SECRET",
-            "alibaba-secret-from-the-environment",
-        )
-        .env("TASKGATE_AWS_SECRET", "aws-secret-from-the-environment")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-        .spawn()
-        .expect("spawn taskgate");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let log = || std::fs::read_to_string(&stderr).unwrap_or_default();
-    let listening = rx.recv_timeout(Duration::from_secs(20));
-    assert!(
-        listening
-            .as_deref()
-            .is_ok_and(|l| l.starts_with("listening on http://127.0.0.1:")),
-        "{listening:?}: {}",
-        log()
+    let dir = scratch("run");
+    installed_config(&dir);
+    // The shipped configuration reads its secrets from the environment.
+    let gw = Served::launch_with_env(
+        dir.clone(),
+        None,
+        &[
+            (
+                "TASKGATE_ALIBABA_SECRET",
+                "alibaba-secret-from-the-environment",
+            ),
+            ("TASKGATE_AWS_SECRET", "aws-secret-from-the-environment"),
+        ],
     );
+    assert!(gw.addr.ip().is_loopback());
     assert!(
         dir.join("taskgate-state.redb").exists(),
         "the embedded store is not in the state directory"
     );
 
     // systemctl reload: the file is read and validated again.
-    kill("HUP", child.id());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let reloaded = "configuration reloaded";
-    while !log().contains(reloaded) && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-    }
-    assert!(log().contains(reloaded), "not reloaded: {}", log());
-    assert!(child.try_wait().expect("try_wait").is_none(), "{}", log());
+    gw.hangup();
+    let log = gw.log_with("configuration reloaded");
+    assert!(
+        log.contains("configuration reloaded"),
+        "not reloaded: {log}"
+    );
     // Secrets never reach the log.
-    assert!(!log().contains("from-the-environment"), "{}", log());
+    assert!(!log.contains("from-the-environment"), "{log}");
 
-    // systemctl stop: SIGTERM, exit 0 well within TimeoutStopSec.
-    let stop_within: u64 = setting(&unit, "TimeoutStopSec")
-        .and_then(|s| s.parse().ok())
-        .expect("TimeoutStopSec");
-    kill("TERM", child.id());
-    let deadline = Instant::now() + Duration::from_secs(stop_within);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "still running after SIGTERM");
-        thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status:?}: {}", log());
-    let _ = std::fs::remove_dir_all(&dir);
+    // systemctl stop: SIGTERM, exit 0 within TimeoutStopSec.
+    let stopping = Instant::now();
+    let status = gw.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(stopping.elapsed() < Duration::from_secs(stop_within));
 }
 
 #[test]

@@ -78,10 +78,21 @@ impl Served {
 
     /// Starts the binary on `dir/taskgate.toml`.
     pub(crate) fn launch(dir: PathBuf, component: Option<PathBuf>) -> Served {
+        Served::launch_with_env(dir, component, &[])
+    }
+
+    /// Starts the binary on `dir/taskgate.toml` with these environment variables set (secrets a
+    /// configuration reads with `secret_env`).
+    pub(crate) fn launch_with_env(
+        dir: PathBuf,
+        component: Option<PathBuf>,
+        env: &[(&str, &str)],
+    ) -> Served {
         let config = dir.join("taskgate.toml");
         let stderr = dir.join("stderr.log");
         let mut cmd = Command::new(crate::cli::bin());
         cmd.arg("serve").arg("--config").arg(&config);
+        cmd.envs(env.iter().copied());
         if let Some(component) = component {
             cmd.arg("--component").arg(component);
         }

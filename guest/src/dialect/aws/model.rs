@@ -179,130 +179,105 @@ impl Violations {
 /// A call's model: checks its body and returns the report's fields.
 pub type Model = fn(&Json) -> Result<Fields, AwsFailure>;
 
+/// Which member of [`Fields`] a text of a token call fills.
+#[derive(Clone, Copy)]
+enum Slot {
+    Error,
+    Cause,
+    Output,
+}
+
 /// Step Functions `SendTaskFailure`.
 pub fn send_task_failure(body: &Json) -> Result<Fields, AwsFailure> {
-    let [error, cause] = token_call(
+    token_call(
         body,
         2048,
         &[
-            Member::optional("error", 0, 256),
-            Member::optional("cause", 0, 32768),
+            (Member::optional("error", 0, 256), Slot::Error),
+            (Member::optional("cause", 0, 32768), Slot::Cause),
         ],
-    )?;
-    Ok(Fields {
-        error,
-        cause,
-        ..token_fields(body)
-    })
+    )
 }
 
 /// Step Functions `SendTaskSuccess`: `output` is required, at most 256 KiB of UTF-8, and JSON.
 pub fn send_task_success(body: &Json) -> Result<Fields, AwsFailure> {
-    let [output] = token_call(
-        body,
-        2048,
-        &[Member {
-            unit: Unit::Bytes,
-            ..Member::required("output", 0, 262_144)
-        }],
-    )?;
-    let output = output.unwrap_or_default();
-    crate::json_syntax::check(&output).map_err(|detail| AwsFailure::InvalidOutput { detail })?;
-    Ok(Fields {
-        output: Some(output),
-        ..token_fields(body)
-    })
+    let output = Member {
+        unit: Unit::Bytes,
+        ..Member::required("output", 0, 262_144)
+    };
+    let fields = token_call(body, 2048, &[(output, Slot::Output)])?;
+    crate::json_syntax::check(fields.output.as_deref().unwrap_or(""))
+        .map_err(|detail| AwsFailure::InvalidOutput { detail })?;
+    Ok(fields)
 }
 
 /// Step Functions `SendTaskHeartbeat`: the token alone.
 pub fn send_task_heartbeat(body: &Json) -> Result<Fields, AwsFailure> {
-    token_call::<0>(body, 2048, &[])?;
-    Ok(token_fields(body))
+    token_call(body, 2048, &[])
 }
 
 /// SWF `RespondActivityTaskFailed`.
 pub fn respond_activity_task_failed(body: &Json) -> Result<Fields, AwsFailure> {
-    let [error, cause] = token_call(
+    token_call(
         body,
         1024,
         &[
-            Member::optional("reason", 0, 256),
-            Member::optional("details", 0, 32768),
+            (Member::optional("reason", 0, 256), Slot::Error),
+            (Member::optional("details", 0, 32768), Slot::Cause),
         ],
-    )?;
-    Ok(Fields {
-        error,
-        cause,
-        ..token_fields(body)
-    })
+    )
 }
 
 /// SWF `RespondActivityTaskCompleted`: an optional `result`.
 pub fn respond_activity_task_completed(body: &Json) -> Result<Fields, AwsFailure> {
-    swf_with_data(body, "result", 32768)
+    token_call(
+        body,
+        1024,
+        &[(Member::optional("result", 0, 32768), Slot::Output)],
+    )
 }
 
 /// SWF `RespondActivityTaskCanceled`: optional `details`.
 pub fn respond_activity_task_canceled(body: &Json) -> Result<Fields, AwsFailure> {
-    swf_with_data(body, "details", 32768)
+    token_call(
+        body,
+        1024,
+        &[(Member::optional("details", 0, 32768), Slot::Output)],
+    )
 }
 
 /// SWF `RecordActivityTaskHeartbeat`: optional `details`, shorter.
 pub fn record_activity_task_heartbeat(body: &Json) -> Result<Fields, AwsFailure> {
-    swf_with_data(body, "details", 2048)
-}
-
-/// An SWF call with a token and one optional text, which the report carries as its output.
-fn swf_with_data(body: &Json, name: &'static str, max: usize) -> Result<Fields, AwsFailure> {
-    let [output] = token_call(body, 1024, &[Member::optional(name, 0, max)])?;
-    Ok(Fields {
-        output,
-        ..token_fields(body)
-    })
+    token_call(
+        body,
+        1024,
+        &[(Member::optional("details", 0, 2048), Slot::Output)],
+    )
 }
 
 /// The Step Functions and SWF calls: a required opaque `taskToken` of at most `token_max`
-/// characters, then `texts`, each checked against its constraints and returned in order.
-fn token_call<const N: usize>(
+/// characters, then `texts`, each checked against its constraints and put in its slot.
+fn token_call(
     body: &Json,
     token_max: usize,
-    texts: &[Member; N],
-) -> Result<[Option<String>; N], AwsFailure> {
-    let values = token_texts(body, token_max, texts)?;
-    // One value per member, by construction.
-    Ok(values
-        .try_into()
-        .unwrap_or_else(|_| std::array::from_fn(|_| None)))
-}
-
-/// [`token_call`]'s work, written once for every number of texts (each instance of a generic
-/// function is kilobytes of component).
-fn token_texts(
-    body: &Json,
-    token_max: usize,
-    texts: &[Member],
-) -> Result<Vec<Option<String>>, AwsFailure> {
+    texts: &[(Member, Slot)],
+) -> Result<Fields, AwsFailure> {
     let mut violations = Violations::default();
     let token = violations.string(body, &Member::required("taskToken", 1, token_max))?;
-    let mut values = Vec::with_capacity(texts.len());
-    for member in texts {
-        values.push(violations.string(body, member)?.map(str::to_owned));
+    let mut fields = Fields::default();
+    for (member, slot) in texts {
+        let value = violations.string(body, member)?.map(str::to_owned);
+        match slot {
+            Slot::Error => fields.error = value,
+            Slot::Cause => fields.cause = value,
+            Slot::Output => fields.output = value,
+        }
     }
     violations.finish()?;
-    check_opaque_token(token.unwrap_or(""))?;
-    Ok(values)
-}
-
-/// The task token of a body that passed [`token_call`].
-fn token_fields(body: &Json) -> Fields {
-    let task_token = match body.get("taskToken") {
-        Some(Json::String(token)) => token.clone(),
-        _ => String::new(),
-    };
-    Fields {
-        task_token,
-        ..Fields::default()
-    }
+    let token = token.unwrap_or("");
+    check_opaque_token(token)?;
+    fields.task_token = token.to_owned();
+    Ok(fields)
 }
 
 /// AWS task tokens are opaque, but never contain whitespace or control characters: such a
