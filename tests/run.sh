@@ -12,8 +12,10 @@
 #      a recording server, each captured request checked by the taskgate binary; duplicates
 #      and rates across two nodes sharing Redis;
 #   3. the component embedded in Python (wasmtime-py) and Node (jco), each running the shared
-#      case corpus tests/cases and its README example;
-#   4. rustfmt and clippy (-D warnings) on the native and the wasm32-wasip2 target.
+#      case corpus tests/cases and its README example, and the same through the Python and npm
+#      packages installed into clean environments;
+#   4. the wasi:http build under `wasmtime serve` and `jco serve`, called by the real SDKs;
+#   5. rustfmt and clippy (-D warnings) on the native and the wasm32-wasip2 target.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -77,9 +79,15 @@ bash bindings/node/setup.sh
 step "the npm package: taskgate-filter packed, installed into a clean project, the shared case corpus and example"
 bash bindings/node/package.sh
 
+step "the wasi:http component under wasmtime serve and jco serve: the real SDKs through it"
+bash tests/wasi-http/run.sh
+
 step "rustfmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 cargo clippy --release --locked -p taskgate-filter --target wasm32-wasip2 -- -D warnings
+# Apart: built together with the filter component, their `embedded` feature would hide its glue.
+cargo clippy --release --locked -p taskgate-http-filter -p taskgate-keyring-config \
+    --target wasm32-wasip2 -- -D warnings
 
 printf '\nall tests passed\n'

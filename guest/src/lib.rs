@@ -18,7 +18,7 @@ mod error;
 pub mod fuzzing;
 mod json_body;
 mod json_syntax;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "keyring"))]
 pub mod keyring;
 mod params;
 mod percent;
@@ -31,7 +31,7 @@ mod trace;
 mod types;
 mod wit_convert;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "embedded")))]
 #[allow(
     unsafe_code,
     reason = "wit-bindgen's generated exports are unsafe extern functions"
@@ -40,7 +40,7 @@ mod component;
 
 use error::Common;
 pub use error::EdgeFailure;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "keyring"))]
 pub use keyring::{AccessKey, Keyring, KeysOnly, TokenKey};
 pub use sign::Signing;
 pub use time::{format_timestamp, parse_timestamp};

@@ -190,45 +190,7 @@ macro_rules! wit_conversions {
                 }
             }
 
-            pub fn to_wit_signing(signing: ours::Signing<'_>) -> $keyring::Signing {
-                match signing {
-                    ours::Signing::RpcV1 => $keyring::Signing::RpcV1,
-                    ours::Signing::Acs3 => $keyring::Signing::Acs3,
-                    ours::Signing::SigV4(scope) => $keyring::Signing::Sigv4($keyring::Sigv4Scope {
-                        date: scope.date.to_owned(),
-                        region: scope.region.to_owned(),
-                        service: scope.service.to_owned(),
-                    }),
-                }
-            }
-
-            pub fn signing_of_wit(signing: &$keyring::Signing) -> ours::Signing<'_> {
-                match signing {
-                    $keyring::Signing::RpcV1 => ours::Signing::RpcV1,
-                    $keyring::Signing::Acs3 => ours::Signing::Acs3,
-                    $keyring::Signing::Sigv4(scope) => ours::Signing::SigV4(ours::sign::Scope {
-                        date: &scope.date,
-                        region: &scope.region,
-                        service: &scope.service,
-                    }),
-                }
-            }
-
-            pub fn to_wit_token_mac(mac: ours::TokenMac) -> $keyring::TokenMac {
-                match mac {
-                    ours::TokenMac::Unchecked => $keyring::TokenMac::Unchecked,
-                    ours::TokenMac::Unmatched => $keyring::TokenMac::Unmatched,
-                    ours::TokenMac::Verified(account) => $keyring::TokenMac::Verified(account),
-                }
-            }
-
-            pub fn token_mac_of_wit(mac: $keyring::TokenMac) -> ours::TokenMac {
-                match mac {
-                    $keyring::TokenMac::Unchecked => ours::TokenMac::Unchecked,
-                    $keyring::TokenMac::Unmatched => ours::TokenMac::Unmatched,
-                    $keyring::TokenMac::Verified(account) => ours::TokenMac::Verified(account),
-                }
-            }
+            $crate::wit_keyring_conversions!($keyring);
 
             pub fn to_wit_other_calls(other: ours::OtherCalls) -> $settings::OtherCalls {
                 match other {
@@ -244,6 +206,55 @@ macro_rules! wit_conversions {
                     $settings::OtherCalls::Authenticate => ours::OtherCalls::Authenticate,
                     $settings::OtherCalls::Forward => ours::OtherCalls::Forward,
                 }
+            }
+        }
+    };
+}
+
+/// The keyring half of [`wit_conversions!`], on its own for components that import or export
+/// only `keyring` (the `wasi:http` build and the keyring provider): the four functions, expanded
+/// where it is called, with `$keyring` the generated `keyring` module in scope there.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! wit_keyring_conversions {
+    ($keyring:ident) => {
+        pub fn to_wit_signing(signing: $crate::Signing<'_>) -> $keyring::Signing {
+            match signing {
+                $crate::Signing::RpcV1 => $keyring::Signing::RpcV1,
+                $crate::Signing::Acs3 => $keyring::Signing::Acs3,
+                $crate::Signing::SigV4(scope) => $keyring::Signing::Sigv4($keyring::Sigv4Scope {
+                    date: scope.date.to_owned(),
+                    region: scope.region.to_owned(),
+                    service: scope.service.to_owned(),
+                }),
+            }
+        }
+
+        pub fn signing_of_wit(signing: &$keyring::Signing) -> $crate::Signing<'_> {
+            match signing {
+                $keyring::Signing::RpcV1 => $crate::Signing::RpcV1,
+                $keyring::Signing::Acs3 => $crate::Signing::Acs3,
+                $keyring::Signing::Sigv4(scope) => $crate::Signing::SigV4($crate::sign::Scope {
+                    date: &scope.date,
+                    region: &scope.region,
+                    service: &scope.service,
+                }),
+            }
+        }
+
+        pub fn to_wit_token_mac(mac: $crate::TokenMac) -> $keyring::TokenMac {
+            match mac {
+                $crate::TokenMac::Unchecked => $keyring::TokenMac::Unchecked,
+                $crate::TokenMac::Unmatched => $keyring::TokenMac::Unmatched,
+                $crate::TokenMac::Verified(account) => $keyring::TokenMac::Verified(account),
+            }
+        }
+
+        pub fn token_mac_of_wit(mac: $keyring::TokenMac) -> $crate::TokenMac {
+            match mac {
+                $keyring::TokenMac::Unchecked => $crate::TokenMac::Unchecked,
+                $keyring::TokenMac::Unmatched => $crate::TokenMac::Unmatched,
+                $keyring::TokenMac::Verified(account) => $crate::TokenMac::Verified(account),
             }
         }
     };

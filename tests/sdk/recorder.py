@@ -11,6 +11,8 @@ or, as an AWS JSON service would (answer "aws"),
 
     200 <the request's application/x-amz-json-1.x content type> {}  with x-amzn-RequestId: <fresh id>
 
+or (answer "auto") as the service each request is for: AWS's when it has an X-Amz-Target.
+
 Two ways to use it:
 
 * in-process (Python tests)::
@@ -50,7 +52,7 @@ import uuid
 from dataclasses import dataclass
 
 EVENT_ID = 7
-ANSWERS = ("fnf", "aws")
+ANSWERS = ("fnf", "aws", "auto")
 AWS_DEFAULT_CONTENT_TYPE = "application/x-amz-json-1.0"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 SOCKET_TIMEOUT_SECONDS = 15
@@ -158,6 +160,8 @@ def _read_body(reader: _Reader, headers: list[tuple[str, str]]) -> None:
 
 def _answer(answer: str, headers: list[tuple[str, str]], request_id: str) -> tuple[str, str, bytes]:
     """(Content-Type, name of the request-id header, body) of the 200 answer."""
+    if answer == "auto":  # as the service the request is for: AWS when it names a target
+        answer = "aws" if any(k == "x-amz-target" for k, _ in headers) else "fnf"
     if answer == "aws":
         sent = next((v for k, v in headers if k == "content-type"), "")
         content_type = sent if sent.startswith("application/x-amz-json-") else AWS_DEFAULT_CONTENT_TYPE

@@ -7,7 +7,7 @@
 //! tests sign with) is built only natively: the component holds no MAC code and no secret.
 
 pub mod acs3;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "keyring"))]
 pub mod keyed;
 pub mod rpc_v1;
 pub mod sigv4;

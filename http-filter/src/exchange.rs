@@ -1,0 +1,156 @@
+//! The `wasi:http` side of one exchange: the incoming request read into the filter's
+//! [`Request`], and answers written back.
+
+use std::io::{Read as _, Write as _};
+use taskgate_filter::{EdgeFailure, Request, Response};
+use wasip2::http::types::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+
+/// The request's head as the filter sees it: method, path, headers in their order (with
+/// `host` put back first from the authority: `wasi:http` hosts keep it out of the header
+/// fields, and signatures cover it), the time of receipt and a fresh request id.
+pub fn head_of(request: &IncomingRequest) -> Result<Request, (Request, EdgeFailure)> {
+    let authority = request.authority().unwrap_or_default();
+    let mut headers = Vec::new();
+    let mut malformed = None;
+    let fields = request.headers().entries();
+    if !authority.is_empty()
+        && !fields
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        headers.push(("host".to_owned(), authority));
+    }
+    for (name, value) in fields {
+        match String::from_utf8(value) {
+            Ok(value) => headers.push((name, value)),
+            Err(_) => malformed = Some(format!("a {name} header that is not UTF-8")),
+        }
+    }
+    let head = Request {
+        method: method_name(&request.method()),
+        path_with_query: request.path_with_query().unwrap_or_else(|| "/".to_owned()),
+        headers,
+        body: Vec::new(),
+        received_at: wasip2::clocks::wall_clock::now().seconds,
+        request_id: Some(request_id()),
+    };
+    match malformed {
+        Some(detail) => Err((head, EdgeFailure::Malformed { detail })),
+        None => Ok(head),
+    }
+}
+
+/// Reads the body, refusing it (`EntityTooLarge`) once it is longer than `limit`, before
+/// reading the rest when `Content-Length` already says so.
+pub fn read_body(
+    request: &IncomingRequest,
+    head: &Request,
+    limit: u32,
+) -> Result<Vec<u8>, EdgeFailure> {
+    let too_large = EdgeFailure::EntityTooLarge { limit };
+    let limit = u64::from(limit);
+    let declared = head
+        .header("content-length")
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large);
+    }
+    let unreadable = || EdgeFailure::Malformed {
+        detail: "a body that cannot be read".to_owned(),
+    };
+    let body = request.consume().map_err(|()| unreadable())?;
+    let mut stream = body.stream().map_err(|()| unreadable())?;
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
+    // One byte past the limit tells a body that is too long from one that is exactly at it.
+    (&mut stream)
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|_| unreadable())?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large);
+    }
+    drop(stream);
+    drop(body);
+    Ok(bytes)
+}
+
+/// Sends `response` (the filter's answer: the vendor's own), with its length.
+pub fn respond(out: ResponseOutparam, response: Response) {
+    let mut headers = response.headers;
+    headers.retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));
+    headers.push(("content-length".to_owned(), response.body.len().to_string()));
+    send(out, response.status, &headers, &response.body);
+}
+
+/// Sends an answer: head first, then the whole body.
+pub fn send(out: ResponseOutparam, status: u16, headers: &[(String, String)], body: &[u8]) {
+    let fields = Fields::new();
+    for (name, value) in headers {
+        // A name or value the host refuses (one it manages itself) is left out.
+        let _ = fields.append(name, value.as_bytes());
+    }
+    let response = OutgoingResponse::new(fields);
+    let _ = response.set_status_code(status);
+    let Ok(outgoing) = response.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(response));
+    if let Ok(mut stream) = outgoing.write() {
+        // The client may be gone; nothing is left to tell it.
+        let _ = stream
+            .write_all(body)
+            .and_then(|()| std::io::Write::flush(&mut stream));
+    }
+    let _ = OutgoingBody::finish(outgoing, None);
+}
+
+/// The method's name as sent.
+pub fn method_name(method: &Method) -> String {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Connect => "CONNECT",
+        Method::Options => "OPTIONS",
+        Method::Trace => "TRACE",
+        Method::Patch => "PATCH",
+        Method::Other(name) => name,
+    }
+    .to_owned()
+}
+
+/// The method of this name.
+pub fn method_of(name: &str) -> Method {
+    match name {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        "TRACE" => Method::Trace,
+        "PATCH" => Method::Patch,
+        other => Method::Other(other.to_owned()),
+    }
+}
+
+/// A random UUID (version 4) in capitals, the form the taskgate host gives its request ids.
+fn request_id() -> String {
+    let mut bytes = wasip2::random::random::get_random_bytes(16);
+    bytes.resize(16, 0);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}

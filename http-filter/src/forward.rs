@@ -1,0 +1,148 @@
+//! Forwarding an accepted request to the upstream with `wasi:http/outgoing-handler`, once, and
+//! relaying its answer.
+
+use crate::exchange::method_of;
+use crate::settings::{Settings, Upstream};
+use std::io::{Read as _, Write as _};
+use taskgate_filter::Request;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, IncomingResponse, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+
+/// Headers that describe one hop, not the message (RFC 9110 §7.6.1), never forwarded; `host`
+/// is the outgoing request's authority, which the host writes itself.
+const HOP_BY_HOP: [&str; 11] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+    "host",
+];
+
+/// The upstream's answer, read whole.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Sends the request (its method, path, headers minus hop-by-hop ones, and body, byte for
+/// byte) to the upstream. The error says why it failed, for the log; the caller answers 500.
+pub fn forward(request: &Request, settings: &Settings) -> Result<Answer, String> {
+    let authority = match &settings.upstream {
+        Upstream {
+            authority: Some(authority),
+            ..
+        } => authority.clone(),
+        Upstream {
+            authority: None, ..
+        } => request.header("host").unwrap_or_default().to_owned(),
+    };
+    let fields = Fields::new();
+    for (name, value) in &request.headers {
+        if !is_hop_by_hop(name, request) {
+            fields
+                .append(name, value.as_bytes())
+                .map_err(|error| format!("header {name} refused by the host: {error:?}"))?;
+        }
+    }
+    let outgoing = OutgoingRequest::new(fields);
+    let scheme = if settings.upstream.tls {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    let refused = |what: &str| format!("the host refused the upstream request's {what}");
+    outgoing
+        .set_method(&method_of(&request.method))
+        .map_err(|()| refused("method"))?;
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|()| refused("scheme"))?;
+    outgoing
+        .set_authority(Some(&authority))
+        .map_err(|()| refused("authority"))?;
+    outgoing
+        .set_path_with_query(Some(&request.path_with_query))
+        .map_err(|()| refused("path"))?;
+    let body = outgoing.body().map_err(|()| refused("body"))?;
+    let mut stream = body.write().map_err(|()| refused("body stream"))?;
+
+    let options = RequestOptions::new();
+    let timeout = settings.upstream_timeout_ms.saturating_mul(1_000_000);
+    // Hosts that do not support a timeout keep their own.
+    let _ = options.set_connect_timeout(Some(timeout));
+    let _ = options.set_first_byte_timeout(Some(timeout));
+    let _ = options.set_between_bytes_timeout(Some(timeout));
+
+    let future = outgoing_handler::handle(outgoing, Some(options)).map_err(describe)?;
+    stream
+        .write_all(&request.body)
+        .and_then(|()| std::io::Write::flush(&mut stream))
+        .map_err(|error| format!("the request body could not be sent: {error}"))?;
+    drop(stream);
+    OutgoingBody::finish(body, None).map_err(describe)?;
+
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(error))) => return Err(describe(error)),
+        Some(Err(())) | None => return Err("the upstream's answer was lost".to_owned()),
+    };
+    read_answer(response, settings.max_upstream_answer_bytes)
+}
+
+/// The whole answer, refused past `max` bytes (as the taskgate host does) rather than held.
+fn read_answer(response: IncomingResponse, max: usize) -> Result<Answer, String> {
+    let status = response.status();
+    let headers = response
+        .headers()
+        .entries()
+        .into_iter()
+        .filter(|(name, _)| !HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str()))
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect();
+    let incoming = response
+        .consume()
+        .map_err(|()| "the upstream's answer has no body".to_owned())?;
+    let mut stream = incoming
+        .stream()
+        .map_err(|()| "the upstream's answer has no body stream".to_owned())?;
+    let mut body = Vec::new();
+    (&mut stream)
+        .take(max as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|error| format!("the upstream's answer could not be read: {error}"))?;
+    if body.len() > max {
+        return Err(format!("the upstream's answer is longer than {max} bytes"));
+    }
+    drop(stream);
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Hop-by-hop headers, and any the client's `Connection` header names.
+fn is_hop_by_hop(name: &str, request: &Request) -> bool {
+    let name = name.to_ascii_lowercase();
+    HOP_BY_HOP.contains(&name.as_str())
+        || request
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+            .flat_map(|(_, value)| value.split(','))
+            .any(|named| named.trim().eq_ignore_ascii_case(&name))
+}
+
+fn describe(error: ErrorCode) -> String {
+    format!("the upstream could not be reached: {error:?}")
+}

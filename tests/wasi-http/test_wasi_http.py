@@ -1,0 +1,295 @@
+"""The wasi:http build of the filter (target/wasi-http/taskgate-http.wasm: the filter composed
+with its keyring provider) under hosts that already exist: `wasmtime serve` (the wasmtime CLI of
+the version taskgate's host links) and `jco serve`. Real SDK clients (alibabacloud-fnf20190315,
+aliyun-python-sdk-fnf, boto3) call it; it forwards what it accepts to a recording upstream
+(tests/sdk/recorder.py, answering as the service each request is for) and answers the rest with
+the vendor's own error.
+
+Settings and keys reach the component through wasi:config: `-S config-var=...` for wasmtime, the
+JSON file of http-filter/jco/wasi-config.mjs (mapped in with --jco-map) for jco.
+
+Run: tests/wasi-http/run.sh (builds the component, installs the tools, runs this file).
+Needs TASKGATE_HTTP_COMPONENT, TASKGATE_WASMTIME and TASKGATE_JCO (run.sh sets them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+import sdkcommon as c
+
+COMPONENT = Path(os.environ.get("TASKGATE_HTTP_COMPONENT", c.REPO_ROOT / "target/wasi-http/taskgate-http.wasm"))
+WASMTIME = os.environ.get("TASKGATE_WASMTIME", str(c.REPO_ROOT / "target/tools/bin/wasmtime"))
+JCO = os.environ.get("TASKGATE_JCO", str(c.REPO_ROOT / "bindings/node/node_modules/.bin/jco"))
+CONFIG_MODULE = c.REPO_ROOT / "http-filter/jco/wasi-config.mjs"
+HOSTS = ["wasmtime", "jco"]
+STARTUP_SECONDS = 90
+
+# Headers that describe one hop: a proxy drops them and its HTTP client may add its own. `host`
+# is the upstream's authority on the way out.
+HOP = c.PROXY_HOP_BY_HOP | {"upgrade", "host"}
+
+# The keys: the SDK suites' Alibaba and AWS test keys, and their token key.
+KEYS = {
+    f"access-key.{c.ACCESS_KEY_ID}": f"{c.ACCOUNT}:{c.ACCESS_KEY_SECRET}",
+    f"access-key.{c.AWS_ACCESS_KEY_ID}": f"{c.AWS_ACCOUNT}:{c.AWS_SECRET_ACCESS_KEY}",
+    "token-key.main": f"{c.ACCOUNT}:{c.TOKEN_KEY}",
+}
+SFN_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAf-sfn-task-token+/=0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Host:
+    """`wasmtime serve` or `jco serve` running the component on a loopback port."""
+
+    def __init__(self, kind: str, settings: dict[str, str], workdir: Path) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.log = workdir / f"{kind}-{self.port}.log"
+        env = dict(os.environ)
+        if kind == "wasmtime":
+            config = [arg for k, v in settings.items() for arg in ("-S", f"config-var={k}={v}")]
+            command = [WASMTIME, "serve", "-S", "cli", "-S", "config", *config,
+                       "--addr", f"127.0.0.1:{self.port}", str(COMPONENT)]
+        else:
+            config_file = workdir / f"config-{self.port}.json"
+            config_file.write_text(json.dumps(settings), encoding="utf-8")
+            env["TASKGATE_HTTP_CONFIG"] = str(config_file)
+            command = [JCO, "serve", "--jco-map", f"wasi:config/store={CONFIG_MODULE}",
+                       "--host", "127.0.0.1", "--port", str(self.port), str(COMPONENT)]
+        with open(self.log, "wb") as log:
+            # Its own process group: jco serve runs the server in a child node process.
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self._wait_until_listening()
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.kind} serve exited ({self.process.returncode}): {self.output()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"{self.kind} serve did not listen within {STARTUP_SECONDS} s: {self.output()}")
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> "Host":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def settings_for(upstream: str, **more: str) -> dict[str, str]:
+    return {"upstream": upstream, "max-aws-body-bytes": str(c.AWS_MAX_BODY_BYTES), **KEYS, **more}
+
+
+@pytest.fixture(scope="module")
+def recorder():
+    with c.Recorder(answer="auto") as rec:
+        yield rec
+
+
+@pytest.fixture(scope="module", params=HOSTS)
+def host(request, recorder: c.Recorder, tmp_path_factory):
+    """One host per kind, forwarding to the recorder, behind a tap that keeps what clients sent."""
+    workdir = tmp_path_factory.mktemp(request.param)
+    with Host(request.param, settings_for(f"http://{recorder.endpoint}"), workdir) as running:
+        with c.Tap(running.port) as tap:
+            running.tap = tap
+            yield running
+
+
+@pytest.fixture
+def served(host: Host, recorder: c.Recorder) -> Host:
+    recorder.clear()
+    host.tap.clear()
+    return host
+
+
+def new_token() -> str:
+    return c.make_task_token(str(uuid.uuid4()), 1000 + uuid.uuid4().int % 100000)
+
+
+def assert_forwarded_intact(sent: bytes, got: bytes, upstream: str) -> None:
+    """The upstream got the request the client wrote: method, target, every end-to-end header
+    with its value, and the body byte for byte; `host` is the upstream's."""
+    client, up = c.parse_raw(sent), c.parse_raw(got)
+    assert (up.method, up.path, up.raw_query) == (client.method, client.path, client.raw_query)
+    assert up.body == client.body, "the body reached the upstream changed"
+    assert up.header("host") == upstream
+    end_to_end = lambda request: sorted((n, v) for n, v in request.headers if n not in HOP)  # noqa: E731
+    assert end_to_end(up) == end_to_end(client), f"client sent {client.headers!r}, upstream got {up.headers!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# accepted calls go to the upstream once, intact, and its answer comes back
+
+
+@pytest.mark.parametrize("layout", c.LAYOUTS, ids=[layout.name for layout in c.LAYOUTS])
+def test_alibaba_report_is_forwarded_intact(layout: c.Layout, served: Host, recorder: c.Recorder):
+    result = layout.send(served.tap.endpoint, new_token(), c.ERROR, c.CAUSE)
+    captures, sent = recorder.captures, served.tap.requests()
+    assert len(captures) == 1 and len(sent) == 1, (captures, sent)
+    assert (result.event_id, result.request_id) == (c.EVENT_ID, captures[0].request_id)
+    assert_forwarded_intact(sent[0], captures[0].raw, recorder.endpoint)
+
+
+AWS_CALLS = [
+    ("stepfunctions", "send_task_failure", {"taskToken": SFN_TOKEN, "error": "Worker.Crashed", "cause": c.CAUSE}),
+    ("stepfunctions", "send_task_success", {"taskToken": SFN_TOKEN, "output": '{"done": true, "é": [1, 2.5]}'}),
+    ("swf", "respond_activity_task_failed", {"taskToken": SFN_TOKEN, "reason": "Worker.Crashed", "details": c.CAUSE}),
+    ("codepipeline", "put_job_failure_result",
+     {"jobId": str(uuid.uuid4()), "failureDetails": {"type": "JobFailed", "message": c.CAUSE}}),
+]
+
+
+@pytest.mark.parametrize("service,method,params", AWS_CALLS, ids=[m for _, m, _ in AWS_CALLS])
+def test_aws_call_is_forwarded_intact(service: str, method: str, params: dict, served: Host, recorder: c.Recorder):
+    client, sent = c.aws_client(service, served.tap.endpoint)
+    answer = getattr(client, method)(**params)
+    captures, written = recorder.captures, served.tap.requests()
+    assert len(captures) == 1 and len(written) == 1, (captures, written)
+    assert answer["ResponseMetadata"]["RequestId"] == captures[0].request_id
+    assert c.parse_raw(written[0]).body == sent[0].body
+    assert_forwarded_intact(written[0], captures[0].raw, recorder.endpoint)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad calls are answered at the edge, in the vendor's words, and never forwarded
+
+
+@pytest.mark.parametrize("layout", c.LAYOUTS, ids=[layout.name for layout in c.LAYOUTS])
+def test_alibaba_wrong_secret_is_signature_not_match(layout: c.Layout, served: Host, recorder: c.Recorder):
+    exc = c.expect_sdk_error(
+        lambda: c.send_with_secret(layout, c.WRONG_SECRET, served.endpoint, new_token(), c.ERROR, c.CAUSE))
+    assert c.sdk_error_code(exc) == "SignatureNotMatch", repr(exc)
+    assert recorder.captures == []
+
+
+def test_alibaba_token_made_by_another_key_is_refused(served: Host, recorder: c.Recorder):
+    token = c.make_task_token(str(uuid.uuid4()), 7, key="not-the-token-key")
+    exc = c.expect_sdk_error(lambda: c.send_tea_rpc(served.endpoint, token, c.ERROR, c.CAUSE))
+    assert c.sdk_error_code(exc) == "InvalidArgument", repr(exc)
+    assert "'TaskToken' is not a valid task token: its MAC does not verify." in str(exc), repr(exc)
+    assert recorder.captures == []
+
+
+def test_aws_cause_over_its_limit_is_the_modelled_validation_error(served: Host, recorder: c.Recorder):
+    client, _ = c.aws_client("stepfunctions", served.endpoint)
+    exc = c.expect_client_error(
+        lambda: client.send_task_failure(taskToken=SFN_TOKEN, error="E", cause="é" * 32769))
+    assert isinstance(exc, client.exceptions.ClientError)
+    assert exc.response["Error"]["Code"] == "ValidationException"
+    assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert exc.response["Error"]["Message"] == (
+        "1 validation error detected: Value at 'cause' failed to satisfy constraint: "
+        "Member must have length less than or equal to 32768")
+    assert recorder.captures == []
+
+
+def test_aws_wrong_secret_and_unknown_key(served: Host, recorder: c.Recorder):
+    client, _ = c.aws_client("swf", served.endpoint, secret="not-the-secret")
+    params = {"taskToken": SFN_TOKEN, "reason": "R"}
+    exc = c.expect_client_error(lambda: client.respond_activity_task_failed(**params))
+    assert exc.response["Error"]["Code"] == "InvalidSignatureException"
+    client, _ = c.aws_client("swf", served.endpoint, key_id="AKIDUNKNOWN")
+    exc = c.expect_client_error(lambda: client.respond_activity_task_failed(**params))
+    assert exc.response["Error"]["Code"] == "UnrecognizedClientException"
+    assert exc.response["Error"]["Message"] == "The security token included in the request is invalid."
+    assert recorder.captures == []
+
+
+def post(endpoint: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, dict]:
+    connection = http.client.HTTPConnection(endpoint, timeout=30)
+    try:
+        connection.request("POST", "/?Action=ReportTaskFailed&Version=2019-03-15", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(served: Host, recorder: c.Recorder):
+    status, headers, body = post(served.endpoint, b"x" * 65537,
+                                 {"content-type": "application/x-www-form-urlencoded"})
+    assert status == 400, body
+    assert body["Code"] == "EntityTooLarge", body
+    assert re.fullmatch(r"[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}", headers["x-acs-request-id"]), headers
+    assert body["RequestId"] == headers["x-acs-request-id"]
+    assert recorder.captures == []
+
+
+# ---------------------------------------------------------------------------------------------
+# what cannot be done is a 500 in the caller's dialect, said on stderr, never a hang
+
+
+@pytest.mark.parametrize("kind", HOSTS)
+def test_a_dead_upstream_is_internal_server_error_and_the_log_keeps_no_secret(kind: str, tmp_path: Path):
+    with c.refused_port() as port, Host(kind, settings_for(f"http://127.0.0.1:{port}"), tmp_path) as dead:
+        client, _ = c.aws_client("stepfunctions", dead.endpoint)
+        exc = c.expect_client_error(
+            lambda: client.send_task_failure(taskToken=SFN_TOKEN, error="Secret.Error", cause="secret cause"))
+        assert exc.response["Error"]["Code"] == "InternalFailure", exc.response
+        assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        exc = c.expect_sdk_error(lambda: c.send_tea_rpc(dead.endpoint, new_token(), "Secret.Error", "secret cause"))
+        assert c.sdk_error_code(exc) == "InternalServerError", repr(exc)
+        output = dead.output()
+    assert output.count("the upstream could not be reached") == 2, output
+    for secret in (c.ACCESS_KEY_SECRET, c.AWS_SECRET_ACCESS_KEY, c.TOKEN_KEY, "Secret.Error", "secret cause"):
+        assert secret not in output, f"{secret!r} in the host's output"
+
+
+BAD_SETTINGS = [
+    ({}, "wasi:config key 'upstream' is required"),
+    ({"upstream": "ftp://127.0.0.1:21"},
+     "wasi:config key 'upstream' must be http://HOST[:PORT], https://HOST[:PORT] or https://{host}, not \"ftp://127.0.0.1:21\""),
+    ({"upstream": "http://127.0.0.1:9", "other-calls": "sometimes"},
+     "wasi:config key 'other-calls' must be reject, authenticate or forward, not \"sometimes\""),
+    ({"upstream": "http://127.0.0.1:9", "max-body-bytes": "64k"},
+     "wasi:config key 'max-body-bytes' must be a whole number, not \"64k\""),
+]
+
+
+@pytest.mark.parametrize("kind", HOSTS)
+@pytest.mark.parametrize("settings,named", BAD_SETTINGS, ids=["no-upstream", "ftp", "other-calls", "max-body"])
+def test_a_wrong_setting_is_internal_server_error_naming_it(kind: str, settings: dict, named: str, tmp_path: Path):
+    with Host(kind, {**KEYS, **settings}, tmp_path) as wrong:
+        exc = c.expect_sdk_error(lambda: c.send_tea_acs3(wrong.endpoint, new_token(), c.ERROR, c.CAUSE))
+        assert c.sdk_error_code(exc) == "InternalServerError", repr(exc)
+        assert f"taskgate-http: {named}" in wrong.output()
