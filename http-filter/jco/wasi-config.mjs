@@ -1,7 +1,8 @@
 // wasi:config/store for `jco serve`, which has no wasi:config of its own: the settings (and,
 // for the composed keyring provider, the keys) are read once from the JSON object of strings
 // in the file that TASKGATE_HTTP_CONFIG names. Map it in with
-//   jco serve --jco-map 'wasi:config/store=<this file>' taskgate-http.wasm
+//   jco serve --jco-map 'wasi:config/store=<this file>' --port 8080 taskgate-http.wasm
+// (--jco-map before the other options: it takes a list of mappings).
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
 

@@ -83,20 +83,26 @@ pub fn forward(request: &Request, settings: &Settings) -> Result<Answer, String>
     let _ = options.set_between_bytes_timeout(Some(timeout));
 
     let future = outgoing_handler::handle(outgoing, Some(options)).map_err(describe)?;
-    stream
+    let sent = stream
         .write_all(&request.body)
-        .and_then(|()| std::io::Write::flush(&mut stream))
-        .map_err(|error| format!("the request body could not be sent: {error}"))?;
+        .and_then(|()| std::io::Write::flush(&mut stream));
     drop(stream);
-    OutgoingBody::finish(body, None).map_err(describe)?;
+    let finished = OutgoingBody::finish(body, None);
 
+    // The exchange's outcome decides, not the body's: an upstream may answer before it has
+    // read all of the body (and the host then closes the stream), and that answer is the
+    // upstream's word on the request; when none came, the exchange's own error (a refused or
+    // reset connection) says why better than the closed stream does.
     future.subscribe().block();
-    let response = match future.get() {
-        Some(Ok(Ok(response))) => response,
-        Some(Ok(Err(error))) => return Err(describe(error)),
-        Some(Err(())) | None => return Err("the upstream's answer was lost".to_owned()),
-    };
-    read_answer(response, settings.max_upstream_answer_bytes)
+    match future.get() {
+        Some(Ok(Ok(response))) => read_answer(response, settings.max_upstream_answer_bytes),
+        Some(Ok(Err(error))) => Err(describe(error)),
+        Some(Err(())) | None => Err(match (sent, finished) {
+            (Err(error), _) => format!("the request body could not be sent: {error}"),
+            (_, Err(error)) => describe(error),
+            _ => "the upstream's answer was lost".to_owned(),
+        }),
+    }
 }
 
 /// The whole answer, refused past `max` bytes (as the taskgate host does) rather than held.

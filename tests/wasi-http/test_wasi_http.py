@@ -293,3 +293,17 @@ def test_a_wrong_setting_is_internal_server_error_naming_it(kind: str, settings:
         exc = c.expect_sdk_error(lambda: c.send_tea_acs3(wrong.endpoint, new_token(), c.ERROR, c.CAUSE))
         assert c.sdk_error_code(exc) == "InternalServerError", repr(exc)
         assert f"taskgate-http: {named}" in wrong.output()
+
+
+@pytest.mark.parametrize("kind", HOSTS)
+def test_a_keyring_entry_of_the_wrong_shape_is_left_out_and_named(kind: str, recorder: c.Recorder, tmp_path: Path):
+    settings = {**settings_for(f"http://{recorder.endpoint}"), f"access-key.{c.ACCESS_KEY_ID}": c.ACCESS_KEY_SECRET}
+    with Host(kind, settings, tmp_path) as host:
+        exc = c.expect_sdk_error(lambda: c.send_tea_rpc(host.endpoint, new_token(), c.ERROR, c.CAUSE))
+        assert c.sdk_error_code(exc) == "InvalidAccessKeyID", repr(exc)
+        # The AWS key of the same configuration still works.
+        client, _ = c.aws_client("stepfunctions", host.endpoint)
+        client.send_task_heartbeat(taskToken=SFN_TOKEN)
+        output = host.output()
+    assert f"wasi:config entry 'access-key.{c.ACCESS_KEY_ID}' left out" in output, output
+    assert c.ACCESS_KEY_SECRET not in output
