@@ -338,7 +338,27 @@ impl OtherCalls {
         OtherCalls::Authenticate,
         OtherCalls::Forward,
     ];
+
+    /// The mode of this configuration spelling.
+    pub fn named(name: &str) -> Option<OtherCalls> {
+        OtherCalls::ALL.into_iter().find(|mode| mode.name() == name)
+    }
 }
+
+/// Header fields that describe one hop, not the message (RFC 9110 §7.6.1, with the proxy's
+/// credentials), lower case: a host that forwards a request drops them, and any field its
+/// `Connection` header names.
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// What the filter asks of its host: the WIT imports, one call at a time. Keys are used by name
 /// only: the host holds the secrets and computes every MAC (`keyring`).

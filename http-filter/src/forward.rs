@@ -4,27 +4,15 @@
 use crate::exchange::method_of;
 use crate::settings::{Settings, Upstream};
 use std::io::{Read as _, Write as _};
-use taskgate_filter::Request;
+use taskgate_filter::{HOP_BY_HOP, Request};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, IncomingResponse, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 
-/// Headers that describe one hop, not the message (RFC 9110 §7.6.1), never forwarded; `host`
-/// is the outgoing request's authority, which the host writes itself.
-const HOP_BY_HOP: [&str; 11] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "http2-settings",
-    "host",
-];
+/// Fields the host writes itself: `host` is the outgoing request's authority. Never copied,
+/// like the hop-by-hop ones.
+const HOST_MANAGED: [&str; 2] = ["host", "http2-settings"];
 
 /// The upstream's answer, read whole.
 pub struct Answer {
@@ -47,7 +35,7 @@ pub fn forward(request: &Request, settings: &Settings) -> Result<Answer, String>
     };
     let fields = Fields::new();
     for (name, value) in &request.headers {
-        if !is_hop_by_hop(name, request) {
+        if !is_dropped(name, request) {
             fields
                 .append(name, value.as_bytes())
                 .map_err(|error| format!("header {name} refused by the host: {error:?}"))?;
@@ -112,7 +100,7 @@ fn read_answer(response: IncomingResponse, max: usize) -> Result<Answer, String>
         .headers()
         .entries()
         .into_iter()
-        .filter(|(name, _)| !HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str()))
+        .filter(|(name, _)| !is_hop_by_hop(&name.to_ascii_lowercase()))
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect();
     let incoming = response
@@ -137,16 +125,21 @@ fn read_answer(response: IncomingResponse, max: usize) -> Result<Answer, String>
     })
 }
 
-/// Hop-by-hop headers, and any the client's `Connection` header names.
-fn is_hop_by_hop(name: &str, request: &Request) -> bool {
+/// Hop-by-hop headers, those the host manages, and any the client's `Connection` header names.
+fn is_dropped(name: &str, request: &Request) -> bool {
     let name = name.to_ascii_lowercase();
-    HOP_BY_HOP.contains(&name.as_str())
+    is_hop_by_hop(&name)
         || request
             .headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
             .flat_map(|(_, value)| value.split(','))
             .any(|named| named.trim().eq_ignore_ascii_case(&name))
+}
+
+/// `name` (lower case) describes one hop or is the host's own.
+fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.contains(&name) || HOST_MANAGED.contains(&name)
 }
 
 fn describe(error: ErrorCode) -> String {

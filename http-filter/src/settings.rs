@@ -57,10 +57,7 @@ impl Settings {
             },
             other_calls: match get("other-calls")? {
                 None => OtherCalls::default(),
-                Some(name) => OtherCalls::ALL
-                    .into_iter()
-                    .find(|mode| mode.name() == name)
-                    .ok_or_else(|| {
+                Some(name) => OtherCalls::named(&name).ok_or_else(|| {
                         format!(
                             "wasi:config key 'other-calls' must be reject, authenticate or forward, not {name:?}"
                         )

@@ -41,7 +41,7 @@ pub fn read(data: &[u8]) -> FuzzRequest {
         match word {
             "resign" => resign = true,
             _ => {
-                if let Some(mode) = OtherCalls::ALL.into_iter().find(|m| m.name() == word) {
+                if let Some(mode) = OtherCalls::named(word) {
                     other_calls = mode;
                 }
             }

@@ -443,10 +443,7 @@ impl ServeFile {
             filter: self.filter.unwrap_or(d.filter),
             other_calls: match self.other_calls {
                 None => d.other_calls,
-                Some(name) => OtherCalls::ALL
-                    .into_iter()
-                    .find(|mode| mode.name() == name)
-                    .with_context(|| {
+                Some(name) => OtherCalls::named(&name).with_context(|| {
                         format!(
                             "serve.other_calls must be \"reject\", \"authenticate\" or \"forward\", not {name:?}"
                         )

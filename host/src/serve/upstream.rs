@@ -89,18 +89,6 @@ pub struct Upstream {
     max_answer: usize,
 }
 
-/// Headers that describe one hop, not the message (RFC 9110 §7.6.1), never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-];
-
 impl Upstream {
     /// Clients for `url` (one per worker), dialling `connect_to` instead of resolving the host
     /// when given, and trusting the system's roots plus `ca_file` for `https://`.
@@ -285,7 +273,7 @@ fn without_hop_by_hop(headers: &HeaderMap) -> HeaderMap {
         .collect();
     let mut kept = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) && !named.contains(name) {
+        if !taskgate_filter::HOP_BY_HOP.contains(&name.as_str()) && !named.contains(name) {
             kept.append(name.clone(), value.clone());
         }
     }
