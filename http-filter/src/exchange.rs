@@ -85,11 +85,16 @@ pub fn respond(out: ResponseOutparam, response: Response) {
 }
 
 /// Sends an answer: head first, then the whole body.
-pub fn send(out: ResponseOutparam, status: u16, headers: &[(String, String)], body: &[u8]) {
+pub fn send<V: AsRef<[u8]>>(
+    out: ResponseOutparam,
+    status: u16,
+    headers: &[(String, V)],
+    body: &[u8],
+) {
     let fields = Fields::new();
     for (name, value) in headers {
         // A name or value the host refuses (one it manages itself) is left out.
-        let _ = fields.append(name, value.as_bytes());
+        let _ = fields.append(name, value.as_ref());
     }
     let response = OutgoingResponse::new(fields);
     let _ = response.set_status_code(status);

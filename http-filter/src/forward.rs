@@ -2,7 +2,7 @@
 //! relaying its answer.
 
 use crate::exchange::method_of;
-use crate::settings::{Settings, Upstream};
+use crate::settings::Settings;
 use std::io::{Read as _, Write as _};
 use taskgate_filter::{HOP_BY_HOP, Request};
 use wasip2::http::outgoing_handler;
@@ -17,21 +17,18 @@ const HOST_MANAGED: [&str; 2] = ["host", "http2-settings"];
 /// The upstream's answer, read whole.
 pub struct Answer {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// As the upstream sent them (values as bytes: relayed unchanged), minus hop-by-hop ones.
+    pub headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
 }
 
 /// Sends the request (its method, path, headers minus hop-by-hop ones, and body, byte for
 /// byte) to the upstream. The error says why it failed, for the log; the caller answers 500.
 pub fn forward(request: &Request, settings: &Settings) -> Result<Answer, String> {
-    let authority = match &settings.upstream {
-        Upstream {
-            authority: Some(authority),
-            ..
-        } => authority.clone(),
-        Upstream {
-            authority: None, ..
-        } => request.header("host").unwrap_or_default().to_owned(),
+    // `{host}`: the authority the client named (its `host`, which head_of always sets).
+    let authority = match &settings.upstream.authority {
+        Some(authority) => authority.as_str(),
+        None => request.header("host").unwrap_or_default(),
     };
     let fields = Fields::new();
     for (name, value) in &request.headers {
@@ -55,7 +52,7 @@ pub fn forward(request: &Request, settings: &Settings) -> Result<Answer, String>
         .set_scheme(Some(&scheme))
         .map_err(|()| refused("scheme"))?;
     outgoing
-        .set_authority(Some(&authority))
+        .set_authority(Some(authority))
         .map_err(|()| refused("authority"))?;
     outgoing
         .set_path_with_query(Some(&request.path_with_query))
@@ -101,7 +98,6 @@ fn read_answer(response: IncomingResponse, max: usize) -> Result<Answer, String>
         .entries()
         .into_iter()
         .filter(|(name, _)| !is_hop_by_hop(&name.to_ascii_lowercase()))
-        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect();
     let incoming = response
         .consume()
