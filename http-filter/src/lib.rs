@@ -10,114 +10,18 @@
 //!
 //! Not here, because no standard interface carries them yet: the host's memory (replays,
 //! duplicates, rates across a fleet), its metrics and its log. Problems go to stderr.
-#![cfg(target_arch = "wasm32")]
 
-mod exchange;
-mod forward;
+// The settings are plain Rust, tested natively; the rest speaks wasi:http and is built for
+// wasm32-wasip2 only (natively the crate is just the settings).
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    allow(dead_code, reason = "natively only the tests use the settings")
+)]
 mod settings;
 
-use settings::Settings;
-use std::sync::OnceLock;
-use taskgate_filter::{EdgeFailure, Env, Limits, OtherCalls, Signing, TokenMac, Verdict};
-use wasip2::http::types::{IncomingRequest, Method, ResponseOutparam};
-
-#[allow(
-    missing_docs,
-    unsafe_code,
-    reason = "generated bindings; the WIT files carry the documentation"
-)]
-mod bindings {
-    wit_bindgen::generate!({ path: "../wit", world: "http-filter", generate_all });
-}
-
-use bindings::taskgate::filter::keyring;
-
-mod convert {
-    use super::keyring;
-    taskgate_filter::wit_keyring_conversions!(keyring);
-}
-
-struct Component;
-
-#[allow(unsafe_code, reason = "the export macro's generated entry points")]
-mod export {
-    use super::Component;
-    wasip2::http::proxy::export!(Component);
-}
-
-/// The settings, read once per instance (hosts that make an instance per request read them
-/// per request; the configuration cannot change under one).
-fn settings() -> &'static Result<Settings, String> {
-    static SETTINGS: OnceLock<Result<Settings, String>> = OnceLock::new();
-    SETTINGS.get_or_init(Settings::load)
-}
-
-/// The filter's questions, answered by the composed keyring and the settings.
-struct Imports<'a>(&'a Settings);
-
-impl Env for Imports<'_> {
-    fn access_key_account(&self, id: &str) -> Option<String> {
-        keyring::access_key_account(id)
-    }
-
-    fn verify_signature(&self, id: &str, signing: Signing<'_>, message: &[u8], mac: &[u8]) -> bool {
-        keyring::verify_signature(id, &convert::to_wit_signing(signing), message, mac)
-    }
-
-    fn verify_token_mac(&self, message: &[u8], mac: &[u8]) -> TokenMac {
-        convert::token_mac_of_wit(keyring::verify_token_mac(message, mac))
-    }
-
-    fn limits(&self) -> Limits {
-        self.0.limits
-    }
-
-    fn other_calls(&self) -> OtherCalls {
-        self.0.other_calls
-    }
-}
-
-impl wasip2::exports::http::incoming_handler::Guest for Component {
-    fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        let mut head = match exchange::head_of(&request) {
-            Ok(head) => head,
-            Err((head, failure)) => return edge(out, &head, failure),
-        };
-        let settings = match settings() {
-            Ok(settings) => settings,
-            Err(problem) => {
-                eprintln!("taskgate-http: {problem}");
-                return edge(out, &head, EdgeFailure::Internal);
-            }
-        };
-        if matches!(request.method(), Method::Connect) {
-            return edge(out, &head, EdgeFailure::Tunnel);
-        }
-        let limit = settings
-            .limits
-            .body_limit(taskgate_filter::dialect_of(&head));
-        head.body = match exchange::read_body(&request, &head, limit) {
-            Ok(body) => body,
-            Err(failure) => return edge(out, &head, failure),
-        };
-        match taskgate_filter::check(&head, &Imports(settings)) {
-            Verdict::Reject(response) => exchange::respond(out, response),
-            Verdict::Forward(_) | Verdict::Pass(_) => match forward::forward(&head, settings) {
-                Ok(answer) => exchange::send(out, answer.status, &answer.headers, &answer.body),
-                Err(problem) => {
-                    eprintln!("taskgate-http: request {}: {problem}", request_id(&head));
-                    edge(out, &head, EdgeFailure::Internal);
-                }
-            },
-        }
-    }
-}
-
-/// Answers a failure the component found itself, in the caller's dialect.
-fn edge(out: ResponseOutparam, head: &taskgate_filter::Request, failure: EdgeFailure) {
-    exchange::respond(out, taskgate_filter::edge_response(head, failure));
-}
-
-fn request_id(head: &taskgate_filter::Request) -> &str {
-    head.request_id.as_deref().unwrap_or_default()
-}
+#[cfg(target_arch = "wasm32")]
+mod exchange;
+#[cfg(target_arch = "wasm32")]
+mod forward;
+#[cfg(target_arch = "wasm32")]
+mod handler;

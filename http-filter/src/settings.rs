@@ -14,7 +14,6 @@
 //!
 //! Keys go to the keyring provider, not here (`access-key.*`, `token-key.*`).
 
-use crate::bindings::wasi::config::store;
 use taskgate_filter::{Limits, OtherCalls};
 
 /// Where accepted requests go.
@@ -27,7 +26,7 @@ pub struct Upstream {
 }
 
 /// Everything the component is configured with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub upstream: Upstream,
     pub upstream_timeout_ms: u64,
@@ -36,21 +35,26 @@ pub struct Settings {
     pub other_calls: OtherCalls,
 }
 
+/// One configuration value by key: `None` when absent, an error (naming the key) when the
+/// store cannot be read.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Result<Option<String>, String>;
+
 impl Settings {
     /// Reads and checks every setting; the error names the key and what it must be.
-    pub fn load() -> Result<Settings, String> {
+    pub fn read(get: Lookup<'_>) -> Result<Settings, String> {
         let defaults = Limits::default();
         let upstream = get("upstream")?.ok_or(
             "wasi:config key 'upstream' is required (e.g. https://{host} or http://127.0.0.1:9000)",
         )?;
         Ok(Settings {
             upstream: parse_upstream(&upstream)?,
-            upstream_timeout_ms: number("upstream-timeout-ms", 10_000)?,
-            max_upstream_answer_bytes: number("max-upstream-answer-bytes", 16 << 20)?,
+            upstream_timeout_ms: number(get, "upstream-timeout-ms", 10_000)?,
+            max_upstream_answer_bytes: number(get, "max-upstream-answer-bytes", 16 << 20)?,
             limits: Limits {
-                max_body_bytes: number("max-body-bytes", defaults.max_body_bytes)?,
-                max_aws_body_bytes: number("max-aws-body-bytes", defaults.max_aws_body_bytes)?,
+                max_body_bytes: number(get, "max-body-bytes", defaults.max_body_bytes)?,
+                max_aws_body_bytes: number(get, "max-aws-body-bytes", defaults.max_aws_body_bytes)?,
                 max_clock_skew_seconds: number(
+                    get,
                     "max-clock-skew-seconds",
                     defaults.max_clock_skew_seconds,
                 )?,
@@ -58,22 +62,17 @@ impl Settings {
             other_calls: match get("other-calls")? {
                 None => OtherCalls::default(),
                 Some(name) => OtherCalls::named(&name).ok_or_else(|| {
-                        format!(
-                            "wasi:config key 'other-calls' must be reject, authenticate or forward, not {name:?}"
-                        )
-                    })?,
+                    format!(
+                        "wasi:config key 'other-calls' must be reject, authenticate or forward, not {name:?}"
+                    )
+                })?,
             },
         })
     }
 }
 
-/// One value; an unreadable store is an error, an absent key `None`.
-fn get(key: &str) -> Result<Option<String>, String> {
-    store::get(key).map_err(|error| format!("wasi:config key '{key}' could not be read: {error:?}"))
-}
-
 /// A whole number setting, or its default.
-fn number<T: std::str::FromStr + Copy>(key: &str, default: T) -> Result<T, String> {
+fn number<T: std::str::FromStr>(get: Lookup<'_>, key: &str, default: T) -> Result<T, String> {
     match get(key)? {
         None => Ok(default),
         Some(text) => text
@@ -111,5 +110,138 @@ fn parse_upstream(url: &str) -> Result<Upstream, String> {
         })
     } else {
         Err(wrong())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(entries: &[(&str, &str)]) -> Result<Settings, String> {
+        let values: HashMap<String, String> = entries
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::read(&|key| Ok(values.get(key).cloned()))
+    }
+
+    fn upstream(url: &str) -> Result<Upstream, String> {
+        read(&[("upstream", url)]).map(|settings| settings.upstream)
+    }
+
+    #[test]
+    fn defaults_are_the_taskgate_hosts() {
+        let settings = read(&[("upstream", "http://127.0.0.1:9000")]);
+        assert_eq!(
+            settings,
+            Ok(Settings {
+                upstream: Upstream {
+                    tls: false,
+                    authority: Some("127.0.0.1:9000".to_owned()),
+                },
+                upstream_timeout_ms: 10_000,
+                max_upstream_answer_bytes: 16 << 20,
+                limits: Limits::default(),
+                other_calls: OtherCalls::Authenticate,
+            })
+        );
+    }
+
+    #[test]
+    fn every_setting_is_read() {
+        let settings = read(&[
+            ("upstream", "https://states.us-east-1.amazonaws.com/"),
+            ("upstream-timeout-ms", "2500"),
+            ("max-upstream-answer-bytes", "1024"),
+            ("max-body-bytes", " 70000 "),
+            ("max-aws-body-bytes", "524288"),
+            ("max-clock-skew-seconds", "300"),
+            ("other-calls", "reject"),
+        ]);
+        assert_eq!(
+            settings,
+            Ok(Settings {
+                upstream: Upstream {
+                    tls: true,
+                    authority: Some("states.us-east-1.amazonaws.com".to_owned()),
+                },
+                upstream_timeout_ms: 2500,
+                max_upstream_answer_bytes: 1024,
+                limits: Limits {
+                    max_body_bytes: 70_000,
+                    max_aws_body_bytes: 524_288,
+                    max_clock_skew_seconds: 300,
+                },
+                other_calls: OtherCalls::Reject,
+            })
+        );
+    }
+
+    #[test]
+    fn the_upstream_may_be_the_host_each_request_names() {
+        for (url, tls) in [("https://{host}", true), ("http://{host}/", false)] {
+            assert_eq!(
+                upstream(url),
+                Ok(Upstream {
+                    tls,
+                    authority: None
+                })
+            );
+        }
+        assert_eq!(
+            upstream("http://[::1]:8080").map(|u| u.authority),
+            Ok(Some("[::1]:8080".to_owned()))
+        );
+    }
+
+    #[test]
+    fn an_upstream_with_a_path_another_scheme_or_no_host_is_refused_by_name() {
+        for url in [
+            "ftp://example.com",
+            "example.com",
+            "https://",
+            "https://example.com/v1",
+            "https://user@example.com",
+            "https://{host}.example.com",
+        ] {
+            let error = upstream(url).expect_err(url);
+            assert!(
+                error.starts_with("wasi:config key 'upstream' must be http://HOST[:PORT]"),
+                "{error}"
+            );
+        }
+        assert_eq!(
+            read(&[]).map(|_| ()),
+            Err("wasi:config key 'upstream' is required (e.g. https://{host} or http://127.0.0.1:9000)".to_owned())
+        );
+    }
+
+    #[test]
+    fn numbers_and_modes_are_checked_and_named() {
+        let wrong = |key: &str, value: &str| {
+            read(&[("upstream", "http://u:1"), (key, value)]).expect_err(key)
+        };
+        assert_eq!(
+            wrong("max-body-bytes", "-1"),
+            "wasi:config key 'max-body-bytes' must be a whole number, not \"-1\""
+        );
+        assert_eq!(
+            wrong("max-clock-skew-seconds", "4294967296"),
+            "wasi:config key 'max-clock-skew-seconds' must be a whole number, not \"4294967296\""
+        );
+        assert_eq!(
+            wrong("other-calls", "Reject"),
+            "wasi:config key 'other-calls' must be reject, authenticate or forward, not \"Reject\""
+        );
+    }
+
+    #[test]
+    fn an_unreadable_store_is_an_error() {
+        let failing = |key: &str| Err(format!("wasi:config key '{key}' could not be read: Io"));
+        assert_eq!(
+            Settings::read(&failing),
+            Err("wasi:config key 'upstream' could not be read: Io".to_owned())
+        );
     }
 }
