@@ -60,11 +60,11 @@ def free_port() -> int:
 class Host:
     """`wasmtime serve` or `jco serve` running the component on a loopback port."""
 
-    def __init__(self, kind: str, settings: dict[str, str], workdir: Path) -> None:
+    def __init__(self, kind: str, settings: dict[str, str], workdir: Path, env: dict[str, str] | None = None) -> None:
         self.kind = kind
         self.port = free_port()
         self.log = workdir / f"{kind}-{self.port}.log"
-        env = dict(os.environ)
+        env = {**os.environ, **(env or {})}
         if kind == "wasmtime":
             config = [arg for k, v in settings.items() for arg in ("-S", f"config-var={k}={v}")]
             command = [WASMTIME, "serve", "-S", "cli", "-S", "config", *config,
@@ -307,3 +307,57 @@ def test_a_keyring_entry_of_the_wrong_shape_is_left_out_and_named(kind: str, rec
         output = host.output()
     assert f"wasi:config entry 'access-key.{c.ACCESS_KEY_ID}' left out" in output, output
     assert c.ACCESS_KEY_SECRET not in output
+
+
+# ---------------------------------------------------------------------------------------------
+# an https:// upstream: the host's TLS client verifies it (certificates made now by test-pki)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    """ca.pem, vendors.pem/.key (for localhost among others), untrusted.pem/.key."""
+    out = tmp_path_factory.mktemp("pki")
+    binary = Path(c.taskgate_bin()).with_name("test-pki")
+    subprocess.run([str(binary), str(out)], check=True, capture_output=True, timeout=60)
+    return out
+
+
+def https_recorder(pki: Path, chain: str) -> c.Recorder:
+    return c.Recorder(answer="auto", tls=(str(pki / f"{chain}.pem"), str(pki / f"{chain}.key")))
+
+
+def test_an_https_upstream_gets_the_request_over_verified_tls_under_jco(pki: Path, tmp_path: Path):
+    # Node trusts the test CA through NODE_EXTRA_CA_CERTS; wasmtime's client trusts only the
+    # public roots it was built with (below).
+    with https_recorder(pki, "vendors") as service, Host(
+        "jco", settings_for(f"https://localhost:{service.port}"), tmp_path,
+        env={"NODE_EXTRA_CA_CERTS": str(pki / "ca.pem")},
+    ) as host:
+        client, sent = c.aws_client("codepipeline", host.endpoint)
+        answer = client.put_job_failure_result(
+            jobId=str(uuid.uuid4()), failureDetails={"type": "JobFailed", "message": c.CAUSE})
+        captures = service.captures
+    assert len(captures) == 1, captures
+    assert answer["ResponseMetadata"]["RequestId"] == captures[0].request_id
+    forwarded = c.parse_raw(captures[0].raw)
+    assert forwarded.body == sent[0].body
+    assert forwarded.header("host") == f"localhost:{service.port}"
+
+
+@pytest.mark.parametrize("kind", HOSTS)
+def test_an_https_upstream_whose_certificate_the_host_does_not_trust_is_never_sent_the_request(
+    kind: str, pki: Path, tmp_path: Path
+):
+    # jco: a chain from a CA nobody trusts; wasmtime: the test CA, which is not among its roots.
+    chain = "untrusted" if kind == "jco" else "vendors"
+    extra = {"NODE_EXTRA_CA_CERTS": str(pki / "ca.pem")} if kind == "jco" else {}
+    with https_recorder(pki, chain) as service, Host(
+        kind, settings_for(f"https://localhost:{service.port}"), tmp_path, env=extra
+    ) as host:
+        client, _ = c.aws_client("stepfunctions", host.endpoint)
+        exc = c.expect_client_error(lambda: client.send_task_heartbeat(taskToken=SFN_TOKEN))
+        captures = service.captures
+        output = host.output()
+    assert exc.response["Error"]["Code"] == "InternalFailure", exc.response
+    assert captures == [], "a request went to an upstream whose certificate is not trusted"
+    assert "the upstream could not be reached" in output, output
