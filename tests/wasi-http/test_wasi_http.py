@@ -9,7 +9,8 @@ Settings and keys reach the component through wasi:config: `-S config-var=...` f
 JSON file of http-filter/jco/wasi-config.mjs (mapped in with --jco-map) for jco.
 
 Run: tests/wasi-http/run.sh (builds the component, installs the tools, runs this file).
-Needs TASKGATE_HTTP_COMPONENT, TASKGATE_WASMTIME and TASKGATE_JCO (run.sh sets them).
+Needs TASKGATE_HTTP_COMPONENT, TASKGATE_WASMTIME and TASKGATE_JCO (run.sh sets them), and the
+release build's test-pki next to TASKGATE_BIN (default target/release) for the https upstream.
 """
 
 from __future__ import annotations
