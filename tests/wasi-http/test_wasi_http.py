@@ -316,11 +316,7 @@ def test_a_keyring_entry_of_the_wrong_shape_is_left_out_and_named(kind: str, rec
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Path:
-    """ca.pem, vendors.pem/.key (for localhost among others), untrusted.pem/.key."""
-    out = tmp_path_factory.mktemp("pki")
-    binary = Path(c.taskgate_bin()).with_name("test-pki")
-    subprocess.run([str(binary), str(out)], check=True, capture_output=True, timeout=60)
-    return out
+    return c.make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def https_recorder(pki: Path, chain: str) -> c.Recorder:

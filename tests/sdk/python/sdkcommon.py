@@ -287,6 +287,15 @@ def taskgate_bin() -> str:
     return env if env else str(REPO_ROOT / "target" / "release" / "taskgate")
 
 
+def make_pki(out: Path) -> Path:
+    """Certificates made now by the release build's `test-pki` into `out`: ca.pem (the test CA),
+    vendors.pem/.key (the vendors' names, localhost, 127.0.0.1), wrong-name.pem/.key,
+    untrusted.pem/.key (from a CA nobody trusts)."""
+    binary = Path(taskgate_bin()).with_name("test-pki")
+    subprocess.run([str(binary), str(out)], check=True, capture_output=True, timeout=60)
+    return out
+
+
 @dataclasses.dataclass
 class CheckResult:
     exit_code: int

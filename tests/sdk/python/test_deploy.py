@@ -23,7 +23,6 @@ Run: tests/sdk/setup.sh && cargo build --release --workspace --bins &&
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -57,11 +56,7 @@ def report_failure(client, service: str) -> dict:
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Path:
-    """ca.pem, vendors.pem/.key, wrong-name.pem/.key, untrusted.pem/.key, made now."""
-    out = tmp_path_factory.mktemp("pki")
-    binary = Path(c.taskgate_bin()).with_name("test-pki")
-    subprocess.run([str(binary), str(out)], check=True, capture_output=True, timeout=60)
-    return out
+    return c.make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def https_service(pki: Path, chain: str = "vendors", answer: str = "aws", delay: float = 0.0) -> c.Recorder:
