@@ -6,6 +6,7 @@ use taskgate_filter::{EdgeFailure, Request, Response};
 use wasip2::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
+use wasip2::io::streams::InputStream;
 
 /// The request's head as the filter sees it: method, path, headers in their order (with
 /// `host` put back first from the authority: `wasi:http` hosts keep it out of the header
@@ -62,18 +63,24 @@ pub fn read_body(
     };
     let body = request.consume().map_err(|()| unreadable())?;
     let mut stream = body.stream().map_err(|()| unreadable())?;
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
-    // One byte past the limit tells a body that is too long from one that is exactly at it.
-    (&mut stream)
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|_| unreadable())?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large);
-    }
+    let capacity = declared.unwrap_or(0).min(limit);
+    let bytes = read_at_most(&mut stream, limit, capacity).map_err(|_| unreadable())?;
     drop(stream);
     drop(body);
-    Ok(bytes)
+    bytes.ok_or(too_large)
+}
+
+/// A whole stream of at most `max` bytes, or `None` when it is longer (read no further).
+/// `capacity` is what to expect, when known.
+pub fn read_at_most(
+    stream: &mut InputStream,
+    max: u64,
+    capacity: u64,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::with_capacity(capacity.min(max) as usize);
+    // One byte past the limit tells a stream that is too long from one that is exactly at it.
+    stream.take(max + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
 }
 
 /// Sends `response` (the filter's answer: the vendor's own), with its length.

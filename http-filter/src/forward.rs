@@ -1,9 +1,9 @@
 //! Forwarding an accepted request to the upstream with `wasi:http/outgoing-handler`, once, and
 //! relaying its answer.
 
-use crate::exchange::method_of;
+use crate::exchange::{method_of, read_at_most};
 use crate::settings::Settings;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use taskgate_filter::{HOP_BY_HOP, Request};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
@@ -105,14 +105,9 @@ fn read_answer(response: IncomingResponse, max: usize) -> Result<Answer, String>
     let mut stream = incoming
         .stream()
         .map_err(|()| "the upstream's answer has no body stream".to_owned())?;
-    let mut body = Vec::new();
-    (&mut stream)
-        .take(max as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|error| format!("the upstream's answer could not be read: {error}"))?;
-    if body.len() > max {
-        return Err(format!("the upstream's answer is longer than {max} bytes"));
-    }
+    let body = read_at_most(&mut stream, max as u64, 0)
+        .map_err(|error| format!("the upstream's answer could not be read: {error}"))?
+        .ok_or_else(|| format!("the upstream's answer is longer than {max} bytes"))?;
     drop(stream);
     Ok(Answer {
         status,
