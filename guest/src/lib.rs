@@ -10,6 +10,8 @@
 //! time of receipt and a request id in, so every verdict is reproducible), and logging.
 //! Nothing in this crate panics on request data: every problem becomes a [`Verdict::Reject`].
 
+#[cfg(feature = "config-file")]
+pub mod config_file;
 mod dialect;
 mod digest;
 mod error;

@@ -3,10 +3,10 @@
 
 use crate::store::{StoreKind, Unavailable};
 use anyhow::{Context as _, bail};
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use taskgate_filter::config_file::{LedgerFile, RateFile, StoreFile};
 
 /// What the gateway remembers, and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,67 +44,38 @@ impl Memory {
     }
 }
 
-/// `[store]`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct StoreFile {
-    kind: Option<String>,
-    path: Option<PathBuf>,
-    url: Option<String>,
-    unavailable: Option<String>,
-    timeout_ms: Option<u64>,
-}
-
-/// `[throttle]`, and the same two fields on an `[[access_keys]]` entry.
-#[derive(Deserialize, Default, Clone, Copy)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RateFile {
-    pub(super) rate_per_second: Option<f64>,
-    pub(super) burst: Option<u32>,
-}
-
-/// `[ledger]`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct LedgerFile {
-    retention_hours: Option<u64>,
-    wait_ms: Option<u64>,
-}
-
 /// The store file used when `[store]` names none.
 const DEFAULT_PATH: &str = "taskgate-state.redb";
-/// A week: long past any workflow's retries.
-const DEFAULT_RETENTION_HOURS: u64 = 168;
 const DEFAULT_WAIT_MS: u64 = 2_000;
 const DEFAULT_TIMEOUT_MS: u64 = 250;
 
-impl RateFile {
-    /// Both fields or neither; a positive rate and burst.
-    pub(super) fn validate(self, at: &str) -> anyhow::Result<Option<Rate>> {
-        match (self.rate_per_second, self.burst) {
-            (None, None) => Ok(None),
-            (Some(per_second), burst) => {
-                if !(per_second.is_finite() && (0.001..=1_000_000.0).contains(&per_second)) {
-                    bail!("{at}rate_per_second must be between 0.001 and 1000000");
-                }
-                // Without a burst, a second's worth may come at once (at least one).
-                let burst = burst.unwrap_or_else(|| (per_second.ceil() as u32).max(1));
-                if !(1..=1_000_000).contains(&burst) {
-                    bail!("{at}burst must be between 1 and 1000000");
-                }
-                Ok(Some(Rate { per_second, burst }))
+/// A rate's two fields: both or neither; a positive rate and burst.
+pub(super) fn validate_rate(rate: RateFile, at: &str) -> anyhow::Result<Option<Rate>> {
+    match (rate.rate_per_second, rate.burst) {
+        (None, None) => Ok(None),
+        (Some(per_second), burst) => {
+            if !(per_second.is_finite() && (0.001..=1_000_000.0).contains(&per_second)) {
+                bail!("{at}rate_per_second must be between 0.001 and 1000000");
             }
-            (None, Some(_)) => bail!("{at}burst needs {at}rate_per_second"),
+            // Without a burst, a second's worth may come at once (at least one).
+            let burst = burst.unwrap_or_else(|| (per_second.ceil() as u32).max(1));
+            if !(1..=1_000_000).contains(&burst) {
+                bail!("{at}burst must be between 1 and 1000000");
+            }
+            Ok(Some(Rate { per_second, burst }))
         }
+        (None, Some(_)) => bail!("{at}burst needs {at}rate_per_second"),
     }
 }
 
-/// Checks `[store]`, `[ledger]` and `[throttle]`; `rates` are the access keys' own. File names
+/// Checks `[store]`, `[ledger]` and `[throttle]`; `retention_hours` is the shared sections'
+/// (`File::retention_hours`), `rates` are the access keys' own. File names
 /// are relative to `base`.
 pub(super) fn validate(
     store: StoreFile,
     ledger: LedgerFile,
     throttle: RateFile,
+    retention_hours: u64,
     rates: HashMap<String, Rate>,
     base: &Path,
 ) -> anyhow::Result<Memory> {
@@ -144,10 +115,6 @@ pub(super) fn validate(
     if !(1..=60_000).contains(&timeout_ms) {
         bail!("store.timeout_ms must be between 1 and 60000");
     }
-    let retention_hours = ledger.retention_hours.unwrap_or(DEFAULT_RETENTION_HOURS);
-    if !(1..=24 * 366).contains(&retention_hours) {
-        bail!("ledger.retention_hours must be between 1 and 8784");
-    }
     let wait_ms = ledger.wait_ms.unwrap_or(DEFAULT_WAIT_MS);
     if wait_ms > 600_000 {
         bail!("ledger.wait_ms must be at most 600000");
@@ -158,7 +125,7 @@ pub(super) fn validate(
         timeout: Duration::from_millis(timeout_ms),
         retention: Duration::from_secs(retention_hours * 3600),
         wait: Duration::from_millis(wait_ms),
-        throttle: throttle.validate("throttle.")?,
+        throttle: validate_rate(throttle, "throttle.")?,
         rates,
     })
 }

@@ -7,16 +7,14 @@ mod memory;
 pub use memory::{Memory, Rate};
 
 use anyhow::{Context as _, bail};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use taskgate_filter::{
-    AccessKey, Dialect, Env, Keyring, Limits, OtherCalls, Signing, TokenKey, TokenMac,
-};
+use taskgate_filter::config_file::{File, RateFile, ServeFile};
+use taskgate_filter::{Dialect, Env, Keyring, Limits, OtherCalls, Signing, TokenMac};
 
 /// The demo configuration used when no `--config` is given: it matches the shipped example
 /// requests and the README's SDK snippets. Never use its secrets for anything real.
@@ -294,205 +292,110 @@ impl Default for Serve {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    limits: LimitsFile,
-    #[serde(default)]
-    sandbox: SandboxFile,
-    #[serde(default)]
-    serve: ServeFile,
-    #[serde(default)]
-    store: memory::StoreFile,
-    #[serde(default)]
-    ledger: memory::LedgerFile,
-    #[serde(default)]
-    throttle: memory::RateFile,
-    #[serde(default)]
-    access_keys: Vec<AccessKeyFile>,
-    #[serde(default)]
-    token_keys: Vec<TokenKeyFile>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct LimitsFile {
-    max_body_bytes: Option<u32>,
-    max_aws_body_bytes: Option<u32>,
-    max_clock_skew_seconds: Option<u32>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct SandboxFile {
-    memory_bytes: Option<usize>,
-    deadline_ms: Option<u64>,
-    instance_reuse: Option<u32>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ServeFile {
-    listen: Option<SocketAddr>,
-    admin_listen: Option<SocketAddr>,
-    upstream: Option<String>,
-    #[serde(default)]
-    upstreams: BTreeMap<String, String>,
-    upstream_timeout_ms: Option<u64>,
-    sink_path: Option<PathBuf>,
-    max_in_flight: Option<u32>,
-    workers: Option<usize>,
-    read_timeout_ms: Option<u64>,
-    max_header_bytes: Option<usize>,
-    max_headers: Option<usize>,
-    max_connections: Option<usize>,
-    max_connections_per_client: Option<usize>,
-    max_upstream_answer_bytes: Option<usize>,
-    filter: Option<bool>,
-    other_calls: Option<String>,
-    #[serde(default)]
-    routes: Vec<RouteFile>,
-    ca_file: Option<PathBuf>,
-    tls: Option<TlsFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RouteFile {
-    host: String,
-    upstream: String,
-    connect_to: Option<String>,
-    ca_file: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TlsFile {
-    #[serde(default)]
-    certificates: Vec<CertificateFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CertificateFile {
-    cert_file: PathBuf,
-    key_file: PathBuf,
-}
-
-impl ServeFile {
-    /// Checks every field; relative file names are taken from `base` (the configuration
-    /// file's directory).
-    fn validate(self, base: &Path) -> anyhow::Result<Serve> {
-        let d = Serve::default();
-        let routes = self
-            .routes
-            .into_iter()
-            .enumerate()
-            .map(|(i, route)| {
-                let at = format!("serve.routes[{i}]");
-                Ok(Route {
-                    host: HostPattern::parse(&route.host).with_context(|| format!("{at}.host"))?,
-                    upstream: UpstreamUrl::parse(&route.upstream)
-                        .with_context(|| format!("{at}.upstream"))?,
-                    connect_to: route
-                        .connect_to
-                        .map(|addr| {
-                            addr.parse::<SocketAddr>().with_context(|| {
-                                format!("{at}.connect_to must be ip:port, not {addr:?}")
-                            })
+/// Checks every field of `[serve]`; relative file names are taken from `base` (the
+/// configuration file's directory). `other_calls` is the shared sections' (`File::other_calls`).
+fn validate_serve(file: ServeFile, other_calls: OtherCalls, base: &Path) -> anyhow::Result<Serve> {
+    let d = Serve::default();
+    let routes = file
+        .routes
+        .into_iter()
+        .enumerate()
+        .map(|(i, route)| {
+            let at = format!("serve.routes[{i}]");
+            Ok(Route {
+                host: HostPattern::parse(&route.host).with_context(|| format!("{at}.host"))?,
+                upstream: UpstreamUrl::parse(&route.upstream)
+                    .with_context(|| format!("{at}.upstream"))?,
+                connect_to: route
+                    .connect_to
+                    .map(|addr| {
+                        addr.parse::<SocketAddr>().with_context(|| {
+                            format!("{at}.connect_to must be ip:port, not {addr:?}")
                         })
-                        .transpose()?,
-                    ca_file: route.ca_file.map(|path| base.join(path)),
-                })
+                    })
+                    .transpose()?,
+                ca_file: route.ca_file.map(|path| base.join(path)),
             })
-            .collect::<anyhow::Result<Vec<Route>>>()?;
-        let certificates = self
-            .tls
-            .map(|tls| tls.certificates)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|files| CertificateFiles {
-                cert_file: base.join(files.cert_file),
-                key_file: base.join(files.key_file),
-            })
-            .collect();
-        let serve = Serve {
-            listen: self.listen.unwrap_or(d.listen),
-            admin_listen: self.admin_listen.unwrap_or(d.admin_listen),
-            upstream: self.upstream,
-            upstreams: self.upstreams,
-            upstream_timeout: self
-                .upstream_timeout_ms
-                .map_or(d.upstream_timeout, Duration::from_millis),
-            sink_path: self.sink_path.unwrap_or(d.sink_path),
-            max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
-            workers: self.workers.unwrap_or(d.workers),
-            read_timeout: self
-                .read_timeout_ms
-                .map_or(d.read_timeout, Duration::from_millis),
-            max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes),
-            max_headers: self.max_headers.unwrap_or(d.max_headers),
-            max_connections: self.max_connections.unwrap_or(d.max_connections),
-            max_connections_per_client: self
-                .max_connections_per_client
-                .unwrap_or(d.max_connections_per_client),
-            max_upstream_answer_bytes: self
-                .max_upstream_answer_bytes
-                .unwrap_or(d.max_upstream_answer_bytes),
-            filter: self.filter.unwrap_or(d.filter),
-            other_calls: match self.other_calls {
-                None => d.other_calls,
-                Some(name) => OtherCalls::named(&name).with_context(|| {
-                        format!(
-                            "serve.other_calls must be \"reject\", \"authenticate\" or \"forward\", not {name:?}"
-                        )
-                    })?,
-            },
-            routes,
-            ca_file: self.ca_file.map(|path| base.join(path)),
-            certificates,
-        };
-        if let Some(upstream) = &serve.upstream {
-            check_upstream(upstream)?;
-        }
-        for (name, upstream) in &serve.upstreams {
-            if !Dialect::ALL.iter().any(|d| d.name() == name) {
-                bail!("serve.upstreams.{name}: not a dialect (fnf, states, swf or codepipeline)");
-            }
-            check_upstream(upstream).with_context(|| format!("serve.upstreams.{name}"))?;
-        }
-        let ms = |d: Duration| d.as_millis();
-        if !(1..=600_000).contains(&ms(serve.upstream_timeout)) {
-            bail!("serve.upstream_timeout_ms must be between 1 and 600000");
-        }
-        if !(1..=600_000).contains(&ms(serve.read_timeout)) {
-            bail!("serve.read_timeout_ms must be between 1 and 600000");
-        }
-        if !(1..=65_536).contains(&serve.max_in_flight) {
-            bail!("serve.max_in_flight must be between 1 and 65536");
-        }
-        if !(1..=256).contains(&serve.workers) {
-            bail!("serve.workers must be between 1 and 256");
-        }
-        // hyper's smallest read buffer is 8 KiB.
-        if !(8192..=1 << 20).contains(&serve.max_header_bytes) {
-            bail!("serve.max_header_bytes must be between 8192 and 1048576");
-        }
-        if !(8..=1024).contains(&serve.max_headers) {
-            bail!("serve.max_headers must be between 8 and 1024");
-        }
-        if !(1..=1_000_000).contains(&serve.max_connections) {
-            bail!("serve.max_connections must be between 1 and 1000000");
-        }
-        if !(1..=serve.max_connections).contains(&serve.max_connections_per_client) {
-            bail!("serve.max_connections_per_client must be between 1 and serve.max_connections");
-        }
-        if !(1024..=1 << 30).contains(&serve.max_upstream_answer_bytes) {
-            bail!("serve.max_upstream_answer_bytes must be between 1024 and 1073741824");
-        }
-        Ok(serve)
+        })
+        .collect::<anyhow::Result<Vec<Route>>>()?;
+    let certificates = file
+        .tls
+        .map(|tls| tls.certificates)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|files| CertificateFiles {
+            cert_file: base.join(files.cert_file),
+            key_file: base.join(files.key_file),
+        })
+        .collect();
+    let serve = Serve {
+        listen: file.listen.unwrap_or(d.listen),
+        admin_listen: file.admin_listen.unwrap_or(d.admin_listen),
+        upstream: file.upstream,
+        upstreams: file.upstreams,
+        upstream_timeout: file
+            .upstream_timeout_ms
+            .map_or(d.upstream_timeout, Duration::from_millis),
+        sink_path: file.sink_path.unwrap_or(d.sink_path),
+        max_in_flight: file.max_in_flight.unwrap_or(d.max_in_flight),
+        workers: file.workers.unwrap_or(d.workers),
+        read_timeout: file
+            .read_timeout_ms
+            .map_or(d.read_timeout, Duration::from_millis),
+        max_header_bytes: file.max_header_bytes.unwrap_or(d.max_header_bytes),
+        max_headers: file.max_headers.unwrap_or(d.max_headers),
+        max_connections: file.max_connections.unwrap_or(d.max_connections),
+        max_connections_per_client: file
+            .max_connections_per_client
+            .unwrap_or(d.max_connections_per_client),
+        max_upstream_answer_bytes: file
+            .max_upstream_answer_bytes
+            .unwrap_or(d.max_upstream_answer_bytes),
+        filter: file.filter.unwrap_or(d.filter),
+        other_calls,
+        routes,
+        ca_file: file.ca_file.map(|path| base.join(path)),
+        certificates,
+    };
+    if let Some(upstream) = &serve.upstream {
+        check_upstream(upstream)?;
     }
+    for (name, upstream) in &serve.upstreams {
+        if !Dialect::ALL.iter().any(|d| d.name() == name) {
+            bail!("serve.upstreams.{name}: not a dialect (fnf, states, swf or codepipeline)");
+        }
+        check_upstream(upstream).with_context(|| format!("serve.upstreams.{name}"))?;
+    }
+    let ms = |d: Duration| d.as_millis();
+    if !(1..=600_000).contains(&ms(serve.upstream_timeout)) {
+        bail!("serve.upstream_timeout_ms must be between 1 and 600000");
+    }
+    if !(1..=600_000).contains(&ms(serve.read_timeout)) {
+        bail!("serve.read_timeout_ms must be between 1 and 600000");
+    }
+    if !(1..=65_536).contains(&serve.max_in_flight) {
+        bail!("serve.max_in_flight must be between 1 and 65536");
+    }
+    if !(1..=256).contains(&serve.workers) {
+        bail!("serve.workers must be between 1 and 256");
+    }
+    // hyper's smallest read buffer is 8 KiB.
+    if !(8192..=1 << 20).contains(&serve.max_header_bytes) {
+        bail!("serve.max_header_bytes must be between 8192 and 1048576");
+    }
+    if !(8..=1024).contains(&serve.max_headers) {
+        bail!("serve.max_headers must be between 8 and 1024");
+    }
+    if !(1..=1_000_000).contains(&serve.max_connections) {
+        bail!("serve.max_connections must be between 1 and 1000000");
+    }
+    if !(1..=serve.max_connections).contains(&serve.max_connections_per_client) {
+        bail!("serve.max_connections_per_client must be between 1 and serve.max_connections");
+    }
+    if !(1024..=1 << 30).contains(&serve.max_upstream_answer_bytes) {
+        bail!("serve.max_upstream_answer_bytes must be between 1024 and 1073741824");
+    }
+    Ok(serve)
 }
 
 /// The upstream must be `http[s]://host[:port]` with no path: requests keep their own path.
@@ -508,30 +411,7 @@ pub fn check_upstream(upstream: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AccessKeyFile {
-    id: String,
-    account: String,
-    secret: Option<String>,
-    secret_env: Option<String>,
-    /// This key's own rate, over `[throttle]`'s (serde's `flatten` would lose
-    /// `deny_unknown_fields`, so the two fields are spelled out).
-    rate_per_second: Option<f64>,
-    burst: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenKeyFile {
-    account: String,
-    secret: Option<String>,
-    secret_env: Option<String>,
-}
-
-/// Bounds that keep a typo from disabling a check or exhausting the machine.
-const MAX_BODY_BYTES: u32 = 16 << 20;
-const MAX_SKEW_SECONDS: u32 = 24 * 3600;
+/// Bounds of the sandbox's budget.
 const MIN_MEMORY_BYTES: usize = 2 << 20;
 const MAX_MEMORY_BYTES: usize = 1 << 30;
 const MAX_DEADLINE_MS: u64 = 60_000;
@@ -559,31 +439,8 @@ impl Config {
 
     /// Parses and validates TOML text whose file names are relative to `base`.
     pub fn parse_in(text: &str, base: &Path) -> anyhow::Result<Config> {
-        let file: File = toml::from_str(text)?;
-        let defaults = Limits::default();
-        let limits = Limits {
-            max_body_bytes: file
-                .limits
-                .max_body_bytes
-                .unwrap_or(defaults.max_body_bytes),
-            max_aws_body_bytes: file
-                .limits
-                .max_aws_body_bytes
-                .unwrap_or(defaults.max_aws_body_bytes),
-            max_clock_skew_seconds: file
-                .limits
-                .max_clock_skew_seconds
-                .unwrap_or(defaults.max_clock_skew_seconds),
-        };
-        if !(1..=MAX_BODY_BYTES).contains(&limits.max_body_bytes) {
-            bail!("limits.max_body_bytes must be between 1 and {MAX_BODY_BYTES}");
-        }
-        if !(1..=MAX_BODY_BYTES).contains(&limits.max_aws_body_bytes) {
-            bail!("limits.max_aws_body_bytes must be between 1 and {MAX_BODY_BYTES}");
-        }
-        if !(1..=MAX_SKEW_SECONDS).contains(&limits.max_clock_skew_seconds) {
-            bail!("limits.max_clock_skew_seconds must be between 1 and {MAX_SKEW_SECONDS}");
-        }
+        let file = File::parse(text)?;
+        let limits = file.limits()?;
         let sandbox = SandboxSettings {
             memory_bytes: file
                 .sandbox
@@ -617,77 +474,37 @@ impl Config {
             bail!("sandbox.deadline_ms must be between 1 and {MAX_DEADLINE_MS}");
         }
 
-        let mut access_keys = HashMap::new();
+        let keyring = file.keyring()?;
         let mut rates = HashMap::new();
-        for (i, key) in file.access_keys.into_iter().enumerate() {
-            let at = format!("access_keys[{i}]");
-            non_empty(&key.id, &at, "id")?;
-            non_empty(&key.account, &at, "account")?;
-            let rate = memory::RateFile {
+        for (i, key) in file.access_keys.iter().enumerate() {
+            let rate = RateFile {
                 rate_per_second: key.rate_per_second,
                 burst: key.burst,
             };
-            if let Some(rate) = rate.validate(&format!("{at}."))? {
+            if let Some(rate) = memory::validate_rate(rate, &format!("access_keys[{i}]."))? {
                 rates.insert(key.id.clone(), rate);
             }
-            let secret = secret(key.secret, key.secret_env, &at)?;
-            if access_keys
-                .insert(
-                    key.id.clone(),
-                    AccessKey {
-                        secret,
-                        account: key.account,
-                    },
-                )
-                .is_some()
-            {
-                bail!("{at}.id: access key id {:?} is configured twice", key.id);
-            }
         }
-        let mut token_keys = Vec::new();
-        for (i, key) in file.token_keys.into_iter().enumerate() {
-            let at = format!("token_keys[{i}]");
-            non_empty(&key.account, &at, "account")?;
-            let secret = secret(key.secret, key.secret_env, &at)?;
-            token_keys.push(TokenKey {
-                secret: secret.into_bytes(),
-                account: key.account,
-            });
-        }
-        let serve = file.serve.validate(base)?;
-        let memory = memory::validate(file.store, file.ledger, file.throttle, rates, base)?;
+        let other_calls = file.other_calls()?;
+        let retention_hours = file.retention_hours()?;
+        let serve = validate_serve(file.serve, other_calls, base)?;
+        let memory = memory::validate(
+            file.store,
+            file.ledger,
+            file.throttle,
+            retention_hours,
+            rates,
+            base,
+        )?;
         Ok(Config {
             limits,
             sandbox,
             serve,
             memory,
-            keyring: Keyring::new(access_keys, token_keys),
+            keyring,
         })
     }
 }
-
-fn non_empty(value: &str, at: &str, field: &str) -> anyhow::Result<()> {
-    if value.trim().is_empty() {
-        bail!("{at}.{field} must not be empty");
-    }
-    Ok(())
-}
-
-/// A secret given inline or through an environment variable, exactly one of the two.
-fn secret(inline: Option<String>, env: Option<String>, at: &str) -> anyhow::Result<String> {
-    let value = match (inline, env) {
-        (Some(secret), None) => secret,
-        (None, Some(var)) => std::env::var(&var)
-            .with_context(|| format!("{at}.secret_env: environment variable {var} is not set"))?,
-        (Some(_), Some(_)) => bail!("{at}: give either secret or secret_env, not both"),
-        (None, None) => bail!("{at}: a secret (or secret_env) is required"),
-    };
-    if value.is_empty() {
-        bail!("{at}: the secret must not be empty");
-    }
-    Ok(value)
-}
-
 impl Env for Config {
     fn access_key_account(&self, id: &str) -> Option<String> {
         self.keyring.account(id)

@@ -1,0 +1,372 @@
+//! The configuration file's format, for every build that reads one: `taskgate serve` and the
+//! CLI, and the Envoy plugin (whose `configuration` string is such a file). The sections every
+//! build shares are validated here, once: the limits, the keys with their secrets, the calls the
+//! filter does not model and the ledger's retention. What only one build can use (the gateway's
+//! listener, sandbox and store) is parsed here and validated by that build.
+//!
+//! Errors are one line naming the field and the rule, in the words `taskgate serve` has always
+//! used; the secrets themselves never appear in one.
+
+use crate::keyring::{AccessKey, Keyring, TokenKey};
+use crate::types::{Limits, OtherCalls};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A configuration file that cannot be used: the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Fails with a message built like `format!`.
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err(ConfigError(format!($($arg)*)))
+    };
+}
+
+/// The whole file, as written: every section optional, every unknown field an error.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsFile,
+    /// `[sandbox]` (the component's budget in `taskgate`).
+    #[serde(default)]
+    pub sandbox: SandboxFile,
+    /// `[serve]` (the gateway).
+    #[serde(default)]
+    pub serve: ServeFile,
+    /// `[store]` (where the gateway remembers).
+    #[serde(default)]
+    pub store: StoreFile,
+    /// `[ledger]` (settled tasks).
+    #[serde(default)]
+    pub ledger: LedgerFile,
+    /// `[throttle]` (every access key's rate).
+    #[serde(default)]
+    pub throttle: RateFile,
+    /// `[[access_keys]]`.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyFile>,
+    /// `[[token_keys]]`.
+    #[serde(default)]
+    pub token_keys: Vec<TokenKeyFile>,
+}
+
+/// `[limits]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "the fields are Limits' own, documented there")]
+pub struct LimitsFile {
+    pub max_body_bytes: Option<u32>,
+    pub max_aws_body_bytes: Option<u32>,
+    pub max_clock_skew_seconds: Option<u32>,
+}
+
+/// `[sandbox]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented where the host validates them")]
+pub struct SandboxFile {
+    pub memory_bytes: Option<usize>,
+    pub deadline_ms: Option<u64>,
+    pub instance_reuse: Option<u32>,
+}
+
+/// `[serve]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented where the host validates them")]
+pub struct ServeFile {
+    pub listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
+    pub upstream: Option<String>,
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, String>,
+    pub upstream_timeout_ms: Option<u64>,
+    pub sink_path: Option<PathBuf>,
+    pub max_in_flight: Option<u32>,
+    pub workers: Option<usize>,
+    pub read_timeout_ms: Option<u64>,
+    pub max_header_bytes: Option<usize>,
+    pub max_headers: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_client: Option<usize>,
+    pub max_upstream_answer_bytes: Option<usize>,
+    pub filter: Option<bool>,
+    pub other_calls: Option<String>,
+    #[serde(default)]
+    pub routes: Vec<RouteFile>,
+    pub ca_file: Option<PathBuf>,
+    pub tls: Option<TlsFile>,
+}
+
+/// One `[[serve.routes]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented where the host validates them")]
+pub struct RouteFile {
+    pub host: String,
+    pub upstream: String,
+    pub connect_to: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[serve.tls]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented where the host validates them")]
+pub struct TlsFile {
+    #[serde(default)]
+    pub certificates: Vec<CertificateFile>,
+}
+
+/// One `[[serve.tls.certificates]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented where the host validates them")]
+pub struct CertificateFile {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// `[store]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented where the host validates them")]
+pub struct StoreFile {
+    pub kind: Option<String>,
+    pub path: Option<PathBuf>,
+    pub url: Option<String>,
+    pub unavailable: Option<String>,
+    pub timeout_ms: Option<u64>,
+}
+
+/// `[ledger]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented where they are validated")]
+pub struct LedgerFile {
+    pub retention_hours: Option<u64>,
+    pub wait_ms: Option<u64>,
+}
+
+/// `[throttle]`, and the same two fields on an `[[access_keys]]` entry.
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented where the host validates them")]
+pub struct RateFile {
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<u32>,
+}
+
+/// One `[[access_keys]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyFile {
+    /// The AccessKeyId (or AWS access key id).
+    pub id: String,
+    /// The owning account.
+    pub account: String,
+    /// The secret, inline.
+    pub secret: Option<String>,
+    /// The environment variable holding the secret.
+    pub secret_env: Option<String>,
+    /// This key's own rate, over `[throttle]`'s (serde's `flatten` would lose
+    /// `deny_unknown_fields`, so the two fields are spelled out).
+    pub rate_per_second: Option<f64>,
+    /// This key's own burst.
+    pub burst: Option<u32>,
+}
+
+/// One `[[token_keys]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenKeyFile {
+    /// The account whose tokens this key makes.
+    pub account: String,
+    /// The secret, inline.
+    pub secret: Option<String>,
+    /// The environment variable holding the secret.
+    pub secret_env: Option<String>,
+}
+
+/// Bounds that keep a typo from disabling a check or exhausting the machine.
+pub const MAX_BODY_BYTES: u32 = 16 << 20;
+const MAX_SKEW_SECONDS: u32 = 24 * 3600;
+/// How long a settled task is remembered when `[ledger]` says nothing: a week, long past any
+/// workflow's retries.
+pub const DEFAULT_RETENTION_HOURS: u64 = 168;
+
+impl File {
+    /// Parses TOML text; a field no section knows is an error naming it.
+    pub fn parse(text: &str) -> Result<File, ConfigError> {
+        toml::from_str(text).map_err(|error| ConfigError(error.to_string()))
+    }
+
+    /// `[limits]`, each bound checked.
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        let defaults = Limits::default();
+        let file = &self.limits;
+        let limits = Limits {
+            max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            max_aws_body_bytes: file
+                .max_aws_body_bytes
+                .unwrap_or(defaults.max_aws_body_bytes),
+            max_clock_skew_seconds: file
+                .max_clock_skew_seconds
+                .unwrap_or(defaults.max_clock_skew_seconds),
+        };
+        if !(1..=MAX_BODY_BYTES).contains(&limits.max_body_bytes) {
+            refuse!("limits.max_body_bytes must be between 1 and {MAX_BODY_BYTES}");
+        }
+        if !(1..=MAX_BODY_BYTES).contains(&limits.max_aws_body_bytes) {
+            refuse!("limits.max_aws_body_bytes must be between 1 and {MAX_BODY_BYTES}");
+        }
+        if !(1..=MAX_SKEW_SECONDS).contains(&limits.max_clock_skew_seconds) {
+            refuse!("limits.max_clock_skew_seconds must be between 1 and {MAX_SKEW_SECONDS}");
+        }
+        Ok(limits)
+    }
+
+    /// The access keys and token keys, each secret read (inline or from its environment
+    /// variable) and every id unique.
+    pub fn keyring(&self) -> Result<Keyring, ConfigError> {
+        let mut access_keys = HashMap::new();
+        for (i, key) in self.access_keys.iter().enumerate() {
+            let at = format!("access_keys[{i}]");
+            non_empty(&key.id, &at, "id")?;
+            non_empty(&key.account, &at, "account")?;
+            let secret = secret(key.secret.as_deref(), key.secret_env.as_deref(), &at)?;
+            let account = key.account.clone();
+            if access_keys
+                .insert(key.id.clone(), AccessKey { secret, account })
+                .is_some()
+            {
+                refuse!("{at}.id: access key id {:?} is configured twice", key.id);
+            }
+        }
+        let mut token_keys = Vec::new();
+        for (i, key) in self.token_keys.iter().enumerate() {
+            let at = format!("token_keys[{i}]");
+            non_empty(&key.account, &at, "account")?;
+            let secret = secret(key.secret.as_deref(), key.secret_env.as_deref(), &at)?;
+            token_keys.push(TokenKey {
+                secret: secret.into_bytes(),
+                account: key.account.clone(),
+            });
+        }
+        Ok(Keyring::new(access_keys, token_keys))
+    }
+
+    /// `[serve] other_calls`.
+    pub fn other_calls(&self) -> Result<OtherCalls, ConfigError> {
+        match &self.serve.other_calls {
+            None => Ok(OtherCalls::default()),
+            Some(name) => OtherCalls::named(name).ok_or_else(|| {
+                ConfigError(format!(
+                    "serve.other_calls must be \"reject\", \"authenticate\" or \"forward\", not {name:?}"
+                ))
+            }),
+        }
+    }
+
+    /// `[ledger] retention_hours`: how long a settled task is remembered, in hours.
+    pub fn retention_hours(&self) -> Result<u64, ConfigError> {
+        let hours = self
+            .ledger
+            .retention_hours
+            .unwrap_or(DEFAULT_RETENTION_HOURS);
+        if !(1..=24 * 366).contains(&hours) {
+            refuse!("ledger.retention_hours must be between 1 and 8784");
+        }
+        Ok(hours)
+    }
+}
+
+fn non_empty(value: &str, at: &str, field: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        refuse!("{at}.{field} must not be empty");
+    }
+    Ok(())
+}
+
+/// A secret given inline or through an environment variable, exactly one of the two.
+fn secret(inline: Option<&str>, env: Option<&str>, at: &str) -> Result<String, ConfigError> {
+    let value = match (inline, env) {
+        (Some(secret), None) => secret.to_owned(),
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(value) => value,
+            Err(_) => refuse!("{at}.secret_env: environment variable {var} is not set"),
+        },
+        (Some(_), Some(_)) => refuse!("{at}: give either secret or secret_env, not both"),
+        (None, None) => refuse!("{at}: a secret (or secret_env) is required"),
+    };
+    if value.is_empty() {
+        refuse!("{at}: the secret must not be empty");
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        let file = match File::parse(text) {
+            Ok(file) => file,
+            Err(error) => return error.0,
+        };
+        let checks = [
+            file.limits().err(),
+            file.keyring().err(),
+            file.other_calls().err(),
+            file.retention_hours().err(),
+        ];
+        checks.into_iter().flatten().map(|e| e.0).collect()
+    }
+
+    #[test]
+    fn mistakes_in_the_shared_sections_are_named() {
+        let cases = [
+            ("[limits]\nmax_body_bytes = 0", "limits.max_body_bytes"),
+            ("[limits]\nmax_clok_skew = 1", "unknown field"),
+            ("[[access_keys]]\nid = \"a\"\naccount = \"x\"", "a secret"),
+            (
+                "[[access_keys]]\nid = \"a\"\naccount = \"x\"\nsecret = \"s\"\n[[access_keys]]\nid = \"a\"\naccount = \"y\"\nsecret = \"t\"",
+                "configured twice",
+            ),
+            (
+                "[[token_keys]]\naccount = \"\"\nsecret = \"s\"",
+                "token_keys[0].account must not be empty",
+            ),
+            ("[serve]\nother_calls = \"maybe\"", "serve.other_calls"),
+            ("[ledger]\nretention_hours = 0", "ledger.retention_hours"),
+        ];
+        for (text, want) in cases {
+            let got = error(text);
+            assert!(got.contains(want), "{text}: {got}");
+        }
+    }
+
+    #[test]
+    fn a_secret_never_appears_in_an_error() {
+        let text = "[[access_keys]]\nid = \"a\"\naccount = \"x\"\nsecret = \"hunter2\"\nsecret_env = \"X\"";
+        let got = error(text);
+        assert!(
+            got.contains("not both") && !got.contains("hunter2"),
+            "{got}"
+        );
+    }
+}

@@ -1,0 +1,346 @@
+//! One request through the plugin, in the gateway's phases: read (Envoy buffers the body, up
+//! to the dialect's limit) → check → remember → let it go on or answer → settle (the
+//! upstream's answer) → log. Every answer the plugin gives is the filter's, in the caller's
+//! dialect; nothing here writes an error of its own.
+
+use crate::metrics::Metrics;
+use crate::plugin::{Shared, log};
+use crate::remember::{self, Admitted};
+use crate::settings::Settings;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher as _;
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
+use taskgate_filter::{Dialect, EdgeFailure, Recall, Request, Response, Verdict};
+
+/// How long a report holds its task when its request ends without an answer Envoy tells the
+/// plugin about (the plugin releases it itself whenever the request ends): past Envoy's
+/// default route timeout of 15 s.
+const HOLD_SECONDS: u64 = 60;
+
+/// The test build's clock: the time of receipt, from the request (feature `test-clock`).
+#[cfg(feature = "test-clock")]
+const TEST_CLOCK_HEADER: &str = "x-taskgate-test-received-at";
+
+/// One request's state across Envoy's callbacks.
+pub struct Exchange {
+    settings: Rc<Settings>,
+    metrics: Rc<Metrics>,
+    /// The request as the filter sees it: the head, then the body once it is all here.
+    request: Option<Request>,
+    dialect: Dialect,
+    /// The body limit of the request's dialect.
+    limit: u32,
+    /// The action of a call let through, for the log.
+    action: Option<String>,
+    /// The code logged and counted: the vendor's for an edge answer, else `forwarded`.
+    code: String,
+    /// True once the plugin answered: the response Envoy then shows it is its own.
+    answered: bool,
+    /// The status the client got, as Envoy's response headers say.
+    status: Option<u16>,
+    /// The task this request holds while its report is with the upstream, and the hold's owner.
+    hold: Option<(String, u64)>,
+    /// True while a held report's error answer is buffered to see whether it settles the task.
+    reading_answer: bool,
+}
+
+impl Exchange {
+    /// A request's context, before its headers arrive.
+    pub fn new(settings: Rc<Settings>, metrics: Rc<Metrics>) -> Exchange {
+        Exchange {
+            settings,
+            metrics,
+            request: None,
+            dialect: Dialect::Fnf,
+            limit: 0,
+            action: None,
+            code: String::new(),
+            answered: false,
+            status: None,
+            hold: None,
+            reading_answer: false,
+        }
+    }
+
+    /// Answers the client with the filter's response; the request goes no further.
+    fn answer(&mut self, response: Response) -> Action {
+        let headers: Vec<(&str, &str)> = response
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        self.code = response.code.clone();
+        self.answered = true;
+        let _ = hostcalls::send_http_response(
+            u32::from(response.status),
+            headers,
+            Some(&response.body),
+        );
+        Action::Pause
+    }
+
+    /// The filter's answer to a failure seen at the edge.
+    fn answer_edge(&mut self, failure: EdgeFailure) -> Action {
+        let response = match &self.request {
+            Some(request) => taskgate_filter::edge_response(request, failure),
+            None => taskgate_filter::edge_response(&Request::default(), failure),
+        };
+        self.answer(response)
+    }
+
+    /// check → remember, once the whole body is here.
+    fn decide(&mut self, body: Vec<u8>) -> Action {
+        let Some(request) = self.request.as_mut() else {
+            return Action::Continue;
+        };
+        request.body = body;
+        let verdict = taskgate_filter::check(request, self.settings.as_ref());
+        // The body has done its work: only the head is needed from here on.
+        request.body = Vec::new();
+        match verdict {
+            Verdict::Reject(response) => self.answer(response),
+            Verdict::Forward(report) => {
+                self.action = Some(report.action);
+                self.code = "forwarded".to_owned();
+                self.remember(&report.recall, Some(report.task_token))
+            }
+            Verdict::Pass(call) => {
+                self.action = Some(call.action);
+                self.code = "forwarded".to_owned();
+                let mode = self.settings.other_calls.name();
+                self.metrics.count_other_call(self.dialect.name(), mode);
+                match call.access_key_id {
+                    // Only what an authenticated caller sent is remembered.
+                    Some(_) => self.remember(&call.recall, None),
+                    None => Action::Continue,
+                }
+            }
+        }
+    }
+
+    /// remember: the nonce, then the task; an edge answer, or on to Envoy's route.
+    fn remember(&mut self, recall: &Recall, task_token: Option<String>) -> Action {
+        let owner = fresh_u64();
+        let admitted = remember::admit(
+            &Shared,
+            recall,
+            task_token.is_some(),
+            now(),
+            owner,
+            HOLD_SECONDS,
+        );
+        match admitted {
+            Admitted::Free => Action::Continue,
+            Admitted::Held => {
+                self.hold = recall.task.clone().map(|task| (task, owner));
+                Action::Continue
+            }
+            Admitted::Replay => self.answer_edge(EdgeFailure::NonceUsed),
+            Admitted::Settled => self.answer_edge(EdgeFailure::TaskSettled {
+                task_token: task_token.unwrap_or_default(),
+            }),
+            Admitted::Busy => self.answer_edge(EdgeFailure::TaskBusy),
+            Admitted::Unavailable => {
+                // As `taskgate serve` with `unavailable = "forward"`: on, without memory.
+                self.metrics.count_memory_unavailable();
+                Action::Continue
+            }
+        }
+    }
+
+    /// The upstream answered a report this request holds the task of: settled (a 2xx, or the
+    /// service's own "already closed") or released.
+    fn settle(&mut self, status: u16, body: &[u8]) {
+        let Some((task, owner)) = self.hold.take() else {
+            return;
+        };
+        if taskgate_filter::settles(self.dialect, status, body) {
+            let retention = self.settings.retention_seconds;
+            remember::settle(&Shared, &task, owner, now(), retention);
+        } else {
+            remember::release(&Shared, &task, owner, now());
+        }
+    }
+}
+
+impl Context for Exchange {}
+
+impl HttpContext for Exchange {
+    fn on_http_request_headers(&mut self, _count: usize, end_of_stream: bool) -> Action {
+        let request = head();
+        self.dialect = taskgate_filter::dialect_of(&request);
+        self.limit = self.settings.limits.body_limit(self.dialect);
+        let declared = request
+            .header("content-length")
+            .and_then(|length| length.trim().parse::<u64>().ok());
+        self.request = Some(request);
+        // Refused before a byte of the body is buffered.
+        if declared.is_some_and(|length| length > u64::from(self.limit)) {
+            return self.answer_edge(EdgeFailure::EntityTooLarge { limit: self.limit });
+        }
+        if end_of_stream {
+            return self.decide(Vec::new());
+        }
+        // The head goes on (a pause here would stop the body callbacks too): the buffer
+        // filter that must follow this one in the chain holds it until the body is let go,
+        // and this filter holds the body until it has judged it.
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        if self.answered {
+            return Action::Pause;
+        }
+        if size > self.limit as usize {
+            return self.answer_edge(EdgeFailure::EntityTooLarge { limit: self.limit });
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = buffered(BufferType::HttpRequestBody, size);
+        self.decide(body)
+    }
+
+    fn on_http_request_trailers(&mut self, _count: usize) -> Action {
+        // Trailers end the request: the body is all here.
+        if self.answered {
+            return Action::Pause;
+        }
+        let body = buffered(BufferType::HttpRequestBody, self.limit as usize);
+        self.decide(body)
+    }
+
+    fn on_http_response_headers(&mut self, _count: usize, end_of_stream: bool) -> Action {
+        let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|status| status.parse::<u16>().ok());
+        self.status = status;
+        if self.answered || self.hold.is_none() {
+            return Action::Continue;
+        }
+        let status = status.unwrap_or(0);
+        // Only a 4xx needs its body read: it may be the service's own "already closed".
+        if end_of_stream || !(400..500).contains(&status) {
+            self.settle(status, &[]);
+        } else {
+            self.reading_answer = true;
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        if !self.reading_answer {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.reading_answer = false;
+        let body = buffered(BufferType::HttpResponseBody, size);
+        self.settle(self.status.unwrap_or(0), &body);
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // The request ended without an answer that settled its task: let another report try.
+        if let Some((task, owner)) = self.hold.take() {
+            remember::release(&Shared, &task, owner, now());
+        }
+        let Some(request) = &self.request else {
+            return;
+        };
+        // A client that went away before an answer: as `taskgate serve` counts it.
+        let (status, code) = match self.status {
+            Some(status) => (status, self.code.as_str()),
+            None => (499, "client_closed"),
+        };
+        self.metrics
+            .count_request(self.dialect.name(), code, status);
+        let line = serde_json::json!({
+            "request_id": request.request_id,
+            "method": request.method,
+            // The path only: the query carries the task token and the signature.
+            "path": request.path(),
+            "dialect": self.dialect.name(),
+            "action": self.action,
+            "code": code,
+            "status": status,
+        });
+        log(LogLevel::Info, &format!("taskgate {line}"));
+    }
+}
+
+/// The request's head as the filter sees it: Envoy's pseudo-headers become the method, the
+/// path and a `host` field (first, where an HTTP/1 client writes it); header values that are
+/// not UTF-8 are read as `taskgate serve` reads them (lossily).
+fn head() -> Request {
+    let fields = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+    let mut request = Request {
+        received_at: now(),
+        request_id: Some(request_id()),
+        ..Request::default()
+    };
+    let mut headers = Vec::with_capacity(fields.len());
+    for (name, value) in fields {
+        let value = String::from_utf8_lossy(&value).into_owned();
+        match name.as_str() {
+            ":method" => request.method = value,
+            ":path" => request.path_with_query = value,
+            ":authority" => headers.insert(0, ("host".to_owned(), value)),
+            #[cfg(feature = "test-clock")]
+            TEST_CLOCK_HEADER => {
+                request.received_at = value.parse().unwrap_or(request.received_at);
+            }
+            pseudo if pseudo.starts_with(':') => {}
+            _ => headers.push((name, value)),
+        }
+    }
+    request.headers = headers;
+    request
+}
+
+/// Up to `size` bytes of a buffered body (empty when Envoy has none to give).
+fn buffered(buffer: BufferType, size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(buffer, 0, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Envoy's clock, in seconds since the Unix epoch.
+fn now() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_secs())
+}
+
+/// 64 random bits: `RandomState` is seeded from the system's randomness (WASI `random_get`)
+/// once per thread and stepped for each new state.
+fn fresh_u64() -> u64 {
+    RandomState::new().hash_one(0x7461_736b_6761_7465_u64)
+}
+
+/// A request id in the vendors' format: an upper-case random (version 4) UUID.
+fn request_id() -> String {
+    let (high, low) = (fresh_u64(), fresh_u64());
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&high.to_be_bytes());
+    bytes[8..].copy_from_slice(&low.to_be_bytes());
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = taskgate_filter::sign::hex(&bytes).to_ascii_uppercase();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}

@@ -1,0 +1,65 @@
+//! The plugin's counters, as proxy-wasm metrics: Envoy shows them in its admin interface
+//! (`/stats/prometheus`) under `wasmcustom`, summed over its worker threads. The names carry
+//! their labels in Envoy's tag form (`name;label=value;...`? no: dots), which the `stats_tags`
+//! of `deploy/envoy/envoy.yaml` turn into Prometheus labels.
+//!
+//! A metric is defined the first time a name is used (a name per dialect, code and status, as
+//! `taskgate serve` counts them), and its id kept for the VM's life.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// The counters' ids by full name.
+#[derive(Default)]
+pub struct Metrics {
+    ids: RefCell<HashMap<String, u32>>,
+}
+
+impl Metrics {
+    /// One request answered or forwarded: `taskgate_requests_total{dialect,code,status}`, the
+    /// code being the vendor's for an edge answer and `forwarded` for a call let through.
+    pub fn count_request(&self, dialect: &str, code: &str, status: u16) {
+        self.increment(&format!(
+            "taskgate_requests_total.dialect.{dialect}.code.{}.status.{status}",
+            label(code)
+        ));
+    }
+
+    /// A call the filter does not model, passed under `other_calls`.
+    pub fn count_other_call(&self, dialect: &str, mode: &str) {
+        self.increment(&format!(
+            "taskgate_other_calls_total.dialect.{dialect}.mode.{mode}"
+        ));
+    }
+
+    /// Shared data kept refusing a write: the request went on without memory.
+    pub fn count_memory_unavailable(&self) {
+        self.increment("taskgate_store_unavailable_total");
+    }
+
+    fn increment(&self, name: &str) {
+        let known = self.ids.borrow().get(name).copied();
+        let id = match known {
+            Some(id) => id,
+            None => match hostcalls::define_metric(MetricType::Counter, name) {
+                Ok(id) => {
+                    self.ids.borrow_mut().insert(name.to_owned(), id);
+                    id
+                }
+                Err(_) => return,
+            },
+        };
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+}
+
+/// A label value as a stat name part: a vendor code is letters and digits; anything else
+/// (never expected) becomes `_` so it cannot split the name.
+fn label(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}

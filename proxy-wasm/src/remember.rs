@@ -1,0 +1,383 @@
+//! The remember phase inside Envoy: replayed nonces and settled tasks, kept in proxy-wasm shared
+//! data, which every worker thread's VM of one Envoy sees. Answered as `taskgate serve` answers
+//! them (nonce first, then the task's ledger: settled → `TaskSettled`; held by another report
+//! → `TaskBusy`; free → held by this report until the upstream's answer settles or releases
+//! it). Which keys to claim or consult comes from the filter (`Recall`).
+//!
+//! Shared data has no delete and no "create if absent" (a CAS against a missing key always
+//! wins), so entries do not get a key each: they live in a fixed set of shard keys, made
+//! empty when the plugin starts, each holding the live entries of its shard as packed bytes.
+//! Every write is a compare-and-swap of a whole shard that also drops the entries past their
+//! time, so the memory is bounded by what is live, and two workers can never both claim one
+//! nonce or hold one task.
+
+use taskgate_filter::Recall;
+
+/// Shard keys per table: a shard's value is copied out and back on every claim, so more
+/// shards keep each copy small (at 1,000 claims a second over a 30-minute nonce window, about
+/// 10 KB).
+pub const SHARDS: usize = 4096;
+
+/// Tries of one compare-and-swap before the store counts as unavailable.
+const TRIES: usize = 32;
+
+/// Shared data as the plugin uses it: a value and its CAS stamp; a write that names a stamp
+/// fails when the value changed since.
+pub trait SharedData {
+    /// The value under `key` and its stamp; `(None, None)` when the key was never written
+    /// (Envoy gives an empty value as `None` with a stamp).
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
+    /// Writes `value` if the stamp still matches (`None`: unconditionally); false on a
+    /// mismatch or any other refusal.
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool;
+}
+
+/// What the memory says of an accepted request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// Go on; nothing is held.
+    Free,
+    /// Go on; this request holds its task until [`settle`] or [`release`].
+    Held,
+    /// The request's nonce was claimed before.
+    Replay,
+    /// The task is settled.
+    Settled,
+    /// Another report for the task is with the upstream.
+    Busy,
+    /// Shared data kept refusing the writes (contention past [`TRIES`]).
+    Unavailable,
+}
+
+/// A task's state in its shard.
+const HELD: u8 = 1;
+const SETTLED: u8 = 2;
+
+/// One packed entry: a 16-byte id, the second it expires, the state and the owner (tasks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    id: [u8; 16],
+    expires: u64,
+    state: u8,
+    owner: u64,
+}
+
+const ENTRY_BYTES: usize = 16 + 8 + 1 + 8;
+
+/// The two tables' names, each a prefix of its shard keys.
+const NONCES: &str = "taskgate.nonce";
+const TASKS: &str = "taskgate.task";
+
+/// Makes every shard key exist (empty) without touching one that does: run at start-up, on
+/// every worker, before requests arrive, so that requests only ever swap existing keys.
+pub fn prepare(shared: &dyn SharedData) {
+    for table in [NONCES, TASKS] {
+        for shard in 0..SHARDS {
+            let key = shard_key(table, shard);
+            // A key that exists has a stamp, even when its value is empty.
+            if shared.get(&key).1.is_none() {
+                shared.set(&key, &[], None);
+            }
+        }
+    }
+}
+
+/// Claims the request's nonce, then takes or consults its task, as `taskgate serve` does in
+/// one store operation. `owner` names this request's hold; `hold_seconds` bounds it should
+/// the request vanish without an answer.
+pub fn admit(
+    shared: &dyn SharedData,
+    recall: &Recall,
+    has_task_token: bool,
+    now: u64,
+    owner: u64,
+    hold_seconds: u64,
+) -> Admitted {
+    if let Some(nonce) = recall.nonce.as_deref() {
+        let until = now + u64::from(recall.nonce_seconds.max(1));
+        let claimed = update(shared, NONCES, nonce, now, |entries, id| {
+            if entries.iter().any(|e| e.id == id) {
+                return false;
+            }
+            entries.push(Entry {
+                id,
+                expires: until,
+                state: 0,
+                owner: 0,
+            });
+            true
+        });
+        match claimed {
+            None => return Admitted::Unavailable,
+            Some(false) => return Admitted::Replay,
+            Some(true) => {}
+        }
+    }
+    let Some(task) = recall.task.as_deref().filter(|_| has_task_token) else {
+        return Admitted::Free;
+    };
+    let answer = update(shared, TASKS, task, now, |entries, id| {
+        match entries.iter().find(|e| e.id == id) {
+            Some(e) if e.state == SETTLED => Admitted::Settled,
+            // A heartbeat settles nothing: it only looks.
+            _ if !recall.settles => Admitted::Free,
+            Some(_) => Admitted::Busy,
+            None => {
+                entries.push(Entry {
+                    id,
+                    expires: now + hold_seconds,
+                    state: HELD,
+                    owner,
+                });
+                Admitted::Held
+            }
+        }
+    });
+    answer.unwrap_or(Admitted::Unavailable)
+}
+
+/// The upstream's answer settled the task this request holds: remember it for `retention`.
+pub fn settle(shared: &dyn SharedData, task: &str, owner: u64, now: u64, retention: u64) {
+    update(shared, TASKS, task, now, |entries, id| {
+        entries.retain(|e| e.id != id || e.state == SETTLED || e.owner != owner);
+        if !entries.iter().any(|e| e.id == id) {
+            entries.push(Entry {
+                id,
+                expires: now + retention,
+                state: SETTLED,
+                owner: 0,
+            });
+        }
+    });
+}
+
+/// The outcome settled nothing, or the request ended without one: let another report try.
+pub fn release(shared: &dyn SharedData, task: &str, owner: u64, now: u64) {
+    update(shared, TASKS, task, now, |entries, id| {
+        entries.retain(|e| !(e.id == id && e.state == HELD && e.owner == owner));
+    });
+}
+
+/// Runs `change` on the live entries of `key`'s shard and swaps the result in, again from a
+/// fresh read when another worker wrote first; `None` when it never got through.
+fn update<R>(
+    shared: &dyn SharedData,
+    table: &str,
+    key: &str,
+    now: u64,
+    mut change: impl FnMut(&mut Vec<Entry>, [u8; 16]) -> R,
+) -> Option<R> {
+    let (shard, id) = locate(key);
+    let shard_key = shard_key(table, shard);
+    for _ in 0..TRIES {
+        let (value, cas) = shared.get(&shard_key);
+        let mut entries = decode(value.as_deref().unwrap_or_default(), now);
+        let result = change(&mut entries, id);
+        if shared.set(&shard_key, &encode(&entries), cas) {
+            return Some(result);
+        }
+    }
+    None
+}
+
+fn shard_key(table: &str, shard: usize) -> String {
+    format!("{table}.{shard:03x}")
+}
+
+/// A memory key (a SHA-256 digest in hex, from the filter) as its shard and 16-byte id; any
+/// other text is hashed the same way so that nothing can make it fail.
+fn locate(key: &str) -> (usize, [u8; 16]) {
+    let mut bytes = [0u8; 32];
+    let hex = key.as_bytes();
+    let all_hex = hex.len() == 64 && hex.iter().all(u8::is_ascii_hexdigit);
+    if all_hex {
+        for (i, pair) in hex.chunks_exact(2).enumerate() {
+            let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+            bytes[i] = digit(pair[0]) << 4 | digit(pair[1]);
+        }
+    } else {
+        use sha2::Digest as _;
+        bytes = sha2::Sha256::digest(key.as_bytes()).into();
+    }
+    let shard = (usize::from(bytes[0]) << 4 | usize::from(bytes[1] >> 4)) % SHARDS;
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&bytes[16..]);
+    (shard, id)
+}
+
+/// The live entries of a shard's value (a malformed tail is dropped).
+fn decode(value: &[u8], now: u64) -> Vec<Entry> {
+    value
+        .chunks_exact(ENTRY_BYTES)
+        .map(|chunk| {
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&chunk[..16]);
+            let number = |at: usize| {
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(&chunk[at..at + 8]);
+                u64::from_be_bytes(raw)
+            };
+            Entry {
+                id,
+                expires: number(16),
+                state: chunk[24],
+                owner: number(25),
+            }
+        })
+        .filter(|entry| entry.expires > now)
+        .collect()
+}
+
+fn encode(entries: &[Entry]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(entries.len() * ENTRY_BYTES);
+    for entry in entries {
+        value.extend_from_slice(&entry.id);
+        value.extend_from_slice(&entry.expires.to_be_bytes());
+        value.push(entry.state);
+        value.extend_from_slice(&entry.owner.to_be_bytes());
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Shared data with Envoy's rules: a stamp per write; a stamped write to a changed value
+    /// fails; any write to a missing key succeeds.
+    #[derive(Default)]
+    struct Map {
+        values: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+        stamp: RefCell<u32>,
+        /// Writes to refuse before letting one through (contention from another worker).
+        refuse: RefCell<usize>,
+    }
+
+    impl SharedData for Map {
+        fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+            match self.values.borrow().get(key) {
+                // As Envoy's: an empty value comes back as none, with its stamp.
+                Some((value, cas)) if value.is_empty() => (None, Some(*cas)),
+                Some((value, cas)) => (Some(value.clone()), Some(*cas)),
+                None => (None, None),
+            }
+        }
+
+        fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+            if *self.refuse.borrow() > 0 {
+                *self.refuse.borrow_mut() -= 1;
+                return false;
+            }
+            let mut values = self.values.borrow_mut();
+            if let (Some(cas), Some((_, now))) = (cas, values.get(key))
+                && cas != *now
+            {
+                return false;
+            }
+            *self.stamp.borrow_mut() += 1;
+            values.insert(key.to_owned(), (value.to_vec(), *self.stamp.borrow()));
+            true
+        }
+    }
+
+    fn digest(text: &str) -> String {
+        use sha2::Digest as _;
+        taskgate_filter::sign::hex(&sha2::Sha256::digest(text.as_bytes()))
+    }
+
+    fn recall(nonce: Option<&str>, task: Option<&str>, settles: bool) -> Recall {
+        Recall {
+            nonce: nonce.map(digest),
+            nonce_seconds: 60,
+            task: task.map(digest),
+            settles,
+        }
+    }
+
+    #[test]
+    fn a_nonce_is_claimed_once_until_it_expires() {
+        let map = Map::default();
+        prepare(&map);
+        let first = recall(Some("n1"), None, false);
+        assert_eq!(admit(&map, &first, false, 1000, 1, 30), Admitted::Free);
+        assert_eq!(admit(&map, &first, false, 1059, 2, 30), Admitted::Replay);
+        assert_eq!(admit(&map, &first, false, 1060, 3, 30), Admitted::Free);
+        let other = recall(Some("n2"), None, false);
+        assert_eq!(admit(&map, &other, false, 1060, 4, 30), Admitted::Free);
+    }
+
+    #[test]
+    fn a_task_is_held_then_settled_and_a_second_report_is_answered() {
+        let map = Map::default();
+        prepare(&map);
+        let report = recall(None, Some("task"), true);
+        assert_eq!(admit(&map, &report, true, 100, 1, 30), Admitted::Held);
+        assert_eq!(admit(&map, &report, true, 101, 2, 30), Admitted::Busy);
+        let heartbeat = recall(None, Some("task"), false);
+        assert_eq!(admit(&map, &heartbeat, true, 101, 3, 30), Admitted::Free);
+        settle(&map, &digest("task"), 1, 102, 3600);
+        assert_eq!(admit(&map, &report, true, 103, 4, 30), Admitted::Settled);
+        assert_eq!(admit(&map, &heartbeat, true, 103, 5, 30), Admitted::Settled);
+        assert_eq!(admit(&map, &report, true, 3702, 6, 30), Admitted::Held);
+    }
+
+    #[test]
+    fn a_released_or_abandoned_hold_lets_the_next_report_through() {
+        let map = Map::default();
+        prepare(&map);
+        let report = recall(None, Some("task"), true);
+        assert_eq!(admit(&map, &report, true, 100, 1, 30), Admitted::Held);
+        release(&map, &digest("task"), 2, 100);
+        assert_eq!(admit(&map, &report, true, 100, 3, 30), Admitted::Busy);
+        release(&map, &digest("task"), 1, 100);
+        assert_eq!(admit(&map, &report, true, 100, 3, 30), Admitted::Held);
+        // Owner 3 vanished: its hold ends with its time.
+        assert_eq!(admit(&map, &report, true, 130, 4, 30), Admitted::Held);
+    }
+
+    #[test]
+    fn a_lost_race_is_retried_on_a_fresh_read() {
+        let map = Map::default();
+        prepare(&map);
+        *map.refuse.borrow_mut() = TRIES - 1;
+        let first = recall(Some("n"), None, false);
+        assert_eq!(admit(&map, &first, false, 1, 1, 30), Admitted::Free);
+        *map.refuse.borrow_mut() = TRIES;
+        let second = recall(Some("m"), None, false);
+        assert_eq!(admit(&map, &second, false, 1, 2, 30), Admitted::Unavailable);
+    }
+
+    #[test]
+    fn expired_entries_leave_the_shard() {
+        let map = Map::default();
+        prepare(&map);
+        for i in 0..50 {
+            let nonce = recall(Some(&format!("n{i}")), None, false);
+            admit(&map, &nonce, false, 10, i, 30);
+        }
+        let total =
+            |map: &Map| -> usize { map.values.borrow().values().map(|(v, _)| v.len()).sum() };
+        assert_eq!(total(&map), 50 * ENTRY_BYTES);
+        // Each later write drops what expired in its shard; an entry of each shard touched.
+        for i in 0..50 {
+            let nonce = recall(Some(&format!("n{i}")), None, false);
+            assert_eq!(
+                admit(&map, &nonce, false, 1000, 100 + i, 30),
+                Admitted::Free
+            );
+        }
+        assert_eq!(total(&map), 50 * ENTRY_BYTES);
+        assert!(map.values.borrow().len() == 2 * SHARDS);
+    }
+
+    #[test]
+    fn keys_that_are_not_digests_still_have_a_place() {
+        let (shard, _) = locate("not hex at all");
+        assert!(shard < SHARDS);
+        let (a, id_a) = locate(&digest("x"));
+        let (b, id_b) = locate(&digest("x"));
+        assert_eq!((a, id_a), (b, id_b));
+    }
+}
