@@ -124,6 +124,9 @@ impl Exchange {
 
     /// remember: the nonce, then the task; an edge answer, or on to Envoy's route.
     fn remember(&mut self, recall: &Recall, task_token: Option<String>) -> Action {
+        if !self.settings.remember {
+            return Action::Continue;
+        }
         let owner = fresh_u64();
         let admitted = remember::admit(
             &Shared,

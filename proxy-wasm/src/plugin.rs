@@ -54,7 +54,9 @@ impl RootContext for Plugin {
         };
         match Settings::parse(&text) {
             Ok(settings) => {
-                remember::prepare(&Shared);
+                if settings.remember {
+                    remember::prepare(&Shared);
+                }
                 self.settings = Some(Rc::new(settings));
                 true
             }

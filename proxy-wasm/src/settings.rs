@@ -16,6 +16,9 @@ pub struct Settings {
     pub other_calls: OtherCalls,
     /// How long a settled task is remembered, in seconds (`[ledger] retention_hours`).
     pub retention_seconds: u64,
+    /// False with `[store] kind = "none"`: nothing is remembered (no replay or settled-task
+    /// answers), as with `taskgate serve`.
+    pub remember: bool,
     /// The secrets, from the configuration (inline, or `secret_env` through the VM's
     /// `environment_variables`).
     pub keyring: Keyring,
@@ -29,8 +32,24 @@ const MEANINGLESS: &[(&str, &str)] = &[
         "the plugin runs in Envoy's own wasm VM, whose limits Envoy's vm_config sets",
     ),
     (
-        "store",
+        "store.kind",
+        "the plugin remembers replays and settled tasks in Envoy's shared data, on this Envoy only (kind = \"none\" turns that off)",
+    ),
+    (
+        "store.path",
         "the plugin remembers replays and settled tasks in Envoy's shared data, on this Envoy only",
+    ),
+    (
+        "store.url",
+        "the plugin remembers replays and settled tasks in Envoy's shared data, on this Envoy only",
+    ),
+    (
+        "store.unavailable",
+        "shared data is always there; when writes keep failing the request goes on without memory (counted)",
+    ),
+    (
+        "store.timeout_ms",
+        "shared data is in Envoy's own memory: there is nothing to wait for",
     ),
     (
         "throttle",
@@ -126,14 +145,36 @@ impl Settings {
     /// Parses and validates the plugin's configuration: one line naming the field on error.
     pub fn parse(text: &str) -> Result<Settings, ConfigError> {
         let file = File::parse(text)?;
-        refuse_meaningless(text)?;
+        // `[store] kind = "none"` is the one store setting with a meaning here: remember nothing.
+        let remember = file.store.kind.as_deref() != Some("none");
+        let without_none = match remember {
+            true => text.to_owned(),
+            false => strip_store_none(text)?,
+        };
+        refuse_meaningless(&without_none)?;
         Ok(Settings {
+            remember,
             limits: file.limits()?,
             other_calls: file.other_calls()?,
             retention_seconds: file.retention_hours()? * 3600,
             keyring: file.keyring()?,
         })
     }
+}
+
+/// `text` without its `[store] kind = "none"`, so that only the other store settings are
+/// refused.
+fn strip_store_none(text: &str) -> Result<String, ConfigError> {
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|error: toml::de::Error| ConfigError(error.to_string()))?;
+    if let Some(toml::Value::Table(store)) = table.get_mut("store") {
+        store.remove("kind");
+        if store.is_empty() {
+            table.remove("store");
+        }
+    }
+    toml::to_string(&table).map_err(|error| ConfigError(error.to_string()))
 }
 
 /// The first setting in `text` that means nothing inside Envoy, as an error saying why. The
@@ -195,6 +236,7 @@ impl fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("other_calls", &self.other_calls)
             .field("retention_seconds", &self.retention_seconds)
+            .field("remember", &self.remember)
             .field("keyring", &self.keyring)
             .finish()
     }
@@ -228,6 +270,14 @@ mod tests {
         let settings = Settings::parse("").unwrap();
         assert_eq!(settings.limits, Limits::default());
         assert_eq!(settings.keyring.account("AK"), None);
+        assert!(settings.remember);
+    }
+
+    #[test]
+    fn store_kind_none_turns_the_memory_off() {
+        let settings = Settings::parse("[store]\nkind = \"none\"\n[limits]\nmax_body_bytes = 10").unwrap();
+        assert!(!settings.remember);
+        assert_eq!(settings.limits.max_body_bytes, 10);
     }
 
     #[test]
@@ -239,7 +289,11 @@ mod tests {
             ),
             ("[serve]\nupstream = \"http://x:1\"", "serve.upstream means"),
             ("[sandbox]\ndeadline_ms = 5", "sandbox means nothing"),
-            ("[store]\nkind = \"redis\"", "store means nothing"),
+            ("[store]\nkind = \"redis\"", "store.kind means nothing"),
+            (
+                "[store]\nkind = \"none\"\nurl = \"redis://x\"",
+                "store.url means nothing",
+            ),
             ("[ledger]\nwait_ms = 5", "ledger.wait_ms means nothing"),
             (
                 "[[access_keys]]\nid = \"a\"\naccount = \"1\"\nsecret = \"s\"\nrate_per_second = 1.0",
