@@ -275,7 +275,8 @@ mod tests {
 
     #[test]
     fn store_kind_none_turns_the_memory_off() {
-        let settings = Settings::parse("[store]\nkind = \"none\"\n[limits]\nmax_body_bytes = 10").unwrap();
+        let settings =
+            Settings::parse("[store]\nkind = \"none\"\n[limits]\nmax_body_bytes = 10").unwrap();
         assert!(!settings.remember);
         assert_eq!(settings.limits.max_body_bytes, 10);
     }

@@ -24,17 +24,32 @@ pub struct Authorization<'a> {
 /// Which part of the header is missing or malformed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AuthorizationError {
-    /// Not the ACS3 scheme at all.
+    /// Not the ACS3 scheme, or not its three parts once each.
     NotAcs3,
     /// A part is missing.
     Missing(&'static str),
 }
 
-/// Splits the `Authorization` header. Parts may come in any order, with spaces after commas.
+/// Splits the `Authorization` header. Parts may come in any order, with spaces after commas;
+/// a part the scheme does not have, or one given twice, makes the header malformed (two
+/// headers joined by a proxy's `,` would otherwise pass on the strength of the second while
+/// the first is what a service reads).
 pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, AuthorizationError> {
     let (credential, signed_headers, signature) = authorization_parts(header, ALGORITHM)
         .ok_or(AuthorizationError::NotAcs3)?
         .map_err(AuthorizationError::Missing)?;
+    let mut seen = [false; 3];
+    for part in header[ALGORITHM.len()..].split(',') {
+        let slot = match part.trim().split_once('=').map(|(name, _)| name) {
+            Some("Credential") => 0,
+            Some("SignedHeaders") => 1,
+            Some("Signature") => 2,
+            _ => return Err(AuthorizationError::NotAcs3),
+        };
+        if std::mem::replace(&mut seen[slot], true) {
+            return Err(AuthorizationError::NotAcs3);
+        }
+    }
     Ok(Authorization {
         credential,
         signed_headers,
@@ -163,5 +178,17 @@ mod tests {
             parse_authorization("AWS4-HMAC-SHA256 Credential=x"),
             Err(AuthorizationError::NotAcs3)
         );
+        // Two headers joined by a proxy, a part given twice, a part of another scheme.
+        for malformed in [
+            "ACS3-HMAC-SHA256 Credential=AK,ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=host,Signature=ab",
+            "ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=host,Signature=ab,Signature=cd",
+            "ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=host,Signature=ab,Region=x",
+        ] {
+            assert_eq!(
+                parse_authorization(malformed),
+                Err(AuthorizationError::NotAcs3),
+                "{malformed}"
+            );
+        }
     }
 }
