@@ -212,7 +212,7 @@ pub const DEFAULT_RETENTION_HOURS: u64 = 168;
 impl File {
     /// Parses TOML text; a field no section knows is an error naming it.
     pub fn parse(text: &str) -> Result<File, ConfigError> {
-        toml::from_str(text).map_err(|error| ConfigError(error.to_string()))
+        toml::from_str(text).map_err(|error| ConfigError(one_line(&error, text)))
     }
 
     /// `[limits]`, each bound checked.
@@ -295,6 +295,21 @@ impl File {
     }
 }
 
+/// A TOML error as one line, `line L, column C: what` (toml's own rendering quotes the text
+/// over several lines, which a log line of a proxy cannot carry).
+pub fn one_line(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message().replace('\n', " ");
+    match error.span() {
+        Some(span) if span.start <= text.len() && text.is_char_boundary(span.start) => {
+            let before = &text[..span.start];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        _ => message,
+    }
+}
+
 fn non_empty(value: &str, at: &str, field: &str) -> Result<(), ConfigError> {
     if value.trim().is_empty() {
         refuse!("{at}.{field} must not be empty");
@@ -358,6 +373,16 @@ mod tests {
             let got = error(text);
             assert!(got.contains(want), "{text}: {got}");
         }
+    }
+
+    #[test]
+    fn a_syntax_error_is_one_line_with_its_place() {
+        let got = error("[limits]\nmax_body_bytes = 1\n[limitz]\nx = 1\n");
+        assert!(
+            got.starts_with("line 3, column 2: unknown field `limitz`"),
+            "{got}"
+        );
+        assert!(!got.contains('\n'), "{got}");
     }
 
     #[test]

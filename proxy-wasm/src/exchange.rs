@@ -21,6 +21,12 @@ use taskgate_filter::{Dialect, EdgeFailure, Recall, Request, Response, Verdict};
 /// default route timeout of 15 s.
 const HOLD_SECONDS: u64 = 60;
 
+/// Most bytes of a refused body read and thrown away before the answer goes out (as
+/// `taskgate serve` lingers): a client that writes its whole body before it reads (Python's
+/// `http.client`, the SDKs built on it) would see Envoy reset the connection instead of the
+/// answer if the body were left unread. Past this the answer goes out at once.
+const DRAIN_BYTES: usize = 64 << 20;
+
 /// The test build's clock: the time of receipt, from the request (feature `test-clock`).
 #[cfg(feature = "test-clock")]
 const TEST_CLOCK_HEADER: &str = "x-taskgate-test-received-at";
@@ -46,6 +52,10 @@ pub struct Exchange {
     hold: Option<(String, u64)>,
     /// True while a held report's error answer is buffered to see whether it settles the task.
     reading_answer: bool,
+    /// The body is over the limit: it is read and thrown away, then this is the answer.
+    refusing: Option<EdgeFailure>,
+    /// Bytes of a refused body thrown away so far.
+    drained: usize,
 }
 
 impl Exchange {
@@ -63,6 +73,8 @@ impl Exchange {
             status: None,
             hold: None,
             reading_answer: false,
+            refusing: None,
+            drained: 0,
         }
     }
 
@@ -181,11 +193,14 @@ impl HttpContext for Exchange {
             .header("content-length")
             .and_then(|length| length.trim().parse::<u64>().ok());
         self.request = Some(request);
-        // Refused before a byte of the body is buffered.
+        // Refused before a byte of the body is buffered: the body is thrown away as it comes.
         if declared.is_some_and(|length| length > u64::from(self.limit)) {
-            return self.answer_edge(EdgeFailure::EntityTooLarge { limit: self.limit });
+            self.refusing = Some(EdgeFailure::EntityTooLarge { limit: self.limit });
         }
         if end_of_stream {
+            if let Some(failure) = self.refusing.take() {
+                return self.answer_edge(failure);
+            }
             return self.decide(Vec::new());
         }
         // The head goes on (a pause here would stop the body callbacks too): the buffer
@@ -198,8 +213,18 @@ impl HttpContext for Exchange {
         if self.answered {
             return Action::Pause;
         }
-        if size > self.limit as usize {
-            return self.answer_edge(EdgeFailure::EntityTooLarge { limit: self.limit });
+        if size > self.limit as usize && self.refusing.is_none() {
+            self.refusing = Some(EdgeFailure::EntityTooLarge { limit: self.limit });
+        }
+        if self.refusing.is_some() {
+            // What Envoy holds of it goes: memory stays flat however long the body.
+            self.drained += size;
+            let _ = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, &[]);
+            if end_of_stream || self.drained > DRAIN_BYTES {
+                let failure = self.refusing.take();
+                return failure.map_or(Action::Pause, |failure| self.answer_edge(failure));
+            }
+            return Action::Pause;
         }
         if !end_of_stream {
             return Action::Pause;
@@ -212,6 +237,9 @@ impl HttpContext for Exchange {
         // Trailers end the request: the body is all here.
         if self.answered {
             return Action::Pause;
+        }
+        if let Some(failure) = self.refusing.take() {
+            return self.answer_edge(failure);
         }
         let body = buffered(BufferType::HttpRequestBody, self.limit as usize);
         self.decide(body)

@@ -5,7 +5,7 @@
 //! a sentence saying what takes its place, rather than silently ignored.
 
 use std::fmt;
-use taskgate_filter::config_file::{ConfigError, File};
+use taskgate_filter::config_file::{ConfigError, File, one_line};
 use taskgate_filter::{Env, Keyring, Limits, OtherCalls, Signing, TokenMac};
 
 /// A validated plugin configuration. `Debug` shows no secret.
@@ -167,7 +167,7 @@ impl Settings {
 fn strip_store_none(text: &str) -> Result<String, ConfigError> {
     let mut table: toml::Table = text
         .parse()
-        .map_err(|error: toml::de::Error| ConfigError(error.to_string()))?;
+        .map_err(|error: toml::de::Error| ConfigError(one_line(&error, text)))?;
     if let Some(toml::Value::Table(store)) = table.get_mut("store") {
         store.remove("kind");
         if store.is_empty() {
@@ -182,7 +182,7 @@ fn strip_store_none(text: &str) -> Result<String, ConfigError> {
 fn refuse_meaningless(text: &str) -> Result<(), ConfigError> {
     let table: toml::Table = text
         .parse()
-        .map_err(|error: toml::de::Error| ConfigError(error.to_string()))?;
+        .map_err(|error: toml::de::Error| ConfigError(one_line(&error, text)))?;
     let mut names = Vec::new();
     for (section, value) in &table {
         names.push(section.clone());

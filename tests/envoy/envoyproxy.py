@@ -24,8 +24,12 @@ TEST_CLOCK_PLUGIN = Path(os.environ.get(
     "TASKGATE_ENVOY_TEST_PLUGIN", c.REPO_ROOT / "target/proxy-wasm/taskgate-test-clock.wasm"))
 ENVOY = os.environ.get("TASKGATE_ENVOY", str(Path(sys.executable).with_name("envoy")))
 STARTUP_SECONDS = 60
-# Above the largest body limit, so the plugin (not Envoy's own 413) answers an oversized body.
-BUFFER_BYTES = 2 * 1024 * 1024
+# What one request may hold in Envoy (the buffer filter's limit): above the largest body limit
+# plus one read from a connection, so the plugin (not Envoy's own 413) answers an oversized
+# body, which it throws away as it comes.
+BUFFER_BYTES = 4 * 1024 * 1024
+# What Envoy reads from one connection before it waits (its default): one read's most.
+CONNECTION_BUFFER_BYTES = 1024 * 1024
 
 PRESERVE_CASE = {
     "header_key_format": {"stateful_formatter": {
@@ -60,7 +64,8 @@ def plugin_settings(*, memory: bool = True, extra: str = "") -> str:
 
 
 def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: int,
-           plugin: Path = PLUGIN, upstream_tls: dict | None = None, with_plugin: bool = True) -> dict:
+           plugin: Path = PLUGIN, upstream_tls: dict | None = None, with_plugin: bool = True,
+           host_env_keys: list[str] | None = None) -> dict:
     """An Envoy bootstrap: one listener, the plugin (then the buffer filter it needs, then the
     router), one route to one cluster; nothing added to what the client sent."""
     filters = []
@@ -75,7 +80,8 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
                     "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                       "value": settings},
                     "vm_config": {"vm_id": "taskgate", "runtime": "envoy.wasm.runtime.v8",
-                                  "code": {"local": {"filename": str(plugin)}}},
+                                  "code": {"local": {"filename": str(plugin)}},
+                                  "environment_variables": {"host_env_keys": host_env_keys or []}},
                     "failure_policy": "FAIL_CLOSED",
                 },
             },
@@ -128,7 +134,7 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
             "listeners": [{
                 "name": "callbacks",
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
-                "per_connection_buffer_limit_bytes": BUFFER_BYTES,
+                "per_connection_buffer_limit_bytes": CONNECTION_BUFFER_BYTES,
                 "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                                 "typed_config": hcm}]}],
             }],
@@ -142,7 +148,7 @@ class Envoy:
     exit instead (a configuration it must refuse)."""
 
     def __init__(self, workdir: Path, *, settings: str, upstream_port: int, expect_start: bool = True,
-                 concurrency: int = 2, **options) -> None:
+                 concurrency: int = 2, env: dict[str, str] | None = None, **options) -> None:
         self.port = free_port()
         self.admin_port = free_port()
         self.log = workdir / f"envoy-{self.port}.log"
@@ -153,7 +159,8 @@ class Envoy:
                    "-l", "warning", "--component-log-level", "wasm:info", "--log-path", str(self.log),
                    "--file-flush-interval-msec", "50"]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        env={**os.environ, **(env or {})})
         if expect_start:
             self._wait_until_ready()
 
