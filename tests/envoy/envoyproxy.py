@@ -16,7 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import sdkcommon as c
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sdk" / "python"))
+import sdkcommon as c  # noqa: E402
 
 PLUGIN = Path(os.environ.get("TASKGATE_ENVOY_PLUGIN", c.REPO_ROOT / "target/proxy-wasm/taskgate.wasm"))
 # The test build: the time of receipt from `x-taskgate-test-received-at` (the case corpus).
@@ -232,3 +233,20 @@ class Envoy:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main() -> None:
+    """`python envoyproxy.py UPSTREAM_PORT`: Envoy with the plugin (the SDK suites' keys) in front
+    of 127.0.0.1:UPSTREAM_PORT, for the Node suite; prints `{"port": ..., "admin_port": ...}`
+    and runs until its standard input closes."""
+    import tempfile
+
+    upstream_port = int(sys.argv[1])
+    with tempfile.TemporaryDirectory() as workdir, Envoy(
+            Path(workdir), settings=plugin_settings(), upstream_port=upstream_port) as envoy:
+        print(json.dumps({"port": envoy.port, "admin_port": envoy.admin_port}), flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -13,3 +13,4 @@ TASKGATE_ENVOY="$PWD/tests/sdk/.venv/bin/envoy"
 export TASKGATE_ENVOY
 "$TASKGATE_ENVOY" --version
 tests/sdk/.venv/bin/python -m pytest tests/envoy -q "$@"
+PYTHON="$PWD/tests/sdk/.venv/bin/python" node --test tests/envoy/node_sdks.test.mjs
