@@ -131,6 +131,12 @@ pub fn passed_response(call: &PassedCall) -> Response {
     dialect::passed_response(call)
 }
 
+/// A request id for hosts that make their own: a random (version 4) UUID in capitals, the
+/// vendors' form, from 16 random bytes.
+pub fn random_request_id(bytes: [u8; 16]) -> String {
+    request_id::random(bytes)
+}
+
 /// Decodes a task token and, when token keys are configured, verifies its MAC.
 pub fn decode_token(text: &str, env: &dyn Env) -> Result<TaskToken, TokenError> {
     token::decode_and_verify(text, env)

@@ -23,8 +23,20 @@ pub fn fallback(request: &Request) -> String {
     input.extend_from_slice(&request.body);
     input.extend_from_slice(&request.received_at.to_be_bytes());
     let digest = crate::digest::sha256(&input);
-    // 8-4-4-4-12 upper-case hex digits of the first 16 bytes.
-    let hex = crate::sign::hex(&digest[..16]).to_ascii_uppercase();
+    uuid_shaped(&digest[..16])
+}
+
+/// A random (version 4) UUID in capitals, from 16 random bytes: the form of the request ids
+/// hosts give (the vendors' own form).
+pub fn random(mut bytes: [u8; 16]) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    uuid_shaped(&bytes)
+}
+
+/// 8-4-4-4-12 upper-case hex digits of 16 bytes.
+fn uuid_shaped(bytes: &[u8]) -> String {
+    let hex = crate::sign::hex(bytes).to_ascii_uppercase();
     let mut id = String::with_capacity(36);
     for (i, c) in hex.chars().enumerate() {
         if matches!(i, 8 | 12 | 16 | 20) {

@@ -152,17 +152,9 @@ pub fn method_of(name: &str) -> Method {
 
 /// A random UUID (version 4) in capitals, the form the taskgate host gives its request ids.
 fn request_id() -> String {
-    let mut bytes = wasip2::random::random::get_random_bytes(16);
-    bytes.resize(16, 0);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    let mut bytes = [0u8; 16];
+    let random = wasip2::random::random::get_random_bytes(16);
+    let n = random.len().min(16);
+    bytes[..n].copy_from_slice(&random[..n]);
+    taskgate_filter::random_request_id(bytes)
 }

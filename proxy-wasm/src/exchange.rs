@@ -359,19 +359,8 @@ fn fresh_u64() -> u64 {
 
 /// A request id in the vendors' format: an upper-case random (version 4) UUID.
 fn request_id() -> String {
-    let (high, low) = (fresh_u64(), fresh_u64());
     let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&high.to_be_bytes());
-    bytes[8..].copy_from_slice(&low.to_be_bytes());
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = taskgate_filter::sign::hex(&bytes).to_ascii_uppercase();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    bytes[..8].copy_from_slice(&fresh_u64().to_be_bytes());
+    bytes[8..].copy_from_slice(&fresh_u64().to_be_bytes());
+    taskgate_filter::random_request_id(bytes)
 }

@@ -22,6 +22,76 @@ address_in() {
     die "no '$prefix' line after 30 s"
 }
 
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# until_listening PORT PID NAME LOGS...: waits until something accepts on 127.0.0.1:PORT; dies
+# with the LOGS if PID exits first.
+until_listening() {
+    local port=$1 pid=$2 name=$3 i
+    shift 3
+    for i in $(seq 600); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        running "$pid" || die "$name exited: $(cat "$@" 2>/dev/null)"
+        sleep 0.1
+    done
+    die "$name does not listen on $port after 60 s: $(cat "$@" 2>/dev/null)"
+}
+
+# start_nginx UPSTREAM: the yardstick, what a user would put there instead: Debian's nginx
+# (installed when missing, as root or through sudo without a password) as a plain proxy_pass to
+# UPSTREAM, upstream keep-alive, one worker per CPU, a buffered access log. Sets $nginx (its
+# address) and $nginx_pid, and adds it to $pids.
+start_nginx() {
+    local upstream=$1 nginx_bin nginx_port as_root=()
+    nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+    if [ ! -x "$nginx_bin" ]; then
+        step "install nginx (Debian's)"
+        if [ "$(id -u)" != 0 ]; then as_root=(sudo -n); fi
+        DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q nginx-light >/dev/null ||
+            DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q nginx >/dev/null ||
+            die "nginx is not installed and could not be installed"
+    fi
+    nginx_port=$(free_port)
+    mkdir -p "$work/nginx"
+    cat >"$work/nginx.conf" <<NGINX
+worker_processes $(nproc);
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log $work/nginx/access.log combined buffer=64k flush=1s;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    # Client and upstream connections are kept as long as the load runs (nginx closes them
+    # after 1000 requests by default, which the load generator would count as errors).
+    keepalive_requests 1000000;
+    upstream engine {
+        server $upstream;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location / {
+            proxy_pass http://engine;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+        }
+    }
+}
+NGINX
+    "$nginx_bin" -p "$work/nginx" -c "$work/nginx.conf" 2>"$work/nginx/stderr.log" &
+    nginx_pid=$!
+    pids+=("$nginx_pid")
+    until_listening "$nginx_port" "$nginx_pid" nginx "$work/nginx/stderr.log" "$work/nginx/error.log"
+    nginx="127.0.0.1:$nginx_port"
+}
+
 rss_kib() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
 
 # True while a child runs (an exited child stays a zombie until it is waited for, and bash may

@@ -141,20 +141,6 @@ print(json.dumps(r, separators=(",", ":")))
     printf '%s\n' "$line" >>"$work/results.jsonl"
 }
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# until_listening PORT PID NAME LOGS...: waits until something accepts on 127.0.0.1:PORT; dies
-# with the LOGS if PID exits first.
-until_listening() {
-    local port=$1 pid=$2 name=$3 i
-    shift 3
-    for i in $(seq 600); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        running "$pid" || die "$name exited: $(cat "$@" 2>/dev/null)"
-        sleep 0.1
-    done
-    die "$name does not listen on $port after 60 s: $(cat "$@" 2>/dev/null)"
-}
 
 # The same VmRSS/VmHWM key summed over a process and its children (nginx: master and workers;
 # pages they share are counted in each).
@@ -172,79 +158,10 @@ tree_rss_kib() {
 # plugin first, then the buffer filter (which must follow it: it holds the body the plugin
 # releases, and raises the stream's buffer limit above the plugin's body limits), then the router.
 envoy_config() { # FILE PORT ADMIN WITH_PLUGIN
-    python3 - "$@" "$upstream" "$plugin" "$work/plugin.toml" <<'EOF'
-import json, sys
-
-path, port, admin, with_plugin, upstream, wasm, settings = sys.argv[1:]
-# As in deploy/envoy/envoy.yaml: what one request may hold (the buffer filter), what Envoy
-# reads from one connection before it waits (its default).
-buffer_bytes = 4 * 1024 * 1024
-connection_buffer_bytes = 1024 * 1024
-up_host, up_port = upstream.rsplit(":", 1)
-filters = []
-if with_plugin == "1":
-    filters += [{
-        "name": "envoy.filters.http.wasm",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": "taskgate",
-                "root_id": "taskgate",
-                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                  "value": open(settings, encoding="utf-8").read()},
-                "vm_config": {"vm_id": "taskgate", "runtime": "envoy.wasm.runtime.v8",
-                              "code": {"local": {"filename": wasm}}},
-                "failure_policy": "FAIL_CLOSED",
-            },
-        },
-    }, {
-        "name": "envoy.filters.http.buffer",
-        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
-                         "max_request_bytes": buffer_bytes},
-    }]
-filters.append({
-    "name": "envoy.filters.http.router",
-    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-                     "suppress_envoy_headers": True},
-})
-limits = {"priority": "DEFAULT", "max_connections": 100000, "max_pending_requests": 100000,
-          "max_requests": 100000}
-hcm = {
-    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-    "stat_prefix": "ingress",
-    "codec_type": "AUTO",
-    "generate_request_id": False,
-    "server_header_transformation": "PASS_THROUGH",
-    "route_config": {"name": "local", "virtual_hosts": [{
-        "name": "all", "domains": ["*"],
-        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}}],
-    }]},
-    "http_filters": filters,
-}
-address = lambda host, port: {"socket_address": {"address": host, "port_value": int(port)}}
-config = {
-    "admin": {"address": address("127.0.0.1", admin)},
-    "static_resources": {
-        "listeners": [{
-            "name": "callbacks",
-            "address": address("127.0.0.1", port),
-            "per_connection_buffer_limit_bytes": connection_buffer_bytes,
-            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                            "typed_config": hcm}]}],
-        }],
-        "clusters": [{
-            "name": "upstream",
-            "type": "STATIC",
-            "connect_timeout": "2s",
-            "circuit_breakers": {"thresholds": [limits]},
-            "load_assignment": {"cluster_name": "upstream", "endpoints": [{"lb_endpoints": [
-                {"endpoint": {"address": address(up_host, up_port)}}]}]},
-        }],
-    },
-}
-with open(path, "w", encoding="utf-8") as out:
-    json.dump(config, out, indent=1)
-EOF
+    local plugin_args=(--plugin "$plugin" --settings "$work/plugin.toml")
+    if [ "$4" != 1 ]; then plugin_args=(--no-plugin); fi
+    python3 tests/envoy/envoyproxy.py config --upstream "$upstream" --port "$2" --admin-port "$3" \
+        "${plugin_args[@]}" >"$1"
 }
 
 # start_envoy NAME WITH_PLUGIN: starts Envoy, waits for its listener and for its admin's /ready
@@ -275,17 +192,6 @@ start_envoy() {
     printf -v "${name}_addr" '%s' "127.0.0.1:$port"
 }
 
-# nginx, Debian's: installed when missing (as root, or through sudo without a password).
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-if [ ! -x "$nginx_bin" ]; then
-    step "install nginx (Debian's)"
-    as_root=()
-    if [ "$(id -u)" != 0 ]; then as_root=(sudo -n); fi
-    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q nginx-light >/dev/null ||
-        DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q nginx >/dev/null ||
-        die "nginx is not installed and could not be installed"
-fi
-
 step "start the upstream, both Envoys, taskgate serve and nginx"
 sign_request
 "$bin/bench-upstream" 127.0.0.1:0 >"$work/upstream.out" &
@@ -303,47 +209,7 @@ if [ "$LOG" = file ]; then filter_log=$work/filter.log; fi
 filter_pid=$!
 pids+=("$filter_pid")
 
-# The same nginx as serve.sh's (n): plain proxy_pass, upstream keep-alive, one worker per CPU,
-# buffered access log.
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx.conf" <<NGINX
-worker_processes $(nproc);
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log $work/nginx/access.log combined buffer=64k flush=1s;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    # Client and upstream connections are kept as long as the load runs (nginx closes them
-    # after 1000 requests by default, which the load generator would count as errors).
-    keepalive_requests 1000000;
-    upstream engine {
-        server $upstream;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:$nginx_port;
-        location / {
-            proxy_pass http://engine;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-        }
-    }
-}
-NGINX
-"$nginx_bin" -p "$work/nginx" -c "$work/nginx.conf" 2>"$work/nginx/stderr.log" &
-nginx_pid=$!
-pids+=("$nginx_pid")
-until_listening "$nginx_port" "$nginx_pid" nginx "$work/nginx/stderr.log" "$work/nginx/error.log"
-nginx="127.0.0.1:$nginx_port"
+start_nginx "$upstream"
 filter=$(address_in "$work/filter.out" "listening on" "$filter_pid")
 address_in "$work/filter.out" "admin on" "$filter_pid" >/dev/null
 

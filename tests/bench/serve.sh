@@ -102,17 +102,6 @@ print(json.dumps(r, separators=(",", ":")))
     printf '%s\n' "$line" >>"$work/results.jsonl"
 }
 
-# nginx, Debian's: installed when missing (as root, or through sudo without a password).
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-if [ ! -x "$nginx_bin" ]; then
-    step "install nginx (Debian's)"
-    as_root=()
-    if [ "$(id -u)" != 0 ]; then as_root=(sudo -n); fi
-    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q nginx-light >/dev/null ||
-        DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q nginx >/dev/null ||
-        die "nginx is not installed and could not be installed"
-fi
-
 step "start the upstream, nginx and both proxies"
 sign_request
 "$bin/bench-upstream" 127.0.0.1:0 >"$work/upstream.out" &
@@ -134,51 +123,7 @@ pids+=("$nofilter_pid")
     >"$work/filter.out" 2>"$filter_log" &
 filter_pid=$!
 pids+=("$filter_pid")
-nginx_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$work/nginx"
-cat >"$work/nginx.conf" <<NGINX
-worker_processes $(nproc);
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log $work/nginx/access.log combined buffer=64k flush=1s;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    # Client and upstream connections are kept as long as the load runs (nginx closes them
-    # after 1000 requests by default, which the load generator would count as errors).
-    keepalive_requests 1000000;
-    upstream engine {
-        server $upstream;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:$nginx_port;
-        location / {
-            proxy_pass http://engine;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-        }
-    }
-}
-NGINX
-"$nginx_bin" -p "$work/nginx" -c "$work/nginx.conf" 2>"$work/nginx/stderr.log" &
-nginx_pid=$!
-pids+=("$nginx_pid")
-for _ in $(seq 100); do
-    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
-        "$nginx_port" 2>/dev/null && break
-    running "$nginx_pid" ||
-        die "nginx exited: $(cat "$work/nginx/stderr.log" "$work/nginx/error.log" 2>/dev/null)"
-    sleep 0.1
-done
-nginx="127.0.0.1:$nginx_port"
+start_nginx "$upstream"
 nofilter=$(address_in "$work/nofilter.out" "listening on" "$nofilter_pid")
 filter=$(address_in "$work/filter.out" "listening on" "$filter_pid")
 address_in "$work/filter.out" "admin on" "$filter_pid" >/dev/null

@@ -66,7 +66,7 @@ def plugin_settings(*, memory: bool = True, extra: str = "") -> str:
 
 def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: int,
            plugin: Path = PLUGIN, upstream_tls: dict | None = None, with_plugin: bool = True,
-           host_env_keys: list[str] | None = None) -> dict:
+           host_env_keys: list[str] | None = None, upstream_host: str = "127.0.0.1") -> dict:
     """An Envoy bootstrap: one listener, the plugin (then the buffer filter it needs, then the
     router), one route to one cluster; nothing added to what the client sent."""
     filters = []
@@ -97,16 +97,20 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
                          "suppress_envoy_headers": True},
     })
+    # Far above any test's or benchmark's connections: nothing queued or refused by Envoy itself.
+    limits = {"priority": "DEFAULT", "max_connections": 100000, "max_pending_requests": 100000,
+              "max_requests": 100000}
     cluster = {
         "name": "upstream",
         "type": "STATIC",
         "connect_timeout": "2s",
+        "circuit_breakers": {"thresholds": [limits]},
         "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
             "explicit_http_config": {"http_protocol_options": PRESERVE_CASE},
         }},
         "load_assignment": {"cluster_name": "upstream", "endpoints": [{"lb_endpoints": [{"endpoint": {
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": upstream_port}}}}]}]},
+            "address": {"socket_address": {"address": upstream_host, "port_value": upstream_port}}}}]}]},
     }
     if upstream_tls is not None:
         cluster["transport_socket"] = {
@@ -238,9 +242,28 @@ class Envoy:
 def main() -> None:
     """`python envoyproxy.py UPSTREAM_PORT`: Envoy with the plugin (the SDK suites' keys) in front
     of 127.0.0.1:UPSTREAM_PORT, for the Node suite; prints `{"port": ..., "admin_port": ...}`
-    and runs until its standard input closes."""
+    and runs until its standard input closes.
+
+    `python envoyproxy.py config --upstream HOST:PORT --port P --admin-port A (--plugin WASM
+    --settings TOML | --no-plugin)`: prints the bootstrap alone (tests/bench/envoy.sh)."""
+    import argparse
     import tempfile
 
+    if sys.argv[1:2] == ["config"]:
+        parser = argparse.ArgumentParser(prog="envoyproxy.py config")
+        parser.add_argument("--upstream", required=True)
+        parser.add_argument("--port", type=int, required=True)
+        parser.add_argument("--admin-port", type=int, required=True)
+        parser.add_argument("--plugin", type=Path, default=PLUGIN)
+        parser.add_argument("--settings", type=Path)
+        parser.add_argument("--no-plugin", action="store_true")
+        args = parser.parse_args(sys.argv[2:])
+        host, port = args.upstream.rsplit(":", 1)
+        settings = "" if args.no_plugin else args.settings.read_text(encoding="utf-8")
+        print(json.dumps(config(settings=settings, upstream_port=int(port), upstream_host=host,
+                                listen_port=args.port, admin_port=args.admin_port, plugin=args.plugin,
+                                with_plugin=not args.no_plugin), indent=1))
+        return
     upstream_port = int(sys.argv[1])
     with tempfile.TemporaryDirectory() as workdir, Envoy(
             Path(workdir), settings=plugin_settings(), upstream_port=upstream_port) as envoy:
