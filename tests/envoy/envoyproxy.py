@@ -42,7 +42,7 @@ PRESERVE_CASE = {
 
 # The plugin's counters as Prometheus labels (as in deploy/envoy/envoy.yaml).
 STATS_TAGS = [
-    {"tag_name": "dialect", "regex": r"^wasmcustom\.taskgate_\w+?(\.dialect\.([^.]+))"},
+    {"tag_name": "dialect", "regex": r"^wasmcustom\.taskgate_(?:requests|other_calls)_total(\.dialect\.([^.]+))"},
     {"tag_name": "code", "regex": r"^wasmcustom\.taskgate_requests_total\.dialect\.[^.]+(\.code\.([^.]+))"},
     {"tag_name": "status",
      "regex": r"^wasmcustom\.taskgate_requests_total\.dialect\.[^.]+\.code\.[^.]+(\.status\.([^.]+))$"},

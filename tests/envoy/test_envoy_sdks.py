@@ -275,3 +275,28 @@ def test_each_request_is_one_log_line_and_counted_and_no_secret_is_logged(tmp_pa
     for secret in (c.ACCESS_KEY_SECRET, c.AWS_SECRET_ACCESS_KEY, c.TOKEN_KEY, "Secret.Error", "secret cause",
                    '"output"'):
         assert secret not in output, f"{secret!r} in Envoy's log"
+
+
+# ---------------------------------------------------------------------------------------------
+# Envoy in front of `taskgate serve` as the sink: the plugin's verdicts and the gateway's agree
+
+
+def test_envoy_in_front_of_taskgate_serve_as_sink_records_each_accepted_report_once(tmp_path: Path):
+    sink = tmp_path / "sink.jsonl"
+    config = tmp_path / "serve.toml"
+    config.write_text(c.serve_config_toml(sink_path=sink, extra_access_keys=c.AWS_ACCESS_KEYS), encoding="utf-8")
+    with c.Serve(config, workdir=tmp_path) as serve, e.Envoy(
+            tmp_path, settings=e.plugin_settings(), upstream_port=serve.port) as envoy:
+        token = new_token()
+        result = c.send_tea_acs3(envoy.endpoint, token, "Secret.Error", c.CAUSE)
+        client, _ = c.aws_client("stepfunctions", envoy.endpoint)
+        answer = client.send_task_success(taskToken=unique(SFN_TOKEN), output='{"ok": 1}')
+        # Refused by the plugin: the gateway behind it never sees it.
+        c.expect_sdk_error(lambda: c.send_with_secret(
+            c.LAYOUTS[0], c.WRONG_SECRET, envoy.endpoint, new_token(), c.ERROR, c.CAUSE))
+        lines = c.read_sink(sink)
+    assert [(line["dialect"], line["action"]) for line in lines] == [
+        ("fnf", "ReportTaskFailed"), ("states", "SendTaskSuccess")], lines
+    assert lines[0]["task_token"] == token and lines[0]["error"] == "Secret.Error"
+    assert result.request_id == lines[0]["request_id"]
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
