@@ -133,6 +133,20 @@ def test_ten_megabyte_bodies_are_refused_and_envoys_memory_stays_flat(bodies: e.
     assert bodies.recorder.captures == []
 
 
+def test_the_sdks_sending_ten_megabytes_get_the_vendors_answer(bodies: e.Envoy):
+    cause = "x" * (10 * 1024 * 1024)
+    client, _ = c.aws_client("stepfunctions", bodies.endpoint)
+    before = bodies.rss_kib()
+    exc = c.expect_client_error(lambda: client.send_task_failure(taskToken="AQCE" + uuid.uuid4().hex, cause=cause))
+    assert exc.response["Error"]["Code"] == "RequestEntityTooLarge", exc.response
+    assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert exc.response["Error"]["Message"] == f"Request body of more than {c.AWS_MAX_BODY_BYTES} bytes."
+    exc = c.expect_sdk_error(lambda: c.send_tea_rpc(bodies.endpoint, new_token(), c.ERROR, cause))
+    assert c.sdk_error_code(exc) == "EntityTooLarge", repr(exc)
+    assert bodies.rss_kib() - before < 8 * 1024
+    assert bodies.recorder.captures == []
+
+
 # ---------------------------------------------------------------------------------------------
 # an upstream over TLS, verified with a test CA by Envoy's cluster TLS
 
