@@ -21,7 +21,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each stage with the seconds since the start: the breakdown of the run's time.
+step() { printf '\n==> [%ds] %s\n' "$SECONDS" "$*"; }
 
 step "toolchain"
 rustup target add wasm32-wasip2 wasm32-wasip1 >/dev/null
@@ -96,4 +97,4 @@ cargo clippy --release --locked -p taskgate-http-filter -p taskgate-keyring-conf
     --target wasm32-wasip2 -- -D warnings
 cargo clippy --release --locked -p taskgate-proxy-wasm --target wasm32-wasip1 -- -D warnings
 
-printf '\nall tests passed\n'
+printf '\nall tests passed in %d s\n' "$SECONDS"

@@ -295,8 +295,9 @@ impl File {
     }
 }
 
-/// A TOML error as one line, `line L, column C: what` (toml's own rendering quotes the text
-/// over several lines, which a log line of a proxy cannot carry).
+/// A TOML error as one line, `line L, column C (`the line`): what` (toml's own rendering quotes
+/// the text over several lines, which a proxy's log line cannot carry). The line shows which
+/// field is wrong; a `secret` field's value is left out of it.
 pub fn one_line(error: &toml::de::Error, text: &str) -> String {
     let message = error.message().replace('\n', " ");
     match error.span() {
@@ -304,7 +305,15 @@ pub fn one_line(error: &toml::de::Error, text: &str) -> String {
             let before = &text[..span.start];
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("line {line}, column {column}: {message}")
+            let source = text.lines().nth(line - 1).unwrap_or_default().trim();
+            let source = match source.split_once('=') {
+                Some((key, _)) if key.contains("secret") => format!("{}= ...", key),
+                _ if source.chars().count() > 80 => {
+                    format!("{}...", source.chars().take(80).collect::<String>())
+                }
+                _ => source.to_owned(),
+            };
+            format!("line {line}, column {column} (`{source}`): {message}")
         }
         _ => message,
     }
@@ -379,10 +388,13 @@ mod tests {
     fn a_syntax_error_is_one_line_with_its_place() {
         let got = error("[limits]\nmax_body_bytes = 1\n[limitz]\nx = 1\n");
         assert!(
-            got.starts_with("line 3, column 2: unknown field `limitz`"),
+            got.starts_with("line 3, column 2 (`[limitz]`): unknown field `limitz`"),
             "{got}"
         );
         assert!(!got.contains('\n'), "{got}");
+        // An unquoted secret is a syntax error on its line: the line is named, not the value.
+        let got = error("[[access_keys]]\nid = \"a\"\nsecret = hunter2\n");
+        assert!(got.contains("(`secret = ...`)") && !got.contains("hunter2"), "{got}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ WARMUP=${WARMUP:-1}
 ROUNDS=${ROUNDS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 bin=target/release
-wasmtime=target/tools/bin/wasmtime
+wasmtime=tests/sdk/.venv/bin/wasmtime
 jco=bindings/node/node_modules/.bin/jco
 
 # shellcheck source=common.sh

@@ -31,7 +31,7 @@ BAD_SETTINGS = [
     ("[limits]\nmax_body_bytes = 0\n", "limits.max_body_bytes must be between 1 and 16777216"),
     ('[[access_keys]]\nid = "AK"\naccount = "1"\nsecret = "hunter2"\nsecret_env = "X"\n',
      "access_keys[0]: give either secret or secret_env, not both"),
-    ("[limitz]\nx = 1\n", "line 1, column 2: unknown field `limitz`"),
+    ("[limitz]\nx = 1\n", "line 1, column 2 (`[limitz]`): unknown field `limitz`"),
     ('[store]\nkind = "redis"\n', "store.kind means nothing inside Envoy"),
 ]
 

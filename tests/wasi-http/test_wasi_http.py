@@ -33,7 +33,7 @@ from botocore.exceptions import ClientError
 import sdkcommon as c
 
 COMPONENT = Path(os.environ.get("TASKGATE_HTTP_COMPONENT", c.REPO_ROOT / "target/wasi-http/taskgate-http.wasm"))
-WASMTIME = os.environ.get("TASKGATE_WASMTIME", str(c.REPO_ROOT / "target/tools/bin/wasmtime"))
+WASMTIME = os.environ.get("TASKGATE_WASMTIME", str(c.SDK_DIR / ".venv/bin/wasmtime"))
 JCO = os.environ.get("TASKGATE_JCO", str(c.REPO_ROOT / "bindings/node/node_modules/.bin/jco"))
 CONFIG_MODULE = c.REPO_ROOT / "http-filter/jco/wasi-config.mjs"
 HOSTS = ["wasmtime", "jco"]
