@@ -394,7 +394,10 @@ mod tests {
         assert!(!got.contains('\n'), "{got}");
         // An unquoted secret is a syntax error on its line: the line is named, not the value.
         let got = error("[[access_keys]]\nid = \"a\"\nsecret = hunter2\n");
-        assert!(got.contains("(`secret = ...`)") && !got.contains("hunter2"), "{got}");
+        assert!(
+            got.contains("(`secret = ...`)") && !got.contains("hunter2"),
+            "{got}"
+        );
     }
 
     #[test]

@@ -24,8 +24,10 @@ pub struct Authorization<'a> {
 /// Which part of the header is missing or malformed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AuthorizationError {
-    /// Not the ACS3 scheme, or not its three parts once each.
+    /// Not the ACS3 scheme at all.
     NotAcs3,
+    /// A part given twice, or a part the scheme does not have.
+    Malformed,
     /// A part is missing.
     Missing(&'static str),
 }
@@ -44,10 +46,10 @@ pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, Authorizat
             Some("Credential") => 0,
             Some("SignedHeaders") => 1,
             Some("Signature") => 2,
-            _ => return Err(AuthorizationError::NotAcs3),
+            _ => return Err(AuthorizationError::Malformed),
         };
         if std::mem::replace(&mut seen[slot], true) {
-            return Err(AuthorizationError::NotAcs3);
+            return Err(AuthorizationError::Malformed);
         }
     }
     Ok(Authorization {
@@ -186,7 +188,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_authorization(malformed),
-                Err(AuthorizationError::NotAcs3),
+                Err(AuthorizationError::Malformed),
                 "{malformed}"
             );
         }
