@@ -1,5 +1,5 @@
 //! Policy cases: one request, the configuration it is checked under and the verdict expected,
-//! in a TOML file (format in README.md, "Policy cases"). `taskgate test` runs them in the
+//! in a TOML file (format in docs/policy-cases.md). `taskgate test` runs them in the
 //! sandbox; the Node and Python embeddings run the same files, so every runtime is held to the
 //! same verdicts.
 //!

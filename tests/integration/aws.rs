@@ -1,5 +1,5 @@
 //! The AWS dialects (Step Functions `SendTaskFailure`, SWF `RespondActivityTaskFailed`,
-//! CodePipeline `PutJobFailureResult`) against the README's AWS rules and docs/protocols.md §2.
+//! CodePipeline `PutJobFailureResult`) against the AWS rules of docs/checks.md and docs/protocols.md §2.
 //! Every request runs natively and through the component, and the two verdicts must be identical.
 
 use crate::{check_both, demo};

@@ -1,7 +1,7 @@
 //! The AWS callbacks besides the failure calls: Step Functions `SendTaskSuccess` and
 //! `SendTaskHeartbeat`, SWF `RespondActivityTaskCompleted`, `RespondActivityTaskCanceled` and
 //! `RecordActivityTaskHeartbeat`, CodePipeline `PutJobSuccessResult` and `AcknowledgeJob`,
-//! against the README's rule tables: each boundary at the limit and one past it. The rules run
+//! against the rule tables of docs/checks.md: each boundary at the limit and one past it. The rules run
 //! in `aws::every_aws_rule_gives_its_verdict_natively_and_in_the_component` (natively and
 //! through the component) and are pinned in the corpus like the failure calls' rules.
 

@@ -14,6 +14,7 @@ mod captured;
 mod cli;
 mod corpus;
 mod deploy;
+mod docs;
 mod gateway_tls;
 mod hostile;
 mod interface;

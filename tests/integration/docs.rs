@@ -1,0 +1,224 @@
+//! The README and docs/ as a newcomer follows them: every relative link leads to a file, every
+//! script or file a shell block names exists, and every `taskgate` command in a shell block is
+//! one the binary has, with flags its `--help` lists. (Commands that need the network or a
+//! running gateway are checked against `--help`, not run.)
+
+use crate::cli::bin;
+use crate::root;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// README.md and every page of docs/.
+fn pages() -> Vec<PathBuf> {
+    let mut pages = vec![root().join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+        .expect("docs/")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    docs.sort();
+    pages.extend(docs);
+    pages
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).expect("a page")
+}
+
+/// The lines of the page's ```sh blocks, comments and prompts' output left out.
+fn shell_lines(text: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut inside = false;
+    let mut joined = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") {
+            inside = !inside && trimmed.trim_end() == "```sh";
+            continue;
+        }
+        if !inside || trimmed.starts_with('#') {
+            continue;
+        }
+        let code = trimmed.split(" #").next().unwrap_or_default().trim_end();
+        match code.strip_suffix('\\') {
+            Some(head) => joined.push_str(head),
+            None => {
+                joined.push_str(code);
+                lines.push(std::mem::take(&mut joined));
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn the_readme_is_a_front_door_with_the_two_commands_and_the_map_on_its_first_screen() {
+    let readme = read(&root().join("README.md"));
+    assert!(readme.lines().count() <= 250, "README.md is over 250 lines");
+    let first_screen: String = readme.lines().take(60).collect::<Vec<_>>().join("\n");
+    for must in [
+        "## The two commands",
+        "cargo run --release -p taskgate -- serve",
+        "bash tests/run.sh",
+        "## Layout",
+    ] {
+        assert!(
+            first_screen.contains(must),
+            "{must:?} is not on the first screen"
+        );
+    }
+    // .ci/run calls the README's test command.
+    assert!(read(&root().join(".ci/run")).contains("tests/run.sh"));
+}
+
+#[test]
+fn every_relative_link_leads_to_a_file() {
+    for page in pages() {
+        let text = read(&page);
+        let base = page.parent().expect("a folder");
+        for (at, _) in text.match_indices("](") {
+            let rest = &text[at + 2..];
+            let target = rest.split(')').next().unwrap_or_default();
+            let target = target.split('#').next().unwrap_or_default();
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            assert!(
+                base.join(target).exists(),
+                "{}: the link {target:?} leads nowhere",
+                page.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_script_and_file_a_shell_block_names_exists() {
+    let known_outputs = ["taskgate-sink.jsonl", "config.json", "taskgate-state.redb"];
+    for page in pages() {
+        for line in shell_lines(&read(&page)) {
+            for word in line.split_whitespace() {
+                let word = word.trim_matches(|c| matches!(c, '"' | '\'' | '(' | ')' | ';'));
+                let path_like = word.contains('/')
+                    && !word.contains("://")
+                    && !word.starts_with('/')
+                    && !word.starts_with('$')
+                    && !word.starts_with('-')
+                    && !word.contains('=')
+                    && !word.contains('{')
+                    && [".sh", ".py", ".mjs", ".toml", ".yaml", ".http", ".service"]
+                        .iter()
+                        .any(|ext| word.ends_with(ext));
+                if !path_like || known_outputs.iter().any(|out| word.ends_with(out)) {
+                    continue;
+                }
+                // `cd examples/sdk && node x.mjs`-style lines name files relative to a folder
+                // they change into; the rest are relative to the repository.
+                let exists =
+                    root().join(word).exists() || root().join("examples/sdk").join(word).exists();
+                assert!(
+                    exists,
+                    "{}: {word:?} in `{line}` does not exist",
+                    page.display()
+                );
+            }
+        }
+    }
+}
+
+/// The `taskgate` invocations of a shell line: the words after the binary, up to the end of
+/// the command (`|`, `&&`, `;`, `)`, `>`).
+fn invocations(line: &str) -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut i = 0;
+    while i < words.len() {
+        let word = words[i].trim_start_matches("$(");
+        let is_binary = word == "taskgate" || word.ends_with("/release/taskgate");
+        let is_cargo_run = word == "cargo"
+            && words.get(i + 1) == Some(&"run")
+            && words[i..].contains(&"-p")
+            && words[i..].contains(&"taskgate");
+        if is_binary || is_cargo_run {
+            let start = if is_cargo_run {
+                match words[i..].iter().position(|w| *w == "--") {
+                    Some(dash) => i + dash + 1,
+                    None => {
+                        i += 1;
+                        continue;
+                    }
+                }
+            } else {
+                i + 1
+            };
+            let args: Vec<String> = words[start..]
+                .iter()
+                .take_while(|w| {
+                    !matches!(**w, "|" | "&&" | ";" | ">" | "2>&1") && !w.starts_with('>')
+                })
+                .map(|w| w.trim_end_matches(')').to_owned())
+                .collect();
+            i = start + args.len();
+            found.push(args);
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+fn help(subcommands: &[String]) -> String {
+    let output = Command::new(bin())
+        .args(subcommands)
+        .arg("--help")
+        .output()
+        .expect("run taskgate --help");
+    assert!(
+        output.status.success(),
+        "`taskgate {} --help` failed: {}",
+        subcommands.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn every_taskgate_command_in_the_docs_is_one_the_binary_has_with_flags_it_lists() {
+    let mut checked = BTreeSet::new();
+    for page in pages() {
+        for line in shell_lines(&read(&page)) {
+            for args in invocations(&line) {
+                // The subcommand path: the leading words that the help lists as subcommands.
+                let mut path: Vec<String> = Vec::new();
+                for arg in args.iter().filter(|a| !a.starts_with('-')) {
+                    let listed = help(&path)
+                        .lines()
+                        .any(|l| l.split_whitespace().next() == Some(arg.as_str()));
+                    if !listed {
+                        break;
+                    }
+                    path.push(arg.clone());
+                }
+                let text = help(&path);
+                for flag in args.iter().filter(|a| a.starts_with("--")) {
+                    let flag = flag.split('=').next().unwrap_or_default();
+                    assert!(
+                        text.contains(flag),
+                        "{}: `taskgate {}` has no {flag} (in `{line}`)",
+                        page.display(),
+                        path.join(" ")
+                    );
+                }
+                checked.insert(path.join(" "));
+            }
+        }
+    }
+    // The docs show every subcommand a user needs.
+    for must in ["serve", "check", "test", "token mint"] {
+        assert!(
+            checked.contains(must),
+            "no `taskgate {must}` in README.md or docs/: {checked:?}"
+        );
+    }
+}
