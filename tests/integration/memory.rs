@@ -308,7 +308,9 @@ fn a_duplicate_that_waits_longer_than_wait_ms_is_task_invalid_state() {
     let gw = embedded(&upstream, "[ledger]\nwait_ms = 100\n");
     let addr = gw.addr;
     let first = thread::spawn(move || send(addr, &fnf_report(Layout::QueryAndForm, 700)).status);
-    thread::sleep(Duration::from_millis(300));
+    crate::wait_until("the first report to be with the upstream", || {
+        upstream.requests().len() == 1
+    });
     let second = send(gw.addr, &fnf_report(Layout::QueryAndForm, 700));
     assert_eq!(status_code(&second), (409, "TaskInvalidState".to_owned()));
     assert_eq!(first.join().expect("thread"), 200);

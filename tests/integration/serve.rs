@@ -485,7 +485,7 @@ fn a_dead_garbled_resetting_or_slow_upstream_is_internal_server_error_and_never_
             started.elapsed() < Duration::from_secs(10),
             "answered, not hung"
         );
-        thread::sleep(Duration::from_millis(100));
+        // The answer came after the one attempt failed: a retry would have come before it.
         assert_eq!(upstream.requests().len(), 1, "sent once, never again");
         let metrics = String::from_utf8(get(gw.admin, "/metrics").body).expect("utf8");
         assert!(
@@ -714,7 +714,9 @@ fn requests_over_the_in_flight_cap_are_resource_throttled() {
     );
     let addr = gw.addr;
     let slow = thread::spawn(move || send(addr, &valid(Layout::QueryAndForm)));
-    thread::sleep(Duration::from_millis(400));
+    crate::wait_until("the first request to be with the upstream", || {
+        upstream.requests().len() == 1
+    });
     let answer = send(gw.addr, &valid(Layout::QueryAndForm));
     assert_eq!(
         (answer.status, answer.code().as_str()),
@@ -751,8 +753,11 @@ fn clients_that_go_away_mid_request_are_still_logged_once_and_leave_nothing_in_f
     }
     assert_eq!(upstream.requests().len(), 5);
     drop(clients);
-    thread::sleep(Duration::from_millis(500));
-    let metrics = String::from_utf8(get(gw.admin, "/metrics").body).expect("utf8");
+    let metrics = || String::from_utf8(get(gw.admin, "/metrics").body).expect("utf8");
+    crate::wait_until("the five abandoned requests to be counted", || {
+        metrics().contains("code=\"ClientClosedRequest\",status=\"499\"} 5")
+    });
+    let metrics = metrics();
     assert!(metrics.contains("taskgate_in_flight 0"), "{metrics}");
     assert!(
         metrics.contains(
@@ -760,6 +765,10 @@ fn clients_that_go_away_mid_request_are_still_logged_once_and_leave_nothing_in_f
         ),
         "{metrics}"
     );
+    // The log is written by a thread of its own, a moment after the count.
+    crate::wait_until("five log lines", || {
+        gw.log().lines().filter(|l| l.starts_with('{')).count() >= 5
+    });
     let log = gw.log();
     let lines: Vec<&str> = log.lines().filter(|l| l.starts_with('{')).collect();
     assert_eq!(lines.len(), 5, "{log}");
@@ -838,7 +847,9 @@ fn sigterm_finishes_requests_in_flight_then_exits_0() {
     );
     let addr = gw.addr;
     let in_flight = thread::spawn(move || send(addr, &valid(Layout::QueryAndForm)));
-    thread::sleep(Duration::from_millis(300));
+    crate::wait_until("the request to be with the upstream", || {
+        upstream.requests().len() == 1
+    });
     let status = gw.stop();
     assert_eq!(in_flight.join().expect("in flight").status, 200);
     assert!(status.success(), "{status:?}");
