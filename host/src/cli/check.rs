@@ -1,0 +1,63 @@
+//! `taskgate check`: one request file (or the shipped example), its verdict on stdout.
+
+use super::{load_config, now_seconds, parse_time, read_input, sandbox};
+use crate::Common;
+use std::path::Path;
+use std::process::ExitCode;
+use taskgate::{http1, output};
+use taskgate_filter::Verdict;
+
+/// The request checked when `check` is given no file: a ReportTaskFailed signed with the demo
+/// access key, checked at the moment it was signed so that it stays valid.
+const EXAMPLE_REQUEST: &[u8] = include_bytes!("../../../examples/report-task-failed.http");
+const EXAMPLE_RECEIVED_AT: &str = "2026-11-22T08:00:00Z";
+
+/// Bytes read from a request file beyond the body limit: room for the request line and headers.
+const HEAD_ALLOWANCE: u64 = 1 << 20;
+
+/// `taskgate check`: one request file (or the shipped example), its verdict on stdout.
+pub fn run(file: Option<&Path>, now: Option<&str>, common: &Common) -> anyhow::Result<ExitCode> {
+    let config = load_config(common.config.as_deref())?;
+    let sandbox = sandbox(common, &config, false)?;
+    let (bytes, received_at) = match file {
+        None => {
+            eprintln!(
+                "taskgate: no file given: checking the shipped example request as received at {EXAMPLE_RECEIVED_AT}"
+            );
+            (EXAMPLE_REQUEST.to_vec(), parse_time(EXAMPLE_RECEIVED_AT)?)
+        }
+        Some(path) => {
+            let limit = u64::from(config.limits.largest_body()) + HEAD_ALLOWANCE;
+            (
+                read_input(path, limit)?,
+                now.map_or_else(now_seconds, parse_time)?,
+            )
+        }
+    };
+    let mut request = http1::parse(&bytes, received_at)?;
+    // The filter needs only to see that the body is over the limit, as a gateway that
+    // stops reading there would: never copy more than one byte past it into the sandbox.
+    let limit = config
+        .limits
+        .body_limit(taskgate_filter::dialect_of(&request));
+    request.body.truncate(limit as usize + 1);
+    let verdict = match sandbox.check(&config, request.clone()) {
+        Ok(verdict) => verdict,
+        Err(error) => {
+            // The caller still gets an answer in its own dialect, as from a gateway:
+            // the component's, or the built-in table's if it cannot give even that.
+            eprintln!("taskgate: the filter component failed: {error:#}");
+            let failure = taskgate_filter::EdgeFailure::Internal;
+            Verdict::Reject(
+                sandbox
+                    .respond(&config, &request, failure.clone())
+                    .unwrap_or_else(|_| taskgate_filter::edge_response(&request, failure)),
+            )
+        }
+    };
+    println!("{:#}", output::verdict(&verdict));
+    Ok(match verdict {
+        Verdict::Forward(_) | Verdict::Pass(_) => ExitCode::SUCCESS,
+        Verdict::Reject(_) => ExitCode::from(1),
+    })
+}
