@@ -15,6 +15,7 @@ pub mod config_file;
 mod dialect;
 mod digest;
 mod error;
+mod explain_steps;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -24,12 +25,11 @@ mod json_syntax;
 pub mod keyring;
 mod params;
 mod percent;
-mod recall;
 mod request_id;
 pub mod sign;
+mod store_keys;
 mod time;
 pub mod token;
-mod trace;
 mod types;
 mod wit_convert;
 
@@ -94,7 +94,7 @@ mod test_faults {
 /// Checks a request as [`check`] does and also returns the rules it passed, in order, one line
 /// each: what `taskgate test --verbose` shows.
 pub fn explain(request: &Request, env: &dyn Env) -> (Verdict, Vec<String>) {
-    trace::explain(|| check(request, env))
+    explain_steps::explain(|| check(request, env))
 }
 
 /// The vendor's response to a failure the host detected itself, in the request's dialect (the

@@ -3,8 +3,8 @@
 //! hash recomputed over the body (a signed `x-amz-content-sha256` must agree with it).
 
 use crate::error::{AwsFailure, Common, Incomplete};
+use crate::explain_steps::step;
 use crate::sign::{Signing, sigv4, unhex};
-use crate::trace::step;
 use crate::types::{Env, Limits, Request};
 
 /// Verifies the signature and the request time; returns the access key id. The credential

@@ -13,9 +13,9 @@ pub(crate) mod model;
 
 use super::Accepted;
 use crate::error::{AwsFailure, Common, EdgeFailure};
+use crate::explain_steps::step;
 use crate::json_body::parse_object;
 use crate::request_id;
-use crate::trace::step;
 use crate::types::{Callback, Dialect, Env, OtherCalls, Report, Request};
 
 /// What tells the calls apart, in one place.
@@ -202,7 +202,7 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accep
     step("model: every constraint of the call's published model holds");
     // AWS requests carry no nonce (an SDK resends the same signature on retry): the ledger is
     // what catches a repeated report.
-    let recall = crate::recall::report(
+    let recall = crate::store_keys::report(
         None,
         call.dialect,
         &fields.task_token,

@@ -2,10 +2,10 @@
 //! Both end in the same place: the access key's owner, once the signature has verified.
 
 use crate::error::{Common, FnfFailure};
+use crate::explain_steps::step;
 use crate::params::{Params, Source};
 use crate::sign::{Signing, acs3, rpc_v1, unhex};
 use crate::time::parse_timestamp;
-use crate::trace::step;
 use crate::types::{Env, Limits, Request};
 
 /// The access key that signed a request, and its account.

@@ -9,11 +9,11 @@ mod auth;
 
 use super::Accepted;
 use crate::error::{Common, EdgeFailure, FnfFailure};
+use crate::explain_steps::step;
 use crate::params::Params;
-use crate::recall;
 use crate::request_id;
+use crate::store_keys;
 use crate::token;
-use crate::trace::step;
 use crate::types::{Callback, Dialect, Env, OtherCalls, Recall, Report, Request};
 use auth::Scheme;
 
@@ -95,13 +95,13 @@ pub fn check(
                 step(
                     "operation: not a modelled call: passed on authenticated (other_calls = authenticate)",
                 );
-                let nonce = recall::nonce(&caller.access_key_id, &caller.nonce);
+                let nonce = store_keys::nonce(&caller.access_key_id, &caller.nonce);
                 Ok(super::passed(
                     Dialect::Fnf,
                     action,
                     request_id(),
                     Some(caller.access_key_id),
-                    recall::recall(Some(nonce), None, limits),
+                    store_keys::recall(Some(nonce), None, limits),
                 ))
             }
         };
@@ -148,8 +148,8 @@ pub fn check(
         None => "token: well formed (no token keys configured: its MAC is not checked)",
     });
 
-    let recall = recall::report(
-        Some(recall::nonce(&caller.access_key_id, &caller.nonce)),
+    let recall = store_keys::report(
+        Some(store_keys::nonce(&caller.access_key_id, &caller.nonce)),
         Dialect::Fnf,
         task_token,
         callback,
