@@ -3,28 +3,10 @@
 use crate::root;
 use serde_json::Value;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use taskgate_tests::{Call, EXECUTION_ID, Layout, SIGNED_AT, to_http};
 
-/// The binary next to this test executable (`target/release/taskgate`), or `TASKGATE_BIN`.
-pub fn bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("TASKGATE_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("test exe");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("taskgate");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --release -p taskgate`",
-        path.display()
-    );
-    path
-}
+pub use taskgate_tests::gateway::taskgate_bin as bin;
 
 fn run(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(bin())

@@ -8,6 +8,7 @@
 
 mod aws;
 mod fnf;
+pub mod gateway;
 pub mod h2_frames;
 pub mod tls;
 
