@@ -66,14 +66,7 @@ def test_a_secret_from_the_environment_reaches_the_plugin_through_the_vm(tmp_pat
 # bodies: the limit, one past it, and a 10 MB one; Envoy's memory stays flat
 
 
-def post(endpoint: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, dict]:
-    connection = http.client.HTTPConnection(endpoint, timeout=60)
-    try:
-        connection.request("POST", "/?Action=ReportTaskFailed&Version=2019-03-15", body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(response.read())
-    finally:
-        connection.close()
+post = c.post_report
 
 
 def chunked(endpoint: str, chunks: int, chunk: bytes, headers: dict[str, str]) -> tuple[int, dict]:

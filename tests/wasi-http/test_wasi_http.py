@@ -16,11 +16,9 @@ release build's test-pki next to TASKGATE_BIN (default target/release) for the h
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -101,13 +99,7 @@ class Host:
         raise AssertionError(f"{self.kind} serve did not listen within {STARTUP_SECONDS} s: {self.output()}")
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        c.stop_group(self.process)
 
     def __enter__(self) -> "Host":
         return self
@@ -236,18 +228,8 @@ def test_aws_wrong_secret_and_unknown_key(served: Host, recorder: c.Recorder):
     assert recorder.captures == []
 
 
-def post(endpoint: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, dict]:
-    connection = http.client.HTTPConnection(endpoint, timeout=30)
-    try:
-        connection.request("POST", "/?Action=ReportTaskFailed&Version=2019-03-15", body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(response.read())
-    finally:
-        connection.close()
-
-
 def test_a_body_over_the_limit_is_refused_before_it_is_read(served: Host, recorder: c.Recorder):
-    status, headers, body = post(served.endpoint, b"x" * 65537,
+    status, headers, body = c.post_report(served.endpoint, b"x" * 65537,
                                  {"content-type": "application/x-www-form-urlencoded"})
     assert status == 400, body
     assert body["Code"] == "EntityTooLarge", body

@@ -986,3 +986,35 @@ def expect_client_error(send: Callable[[], object]) -> "ClientError":
     except ClientError as exc:
         return exc
     raise AssertionError(f"the SDK call succeeded ({result!r}) where an error answer was expected")
+
+
+# ---------------------------------------------------------------------------------------------
+# hosts run as process groups (wasmtime serve, jco serve, Envoy), and a raw form POST
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM to the process group `process` leads (started with `start_new_session=True`),
+    then SIGKILL if it has not exited after `timeout` seconds."""
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def post_report(endpoint: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, dict]:
+    """A raw `POST /?Action=ReportTaskFailed&Version=2019-03-15`: status, lower-case headers and
+    the JSON body of the answer."""
+    import http.client
+
+    connection = http.client.HTTPConnection(endpoint, timeout=60)
+    try:
+        connection.request("POST", "/?Action=ReportTaskFailed&Version=2019-03-15", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(response.read())
+    finally:
+        connection.close()
