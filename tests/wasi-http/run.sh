@@ -11,7 +11,10 @@ source tests/install.sh
 TASKGATE_HTTP_COMPONENT="$(bash http-filter/build.sh)"
 bash tests/sdk/setup.sh
 bash bindings/node/setup.sh
-TASKGATE_WASMTIME="$PWD/tests/sdk/.venv/bin/wasmtime"
+# The wheel ships the binary without its execute bit.
+TASKGATE_WASMTIME="$(tests/sdk/.venv/bin/python -c \
+    'import pathlib, wasmtime_cli; print(pathlib.Path(wasmtime_cli.__file__).with_name("wasmtime"))')"
+chmod +x "$TASKGATE_WASMTIME"
 TASKGATE_JCO="$PWD/bindings/node/node_modules/.bin/jco"
 export TASKGATE_HTTP_COMPONENT TASKGATE_WASMTIME TASKGATE_JCO
 "$TASKGATE_WASMTIME" --version
