@@ -7,8 +7,8 @@
 
 pub mod cases;
 pub mod config;
-pub mod http1;
 pub mod output;
+pub mod request_file;
 pub mod sandbox;
 pub mod serve;
 pub mod store;

@@ -28,8 +28,9 @@ struct Cli {
     command: Command,
 }
 
+/// What a subcommand loads: the configuration and the filter component.
 #[derive(clap::Args)]
-struct Common {
+struct Inputs {
     /// Configuration file (TOML). Default: the built-in demo configuration.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
@@ -48,7 +49,7 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         now: Option<String>,
         #[command(flatten)]
-        common: Common,
+        inputs: Inputs,
     },
     /// Run the edge proxy: check every callback, forward accepted ones (or record them in the
     /// local sink when no upstream is configured), answer bad ones as the vendor would.
@@ -66,7 +67,7 @@ enum Command {
         #[arg(long)]
         no_filter: bool,
         #[command(flatten)]
-        common: Common,
+        inputs: Inputs,
     },
     /// Run policy case files (a request, its configuration and the verdict expected) in the
     /// sandbox: one line per case, a diff for each failure, exit 1 if any fails.
@@ -117,7 +118,7 @@ enum TokenCommand {
         /// The token.
         token: String,
         #[command(flatten)]
-        common: Common,
+        inputs: Inputs,
     },
 }
 
@@ -135,8 +136,8 @@ fn main() -> ExitCode {
 /// One function per subcommand.
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Check { file, now, common } => {
-            cli::check::run(file.as_deref(), now.as_deref(), &common)
+        Command::Check { file, now, inputs } => {
+            cli::check::run(file.as_deref(), now.as_deref(), &inputs)
         }
         Command::Test {
             paths,
@@ -149,8 +150,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             admin_listen,
             upstream,
             no_filter,
-            common,
-        } => cli::serve::run(listen, admin_listen, upstream, no_filter, &common),
+            inputs,
+        } => cli::serve::run(listen, admin_listen, upstream, no_filter, &inputs),
         Command::Token {
             command:
                 TokenCommand::Mint {
@@ -168,7 +169,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             config.as_deref(),
         ),
         Command::Token {
-            command: TokenCommand::Decode { token, common },
-        } => cli::token::decode(&token, &common),
+            command: TokenCommand::Decode { token, inputs },
+        } => cli::token::decode(&token, &inputs),
     }
 }

@@ -5,7 +5,7 @@ use crate::{check_both, code, root};
 use serde::Deserialize;
 use std::sync::Arc;
 use taskgate::config::Config;
-use taskgate::http1;
+use taskgate::request_file;
 use taskgate_filter::{Verdict, parse_timestamp};
 
 #[derive(Deserialize)]
@@ -49,7 +49,8 @@ fn every_captured_sdk_request_forwards_with_the_right_secret_and_not_with_a_wron
             toml::from_str(&std::fs::read_to_string(path.with_extension("toml")).expect("meta"))
                 .expect("meta toml");
         let at = parse_timestamp(&meta.received_at).expect("received_at");
-        let request = http1::parse(&std::fs::read(&path).expect("capture"), at).expect("parses");
+        let request =
+            request_file::parse(&std::fs::read(&path).expect("capture"), at).expect("parses");
         let name = path.display().to_string();
 
         let Verdict::Forward(report) = check_both(&config(&meta, &meta.secret), &request) else {
@@ -82,7 +83,8 @@ fn every_captured_sdk_request_forwards_with_the_right_secret_and_not_with_a_wron
 
         let wrong = check_both(&config(&meta, "not-the-secret"), &request);
         assert_eq!(code(&wrong), "SignatureNotMatch", "{name}");
-        let late = http1::parse(&std::fs::read(&path).expect("capture"), at + 901).expect("parses");
+        let late =
+            request_file::parse(&std::fs::read(&path).expect("capture"), at + 901).expect("parses");
         assert_eq!(
             code(&check_both(&config(&meta, &meta.secret), &late)),
             "RequestTimeTooSkewed",

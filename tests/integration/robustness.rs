@@ -5,7 +5,7 @@ use crate::{check_both, demo, sandbox};
 use proptest::prelude::*;
 use std::sync::Arc;
 use taskgate::config::Config;
-use taskgate::http1;
+use taskgate::request_file;
 use taskgate_filter::{Request, Verdict};
 use taskgate_tests::{AwsCall, AwsDialect, Call, Layout, signed_at};
 
@@ -92,7 +92,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic_the_parser_or_the_filter(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        if let Ok(request) = http1::parse(&bytes, 0) {
+        if let Ok(request) = request_file::parse(&bytes, 0) {
             taskgate_filter::check(&request, demo().as_ref());
         }
     }

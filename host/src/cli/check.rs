@@ -1,10 +1,10 @@
 //! `taskgate check`: one request file (or the shipped example), its verdict on stdout.
 
 use super::{load_config, now_seconds, parse_time, read_input, sandbox};
-use crate::Common;
+use crate::Inputs;
 use std::path::Path;
 use std::process::ExitCode;
-use taskgate::{http1, output};
+use taskgate::{output, request_file};
 use taskgate_filter::Verdict;
 
 /// The request checked when `check` is given no file: a ReportTaskFailed signed with the demo
@@ -16,9 +16,9 @@ const EXAMPLE_RECEIVED_AT: &str = "2026-11-22T08:00:00Z";
 const HEAD_ALLOWANCE: u64 = 1 << 20;
 
 /// `taskgate check`: one request file (or the shipped example), its verdict on stdout.
-pub fn run(file: Option<&Path>, now: Option<&str>, common: &Common) -> anyhow::Result<ExitCode> {
-    let config = load_config(common.config.as_deref())?;
-    let sandbox = sandbox(common, &config, false)?;
+pub fn run(file: Option<&Path>, now: Option<&str>, inputs: &Inputs) -> anyhow::Result<ExitCode> {
+    let config = load_config(inputs.config.as_deref())?;
+    let sandbox = sandbox(inputs, &config, false)?;
     let (bytes, received_at) = match file {
         None => {
             eprintln!(
@@ -34,7 +34,7 @@ pub fn run(file: Option<&Path>, now: Option<&str>, common: &Common) -> anyhow::R
             )
         }
     };
-    let mut request = http1::parse(&bytes, received_at)?;
+    let mut request = request_file::parse(&bytes, received_at)?;
     // The filter needs only to see that the body is over the limit, as a gateway that
     // stops reading there would: never copy more than one byte past it into the sandbox.
     let limit = config

@@ -6,7 +6,7 @@ pub mod serve;
 pub mod test;
 pub mod token;
 
-use crate::Common;
+use crate::Inputs;
 use anyhow::Context as _;
 use std::io::Read as _;
 use std::path::Path;
@@ -25,8 +25,8 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Arc<Config>> {
 
 /// The sandbox for a command: `--component`'s file or the embedded component; compiled for a
 /// long-running process when `gateway` (see `Sandbox::for_gateway`).
-pub fn sandbox(common: &Common, config: &Config, gateway: bool) -> anyhow::Result<Sandbox> {
-    let bytes = component(common.component.as_deref())?;
+pub fn sandbox(inputs: &Inputs, config: &Config, gateway: bool) -> anyhow::Result<Sandbox> {
+    let bytes = component(inputs.component.as_deref())?;
     let (memory, reuse) = (config.sandbox.memory_bytes, config.sandbox.instance_reuse);
     if gateway {
         Sandbox::for_gateway(&bytes, memory, reuse)

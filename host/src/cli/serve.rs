@@ -1,7 +1,7 @@
 //! `taskgate serve`: the gateway, until SIGTERM.
 
 use super::sandbox;
-use crate::Common;
+use crate::Inputs;
 use anyhow::{Context as _, bail};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ pub fn run(
     admin_listen: Option<std::net::SocketAddr>,
     upstream: Option<String>,
     no_filter: bool,
-    common: &Common,
+    inputs: &Inputs,
 ) -> anyhow::Result<ExitCode> {
     if let Some(upstream) = &upstream {
         taskgate::config::check_upstream(upstream)?;
@@ -39,9 +39,9 @@ pub fn run(
         }
         Ok(())
     };
-    let source = taskgate::serve::Source::new(common.config.clone(), overrides);
+    let source = taskgate::serve::Source::new(inputs.config.clone(), overrides);
     let config = Arc::new(source.load()?);
-    let sandbox = sandbox(common, &config, true)?;
+    let sandbox = sandbox(inputs, &config, true)?;
     // Worker 0's event loop, on this thread; `serve::run` starts the others on threads of their own.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

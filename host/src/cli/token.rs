@@ -1,7 +1,7 @@
 //! `taskgate token mint|decode`: make and inspect task tokens.
 
 use super::{load_config, sandbox};
-use crate::Common;
+use crate::Inputs;
 use anyhow::bail;
 use std::path::Path;
 use std::process::ExitCode;
@@ -39,9 +39,9 @@ pub fn mint(
 }
 
 /// `taskgate token decode`: what a task token holds, and whether a configured key made it.
-pub fn decode(token: &str, common: &Common) -> anyhow::Result<ExitCode> {
-    let config = load_config(common.config.as_deref())?;
-    let sandbox = sandbox(common, &config, false)?;
+pub fn decode(token: &str, inputs: &Inputs) -> anyhow::Result<ExitCode> {
+    let config = load_config(inputs.config.as_deref())?;
+    let sandbox = sandbox(inputs, &config, false)?;
     match sandbox.decode_token(&config, token)? {
         Ok(token) => {
             println!("{:#}", output::token(&token));

@@ -7,7 +7,7 @@
 //! → respond.
 //!
 //! `Gateway::respond` is the one place that turns a failure the gateway found into the caller's
-//! answer (rendered by the component, in the caller's dialect); `Books` is the one place that
+//! answer (rendered by the component, in the caller's dialect); `RequestRecord` is the one place that
 //! logs and counts, however the request ends.
 
 use super::framing::BothLengths;
@@ -60,9 +60,9 @@ pub struct Gateway {
     pub store: Option<Arc<crate::store::Store>>,
 }
 
-/// One request's entry in the books: what it did, for its log line and metrics. Never holds
+/// What one request did, for its log line and metrics. Never holds
 /// secrets or `Error`/`Cause`.
-struct Entry {
+struct Outcome {
     /// Whose rules and error format apply (from the request's head, before any check).
     dialect: Dialect,
     code: String,
@@ -105,8 +105,8 @@ pub(super) enum Delivery {
 }
 
 impl Gateway {
-    /// Handles one request; always answers (unless the client goes away first: the books are
-    /// kept either way). The books are opened here, before the future is first polled: hyper
+    /// Handles one request; always answers (unless the client goes away first: its record is
+    /// kept either way). The record is opened here, before the future is first polled: hyper
     /// drops the future of a request whose client closed right after sending it without ever
     /// polling it, and that request reached us too.
     pub fn handle(
@@ -119,7 +119,7 @@ impl Gateway {
         let host = requested_host(&parts);
         with_host_header(&mut parts);
         let head = head_of(&parts);
-        let mut books = Books::open(Arc::clone(&self), &parts, &head, peer);
+        let mut record = RequestRecord::open(Arc::clone(&self), &parts, &head, peer);
         async move {
             let response = self
                 .phases(
@@ -129,10 +129,10 @@ impl Gateway {
                     &head,
                     host.as_deref(),
                     peer,
-                    &mut books.entry,
+                    &mut record.outcome,
                 )
                 .await;
-            books.answered(response.status());
+            record.answered(response.status());
             response
         }
     }
@@ -149,20 +149,20 @@ impl Gateway {
         head: &Request,
         host: Option<&str>,
         peer: SocketAddr,
-        entry: &mut Entry,
+        outcome: &mut Outcome,
     ) -> HttpResponse<Full<Bytes>> {
         let config = &live.config;
-        let stopped = |stop: Stop, body: Option<Incoming>, entry: &mut Entry| {
+        let stopped = |stop: Stop, body: Option<Incoming>, outcome: &mut Outcome| {
             if let Some(body) = body.filter(|_| stop.close) {
                 linger(body, config.serve.read_timeout);
             }
-            self.respond(config, head, stop.failure, entry, stop.close)
+            self.respond(config, head, stop.failure, outcome, stop.close)
         };
         let _permit = match self.admit(config, parts) {
             Ok(permit) => permit,
-            Err(stop) => return stopped(stop, Some(body), entry),
+            Err(stop) => return stopped(stop, Some(body), outcome),
         };
-        let destination = match live.routes.select(host, entry.dialect) {
+        let destination = match live.routes.select(host, outcome.dialect) {
             Destination::Miss => {
                 let failure = EdgeFailure::NoRoute {
                     host: host.unwrap_or("").to_owned(),
@@ -171,26 +171,26 @@ impl Gateway {
                     failure,
                     close: true,
                 };
-                return stopped(stop, Some(body), entry);
+                return stopped(stop, Some(body), outcome);
             }
             destination => destination,
         };
-        let body = match read(config, parts, body, entry.dialect).await {
+        let body = match read(config, parts, body, outcome.dialect).await {
             Ok(body) => body,
-            Err((stop, unread)) => return stopped(stop, unread, entry),
+            Err((stop, unread)) => return stopped(stop, unread, outcome),
         };
-        let delivery = match self.check(config, head, &body, entry) {
+        let delivery = match self.check(config, head, &body, outcome) {
             Ok(delivery) => delivery,
             Err(Ok(response)) => {
-                entry.code = response.code.clone();
+                outcome.code = response.code.clone();
                 return vendor_response(response, false);
             }
-            Err(Err(failure)) => return self.respond(config, head, failure, entry, false),
+            Err(Err(failure)) => return self.respond(config, head, failure, outcome, false),
         };
         let hold =
             match memory::remember(self.store.as_ref(), config, &delivery, &self.metrics).await {
                 Ok(hold) => hold,
-                Err(failure) => return self.respond(config, head, failure, entry, false),
+                Err(failure) => return self.respond(config, head, failure, outcome, false),
             };
         let delivered = self
             .deliver(
@@ -202,15 +202,15 @@ impl Gateway {
                 host,
                 peer,
                 delivery,
-                entry,
+                outcome,
             )
             .await;
         if let Some(hold) = hold {
-            self.settle(config, hold, entry.dialect, &delivered).await;
+            self.settle(config, hold, outcome.dialect, &delivered).await;
         }
         match delivered {
             Ok(response) => response,
-            Err(failure) => self.respond(config, head, failure, entry, false),
+            Err(failure) => self.respond(config, head, failure, outcome, false),
         }
     }
 
@@ -286,7 +286,7 @@ impl Gateway {
         config: &Arc<Config>,
         head: &Request,
         body: &Bytes,
-        entry: &mut Entry,
+        outcome: &mut Outcome,
     ) -> Result<Delivery, Result<Response, EdgeFailure>> {
         if !config.serve.filter {
             return Ok(Delivery::Unchecked);
@@ -295,10 +295,10 @@ impl Gateway {
         request.body = body.to_vec();
         let checked = Instant::now();
         let result = self.sandbox.check(config, request);
-        entry.component = Some(checked.elapsed());
+        outcome.component = Some(checked.elapsed());
         match result {
             Ok(Verdict::Forward(report)) => {
-                entry.action = Some(report.action.clone());
+                outcome.action = Some(report.action.clone());
                 Ok(Delivery::Report(report))
             }
             Ok(Verdict::Pass(call)) => {
@@ -307,7 +307,7 @@ impl Gateway {
                     &call.action,
                     config.serve.other_calls.name(),
                 );
-                entry.action = Some(call.action.clone());
+                outcome.action = Some(call.action.clone());
                 Ok(Delivery::Passed(call))
             }
             Ok(Verdict::Reject(response)) => Err(Ok(response)),
@@ -336,18 +336,18 @@ impl Gateway {
         host: Option<&str>,
         peer: SocketAddr,
         delivery: Delivery,
-        entry: &mut Entry,
+        outcome: &mut Outcome,
     ) -> Result<HttpResponse<Full<Bytes>>, EdgeFailure> {
         match destination {
             Destination::Upstream(upstream) => {
                 let host = host.unwrap_or("");
-                entry.destination = Some(upstream.base(host));
+                outcome.destination = Some(upstream.base(host));
                 let sent = Instant::now();
                 let result = upstream.forward(parts, body, peer.ip(), host).await;
-                entry.upstream = Some(sent.elapsed());
+                outcome.upstream = Some(sent.elapsed());
                 match result {
                     Ok(response) => {
-                        entry.code = "forwarded".to_owned();
+                        outcome.code = "forwarded".to_owned();
                         Ok(response)
                     }
                     Err(error) => {
@@ -358,7 +358,7 @@ impl Gateway {
             }
             Destination::Sink => {
                 let sink = live.sink.as_ref().ok_or(EdgeFailure::Internal)?;
-                entry.destination = Some("sink".to_owned());
+                outcome.destination = Some("sink".to_owned());
                 let response = match &delivery {
                     Delivery::Report(report) => {
                         let event_id = sink
@@ -374,7 +374,7 @@ impl Gateway {
                     // Unchecked and nowhere to go: the CLI refuses this combination.
                     Delivery::Unchecked => return Err(EdgeFailure::Internal),
                 };
-                entry.code = "recorded".to_owned();
+                outcome.code = "recorded".to_owned();
                 Ok(vendor_response(response, false))
             }
             Destination::Miss => Err(EdgeFailure::Internal),
@@ -401,10 +401,10 @@ struct LogLine<'a> {
     total_us: u64,
 }
 
-/// One request's entry in the books: counted in flight while it lives, then logged and counted
+/// One request's record: counted in flight while it lives, then logged and counted
 /// once when it is dropped, however the request ended: answered, or abandoned by a client
 /// that went away (HTTP/1 close, HTTP/2 reset) before or while its handler ran.
-struct Books {
+struct RequestRecord {
     gateway: Arc<Gateway>,
     started: Instant,
     request_id: Option<String>,
@@ -414,7 +414,7 @@ struct Books {
     method: String,
     /// The path only: the query carries the task token and the signature.
     path: String,
-    entry: Entry,
+    outcome: Outcome,
     /// The status answered; `None` while (or if never) answered.
     status: Option<u16>,
 }
@@ -423,15 +423,15 @@ struct Books {
 /// status is nginx's, for the same event).
 const CLIENT_CLOSED: (u16, &str) = (499, "ClientClosedRequest");
 
-impl Books {
+impl RequestRecord {
     fn open(
         gateway: Arc<Gateway>,
         parts: &hyper::http::request::Parts,
         head: &Request,
         peer: SocketAddr,
-    ) -> Books {
+    ) -> RequestRecord {
         gateway.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        Books {
+        RequestRecord {
             gateway,
             started: Instant::now(),
             request_id: head.request_id.clone(),
@@ -439,7 +439,7 @@ impl Books {
             client: peer.ip(),
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
-            entry: Entry {
+            outcome: Outcome {
                 dialect: taskgate_filter::dialect_of(head),
                 code: String::new(),
                 action: None,
@@ -452,30 +452,30 @@ impl Books {
     }
 }
 
-impl Books {
-    /// Records the status the request was answered with (logged when the books close).
+impl RequestRecord {
+    /// Records the status the request was answered with (logged when the record closes).
     fn answered(&mut self, status: StatusCode) {
         self.status = Some(status.as_u16());
     }
 }
 
-impl Drop for Books {
+impl Drop for RequestRecord {
     fn drop(&mut self) {
         let metrics = &self.gateway.metrics;
         metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let entry = &self.entry;
+        let outcome = &self.outcome;
         let (status, code) = match self.status {
-            Some(status) => (status, entry.code.as_str()),
+            Some(status) => (status, outcome.code.as_str()),
             None => CLIENT_CLOSED,
         };
         let elapsed = self.started.elapsed();
-        let dialect = entry.dialect.name();
+        let dialect = outcome.dialect.name();
         metrics.count_request(dialect, code, status);
         metrics.request_seconds.observe(elapsed);
-        if let Some(t) = entry.component {
+        if let Some(t) = outcome.component {
             metrics.component_seconds.observe(t);
         }
-        if let Some(t) = entry.upstream {
+        if let Some(t) = outcome.upstream {
             metrics.upstream_seconds.observe(t);
         }
         let micros = |d: Option<Duration>| d.map(|d| d.as_micros() as u64);
@@ -486,12 +486,12 @@ impl Drop for Books {
             method: &self.method,
             path: &self.path,
             dialect,
-            action: entry.action.as_deref(),
+            action: outcome.action.as_deref(),
             code,
             status,
-            upstream: entry.destination.as_deref(),
-            component_us: micros(entry.component),
-            upstream_us: micros(entry.upstream),
+            upstream: outcome.destination.as_deref(),
+            component_us: micros(outcome.component),
+            upstream_us: micros(outcome.upstream),
             total_us: elapsed.as_micros() as u64,
         };
         // Serializing borrowed fields of plain types cannot fail.
@@ -707,7 +707,7 @@ impl Gateway {
         config: &Arc<Config>,
         head: &Request,
         failure: EdgeFailure,
-        entry: &mut Entry,
+        outcome: &mut Outcome,
         close: bool,
     ) -> HttpResponse<Full<Bytes>> {
         let response = self
@@ -719,7 +719,7 @@ impl Gateway {
                     .fetch_add(1, Ordering::Relaxed);
                 taskgate_filter::edge_response(head, failure)
             });
-        entry.code = response.code.clone();
+        outcome.code = response.code.clone();
         vendor_response(response, close)
     }
 }
