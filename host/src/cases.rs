@@ -43,7 +43,7 @@ pub struct Case {
     pub config: Option<toml::Table>,
     /// What the gateway's store already holds when the request arrives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<Memory>,
+    pub memory: Option<StoreState>,
     /// The verdict expected.
     pub expect: Expect,
 }
@@ -54,7 +54,7 @@ pub struct Case {
 /// ledger; only to a request the filter accepted, and only for the keys its `recall` names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Memory {
+pub struct StoreState {
     /// The access key is over its rate, with this many seconds to wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limited: Option<u32>,
@@ -73,7 +73,7 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
-impl Memory {
+impl StoreState {
     /// The failure the gateway answers an accepted request with under this state, if any.
     pub fn answer(&self, verdict: &Verdict) -> Option<EdgeFailure> {
         let (authenticated, recall, task_token) = match verdict {

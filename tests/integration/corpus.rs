@@ -19,7 +19,7 @@ pub struct Entry {
     pub request: Request,
     pub overrides: String,
     /// What the gateway's store holds before the request (`[memory]`), if anything.
-    pub memory: Option<cases::Memory>,
+    pub memory: Option<cases::StoreState>,
 }
 
 /// The corpus directory.

@@ -602,22 +602,22 @@ fn with_redis_down_requests_go_on_or_are_refused_per_unavailable_and_none_hangs(
 /// Corpus cases (`[memory]`): the edge's answer to each state of the store, in every dialect,
 /// pinned for `taskgate test` and both bindings.
 pub fn corpus() -> Vec<crate::corpus::Entry> {
-    use taskgate::cases::Memory;
-    let claimed = Memory {
+    use taskgate::cases::StoreState;
+    let claimed = StoreState {
         nonce_claimed: true,
-        ..Memory::default()
+        ..StoreState::default()
     };
-    let settled = Memory {
+    let settled = StoreState {
         settled: true,
-        ..Memory::default()
+        ..StoreState::default()
     };
-    let busy = Memory {
+    let busy = StoreState {
         busy: true,
-        ..Memory::default()
+        ..StoreState::default()
     };
-    let limited = Memory {
+    let limited = StoreState {
         rate_limited: Some(42),
-        ..Memory::default()
+        ..StoreState::default()
     };
     let entry = |name: &str, request: taskgate_filter::Request, overrides: &str, memory| {
         crate::corpus::Entry {
@@ -663,10 +663,10 @@ pub fn corpus() -> Vec<crate::corpus::Entry> {
             "replay_of_a_settled_task_is_signature_nonce_used",
             Call::new(Layout::QueryAndForm).build(),
             "",
-            Memory {
+            StoreState {
                 nonce_claimed: true,
                 settled: true,
-                ..Memory::default()
+                ..StoreState::default()
             },
         ),
         // Memory never turns a refusal into another one.
@@ -674,7 +674,7 @@ pub fn corpus() -> Vec<crate::corpus::Entry> {
             "a_bad_signature_is_refused_whatever_the_memory",
             Call::new(Layout::QueryAndForm).secret("wrong").build(),
             "",
-            Memory {
+            StoreState {
                 nonce_claimed: true,
                 settled: true,
                 rate_limited: Some(1),

@@ -4,12 +4,12 @@
 use crate::check::assert_well_formed;
 use std::sync::OnceLock;
 use taskgate::cases::{Case, config_with, differences};
-use taskgate::http1;
+use taskgate::request_file;
 
 /// `http_file` target: a request that parses, written again with a `Content-Length` (its
 /// framing headers replaced), parses to the same method, target, other headers and body.
 pub fn http_file(data: &[u8]) {
-    let Ok(request) = http1::parse(data, 7) else {
+    let Ok(request) = request_file::parse(data, 7) else {
         return;
     };
     assert_eq!(request.received_at, 7);
@@ -22,7 +22,7 @@ pub fn http_file(data: &[u8]) {
         .iter()
         .filter(|(n, _)| !framing(n))
         .collect();
-    // A file may have 128 header fields (http1.rs): with its own Content-Length added, one
+    // A file may have 128 header fields (request_file.rs): with its own Content-Length added, one
     // that had that many without one would rightly be refused.
     if kept.len() >= 128 {
         return;
@@ -38,7 +38,7 @@ pub fn http_file(data: &[u8]) {
     let mut written = written.into_bytes();
     written.extend_from_slice(&request.body);
 
-    let again = match http1::parse(&written, 7) {
+    let again = match request_file::parse(&written, 7) {
         Ok(again) => again,
         Err(error) => panic!("a request that parsed, written again, does not: {error:#}"),
     };

@@ -2,12 +2,12 @@
 //! sandbox's budget. Everything is checked when the file is loaded, before any request runs,
 //! and a bad file is one clear error naming the field.
 
-mod memory;
 mod serve;
+mod store;
 mod upstream;
 
-pub use memory::{Memory, Rate};
 pub use serve::{CertificateFiles, Route, Serve, check_upstream};
+pub use store::{Rate, StoreSettings};
 pub use upstream::{HostPattern, UpstreamUrl};
 
 use anyhow::{Context as _, bail};
@@ -31,7 +31,7 @@ pub struct Config {
     /// How `taskgate serve` listens, forwards and protects itself.
     pub serve: Serve,
     /// What the gateway remembers (replays, settled tasks, rates), and where.
-    pub memory: Memory,
+    pub store: StoreSettings,
     /// The secrets: only the host holds them, the component asks the keyring to verify MACs.
     pub keyring: Keyring,
 }
@@ -127,14 +127,14 @@ impl Config {
                 rate_per_second: key.rate_per_second,
                 burst: key.burst,
             };
-            if let Some(rate) = memory::validate_rate(rate, &format!("access_keys[{i}]."))? {
+            if let Some(rate) = store::validate_rate(rate, &format!("access_keys[{i}]."))? {
                 rates.insert(key.id.clone(), rate);
             }
         }
         let other_calls = file.other_calls()?;
         let retention_hours = file.retention_hours()?;
         let serve = serve::validate(file.serve, other_calls, base)?;
-        let memory = memory::validate(
+        let store = store::validate(
             file.store,
             file.ledger,
             file.throttle,
@@ -146,7 +146,7 @@ impl Config {
             limits,
             sandbox,
             serve,
-            memory,
+            store,
             keyring,
         })
     }

@@ -16,9 +16,9 @@
 mod connection;
 mod framing;
 mod log;
-mod memory;
 mod metrics;
 mod proxy;
+mod remember;
 mod routes;
 mod sink;
 mod tls;
@@ -131,8 +131,7 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
         .await
         .with_context(|| format!("listening on {} (admin)", serve.admin_listen))?;
     let metrics = metrics::Metrics::default();
-    let store =
-        crate::store::Store::open(&config.memory.store, config.memory.timeout)?.map(Arc::new);
+    let store = crate::store::Store::open(&config.store.kind, config.store.timeout)?.map(Arc::new);
     let gateway = Arc::new(Gateway {
         live: ArcSwap::from_pointee(live(Arc::clone(&config), None)?),
         permits: Arc::new(Semaphore::new(serve.max_in_flight as usize)),
@@ -390,8 +389,8 @@ fn describe(config: &Config) {
         "taskgate: calls other than the task callbacks: {}",
         serve.other_calls.name()
     );
-    let memory = &config.memory;
-    match &memory.store {
+    let store = &config.store;
+    match &store.kind {
         StoreKind::None => {
             eprintln!("taskgate: no store: replays, duplicate reports and rates are not checked")
         }
@@ -401,7 +400,7 @@ fn describe(config: &Config) {
         ),
         StoreKind::Redis { .. } => eprintln!(
             "taskgate: store: redis (replays, settled tasks, rates; shared); when it cannot answer: {}",
-            memory.unavailable.name()
+            store.unavailable.name()
         ),
     }
 }
@@ -436,8 +435,8 @@ async fn reload_on(
                 config.sandbox = current.config.sandbox;
                 config.serve.max_in_flight = current.config.serve.max_in_flight;
                 config.serve.workers = current.config.serve.workers;
-                config.memory.store = current.config.memory.store.clone();
-                config.memory.timeout = current.config.memory.timeout;
+                config.store.kind = current.config.store.kind.clone();
+                config.store.timeout = current.config.store.timeout;
                 next.config = Arc::new(config);
             }
             gateway.live.store(Arc::new(next));
@@ -489,8 +488,7 @@ fn bound_at_start(current: &Config, next: &Config) -> Vec<&'static str> {
         ),
         (
             "store (kind, path, url, timeout_ms)",
-            current.memory.store != next.memory.store
-                || current.memory.timeout != next.memory.timeout,
+            current.store.kind != next.store.kind || current.store.timeout != next.store.timeout,
         ),
     ]
     .into_iter()

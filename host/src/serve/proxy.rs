@@ -12,8 +12,8 @@
 
 use super::framing::BothLengths;
 use super::log::Log;
-use super::memory;
 use super::metrics::Metrics;
+use super::remember;
 use super::routes::{Destination, Routes};
 use super::sink::Sink;
 use crate::config::Config;
@@ -188,7 +188,7 @@ impl Gateway {
             Err(Err(failure)) => return self.respond(config, head, failure, outcome, false),
         };
         let hold =
-            match memory::remember(self.store.as_ref(), config, &delivery, &self.metrics).await {
+            match remember::remember(self.store.as_ref(), config, &delivery, &self.metrics).await {
                 Ok(hold) => hold,
                 Err(failure) => return self.respond(config, head, failure, outcome, false),
             };
@@ -220,7 +220,7 @@ impl Gateway {
     async fn settle(
         &self,
         config: &Arc<Config>,
-        hold: memory::Hold,
+        hold: remember::Hold,
         dialect: Dialect,
         delivered: &Result<HttpResponse<Full<Bytes>>, EdgeFailure>,
     ) {
@@ -243,7 +243,7 @@ impl Gateway {
             Err(_) => false,
         };
         if settles {
-            hold.settle(config.memory.retention, &self.metrics).await;
+            hold.settle(config.store.retention, &self.metrics).await;
         } else {
             hold.release(&self.metrics).await;
         }

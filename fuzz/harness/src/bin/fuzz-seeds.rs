@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use taskgate::cases::{Case, collect};
-use taskgate::http1;
+use taskgate::request_file;
 use taskgate_filter::fuzzing::{aws_call_of_target, parameters};
 use taskgate_filter::sign::sigv4;
 use taskgate_filter::{Dialect, OtherCalls, Request, dialect_of, parse_timestamp};
@@ -41,8 +41,8 @@ fn main() -> anyhow::Result<()> {
     http_files.sort();
     for path in http_files {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let mut request =
-            http1::parse(&bytes, 0).with_context(|| format!("parsing {}", path.display()))?;
+        let mut request = request_file::parse(&bytes, 0)
+            .with_context(|| format!("parsing {}", path.display()))?;
         request.received_at = signed_at(&request);
         add(&mut seeds, "http_file", bytes);
         from_request(&mut seeds, &request, OtherCalls::Authenticate);

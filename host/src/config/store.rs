@@ -10,9 +10,9 @@ use taskgate_filter::config_file::{LedgerFile, RateFile, StoreFile};
 
 /// What the gateway remembers, and where.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Memory {
+pub struct StoreSettings {
     /// The store (`[store] kind`).
-    pub store: StoreKind,
+    pub kind: StoreKind,
     /// What a request meets when the store cannot answer.
     pub unavailable: Unavailable,
     /// The longest any one store operation may take.
@@ -37,7 +37,7 @@ pub struct Rate {
     pub burst: u32,
 }
 
-impl Memory {
+impl StoreSettings {
     /// The rate for an access key: its own, else the default, else none.
     pub fn rate_for(&self, access_key_id: &str) -> Option<Rate> {
         self.rates.get(access_key_id).copied().or(self.throttle)
@@ -78,7 +78,7 @@ pub(super) fn validate(
     retention_hours: u64,
     rates: HashMap<String, Rate>,
     base: &Path,
-) -> anyhow::Result<Memory> {
+) -> anyhow::Result<StoreSettings> {
     let kind = store.kind.as_deref().unwrap_or("embedded");
     let store_kind = match kind {
         "none" => StoreKind::None,
@@ -119,8 +119,8 @@ pub(super) fn validate(
     if wait_ms > 600_000 {
         bail!("ledger.wait_ms must be at most 600000");
     }
-    Ok(Memory {
-        store: store_kind,
+    Ok(StoreSettings {
+        kind: store_kind,
         unavailable,
         timeout: Duration::from_millis(timeout_ms),
         retention: Duration::from_secs(retention_hours * 3600),

@@ -113,14 +113,14 @@ pub async fn remember(
     let Some(access_key_id) = access_key_id else {
         return Ok(None);
     };
-    let memory = &config.memory;
+    let settings = &config.store;
     // Only a settling report holds its task, so only it needs an owner name.
     let owner = match (&recall.task, task_token) {
         (Some(_), Some(_)) if recall.settles => next_owner(),
         _ => String::new(),
     };
     let hold_ttl = hold_ttl(config);
-    let rate = memory.rate_for(access_key_id);
+    let rate = settings.rate_for(access_key_id);
     let admission = Admission {
         rate: rate.map(|rate| (access_key_id, rate.per_second, rate.burst)),
         nonce: recall.nonce.as_deref().map(|nonce| {
@@ -180,7 +180,7 @@ pub async fn remember(
     };
     match steps.await {
         Ok(outcome) => outcome,
-        Err(StoreError(_)) => match memory.unavailable {
+        Err(StoreError(_)) => match settings.unavailable {
             Unavailable::Forward => {
                 metrics.store_unavailable.fetch_add(1, Ordering::Relaxed);
                 Ok(None)
@@ -216,7 +216,7 @@ async fn ledger(
     mut begun: Begin,
     metrics: &Metrics,
 ) -> Result<Result<Option<Hold>, EdgeFailure>, StoreError> {
-    let deadline = Instant::now() + config.memory.wait;
+    let deadline = Instant::now() + config.store.wait;
     loop {
         match begun {
             Begin::Settled => {
