@@ -187,18 +187,13 @@ fn shard_key(table: &str, shard: usize) -> String {
 /// A memory key (a SHA-256 digest in hex, from the filter) as its shard and 16-byte id; any
 /// other text is hashed the same way so that nothing can make it fail.
 fn locate(key: &str) -> (usize, [u8; 16]) {
-    let mut bytes = [0u8; 32];
-    let hex = key.as_bytes();
-    let all_hex = hex.len() == 64 && hex.iter().all(u8::is_ascii_hexdigit);
-    if all_hex {
-        for (i, pair) in hex.chunks_exact(2).enumerate() {
-            let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-            bytes[i] = digit(pair[0]) << 4 | digit(pair[1]);
+    let bytes: [u8; 32] = match taskgate_filter::sign::unhex(key).map(<[u8; 32]>::try_from) {
+        Some(Ok(digest)) => digest,
+        _ => {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(key.as_bytes()).into()
         }
-    } else {
-        use sha2::Digest as _;
-        bytes = sha2::Sha256::digest(key.as_bytes()).into();
-    }
+    };
     let shard = (usize::from(bytes[0]) << 4 | usize::from(bytes[1] >> 4)) % SHARDS;
     let mut id = [0u8; 16];
     id.copy_from_slice(&bytes[16..]);

@@ -147,11 +147,7 @@ impl Settings {
         let file = File::parse(text)?;
         // `[store] kind = "none"` is the one store setting with a meaning here: remember nothing.
         let remember = file.store.kind.as_deref() != Some("none");
-        let without_none = match remember {
-            true => text.to_owned(),
-            false => strip_store_none(text)?,
-        };
-        refuse_meaningless(&without_none)?;
+        refuse_meaningless(text, remember)?;
         Ok(Settings {
             remember,
             limits: file.limits()?,
@@ -162,24 +158,10 @@ impl Settings {
     }
 }
 
-/// `text` without its `[store] kind = "none"`, so that only the other store settings are
-/// refused.
-fn strip_store_none(text: &str) -> Result<String, ConfigError> {
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|error: toml::de::Error| ConfigError(one_line(&error, text)))?;
-    if let Some(toml::Value::Table(store)) = table.get_mut("store") {
-        store.remove("kind");
-        if store.is_empty() {
-            table.remove("store");
-        }
-    }
-    toml::to_string(&table).map_err(|error| ConfigError(error.to_string()))
-}
-
-/// The first setting in `text` that means nothing inside Envoy, as an error saying why. The
-/// text parsed as `File` already, so it is a TOML table.
-fn refuse_meaningless(text: &str) -> Result<(), ConfigError> {
+/// The first setting in `text` that means nothing inside Envoy, as an error saying why
+/// (`store.kind` is allowed when it turns memory off: `remember` false). The text parsed as
+/// `File` already, so it is a TOML table.
+fn refuse_meaningless(text: &str, remember: bool) -> Result<(), ConfigError> {
     let table: toml::Table = text
         .parse()
         .map_err(|error: toml::de::Error| ConfigError(one_line(&error, text)))?;
@@ -199,6 +181,9 @@ fn refuse_meaningless(text: &str) -> Result<(), ConfigError> {
         }
     }
     for name in names {
+        if name == "store.kind" && !remember {
+            continue;
+        }
         if let Some((_, why)) = MEANINGLESS.iter().find(|(setting, _)| *setting == name) {
             return Err(ConfigError(format!(
                 "{name} means nothing inside Envoy: {why}; remove it from the plugin's configuration"
