@@ -31,18 +31,3 @@ npm_install() {
         echo "$want" >"$stamp"
     fi
 }
-
-# cargo_tool BIN CRATE VERSION [CARGO-INSTALL-ARGS...]: makes sure target/tools/bin/BIN is
-# CRATE at VERSION (`cargo install --locked` into target/tools, built in target/tools-build so
-# that a rebuild is incremental), and prints its path.
-cargo_tool() {
-    local bin=$1 crate=$2 version=$3 root
-    shift 3
-    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/tools"
-    if ! "$root/bin/$bin" --version 2>/dev/null | grep -qF " $version"; then
-        echo "installing $crate $version (cargo install, a few minutes the first time)" >&2
-        cargo install --quiet --locked "$crate" --version "$version" --root "$root" \
-            --target-dir "$root/../tools-build" "$@" </dev/null >&2
-    fi
-    echo "$root/bin/$bin"
-}

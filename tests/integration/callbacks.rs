@@ -5,12 +5,12 @@
 //! in `aws::every_aws_rule_gives_its_verdict_natively_and_in_the_component` (natively and
 //! through the component) and are pinned in the corpus like the failure calls' rules.
 
-use crate::aws::{
+use crate::{check_both, demo};
+use taskgate_filter::{Callback, Dialect, Verdict};
+use taskgate_tests::aws_rules::{
     Expect, JOB_ID, Rule, SIGNATURE_MISMATCH, Says, configured, contains, is, member, null, object,
     pattern, rejected, rejected_saying, rule, too_long, too_short, violations, x,
 };
-use crate::{check_both, demo};
-use taskgate_filter::{Callback, Dialect, Verdict};
 use taskgate_tests::{AwsCall, AwsDialect};
 
 use AwsDialect::{CodePipeline, States, Swf};

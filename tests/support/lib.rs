@@ -7,6 +7,7 @@
 //! which shares no code with the filter's and is pinned by AWS's published vectors.
 
 mod aws;
+pub mod aws_rules;
 mod fnf;
 pub mod gateway;
 pub mod h2_frames;

@@ -8,13 +8,15 @@
 //! whose PINGs are not requests and so keep nothing open.
 
 use super::framing::{BothLengths, Framing, Heads, Watched};
-use super::proxy::Gateway;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -163,17 +165,17 @@ impl Activity {
 }
 
 /// A request of the connection, counted in flight until dropped (answered or abandoned).
-struct Request(Arc<Activity>);
+struct InFlight(Arc<Activity>);
 
-impl Request {
-    fn start(activity: &Arc<Activity>) -> Request {
+impl InFlight {
+    fn start(activity: &Arc<Activity>) -> InFlight {
         activity.in_flight.fetch_add(1, Ordering::AcqRel);
         activity.touch();
-        Request(Arc::clone(activity))
+        InFlight(Arc::clone(activity))
     }
 }
 
-impl Drop for Request {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -191,10 +193,12 @@ pub struct Protocol {
 }
 
 /// Serves one admitted connection until the client closes it, it idles for `idle`, or the
-/// gateway shuts down; then closes it. Runs on its own task.
-pub fn serve<I>(io: I, slot: Slot, peer: SocketAddr, gateway: Arc<Gateway>, protocol: Arc<Protocol>)
+/// gateway shuts down; then closes it. Runs on its own task; `handle` answers each request.
+pub fn serve<I, H, F>(io: I, slot: Slot, handle: H, protocol: Arc<Protocol>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(hyper::Request<Incoming>) -> F + Send + 'static,
+    F: Future<Output = hyper::Response<Full<Bytes>>> + Send + 'static,
 {
     let activity = Activity::new();
     let mut shutdown = slot.connections.shutdown.subscribe();
@@ -207,12 +211,12 @@ where
     );
     // Requests reach the service in the order their heads were read.
     let index = AtomicU64::new(0);
-    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+    let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         if heads.both_lengths(index.fetch_add(1, Ordering::Relaxed)) {
             request.extensions_mut().insert(BothLengths);
         }
-        let counted = Request::start(&requests);
-        let handling = Arc::clone(&gateway).handle(request, peer);
+        let counted = InFlight::start(&requests);
+        let handling = handle(request);
         async move {
             let response = handling.await;
             drop(counted);

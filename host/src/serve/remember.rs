@@ -18,13 +18,12 @@
 //! memory (counted), or answer 500.
 
 use super::metrics::Metrics;
-use super::proxy::Delivery;
 use crate::config::Config;
 use crate::store::{Admission, Admitted, Begin, Store, StoreError, Unavailable};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use taskgate_filter::EdgeFailure;
+use taskgate_filter::{EdgeFailure, Recall};
 
 /// How often a report waiting for another report's outcome looks again.
 const POLL: Duration = Duration::from_millis(20);
@@ -89,30 +88,31 @@ fn observe<T>(
     }
 }
 
+/// What a request that passed its checks asks of the memory: an authenticated caller's key,
+/// the keys the filter named to claim (`Recall`), and, for a report or heartbeat, its token.
+pub struct Claim<'a> {
+    pub access_key_id: &'a str,
+    pub recall: &'a Recall,
+    pub task_token: Option<&'a str>,
+}
+
 /// remember: `Ok(Some(hold))` for a report whose task this request now holds, `Ok(None)` to
-/// go on with nothing held, `Err` for the answer the request ends with.
+/// go on with nothing held, `Err` for the answer the request ends with. `None` for `claim`
+/// (an unchecked or unauthenticated call) remembers nothing.
 pub async fn remember(
     store: Option<&Arc<Store>>,
     config: &Config,
-    delivery: &Delivery,
+    claim: Option<Claim<'_>>,
     metrics: &Metrics,
 ) -> Result<Option<Hold>, EdgeFailure> {
-    let Some(store) = store else {
+    let (Some(store), Some(claim)) = (store, claim) else {
         return Ok(None);
     };
-    let (access_key_id, recall, task_token) = match delivery {
-        Delivery::Report(report) => (
-            Some(report.access_key_id.as_str()),
-            &report.recall,
-            Some(report.task_token.as_str()),
-        ),
-        Delivery::Passed(call) => (call.access_key_id.as_deref(), &call.recall, None),
-        Delivery::Unchecked => return Ok(None),
-    };
-    // Only what an authenticated caller sent is remembered.
-    let Some(access_key_id) = access_key_id else {
-        return Ok(None);
-    };
+    let Claim {
+        access_key_id,
+        recall,
+        task_token,
+    } = claim;
     let settings = &config.store;
     // Only a settling report holds its task, so only it needs an owner name.
     let owner = match (&recall.task, task_token) {

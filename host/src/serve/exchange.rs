@@ -1,0 +1,468 @@
+//! One request through the gateway, as phases over one context, the [`Exchange`]:
+//!
+//! admit (in-flight cap, no tunnels, no malformed heads) → route (the host the client asked
+//! for) → read (the body, capped and timed) → check (the component) → remember (rate, replay
+//! and ledger, `remember.rs`) → deliver (upstream or sink; the outcome settles the task or
+//! not) → respond.
+//!
+//! Each phase returns what the next one needs or the [`End`] the request stops with. `respond`
+//! is the one place an `End` becomes the caller's answer and the code logged for it; the
+//! exchange's `Drop` is the one place a request is logged and counted, however it ended
+//! (answered, or abandoned by a client that went away).
+
+use super::body::{self, Unread};
+use super::gateway::{Gateway, Live};
+use super::head;
+use super::log::LogLine;
+use super::remember::{self, Claim, Hold};
+use super::routes::Destination;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::{Method, Response as HttpResponse, StatusCode};
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use taskgate_filter::{Dialect, EdgeFailure, PassedCall, Report, Request, Response, Verdict};
+use tokio::sync::OwnedSemaphorePermit;
+
+/// The answer a client gets.
+type Answer = HttpResponse<Full<Bytes>>;
+
+/// One request on its way through the phases: what every phase reads (the configuration it
+/// started under, its head, the host it asked for) and what the phases learn of it for the
+/// log line and the metrics. Logged and counted once, when dropped.
+pub struct Exchange {
+    gateway: Arc<Gateway>,
+    /// The configuration in force when the request arrived; a reload does not change it
+    /// mid-way.
+    live: Arc<Live>,
+    parts: Parts,
+    /// The request as the filter sees it (its body is added for the check only).
+    request: Request,
+    /// The host the client asked for, without port.
+    host: Option<String>,
+    peer: SocketAddr,
+    /// Whose rules and error format apply (from the head, before any check).
+    dialect: Dialect,
+    started: Instant,
+    /// What the phases learned, for the log line and the metrics.
+    learned: Learned,
+}
+
+/// What the phases learn of a request along the way. Never a secret, `Error` or `Cause`.
+#[derive(Default)]
+struct Learned {
+    /// The operation the component found (a report's, or a call passed per `other_calls`).
+    action: Option<String>,
+    /// Where it was delivered: `scheme://host[:port]`, or `sink`.
+    destination: Option<String>,
+    component: Option<Duration>,
+    upstream: Option<Duration>,
+    /// The code and status answered (`None`: not answered yet, or never).
+    answered: Option<(Cow<'static, str>, u16)>,
+}
+
+/// How a request ends; `respond` turns it into the caller's answer.
+pub enum End {
+    /// A failure the gateway found itself, answered in the caller's dialect as the component
+    /// renders it. `close` ends the connection; `unread` is the rest of a body not read, drained
+    /// in the background so that the answer reaches a client still sending.
+    Failure {
+        failure: EdgeFailure,
+        close: bool,
+        unread: Option<Incoming>,
+    },
+    /// The vendor's rejection, as the component rendered it.
+    Rejected(Response),
+    /// The upstream's answer, passed back unchanged.
+    Forwarded(Answer),
+    /// Recorded in the local sink, answered with the service's success body.
+    Recorded(Response),
+}
+
+impl End {
+    /// A failure answered on a connection that stays open.
+    fn keep(failure: EdgeFailure) -> End {
+        End::Failure {
+            failure,
+            close: false,
+            unread: None,
+        }
+    }
+
+    /// A failure answered before the body was read: the connection closes, the body drains.
+    fn before_body(failure: EdgeFailure, body: Incoming) -> End {
+        End::Failure {
+            failure,
+            close: true,
+            unread: Some(body),
+        }
+    }
+}
+
+/// What the check says to deliver.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per request, on the stack: boxing would add an allocation per request"
+)]
+enum Delivery {
+    /// A callback that passed every rule.
+    Report(Report),
+    /// A call the filter does not model, passed per `other_calls`.
+    Passed(PassedCall),
+    /// Anything, unchecked (`--no-filter`).
+    Unchecked,
+}
+
+impl Delivery {
+    /// What the memory is asked for this delivery: only what an authenticated caller sent.
+    fn claim(&self) -> Option<Claim<'_>> {
+        match self {
+            Delivery::Report(report) => Some(Claim {
+                access_key_id: &report.access_key_id,
+                recall: &report.recall,
+                task_token: Some(&report.task_token),
+            }),
+            Delivery::Passed(call) => Some(Claim {
+                access_key_id: call.access_key_id.as_deref()?,
+                recall: &call.recall,
+                task_token: None,
+            }),
+            Delivery::Unchecked => None,
+        }
+    }
+}
+
+impl Exchange {
+    /// Handles one request; always answers (unless the client goes away first: it is logged
+    /// either way). The exchange is opened here, before the future is first polled: hyper
+    /// drops the future of a request whose client closed right after sending it without ever
+    /// polling it, and that request reached us too.
+    pub fn handle(
+        gateway: Arc<Gateway>,
+        request: hyper::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Answer> + Send + 'static {
+        let (mut parts, body) = request.into_parts();
+        let host = head::requested_host(&parts);
+        head::with_host_header(&mut parts);
+        let request = head::filter_request(&parts);
+        gateway.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut exchange = Exchange {
+            live: gateway.live.load_full(),
+            gateway,
+            dialect: taskgate_filter::dialect_of(&request),
+            parts,
+            request,
+            host,
+            peer,
+            started: Instant::now(),
+            learned: Learned::default(),
+        };
+        async move {
+            let end = exchange.phases(body).await;
+            exchange.respond(end)
+        }
+    }
+
+    /// The phases in order, up to the end the request comes to.
+    async fn phases(&mut self, body: Incoming) -> End {
+        let live = Arc::clone(&self.live);
+        let _permit = match self.admit() {
+            Ok(permit) => permit,
+            Err(failure) => return End::before_body(failure, body),
+        };
+        let destination = match live.routes.select(self.host.as_deref(), self.dialect) {
+            Destination::Miss => {
+                let host = self.host.clone().unwrap_or_default();
+                return End::before_body(EdgeFailure::NoRoute { host }, body);
+            }
+            destination => destination,
+        };
+        let body = match self.read(body).await {
+            Ok(body) => body,
+            Err(end) => return end,
+        };
+        let delivery = match self.check(&body) {
+            Ok(delivery) => delivery,
+            Err(end) => return end,
+        };
+        let hold = match self.remember(&delivery).await {
+            Ok(hold) => hold,
+            Err(failure) => return End::keep(failure),
+        };
+        let end = self.deliver(destination, body, &delivery).await;
+        if let Some(hold) = hold {
+            self.settle(hold, &end).await;
+        }
+        end
+    }
+
+    /// admit: tunnels are refused (taskgate must see each request), so are heads an edge must
+    /// not pass on, and at most `max_in_flight` requests are handled at once.
+    fn admit(&self) -> Result<OwnedSemaphorePermit, EdgeFailure> {
+        if self.parts.method == Method::CONNECT {
+            return Err(EdgeFailure::Tunnel);
+        }
+        if let Some(detail) = head::malformed(&self.parts) {
+            return Err(EdgeFailure::Malformed {
+                detail: detail.to_owned(),
+            });
+        }
+        let limit = self.live.config.serve.max_in_flight;
+        (self.gateway.permits.clone().try_acquire_owned())
+            .map_err(|_| EdgeFailure::Throttled { limit })
+    }
+
+    /// read: the body, within the dialect's limit and `read_timeout`.
+    async fn read(&self, body: Incoming) -> Result<Bytes, End> {
+        let config = &self.live.config;
+        let limit = config.limits.body_limit(self.dialect);
+        body::read(&self.parts, body, limit, config.serve.read_timeout)
+            .await
+            .map_err(|Unread { failure, rest }| End::Failure {
+                failure,
+                close: true,
+                unread: rest,
+            })
+    }
+
+    /// check: the component's verdict on the whole request. A component that cannot give one
+    /// (a trap, its deadline or memory cap) ends the request with an internal error.
+    #[allow(
+        clippy::result_large_err,
+        reason = "an End is made once per request and moved, never copied: boxing it would add an allocation to every forwarded request"
+    )]
+    fn check(&mut self, body: &Bytes) -> Result<Delivery, End> {
+        let config = &self.live.config;
+        if !config.serve.filter {
+            return Ok(Delivery::Unchecked);
+        }
+        let mut request = self.request.clone();
+        request.body = body.to_vec();
+        let checked = Instant::now();
+        let verdict = self.gateway.sandbox.check(config, request);
+        self.learned.component = Some(checked.elapsed());
+        match verdict {
+            Ok(Verdict::Forward(report)) => {
+                self.learned.action = Some(report.action.clone());
+                Ok(Delivery::Report(report))
+            }
+            Ok(Verdict::Pass(call)) => {
+                self.gateway.metrics.count_other_call(
+                    call.dialect.name(),
+                    &call.action,
+                    config.serve.other_calls.name(),
+                );
+                self.learned.action = Some(call.action.clone());
+                Ok(Delivery::Passed(call))
+            }
+            Ok(Verdict::Reject(response)) => Err(End::Rejected(response)),
+            Err(_) => {
+                let metrics = &self.gateway.metrics;
+                metrics.component_failures.fetch_add(1, Ordering::Relaxed);
+                Err(End::keep(EdgeFailure::Internal))
+            }
+        }
+    }
+
+    /// remember: see `remember.rs`.
+    async fn remember(&self, delivery: &Delivery) -> Result<Option<Hold>, EdgeFailure> {
+        let gateway = &self.gateway;
+        let store = gateway.store.as_ref();
+        remember::remember(store, &self.live.config, delivery.claim(), &gateway.metrics).await
+    }
+
+    /// deliver: to the upstream (its answer comes back unchanged) or into the local sink
+    /// (answered with the service's success body).
+    async fn deliver(
+        &mut self,
+        destination: Destination<'_>,
+        body: Bytes,
+        delivery: &Delivery,
+    ) -> End {
+        match destination {
+            Destination::Upstream(upstream) => {
+                let host = self.host.as_deref().unwrap_or("");
+                self.learned.destination = Some(upstream.base(host));
+                let sent = Instant::now();
+                let result = upstream
+                    .forward(&self.parts, body, self.peer.ip(), host)
+                    .await;
+                self.learned.upstream = Some(sent.elapsed());
+                match result {
+                    Ok(response) => End::Forwarded(response),
+                    Err(error) => {
+                        self.gateway.metrics.count_upstream_error(error.kind());
+                        End::keep(EdgeFailure::Internal)
+                    }
+                }
+            }
+            Destination::Sink => {
+                self.learned.destination = Some("sink".to_owned());
+                self.record(delivery)
+                    .map_or_else(|| End::keep(EdgeFailure::Internal), End::Recorded)
+            }
+            Destination::Miss => End::keep(EdgeFailure::Internal),
+        }
+    }
+
+    /// Writes an accepted call into the sink; the service's success answer, or `None` when it
+    /// cannot be written (or there is nothing to write: the CLI refuses the sink without the
+    /// filter).
+    fn record(&self, delivery: &Delivery) -> Option<Response> {
+        let sink = self.live.sink.as_ref()?;
+        let received_at = self.request.received_at;
+        match delivery {
+            Delivery::Report(report) => {
+                let event_id = sink.record(report, received_at).ok()?;
+                Some(taskgate_filter::success_response(report, event_id))
+            }
+            Delivery::Passed(call) => {
+                sink.record_call(call, received_at).ok()?;
+                Some(taskgate_filter::passed_response(call))
+            }
+            Delivery::Unchecked => None,
+        }
+    }
+
+    /// After deliver, for a report whose task this request holds: the outcome settles the task
+    /// (a 2xx, or the service's own "already closed" refusal, as the component judges it) or
+    /// lets it go. Done before answering, so a duplicate that follows the answer finds it.
+    async fn settle(&self, hold: Hold, end: &End) {
+        let (config, gateway) = (&self.live.config, &self.gateway);
+        let settles = match end {
+            End::Recorded(_) => true,
+            End::Forwarded(response) => match response.status().as_u16() {
+                200..=299 => true,
+                status @ 400..=499 => {
+                    // `Full` holds the whole answer: collecting a clone copies no bytes.
+                    let body = response.body().clone().collect().await;
+                    let body = body.map(|b| b.to_bytes()).unwrap_or_default();
+                    gateway
+                        .sandbox
+                        .settles(config, self.dialect, status, &body)
+                        .unwrap_or_else(|_| taskgate_filter::settles(self.dialect, status, &body))
+                }
+                _ => false,
+            },
+            End::Failure { .. } | End::Rejected(_) => false,
+        };
+        if settles {
+            hold.settle(config.store.retention, &gateway.metrics).await;
+        } else {
+            hold.release(&gateway.metrics).await;
+        }
+    }
+
+    /// respond: the one place a request's end becomes the caller's answer and the code logged
+    /// for it. A failure the gateway found itself is rendered by the component
+    /// (`validator.respond`), so that a loaded component decides these bytes as it decides its
+    /// rejections; should the component fail even at that, the built-in table answers (the
+    /// code the component is built from), and the failure is counted.
+    fn respond(&mut self, end: End) -> Answer {
+        let (answer, code) = match end {
+            End::Failure {
+                failure,
+                close,
+                unread,
+            } => {
+                let config = &self.live.config;
+                if let Some(rest) = unread {
+                    body::linger(rest, config.serve.read_timeout);
+                }
+                let sandbox = &self.gateway.sandbox;
+                let response = sandbox
+                    .respond(config, &self.request, failure.clone())
+                    .unwrap_or_else(|_| {
+                        let metrics = &self.gateway.metrics;
+                        metrics.component_failures.fetch_add(1, Ordering::Relaxed);
+                        taskgate_filter::edge_response(&self.request, failure)
+                    });
+                let code = Cow::Owned(response.code.clone());
+                (vendor_response(response, close), code)
+            }
+            End::Rejected(response) => {
+                let code = Cow::Owned(response.code.clone());
+                (vendor_response(response, false), code)
+            }
+            End::Forwarded(answer) => (answer, Cow::Borrowed("forwarded")),
+            End::Recorded(response) => {
+                (vendor_response(response, false), Cow::Borrowed("recorded"))
+            }
+        };
+        self.learned.answered = Some((code, answer.status().as_u16()));
+        answer
+    }
+}
+
+/// The status and code logged for a request whose client went away before its answer (the
+/// status is nginx's, for the same event).
+const CLIENT_CLOSED: (&str, u16) = ("ClientClosedRequest", 499);
+
+impl Drop for Exchange {
+    /// Logs and counts the request, however it ended.
+    fn drop(&mut self) {
+        let metrics = &self.gateway.metrics;
+        metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let learned = &self.learned;
+        let (code, status) = match &learned.answered {
+            Some((code, status)) => (code.as_ref(), *status),
+            None => CLIENT_CLOSED,
+        };
+        let elapsed = self.started.elapsed();
+        let dialect = self.dialect.name();
+        metrics.count_request(dialect, code, status);
+        metrics.request_seconds.observe(elapsed);
+        if let Some(t) = learned.component {
+            metrics.component_seconds.observe(t);
+        }
+        if let Some(t) = learned.upstream {
+            metrics.upstream_seconds.observe(t);
+        }
+        let micros = |d: Option<Duration>| d.map(|d| d.as_micros() as u64);
+        let line = LogLine {
+            request_id: self.request.request_id.as_deref(),
+            client_request_id: head::client_request_id(&self.parts),
+            client: self.peer.ip(),
+            method: self.parts.method.as_str(),
+            // The path only: the query carries the task token and the signature.
+            path: self.parts.uri.path(),
+            dialect,
+            action: learned.action.as_deref(),
+            code,
+            status,
+            upstream: learned.destination.as_deref(),
+            component_us: micros(learned.component),
+            upstream_us: micros(learned.upstream),
+            total_us: elapsed.as_micros() as u64,
+        };
+        self.gateway.log.write(&line);
+    }
+}
+
+/// A response of the filter's as an HTTP answer; `close` ends the connection after it (the
+/// rest of an unread body must not be taken for the next request).
+fn vendor_response(response: Response, close: bool) -> Answer {
+    let mut http = HttpResponse::new(Full::new(Bytes::from(response.body)));
+    *http.status_mut() =
+        StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in response.headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            http.headers_mut().append(name, value);
+        }
+    }
+    if close {
+        http.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    http
+}
