@@ -8,7 +8,7 @@
 //! used; the secrets themselves never appear in one.
 
 use crate::keyring::{AccessKey, Keyring, TokenKey};
-use crate::types::{Limits, OtherCalls};
+use crate::types::{Limits, Mode, OtherCalls};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -106,10 +106,25 @@ pub struct ServeFile {
     pub max_upstream_answer_bytes: Option<usize>,
     pub filter: Option<bool>,
     pub other_calls: Option<String>,
+    pub drain_delay_ms: Option<u64>,
+    pub trace: Option<String>,
+    pub mode: Option<String>,
     #[serde(default)]
     pub routes: Vec<RouteFile>,
     pub ca_file: Option<PathBuf>,
     pub tls: Option<TlsFile>,
+}
+
+/// The mode a setting names (`None`: the default, enforce), or an error naming `at`.
+pub fn mode_named(name: Option<&str>, at: &str) -> Result<Mode, ConfigError> {
+    match name {
+        None => Ok(Mode::default()),
+        Some(name) => Mode::named(name).ok_or_else(|| {
+            ConfigError(format!(
+                "{at} must be \"enforce\" or \"shadow\", not {name:?}"
+            ))
+        }),
+    }
 }
 
 /// One `[[serve.routes]]`.
@@ -121,6 +136,7 @@ pub struct RouteFile {
     pub upstream: String,
     pub connect_to: Option<String>,
     pub ca_file: Option<PathBuf>,
+    pub mode: Option<String>,
 }
 
 /// `[serve.tls]`.
@@ -280,6 +296,12 @@ impl File {
                 ))
             }),
         }
+    }
+
+    /// `[serve] mode`: answer what the filter refuses (`enforce`, the default) or only log and
+    /// count it (`shadow`).
+    pub fn mode(&self) -> Result<Mode, ConfigError> {
+        mode_named(self.serve.mode.as_deref(), "serve.mode")
     }
 
     /// `[ledger] retention_hours`: how long a settled task is remembered, in hours.

@@ -47,8 +47,8 @@ pub use keyring::{AccessKey, Keyring, KeysOnly, TokenKey};
 pub use sign::Signing;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
-    Callback, Dialect, Env, HOP_BY_HOP, Limits, OtherCalls, PassedCall, Recall, Report, Request,
-    Response, TaskToken, TokenError, TokenMac, Verdict,
+    Callback, Dialect, Env, HOP_BY_HOP, Limits, Mode, OtherCalls, PassedCall, Recall, Report,
+    Request, Response, TaskToken, TokenError, TokenMac, Verdict, header_text,
 };
 
 /// Checks one callback request: forward it with its decoded report, or reject it with the exact

@@ -345,6 +345,44 @@ impl OtherCalls {
     }
 }
 
+/// What a build does with a request the filter (or the gateway's memory) would answer at the
+/// edge, set by `[serve] mode` (and a route's `mode`): the same in every build that forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Answer it, as the vendor would.
+    #[default]
+    Enforce,
+    /// Log and count the answer it would get, and forward it unchanged anyway: for watching
+    /// what the filter would refuse before switching it on.
+    Shadow,
+}
+
+impl Mode {
+    /// The configuration spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Shadow => "shadow",
+        }
+    }
+
+    /// The mode of this configuration spelling.
+    pub fn named(name: &str) -> Option<Mode> {
+        [Mode::Enforce, Mode::Shadow]
+            .into_iter()
+            .find(|mode| mode.name() == name)
+    }
+}
+
+/// A header value as the filter reads it: its bytes as UTF-8, any sequence that is not UTF-8
+/// replaced by U+FFFD. Every build (the gateway, the `wasi:http` build, the Envoy plugin) reads
+/// values through this, so one request gets one verdict everywhere: a header the filter never
+/// reads does not matter, and a signed header that is not UTF-8 fails its signature (the client
+/// signed bytes the filter does not see). The request is forwarded with its original bytes.
+pub fn header_text(value: &[u8]) -> String {
+    String::from_utf8_lossy(value).into_owned()
+}
+
 /// Header fields that describe one hop, not the message (RFC 9110 §7.6.1, with the proxy's
 /// credentials), lower case: a host that forwards a request drops them, and any field its
 /// `Connection` header names.

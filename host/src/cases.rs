@@ -7,7 +7,7 @@
 //! the built-in demo) with the case's `[config]` on top: keys of `[config.limits]` and
 //! `[config.sandbox]` replace the base's one by one, `access_keys` and `token_keys` replace the
 //! base's whole list, and `[config.serve]` may set `other_calls` (the one serve setting the
-//! filter reads).
+//! filter reads) and `mode` (shadow mode forwards what it would answer: `expect.forwarded`).
 
 use crate::config::Config;
 use crate::output;
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use taskgate_filter::{EdgeFailure, PassedCall, Report, Request, Verdict};
+use taskgate_filter::{EdgeFailure, Mode, PassedCall, Report, Request, Verdict};
 
 /// The name of a directory's base configuration file.
 pub const BASE_CONFIG: &str = "taskgate.toml";
@@ -50,7 +50,7 @@ pub struct Case {
 
 /// A case's `[memory]`: the store's state before the request, so a case can show the edge's
 /// answer to a replay, a duplicate or a caller over its rate. Applied after the check, in the
-/// order the gateway's `remember` phase consults the store (`serve/memory.rs`): rate, nonce,
+/// order the gateway's `remember` phase consults the store (`serve/remember.rs`): rate, nonce,
 /// ledger; only to a request the filter accepted, and only for the keys its `recall` names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +144,11 @@ pub struct Expect {
     /// `request_id`, `access_key_id`; an absent `access_key_id` is `"(absent)"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<BTreeMap<String, toml::Value>>,
+    /// Whether the gateway forwards the request (to an upstream): what passes, and under
+    /// `[config.serve] mode = "shadow"` what would be answered too (its answer then is the one
+    /// logged and counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<bool>,
 }
 
 /// The three verdicts.
@@ -243,6 +248,7 @@ impl Case {
             body: None,
             report: None,
             call: None,
+            forwarded: None,
         };
         match verdict {
             Verdict::Reject(response) => {
@@ -314,7 +320,9 @@ pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyho
                 merged.insert(key.clone(), value.clone());
             }
             ("serve", toml::Value::Table(table), _)
-                if table.keys().all(|name| name == "other_calls") =>
+                if table
+                    .keys()
+                    .all(|name| name == "other_calls" || name == "mode") =>
             {
                 let serve = merged
                     .entry("serve")
@@ -324,7 +332,7 @@ pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyho
                 }
             }
             _ => bail!(
-                "config.{key}: a case may override limits, sandbox, access_keys, token_keys and serve.other_calls"
+                "config.{key}: a case may override limits, sandbox, access_keys, token_keys, serve.other_calls and serve.mode"
             ),
         }
     }
@@ -466,7 +474,7 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
         Ok(case) => case,
         Err(error) => return Outcome::failed(None, &error),
     };
-    let checked = || -> anyhow::Result<(Verdict, Vec<String>)> {
+    let checked = || -> anyhow::Result<(Verdict, bool, Vec<String>)> {
         let base = match base {
             Some(base) => base.clone(),
             None => base_for(path)?,
@@ -474,22 +482,38 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
         let config = Arc::new(config_with(&base, case.config.as_ref()).context("config")?);
         let request = case.request()?;
         let (verdict, mut steps) = sandbox.explain(&config, request.clone())?;
-        match case.memory.and_then(|memory| memory.answer(&verdict)) {
+        let verdict = match case.memory.and_then(|memory| memory.answer(&verdict)) {
             Some(failure) => {
                 steps.push(format!("memory: answered at the edge ({failure:?})"));
-                let response = sandbox.respond(&config, &request, failure)?;
-                Ok((Verdict::Reject(response), steps))
+                Verdict::Reject(sandbox.respond(&config, &request, failure)?)
             }
-            None => Ok((verdict, steps)),
+            None => verdict,
+        };
+        let shadow = config.serve.mode == Mode::Shadow;
+        if shadow && let Verdict::Reject(response) = &verdict {
+            steps.push(format!(
+                "shadow mode: forwarded anyway, logged and counted as {} {}",
+                response.status, response.code
+            ));
         }
+        let forwarded = shadow || !matches!(verdict, Verdict::Reject(_));
+        Ok((verdict, forwarded, steps))
     };
     match checked() {
-        Ok((verdict, steps)) => Outcome {
-            problems: differences(&case.expect, &verdict),
-            verdict: Some(verdict),
-            steps,
-            case: Some(case),
-        },
+        Ok((verdict, forwarded, steps)) => {
+            let mut problems = differences(&case.expect, &verdict);
+            if let Some(want) = case.expect.forwarded.filter(|want| *want != forwarded) {
+                problems.push(format!(
+                    "forwarded:\n    expected {want}\n    got      {forwarded}"
+                ));
+            }
+            Outcome {
+                problems,
+                verdict: Some(verdict),
+                steps,
+                case: Some(case),
+            }
+        }
         Err(error) => Outcome::failed(Some(case), &error),
     }
 }

@@ -10,11 +10,11 @@ use wasip2::io::streams::InputStream;
 
 /// The request's head as the filter sees it: method, path, headers in their order (with
 /// `host` put back first from the authority: `wasi:http` hosts keep it out of the header
-/// fields, and signatures cover it), the time of receipt and a fresh request id.
-pub fn head_of(request: &IncomingRequest) -> Result<Request, (Request, EdgeFailure)> {
+/// fields, and signatures cover it), the time of receipt and a fresh request id; and the header
+/// fields as they came, bytes and all, for the forward.
+pub fn head_of(request: &IncomingRequest) -> (Request, Vec<(String, Vec<u8>)>) {
     let authority = request.authority().unwrap_or_default();
     let mut headers = Vec::new();
-    let mut malformed = None;
     let fields = request.headers().entries();
     if !authority.is_empty()
         && !fields
@@ -23,11 +23,9 @@ pub fn head_of(request: &IncomingRequest) -> Result<Request, (Request, EdgeFailu
     {
         headers.push(("host".to_owned(), authority));
     }
-    for (name, value) in fields {
-        match String::from_utf8(value) {
-            Ok(value) => headers.push((name, value)),
-            Err(_) => malformed = Some(format!("a {name} header that is not UTF-8")),
-        }
+    for (name, value) in &fields {
+        // As every build reads them (`header_text`): one request, one verdict.
+        headers.push((name.clone(), taskgate_filter::header_text(value)));
     }
     let head = Request {
         method: method_name(&request.method()),
@@ -37,10 +35,7 @@ pub fn head_of(request: &IncomingRequest) -> Result<Request, (Request, EdgeFailu
         received_at: wasip2::clocks::wall_clock::now().seconds,
         request_id: Some(request_id()),
     };
-    match malformed {
-        Some(detail) => Err((head, EdgeFailure::Malformed { detail })),
-        None => Ok(head),
-    }
+    (head, fields)
 }
 
 /// Reads the body, refusing it (`EntityTooLarge`) once it is longer than `limit`, before

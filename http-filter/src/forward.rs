@@ -22,23 +22,28 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// Sends the request (its method, path, headers minus hop-by-hop ones, and body, byte for
-/// byte) to the upstream. The error says why it failed, for the log; the caller answers 500.
-pub fn forward(request: &Request, settings: &Settings) -> Result<Answer, String> {
+/// Sends the request (its method, path, header `fields` as they came minus hop-by-hop ones,
+/// and body, byte for byte) to the upstream. The error says why it failed, for the log; the
+/// caller answers 500.
+pub fn forward(
+    request: &Request,
+    fields: &[(String, Vec<u8>)],
+    settings: &Settings,
+) -> Result<Answer, String> {
     // `{host}`: the authority the client named (its `host`, which head_of always sets).
     let authority = match &settings.upstream.authority {
         Some(authority) => authority.as_str(),
         None => request.header("host").unwrap_or_default(),
     };
-    let fields = Fields::new();
-    for (name, value) in &request.headers {
+    let outgoing_fields = Fields::new();
+    for (name, value) in fields {
         if !is_dropped(name, request) {
-            fields
-                .append(name, value.as_bytes())
+            outgoing_fields
+                .append(name, value)
                 .map_err(|error| format!("header {name} refused by the host: {error:?}"))?;
         }
     }
-    let outgoing = OutgoingRequest::new(fields);
+    let outgoing = OutgoingRequest::new(outgoing_fields);
     let scheme = if settings.upstream.tls {
         Scheme::Https
     } else {

@@ -4,7 +4,7 @@
 use crate::settings::Settings;
 use crate::{exchange, forward};
 use std::sync::OnceLock;
-use taskgate_filter::{EdgeFailure, Env, Limits, OtherCalls, Signing, TokenMac, Verdict};
+use taskgate_filter::{EdgeFailure, Env, Limits, Mode, OtherCalls, Signing, TokenMac, Verdict};
 use wasip2::http::types::{IncomingRequest, Method, ResponseOutparam};
 
 #[allow(
@@ -71,10 +71,7 @@ impl Env for Imports<'_> {
 
 impl wasip2::exports::http::incoming_handler::Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        let mut head = match exchange::head_of(&request) {
-            Ok(head) => head,
-            Err((head, failure)) => return edge(out, &head, failure),
-        };
+        let (mut head, fields) = exchange::head_of(&request);
         let settings = match settings() {
             Ok(settings) => settings,
             Err(problem) => {
@@ -93,14 +90,39 @@ impl wasip2::exports::http::incoming_handler::Guest for Component {
             Err(failure) => return edge(out, &head, failure),
         };
         match taskgate_filter::check(&head, &Imports(settings)) {
-            Verdict::Reject(response) => exchange::respond(out, response),
-            Verdict::Forward(_) | Verdict::Pass(_) => match forward::forward(&head, settings) {
-                Ok(answer) => exchange::send(out, answer.status, &answer.headers, &answer.body),
-                Err(problem) => {
-                    eprintln!("taskgate-http: request {}: {problem}", request_id(&head));
-                    edge(out, &head, EdgeFailure::Internal);
+            Verdict::Reject(response) if settings.mode == Mode::Enforce => {
+                exchange::respond(out, response)
+            }
+            verdict => {
+                if let Verdict::Reject(response) = verdict {
+                    // Shadow mode: the answer it would get, said (never the request's content),
+                    // and the request forwarded anyway.
+                    eprintln!(
+                        "taskgate-http: request {}: shadow: would answer {} {}",
+                        request_id(&head),
+                        response.status,
+                        response.code
+                    );
                 }
-            },
+                forward_and_relay(out, &head, &fields, settings);
+            }
+        }
+    }
+}
+
+/// Forwards the request once, its header fields as they came, and relays the upstream's
+/// answer (500 in the caller's dialect when there is none).
+fn forward_and_relay(
+    out: ResponseOutparam,
+    head: &taskgate_filter::Request,
+    fields: &[(String, Vec<u8>)],
+    settings: &Settings,
+) {
+    match forward::forward(head, fields, settings) {
+        Ok(answer) => exchange::send(out, answer.status, &answer.headers, &answer.body),
+        Err(problem) => {
+            eprintln!("taskgate-http: request {}: {problem}", request_id(head));
+            edge(out, head, EdgeFailure::Internal);
         }
     }
 }

@@ -11,10 +11,11 @@
 //! | `max-aws-body-bytes` | AWS callers' body limit | the filter's default |
 //! | `max-clock-skew-seconds` | the signature timestamp's window | 900 |
 //! | `other-calls` | `reject`, `authenticate` or `forward` | `authenticate` |
+//! | `mode` | `enforce`, or `shadow`: what the filter would answer is written to stderr and the request forwarded anyway | `enforce` |
 //!
 //! Keys go to the keyring provider, not here (`access-key.*`, `token-key.*`).
 
-use taskgate_filter::{Limits, OtherCalls};
+use taskgate_filter::{Limits, Mode, OtherCalls};
 
 /// Where accepted requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,7 @@ pub struct Settings {
     pub max_upstream_answer_bytes: usize,
     pub limits: Limits,
     pub other_calls: OtherCalls,
+    pub mode: Mode,
 }
 
 /// One configuration value by key: `None` when absent, an error (naming the key) when the
@@ -65,6 +67,12 @@ impl Settings {
                     format!(
                         "wasi:config key 'other-calls' must be reject, authenticate or forward, not {name:?}"
                     )
+                })?,
+            },
+            mode: match get("mode")? {
+                None => Mode::default(),
+                Some(name) => Mode::named(&name).ok_or_else(|| {
+                    format!("wasi:config key 'mode' must be enforce or shadow, not {name:?}")
                 })?,
             },
         })
@@ -144,6 +152,7 @@ mod tests {
                 max_upstream_answer_bytes: 16 << 20,
                 limits: Limits::default(),
                 other_calls: OtherCalls::Authenticate,
+                mode: Mode::Enforce,
             })
         );
     }
@@ -158,6 +167,7 @@ mod tests {
             ("max-aws-body-bytes", "524288"),
             ("max-clock-skew-seconds", "300"),
             ("other-calls", "reject"),
+            ("mode", "shadow"),
         ]);
         assert_eq!(
             settings,
@@ -174,6 +184,7 @@ mod tests {
                     max_clock_skew_seconds: 300,
                 },
                 other_calls: OtherCalls::Reject,
+                mode: Mode::Shadow,
             })
         );
     }

@@ -1,6 +1,6 @@
 //! One request through the plugin, in the gateway's phases: read (Envoy buffers the body, up
-//! to the dialect's limit) → check → remember → let it go on or answer → settle (the
-//! upstream's answer) → log. Every answer the plugin gives is the filter's, in the caller's
+//! to the dialect's limit) → check → remember → let it go on or answer (in shadow mode: log
+//! and count the answer, and let it go on) → settle (the upstream's answer) → log. Every answer the plugin gives is the filter's, in the caller's
 //! dialect; nothing here writes an error of its own.
 
 use crate::metrics::Metrics;
@@ -14,7 +14,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
-use taskgate_filter::{Dialect, EdgeFailure, Recall, Request, Response, Verdict};
+use taskgate_filter::{Dialect, EdgeFailure, Mode, Recall, Request, Response, Verdict};
 
 /// How long a report holds its task when its request ends without an answer Envoy tells the
 /// plugin about (the plugin releases it itself whenever the request ends): past Envoy's
@@ -56,6 +56,8 @@ pub struct Exchange {
     refusing: Option<EdgeFailure>,
     /// Bytes of a refused body thrown away so far.
     drained: usize,
+    /// Shadow mode: the code and status the request would have been answered with.
+    shadowed: Option<(String, u16)>,
 }
 
 impl Exchange {
@@ -75,6 +77,7 @@ impl Exchange {
             reading_answer: false,
             refusing: None,
             drained: 0,
+            shadowed: None,
         }
     }
 
@@ -97,11 +100,30 @@ impl Exchange {
 
     /// The filter's answer to a failure seen at the edge.
     fn answer_edge(&mut self, failure: EdgeFailure) -> Action {
-        let response = match &self.request {
+        let response = self.edge_response(failure);
+        self.answer(response)
+    }
+
+    /// The filter's response to a failure seen at the edge, in the caller's dialect.
+    fn edge_response(&self, failure: EdgeFailure) -> Response {
+        match &self.request {
             Some(request) => taskgate_filter::edge_response(request, failure),
             None => taskgate_filter::edge_response(&Request::default(), failure),
-        };
-        self.answer(response)
+        }
+    }
+
+    /// What check or remember refuses: answered (enforce), or in shadow mode logged and
+    /// counted as the answer it would be while the request goes on unchanged. (A body over
+    /// its limit is refused in both modes: it was never held whole.)
+    fn refuse(&mut self, response: Response) -> Action {
+        if self.settings.mode == Mode::Enforce {
+            return self.answer(response);
+        }
+        self.metrics
+            .count_shadow(self.dialect.name(), &response.code);
+        self.shadowed = Some((response.code, response.status));
+        self.code = "forwarded".to_owned();
+        Action::Continue
     }
 
     /// check → remember, once the whole body is here.
@@ -114,7 +136,7 @@ impl Exchange {
         // The body has done its work: only the head is needed from here on.
         request.body = Vec::new();
         match verdict {
-            Verdict::Reject(response) => self.answer(response),
+            Verdict::Reject(response) => self.refuse(response),
             Verdict::Forward(report) => {
                 self.action = Some(report.action);
                 self.code = "forwarded".to_owned();
@@ -154,17 +176,23 @@ impl Exchange {
                 self.hold = recall.task.clone().map(|task| (task, owner));
                 Action::Continue
             }
-            Admitted::Replay => self.answer_edge(EdgeFailure::NonceUsed),
-            Admitted::Settled => self.answer_edge(EdgeFailure::TaskSettled {
+            Admitted::Replay => self.refuse_edge(EdgeFailure::NonceUsed),
+            Admitted::Settled => self.refuse_edge(EdgeFailure::TaskSettled {
                 task_token: task_token.unwrap_or_default(),
             }),
-            Admitted::Busy => self.answer_edge(EdgeFailure::TaskBusy),
+            Admitted::Busy => self.refuse_edge(EdgeFailure::TaskBusy),
             Admitted::Unavailable => {
                 // As `taskgate serve` with `unavailable = "forward"`: on, without memory.
                 self.metrics.count_memory_unavailable();
                 Action::Continue
             }
         }
+    }
+
+    /// `refuse` with the filter's response to an edge failure.
+    fn refuse_edge(&mut self, failure: EdgeFailure) -> Action {
+        let response = self.edge_response(failure);
+        self.refuse(response)
     }
 
     /// The upstream answered a report this request holds the task of: settled (a 2xx, or the
@@ -301,14 +329,16 @@ impl HttpContext for Exchange {
             "action": self.action,
             "code": code,
             "status": status,
+            "shadow_code": self.shadowed.as_ref().map(|(code, _)| code),
+            "shadow_status": self.shadowed.as_ref().map(|(_, status)| status),
         });
         log(LogLevel::Info, &format!("taskgate {line}"));
     }
 }
 
 /// The request's head as the filter sees it: Envoy's pseudo-headers become the method, the
-/// path and a `host` field (first, where an HTTP/1 client writes it); header values that are
-/// not UTF-8 are read as `taskgate serve` reads them (lossily).
+/// path and a `host` field (first, where an HTTP/1 client writes it); header values are read
+/// as every build reads them (`header_text`).
 fn head() -> Request {
     let fields = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
     let mut request = Request {
@@ -318,7 +348,7 @@ fn head() -> Request {
     };
     let mut headers = Vec::with_capacity(fields.len());
     for (name, value) in fields {
-        let value = String::from_utf8_lossy(&value).into_owned();
+        let value = taskgate_filter::header_text(&value);
         match name.as_str() {
             ":method" => request.method = value,
             ":path" => request.path_with_query = value,

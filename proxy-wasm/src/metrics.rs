@@ -28,6 +28,15 @@ impl Metrics {
         ));
     }
 
+    /// Shadow mode let a request go on that enforce mode would have answered with `code`:
+    /// `taskgate_shadow_total{dialect,code}`.
+    pub fn count_shadow(&self, dialect: &str, code: &str) {
+        self.increment(&format!(
+            "taskgate_shadow_total.dialect.{dialect}.code.{}",
+            label(code)
+        ));
+    }
+
     /// A call the filter does not model, passed under `other_calls`.
     pub fn count_other_call(&self, dialect: &str, mode: &str) {
         self.increment(&format!(

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use taskgate_filter::config_file::{ConfigError, File, one_line};
-use taskgate_filter::{Env, Keyring, Limits, OtherCalls, Signing, TokenMac};
+use taskgate_filter::{Env, Keyring, Limits, Mode, OtherCalls, Signing, TokenMac};
 
 /// A validated plugin configuration. `Debug` shows no secret.
 pub struct Settings {
@@ -14,6 +14,9 @@ pub struct Settings {
     pub limits: Limits,
     /// What the filter does with the calls it does not model.
     pub other_calls: OtherCalls,
+    /// Answer what the filter or the memory refuses (`enforce`), or log and count it and let
+    /// the request go on (`shadow`).
+    pub mode: Mode,
     /// How long a settled task is remembered, in seconds (`[ledger] retention_hours`).
     pub retention_seconds: u64,
     /// False with `[store] kind = "none"`: nothing is remembered (no replay or settled-task
@@ -128,6 +131,14 @@ const MEANINGLESS: &[(&str, &str)] = &[
         "to forward unchecked, leave the plugin out of the filter chain",
     ),
     (
+        "serve.drain_delay_ms",
+        "Envoy drains its listeners itself (--drain-time-s, /drain_listeners)",
+    ),
+    (
+        "serve.trace",
+        "Envoy's own tracing starts and propagates traces",
+    ),
+    (
         "ledger.wait_ms",
         "the plugin answers a report for a task another report is with the upstream for at once (TaskBusy): a filter in Envoy cannot wait for another request",
     ),
@@ -152,6 +163,7 @@ impl Settings {
             remember,
             limits: file.limits()?,
             other_calls: file.other_calls()?,
+            mode: file.mode()?,
             retention_seconds: file.retention_hours()? * 3600,
             keyring: file.keyring()?,
         })
@@ -220,6 +232,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("limits", &self.limits)
             .field("other_calls", &self.other_calls)
+            .field("mode", &self.mode)
             .field("retention_seconds", &self.retention_seconds)
             .field("remember", &self.remember)
             .field("keyring", &self.keyring)

@@ -41,8 +41,8 @@ PRESERVE_CASE = {
 
 # The plugin's counters as Prometheus labels (as in deploy/envoy/envoy.yaml).
 STATS_TAGS = [
-    {"tag_name": "dialect", "regex": r"^wasmcustom\.taskgate_(?:requests|other_calls)_total(\.dialect\.([^.]+))"},
-    {"tag_name": "code", "regex": r"^wasmcustom\.taskgate_requests_total\.dialect\.[^.]+(\.code\.([^.]+))"},
+    {"tag_name": "dialect", "regex": r"^wasmcustom\.taskgate_(?:requests|other_calls|shadow)_total(\.dialect\.([^.]+))"},
+    {"tag_name": "code", "regex": r"^wasmcustom\.taskgate_(?:requests|shadow)_total\.dialect\.[^.]+(\.code\.([^.]+))"},
     {"tag_name": "status",
      "regex": r"^wasmcustom\.taskgate_requests_total\.dialect\.[^.]+\.code\.[^.]+(\.status\.([^.]+))$"},
     {"tag_name": "mode", "regex": r"^wasmcustom\.taskgate_other_calls_total\.dialect\.[^.]+(\.mode\.([^.]+))$"},

@@ -16,9 +16,7 @@ Run: tests/envoy/run.sh (builds the plugin, installs Envoy into the SDK venv, ru
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 import uuid
 from pathlib import Path
 
@@ -63,16 +61,6 @@ def new_token() -> str:
 def unique(text: str) -> str:
     """A task token or job id no other test uses: the plugin remembers settled tasks."""
     return f"{text}{uuid.uuid4().hex}"
-
-
-def send_raw(endpoint: str, raw: bytes) -> tuple[int, dict]:
-    """Writes `raw` (one whole HTTP/1.1 request) and reads the answer: its status and JSON body."""
-    host, port = endpoint.split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(raw)
-        answer = http.client.HTTPResponse(sock)
-        answer.begin()
-        return answer.status, json.loads(answer.read())
 
 
 def assert_forwarded_intact(sent: bytes, got: bytes) -> None:
@@ -183,7 +171,8 @@ def test_a_replayed_alibaba_request_is_signature_nonce_used(served: e.Envoy, rec
     c.send_tea_rpc(served.tap.endpoint, new_token(), c.ERROR, c.CAUSE)
     [original] = served.tap.requests()
     assert len(recorder.captures) == 1
-    status, body = send_raw(served.endpoint, original)
+    status, body = c.send_raw(served.endpoint, original)
+    body = json.loads(body)
     assert (status, body["Code"]) == (400, "SignatureNonceUsed"), body
     assert body["Message"] == "The request signature nonce has been used."
     assert len(recorder.captures) == 1, "the replay reached the upstream"
@@ -275,6 +264,39 @@ def test_each_request_is_one_log_line_and_counted_and_no_secret_is_logged(tmp_pa
     for secret in (c.ACCESS_KEY_SECRET, c.AWS_SECRET_ACCESS_KEY, c.TOKEN_KEY, "Secret.Error", "secret cause",
                    '"output"'):
         assert secret not in output, f"{secret!r} in Envoy's log"
+
+
+# ---------------------------------------------------------------------------------------------
+# shadow mode: what the plugin would answer goes on to the upstream, logged and counted
+
+
+def test_shadow_mode_lets_refused_calls_through_and_counts_enforces_codes(tmp_path: Path, recorder: c.Recorder):
+    recorder.clear()
+    settings = e.plugin_settings(extra='[serve]\nmode = "shadow"\n')
+    with e.Envoy(tmp_path, settings=settings, upstream_port=recorder.port) as envoy:
+        token = new_token()
+        result = c.send_with_secret(c.LAYOUTS[0], c.WRONG_SECRET, envoy.endpoint, token, "E", "secret cause")
+        assert result.event_id == c.EVENT_ID, "the SDK got the upstream's answer"
+        client, _ = c.aws_client("stepfunctions", envoy.endpoint, secret="not-the-secret")
+        client.send_task_failure(taskToken=unique(SFN_TOKEN), error="E", cause="c")
+        # A report for the task the upstream just settled: enforce mode's TaskAlreadyCompleted.
+        c.send_tea_rpc(envoy.endpoint, token, "E", "c")
+        c.send_tea_rpc(envoy.endpoint, token, "E", "c")
+        verdicts = envoy.wait_verdicts(4)
+        prometheus = envoy.admin("/stats/prometheus")
+        output = envoy.output()
+    assert len(recorder.captures) == 4
+    assert [(v["code"], v["status"], v["shadow_code"], v["shadow_status"]) for v in verdicts] == [
+        ("forwarded", 200, "SignatureNotMatch", 403),
+        ("forwarded", 200, "InvalidSignatureException", 400),
+        ("forwarded", 200, None, None),
+        ("forwarded", 200, "TaskAlreadyCompleted", 400),
+    ], verdicts
+    for line in ('taskgate_shadow_total{dialect="fnf",code="SignatureNotMatch"} 1',
+                 'taskgate_shadow_total{dialect="states",code="InvalidSignatureException"} 1',
+                 'taskgate_shadow_total{dialect="fnf",code="TaskAlreadyCompleted"} 1'):
+        assert line in prometheus, prometheus
+    assert "secret cause" not in output
 
 
 # ---------------------------------------------------------------------------------------------

@@ -352,3 +352,46 @@ fn version_names_the_wit_package_the_embedded_component_implements() {
         "the embedded component does not export {export}{version}"
     );
 }
+
+#[test]
+fn test_cases_may_state_shadow_mode_and_whether_the_request_is_forwarded() {
+    let dir = std::env::temp_dir().join(format!("taskgate-cli-shadow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let refused = std::fs::read_to_string(
+        root().join("tests/cases/fnf/a_bad_signature_is_refused_whatever_the_memory.toml"),
+    )
+    .expect("a corpus case");
+    let (head, expect) = refused.split_once("[expect]").expect("an [expect] table");
+    let with = |mode: &str, forwarded: bool| {
+        format!(
+            "{head}[config.serve]\nmode = \"{mode}\"\n\n[expect]\nforwarded = {forwarded}{expect}"
+        )
+    };
+    // Shadow mode: the same verdict, and the request goes on; enforce answers it at the edge.
+    std::fs::write(dir.join("shadowed.toml"), with("shadow", true)).expect("write");
+    std::fs::write(dir.join("enforced.toml"), with("enforce", false)).expect("write");
+    std::fs::write(dir.join("wrong.toml"), with("enforce", true)).expect("write");
+    std::fs::copy(
+        root().join("tests/cases/taskgate.toml"),
+        dir.join("taskgate.toml"),
+    )
+    .expect("copy the base configuration");
+
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let out = run(&["test", &dir_arg, "--verbose"], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("case shadowed ... ok"), "{stdout}");
+    assert!(stdout.contains("case enforced ... ok"), "{stdout}");
+    assert!(stdout.contains("case wrong ... FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("forwarded:\n    expected true\n    got      false"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("shadow mode: forwarded anyway, logged and counted as 403 SignatureNotMatch"),
+        "{stdout}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

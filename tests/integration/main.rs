@@ -19,6 +19,7 @@ mod gateway_tls;
 mod hostile;
 mod interface;
 mod memory;
+mod operations;
 mod robustness;
 mod rules;
 mod serve;

@@ -545,7 +545,19 @@ fn with_redis_down_requests_go_on_or_are_refused_per_unavailable_and_none_hangs(
         send(forward.addr, &fnf_report(Layout::QueryAndForm, 1100)).status,
         200
     );
+    assert_eq!(get(refuse.admin, "/readyz").status, 200);
     redis.stop();
+    // Readiness follows the store only where requests need it (`unavailable = "refuse"`).
+    let unready = get(refuse.admin, "/readyz");
+    assert_eq!(unready.status, 503);
+    let reason: serde_json::Value = serde_json::from_slice(&unready.body).expect("JSON");
+    assert!(
+        reason["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("store unreachable")),
+        "{reason}"
+    );
+    assert_eq!(get(forward.admin, "/readyz").status, 200);
     let started = Instant::now();
     let went_on = send(forward.addr, &fnf_report(Layout::QueryAndForm, 1101));
     let refused = send(refuse.addr, &fnf_report(Layout::QueryAndForm, 1102));
@@ -584,6 +596,7 @@ fn with_redis_down_requests_go_on_or_are_refused_per_unavailable_and_none_hangs(
         );
         thread::sleep(Duration::from_millis(200));
     }
+    assert_eq!(get(refuse.admin, "/readyz").status, 200);
     // The other node reconnects on its own; until then it forwards (`unavailable = "forward"`).
     loop {
         let answer = send(forward.addr, &request);

@@ -258,15 +258,20 @@ impl Call {
             Layout::Json => "application/json",
             _ => "application/x-www-form-urlencoded",
         };
-        let mut headers = vec![(
-            "Host".to_owned(),
-            "1234567890123456.cn-hangzhou.fnf.aliyuncs.com".to_owned(),
-        )];
-        if !self
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        {
+        // The service's host, unless the call names its own (a route's, say).
+        let named = |name: &str| {
+            self.headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
+        let mut headers = Vec::new();
+        if !named("host") {
+            headers.push((
+                "Host".to_owned(),
+                "1234567890123456.cn-hangzhou.fnf.aliyuncs.com".to_owned(),
+            ));
+        }
+        if !named("content-type") {
             headers.push(("Content-Type".to_owned(), content_type.to_owned()));
         }
         headers.extend(self.headers.iter().cloned());

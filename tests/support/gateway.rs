@@ -50,7 +50,7 @@ pub struct Served {
     child: Option<Child>,
     /// Where it listens for callbacks.
     pub addr: SocketAddr,
-    /// Its admin listener (`/metrics`, `/healthz`).
+    /// Its admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub admin: SocketAddr,
     stderr: PathBuf,
     /// Its scratch directory (configuration, sink, store).
@@ -198,6 +198,11 @@ impl Served {
     }
 
     /// SIGTERM, then the exit status.
+    /// The process id (for signals a test sends itself).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("child").id()
+    }
+
     /// Sends SIGHUP (reload the configuration).
     pub fn hangup(&self) {
         let child = self.child.as_ref().expect("child");

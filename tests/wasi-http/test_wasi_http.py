@@ -238,6 +238,54 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(served: Host, record
     assert recorder.captures == []
 
 
+@pytest.mark.parametrize("kind", HOSTS)
+def test_shadow_mode_forwards_what_the_filter_refuses_and_says_the_answer_it_would_give(
+    kind: str, recorder: c.Recorder, tmp_path: Path
+):
+    recorder.clear()
+    with Host(kind, settings_for(f"http://{recorder.endpoint}", mode="shadow"), tmp_path) as host:
+        result = c.send_with_secret(c.LAYOUTS[0], c.WRONG_SECRET, host.endpoint, new_token(), c.ERROR, c.CAUSE)
+        assert result.event_id == c.EVENT_ID, "the SDK got the upstream's answer"
+        client, _ = c.aws_client("stepfunctions", host.endpoint, secret="not-the-secret")
+        client.send_task_failure(taskToken=SFN_TOKEN, error="E", cause="c")
+        output = host.output()
+    assert len(recorder.captures) == 2
+    assert re.search(r"taskgate-http: request [0-9A-F-]{36}: shadow: would answer 403 SignatureNotMatch", output), output
+    assert re.search(r"taskgate-http: request [0-9a-f-]{36}: shadow: would answer 400 InvalidSignatureException", output, re.I), output
+    assert c.CAUSE not in output
+
+
+@pytest.mark.parametrize("kind", HOSTS)
+def test_a_header_that_is_not_utf8_gets_the_verdict_taskgate_serve_gives(kind: str, tmp_path: Path):
+    """One request, one verdict: a header value that is not UTF-8 is read as every build reads
+    it (`header_text`), and the request goes on with its original bytes."""
+    with c.Recorder() as recorder:
+        # What the SDK writes (RPC v1: the signature covers the query, not the headers), with a
+        # Latin-1 header added.
+        c.send_tea_rpc(recorder.endpoint, new_token(), c.ERROR, c.CAUSE)
+        sent = recorder.captures[0].raw
+        head, _, body = sent.partition(b"\r\n\r\n")
+        raw = head + b"\r\nX-Note: caf\xe9" + b"\r\n\r\n" + body
+        recorder.clear()
+        config = tmp_path / "taskgate.toml"
+        config.write_text(c.serve_config_toml(upstream=f"http://{recorder.endpoint}"), encoding="utf-8")
+        with c.Serve(config, workdir=tmp_path) as serve:
+            gateway = c.send_raw(serve.endpoint, raw)
+        with Host(kind, settings_for(f"http://{recorder.endpoint}"), tmp_path) as host:
+            component = c.send_raw(host.endpoint, raw)
+        assert gateway[0] == 200, gateway
+        assert component[0] == gateway[0], (component, gateway)
+        assert len(recorder.captures) == 2
+        # Forwarded with its original bytes (names may come lower-cased). The component hands
+        # the bytes to the host as they came; jco's Node host writes them out re-encoded as
+        # UTF-8 (`caf\xc3\xa9`), which is the host's doing.
+        forwarded = [re.search(rb"(?i)\r\nx-note: ([^\r]*)\r\n", capture.raw) for capture in recorder.captures]
+        values = [note.group(1) if note else None for note in forwarded]
+        assert values[0] == b"caf\xe9", values
+        if kind == "wasmtime":
+            assert values[1] == b"caf\xe9", values
+
+
 # ---------------------------------------------------------------------------------------------
 # what cannot be done is a 500 in the caller's dialect, said on stderr, never a hang
 
@@ -266,11 +314,13 @@ BAD_SETTINGS = [
      "wasi:config key 'other-calls' must be reject, authenticate or forward, not \"sometimes\""),
     ({"upstream": "http://127.0.0.1:9", "max-body-bytes": "64k"},
      "wasi:config key 'max-body-bytes' must be a whole number, not \"64k\""),
+    ({"upstream": "http://127.0.0.1:9", "mode": "loud"},
+     "wasi:config key 'mode' must be enforce or shadow, not \"loud\""),
 ]
 
 
 @pytest.mark.parametrize("kind", HOSTS)
-@pytest.mark.parametrize("settings,named", BAD_SETTINGS, ids=["no-upstream", "ftp", "other-calls", "max-body"])
+@pytest.mark.parametrize("settings,named", BAD_SETTINGS, ids=["no-upstream", "ftp", "other-calls", "max-body", "mode"])
 def test_a_wrong_setting_is_internal_server_error_naming_it(kind: str, settings: dict, named: str, tmp_path: Path):
     with Host(kind, {**KEYS, **settings}, tmp_path) as wrong:
         exc = c.expect_sdk_error(lambda: c.send_tea_acs3(wrong.endpoint, new_token(), c.ERROR, c.CAUSE))

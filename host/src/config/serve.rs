@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use taskgate_filter::config_file::ServeFile;
-use taskgate_filter::{Dialect, OtherCalls};
+use taskgate_filter::config_file::{ServeFile, mode_named};
+use taskgate_filter::{Dialect, Mode, OtherCalls};
 
 /// The gateway's settings (`[serve]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,14 @@ pub struct Serve {
     pub filter: bool,
     /// What the filter does with the calls it does not model (`other_calls`).
     pub other_calls: OtherCalls,
+    /// How long, after SIGTERM, the gateway goes on accepting while `/readyz` answers 503, so
+    /// that a load balancer stops sending before the listener closes.
+    pub drain_delay: Duration,
+    /// Whether the gateway starts a W3C trace for requests that come without one.
+    pub trace: Trace,
+    /// Answer what the filter refuses (`enforce`) or log and count it and forward anyway
+    /// (`shadow`); a route's own `mode` overrides it.
+    pub mode: Mode,
     /// Routes by host (`[[serve.routes]]`), checked before `upstreams` and `upstream`.
     pub routes: Vec<Route>,
     /// A PEM file of CA certificates trusted (besides the system's) for the default and
@@ -56,6 +64,28 @@ pub struct Serve {
     /// Certificate chains and keys for TLS on `listen` (`[[serve.tls.certificates]]`); empty
     /// means plain HTTP.
     pub certificates: Vec<CertificateFiles>,
+}
+
+/// `[serve] trace`: what the gateway does with W3C trace context (`traceparent`,
+/// `tracestate`). A client's context is always forwarded unchanged and its trace id logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trace {
+    /// Requests without a `traceparent` go on without one (`"pass"`, the default).
+    #[default]
+    Pass,
+    /// A request without a valid `traceparent` gets a new one upstream, its trace id logged
+    /// (`"start"`).
+    Start,
+}
+
+impl Trace {
+    fn parse(value: &str) -> anyhow::Result<Trace> {
+        match value {
+            "pass" => Ok(Trace::Pass),
+            "start" => Ok(Trace::Start),
+            other => bail!("serve.trace must be \"pass\" or \"start\", not {other:?}"),
+        }
+    }
 }
 
 /// One `[[serve.routes]]` entry: which hosts it serves and where their requests go.
@@ -69,6 +99,8 @@ pub struct Route {
     pub connect_to: Option<SocketAddr>,
     /// CA certificates trusted for this route besides the system's.
     pub ca_file: Option<PathBuf>,
+    /// This route's mode (`None`: `[serve] mode`).
+    pub mode: Option<Mode>,
 }
 
 /// One certificate chain and its private key for the TLS listener, both PEM.
@@ -110,6 +142,9 @@ impl Default for Serve {
             max_upstream_answer_bytes: 16 << 20,
             filter: true,
             other_calls: OtherCalls::default(),
+            drain_delay: Duration::ZERO,
+            trace: Trace::Pass,
+            mode: Mode::Enforce,
             routes: Vec::new(),
             ca_file: None,
             certificates: Vec::new(),
@@ -144,6 +179,10 @@ pub(super) fn validate(
                     })
                     .transpose()?,
                 ca_file: route.ca_file.map(|path| base.join(path)),
+                mode: route
+                    .mode
+                    .map(|mode| mode_named(Some(mode.as_str()), &format!("{at}.mode")))
+                    .transpose()?,
             })
         })
         .collect::<anyhow::Result<Vec<Route>>>()?;
@@ -182,6 +221,11 @@ pub(super) fn validate(
             .unwrap_or(d.max_upstream_answer_bytes),
         filter: file.filter.unwrap_or(d.filter),
         other_calls,
+        drain_delay: file
+            .drain_delay_ms
+            .map_or(d.drain_delay, Duration::from_millis),
+        trace: file.trace.as_deref().map_or(Ok(d.trace), Trace::parse)?,
+        mode: mode_named(file.mode.as_deref(), "serve.mode")?,
         routes,
         ca_file: file.ca_file.map(|path| base.join(path)),
         certificates,
@@ -198,6 +242,9 @@ pub(super) fn validate(
     let ms = |d: Duration| d.as_millis();
     if !(1..=600_000).contains(&ms(serve.upstream_timeout)) {
         bail!("serve.upstream_timeout_ms must be between 1 and 600000");
+    }
+    if ms(serve.drain_delay) > 600_000 {
+        bail!("serve.drain_delay_ms must be between 0 and 600000");
     }
     if !(1..=600_000).contains(&ms(serve.read_timeout)) {
         bail!("serve.read_timeout_ms must be between 1 and 600000");

@@ -5,7 +5,9 @@
 //! and ledger, `remember.rs`) → deliver (upstream or sink; the outcome settles the task or
 //! not) → respond.
 //!
-//! Each phase returns what the next one needs or the [`End`] the request stops with. `respond`
+//! Each phase returns what the next one needs or the [`End`] the request stops with; in
+//! shadow mode (`[serve] mode`, a route's `mode`) the ends of check and remember are logged
+//! and counted (`shadow`) and the request is forwarded anyway. `respond`
 //! is the one place an `End` becomes the caller's answer and the code logged for it; the
 //! exchange's `Drop` is the one place a request is logged and counted, however it ended
 //! (answered, or abandoned by a client that went away).
@@ -16,6 +18,7 @@ use super::head;
 use super::log::LogLine;
 use super::remember::{self, Claim, Hold};
 use super::routes::Destination;
+use crate::config::Trace;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
@@ -27,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use taskgate_filter::{Dialect, EdgeFailure, PassedCall, Report, Request, Response, Verdict};
+use taskgate_filter::{Dialect, EdgeFailure, Mode, PassedCall, Report, Request, Response, Verdict};
 use tokio::sync::OwnedSemaphorePermit;
 
 /// The answer a client gets.
@@ -65,6 +68,8 @@ struct Learned {
     upstream: Option<Duration>,
     /// The code and status answered (`None`: not answered yet, or never).
     answered: Option<(Cow<'static, str>, u16)>,
+    /// Shadow mode: the code and status enforce mode would have answered with.
+    shadowed: Option<(String, u16)>,
 }
 
 /// How a request ends; `respond` turns it into the caller's answer.
@@ -117,6 +122,8 @@ enum Delivery {
     Passed(PassedCall),
     /// Anything, unchecked (`--no-filter`).
     Unchecked,
+    /// A request the filter or the memory would answer, forwarded anyway (shadow mode).
+    Shadowed,
 }
 
 impl Delivery {
@@ -133,7 +140,7 @@ impl Delivery {
                 recall: &call.recall,
                 task_token: None,
             }),
-            Delivery::Unchecked => None,
+            Delivery::Unchecked | Delivery::Shadowed => None,
         }
     }
 }
@@ -184,16 +191,33 @@ impl Exchange {
             }
             destination => destination,
         };
+        // Shadow mode forwards what check and remember would answer; what comes before (the
+        // head, the route, the body's size and time) protects the gateway and is enforced in
+        // both modes, and so is a request for the sink, which records accepted calls only.
+        let shadow = match destination {
+            Destination::Upstream(_, mode) => {
+                mode.unwrap_or(live.config.serve.mode) == Mode::Shadow
+            }
+            Destination::Sink | Destination::Miss => false,
+        };
         let body = match self.read(body).await {
             Ok(body) => body,
             Err(end) => return end,
         };
         let delivery = match self.check(&body) {
             Ok(delivery) => delivery,
+            Err(end) if shadow => {
+                self.shadow(end);
+                Delivery::Shadowed
+            }
             Err(end) => return end,
         };
         let hold = match self.remember(&delivery).await {
             Ok(hold) => hold,
+            Err(failure) if shadow => {
+                self.shadow(End::keep(failure));
+                None
+            }
             Err(failure) => return End::keep(failure),
         };
         let end = self.deliver(destination, body, &delivery).await;
@@ -287,7 +311,8 @@ impl Exchange {
         delivery: &Delivery,
     ) -> End {
         match destination {
-            Destination::Upstream(upstream) => {
+            Destination::Upstream(upstream, _) => {
+                self.start_trace();
                 let host = self.host.as_deref().unwrap_or("");
                 self.learned.destination = Some(upstream.base(host));
                 let sent = Instant::now();
@@ -312,6 +337,18 @@ impl Exchange {
         }
     }
 
+    /// With `[serve] trace = "start"`, a request without a valid `traceparent` gets a new one
+    /// (and loses a `tracestate` that belonged to no valid trace); a client's valid context is
+    /// forwarded unchanged.
+    fn start_trace(&mut self) {
+        if self.live.config.serve.trace != Trace::Start || head::trace_id(&self.parts).is_some() {
+            return;
+        }
+        let headers = &mut self.parts.headers;
+        headers.remove(head::TRACESTATE);
+        headers.insert(head::TRACEPARENT, head::new_traceparent());
+    }
+
     /// Writes an accepted call into the sink; the service's success answer, or `None` when it
     /// cannot be written (or there is nothing to write: the CLI refuses the sink without the
     /// filter).
@@ -327,7 +364,7 @@ impl Exchange {
                 sink.record_call(call, received_at).ok()?;
                 Some(taskgate_filter::passed_response(call))
             }
-            Delivery::Unchecked => None,
+            Delivery::Unchecked | Delivery::Shadowed => None,
         }
     }
 
@@ -361,10 +398,7 @@ impl Exchange {
     }
 
     /// respond: the one place a request's end becomes the caller's answer and the code logged
-    /// for it. A failure the gateway found itself is rendered by the component
-    /// (`validator.respond`), so that a loaded component decides these bytes as it decides its
-    /// rejections; should the component fail even at that, the built-in table answers (the
-    /// code the component is built from), and the failure is counted.
+    /// for it (a failure the gateway found itself is rendered by `render`).
     fn respond(&mut self, end: End) -> Answer {
         let (answer, code) = match end {
             End::Failure {
@@ -376,14 +410,7 @@ impl Exchange {
                 if let Some(rest) = unread {
                     body::linger(rest, config.serve.read_timeout);
                 }
-                let sandbox = &self.gateway.sandbox;
-                let response = sandbox
-                    .respond(config, &self.request, failure.clone())
-                    .unwrap_or_else(|_| {
-                        let metrics = &self.gateway.metrics;
-                        metrics.component_failures.fetch_add(1, Ordering::Relaxed);
-                        taskgate_filter::edge_response(&self.request, failure)
-                    });
+                let response = self.render(failure);
                 let code = Cow::Owned(response.code.clone());
                 (vendor_response(response, close), code)
             }
@@ -398,6 +425,36 @@ impl Exchange {
         };
         self.learned.answered = Some((code, answer.status().as_u16()));
         answer
+    }
+}
+
+impl Exchange {
+    /// A failure the gateway found, in the caller's dialect: rendered by the component
+    /// (`validator.respond`), so that a loaded component decides these bytes as it decides its
+    /// rejections; should the component fail even at that, by the built-in table (the code the
+    /// component is built from), and the failure is counted.
+    fn render(&self, failure: EdgeFailure) -> Response {
+        let sandbox = &self.gateway.sandbox;
+        sandbox
+            .respond(&self.live.config, &self.request, failure.clone())
+            .unwrap_or_else(|_| {
+                let metrics = &self.gateway.metrics;
+                metrics.component_failures.fetch_add(1, Ordering::Relaxed);
+                taskgate_filter::edge_response(&self.request, failure)
+            })
+    }
+
+    /// Shadow mode: the answer `end` would give, counted and kept for the log line instead of
+    /// answered.
+    fn shadow(&mut self, end: End) {
+        let response = match end {
+            End::Rejected(response) => response,
+            End::Failure { failure, .. } => self.render(failure),
+            End::Forwarded(_) | End::Recorded(_) => return,
+        };
+        let metrics = &self.gateway.metrics;
+        metrics.count_shadow(self.dialect.name(), &response.code);
+        self.learned.shadowed = Some((response.code, response.status));
     }
 }
 
@@ -429,6 +486,7 @@ impl Drop for Exchange {
         let line = LogLine {
             request_id: self.request.request_id.as_deref(),
             client_request_id: head::client_request_id(&self.parts),
+            trace_id: head::trace_id(&self.parts),
             client: self.peer.ip(),
             method: self.parts.method.as_str(),
             // The path only: the query carries the task token and the signature.
@@ -441,6 +499,8 @@ impl Drop for Exchange {
             component_us: micros(learned.component),
             upstream_us: micros(learned.upstream),
             total_us: elapsed.as_micros() as u64,
+            shadow_code: learned.shadowed.as_ref().map(|(code, _)| code.as_str()),
+            shadow_status: learned.shadowed.as_ref().map(|(_, status)| *status),
         };
         self.gateway.log.write(&line);
     }

@@ -12,6 +12,7 @@ use crate::sandbox::Sandbox;
 use crate::store::Store;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use tokio::sync::Semaphore;
 
 /// What a configuration makes of the request path; swapped whole on reload, while each
@@ -68,4 +69,16 @@ pub struct Gateway {
     pub connections: Arc<Connections>,
     /// The memory of nonces, settled tasks and rates (`None`: `[store] kind = "none"`).
     pub store: Option<Arc<Store>>,
+    /// What `/readyz` reports besides the store.
+    pub readiness: Readiness,
+}
+
+/// The gateway's own part of readiness (`/readyz`); the component is compiled and
+/// pre-instantiated before the gateway exists, so it is ready by construction.
+#[derive(Default)]
+pub struct Readiness {
+    /// Every worker's listener is bound.
+    pub listening: AtomicBool,
+    /// A shutdown signal came: the listeners close after `drain_delay_ms`.
+    pub draining: AtomicBool,
 }

@@ -91,10 +91,8 @@ pub fn filter_request(parts: &Parts) -> Request {
             .headers
             .iter()
             .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
+                let value = taskgate_filter::header_text(value.as_bytes());
+                (name.as_str().to_owned(), value)
             })
             .collect(),
         body: Vec::new(),
@@ -114,4 +112,89 @@ pub fn client_request_id(parts: &Parts) -> Option<&str> {
         && value.iter().all(|b| b.is_ascii_graphic());
     // Visible ASCII is UTF-8.
     plausible.then(|| std::str::from_utf8(value).ok()).flatten()
+}
+
+/// The trace id of the request's W3C trace context, when it has exactly one valid
+/// `traceparent`. Read here rather than through an OpenTelemetry crate: the gateway records no
+/// spans, and this one header's format is all it needs.
+pub fn trace_id(parts: &Parts) -> Option<&str> {
+    let mut values = parts.headers.get_all(TRACEPARENT).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    valid_traceparent(value.to_str().ok()?)
+}
+
+/// W3C Trace Context §3.2: `version-traceid-parentid-flags`, lower-case hex, 2-32-16-2 digits;
+/// version `ff` is invalid and an all-zero id is invalid; a later version may append
+/// `-fields`. The trace id, if valid.
+fn valid_traceparent(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let hex = |range: std::ops::Range<usize>| {
+        bytes[range]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let zeros = |range: std::ops::Range<usize>| bytes[range].iter().all(|&b| b == b'0');
+    let well_formed = bytes.len() >= 55
+        && [2, 35, 52].iter().all(|&i| bytes[i] == b'-')
+        && hex(0..2)
+        && hex(3..35)
+        && hex(36..52)
+        && hex(53..55)
+        && &bytes[0..2] != b"ff"
+        && !zeros(3..35)
+        && !zeros(36..52);
+    let ends_right = match bytes.get(0..2) {
+        Some(b"00") => bytes.len() == 55,
+        _ => bytes.len() == 55 || bytes.get(55) == Some(&b'-'),
+    };
+    (well_formed && ends_right)
+        .then(|| text.get(3..35))
+        .flatten()
+}
+
+/// A new W3C `traceparent` (version 00, sampled): random trace and parent ids.
+pub fn new_traceparent() -> HeaderValue {
+    let trace = uuid::Uuid::new_v4().as_u128();
+    let parent = uuid::Uuid::new_v4().as_u64_pair().0 | 1;
+    let text = format!("00-{trace:032x}-{parent:016x}-01");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The W3C trace context headers.
+pub const TRACEPARENT: &str = "traceparent";
+pub const TRACESTATE: &str = "tracestate";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_follows_the_w3c_format() {
+        let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            valid_traceparent(valid),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        // A later version may append fields; version 00 may not.
+        let later = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra";
+        assert!(valid_traceparent(later).is_some());
+        assert!(valid_traceparent(&format!("{valid}-extra")).is_none());
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(valid_traceparent(bad), None, "{bad:?}");
+        }
+        let started = new_traceparent();
+        assert!(valid_traceparent(started.to_str().unwrap()).is_some());
+    }
 }

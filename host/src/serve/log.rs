@@ -30,6 +30,8 @@ pub struct LogLine<'a> {
     pub request_id: Option<&'a str>,
     /// The client's own id for the request (`X-Request-Id`), to match its logs with ours.
     pub client_request_id: Option<&'a str>,
+    /// The W3C trace id of the request's `traceparent` (the client's, or the one started).
+    pub trace_id: Option<&'a str>,
     pub client: std::net::IpAddr,
     pub method: &'a str,
     pub path: &'a str,
@@ -41,6 +43,9 @@ pub struct LogLine<'a> {
     pub component_us: Option<u64>,
     pub upstream_us: Option<u64>,
     pub total_us: u64,
+    /// Shadow mode: the code and status enforce mode would have answered with.
+    pub shadow_code: Option<&'a str>,
+    pub shadow_status: Option<u16>,
 }
 
 enum Message {

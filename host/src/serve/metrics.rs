@@ -73,6 +73,9 @@ pub struct Metrics {
     pub upstream_seconds: Histogram,
     /// Time from the request head to the response, per request.
     pub request_seconds: Histogram,
+    /// Requests forwarded in shadow mode that enforce mode would have answered, by (dialect,
+    /// the code it would have answered with).
+    shadow: Mutex<BTreeMap<(&'static str, String), u64>>,
     /// Upstream failures by kind (connect, timeout, protocol).
     upstream_errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Checks the component could not finish (trap, deadline, memory cap).
@@ -109,6 +112,13 @@ impl Metrics {
     pub fn count_request(&self, dialect: &'static str, code: &str, status: u16) {
         if let Ok(mut map) = self.requests.lock() {
             *map.entry((dialect, code.to_owned(), status)).or_default() += 1;
+        }
+    }
+
+    /// Counts one request shadow mode forwarded that enforce mode would have answered `code`.
+    pub fn count_shadow(&self, dialect: &'static str, code: &str) {
+        if let Ok(mut map) = self.shadow.lock() {
+            *map.entry((dialect, code.to_owned())).or_default() += 1;
         }
     }
 
@@ -158,6 +168,15 @@ impl Metrics {
             "taskgate_requests_total",
             "Requests answered, by dialect, vendor code and HTTP status.",
             requests,
+        );
+        let shadow = rows(&self.shadow, |(dialect, code)| {
+            format!("dialect=\"{dialect}\",code=\"{code}\"")
+        });
+        counter(
+            &mut out,
+            "taskgate_shadow_total",
+            "Requests forwarded in shadow mode that enforce mode would have answered, by dialect and the vendor code it would have answered with.",
+            shadow,
         );
         let errors = rows(&self.upstream_errors, |kind| format!("kind=\"{kind}\""));
         counter(

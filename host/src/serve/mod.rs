@@ -45,12 +45,13 @@ use crate::store::StoreKind;
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use connection::Connections;
-use gateway::{Gateway, Live};
+use gateway::{Gateway, Live, Readiness};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use listener::{Accepting, listen, spawn_worker};
 use std::io::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use taskgate_filter::Dialect;
 use tokio::net::TcpListener;
@@ -88,6 +89,7 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
         metrics,
         connections: Connections::new(serve.max_connections, serve.max_connections_per_client),
         store,
+        readiness: Readiness::default(),
     });
 
     // HTTP/1.1 with keep-alive, and HTTP/2 (by ALPN under TLS, by its preface in cleartext):
@@ -156,10 +158,24 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
         Arc::clone(&gateway),
         certificates,
     ));
-    tokio::pin!(shutdown);
+    gateway.readiness.listening.store(true, Ordering::Release);
+    // On SIGTERM: `/readyz` turns 503 at once, the listeners stay open `drain_delay_ms` more
+    // (a load balancer that polls `/readyz` stops sending meanwhile), then close.
+    let drain = async {
+        shutdown.await;
+        gateway.readiness.draining.store(true, Ordering::Release);
+        let delay = gateway.live.load().config.serve.drain_delay;
+        if !delay.is_zero() {
+            eprintln!(
+                "taskgate: shutting down: /readyz answers 503; accepting for {} ms more",
+                delay.as_millis()
+            );
+            tokio::time::sleep(delay).await;
+        }
+    };
     tokio::select! {
         () = accepting.run(listener, stopped) => {}
-        _ = &mut shutdown => {}
+        () = drain => {}
     }
     let _ = stop.send(true);
     reload_task.abort();

@@ -51,7 +51,7 @@ pub fn reload_signal() -> anyhow::Result<tokio::signal::unix::Signal> {
 
 /// On every SIGHUP: re-read the configuration; if it is valid in full (routes and their CA
 /// files, certificates included), swap it in for new requests. Settings bound at start-up
-/// (addresses, sandbox, connection limits, TLS on or off) are reported and keep their values.
+/// ([`BOUND`]) are reported and keep their running values.
 pub async fn reload_on(
     mut signals: tokio::signal::unix::Signal,
     source: Source,
@@ -60,30 +60,20 @@ pub async fn reload_on(
 ) {
     while signals.recv().await.is_some() {
         let result = (|| {
-            let config = Arc::new(source.load()?);
             let current = gateway.live.load_full();
-            let mut next = Live::build(Arc::clone(&config), Some(&current))?;
+            let (config, kept) = keep_bound(&current.config, source.load()?);
+            let config = Arc::new(config);
+            let next = Live::build(Arc::clone(&config), Some(&current))?;
             if let Some(certificates) = &certificates {
                 certificates.reload(&config.serve.certificates)?;
             }
-            let kept = bound_at_start(&current.config, &config);
+            gateway.live.store(Arc::new(next));
             if !kept.is_empty() {
                 eprintln!(
                     "taskgate: reload: {} changed; these take effect at the next restart",
                     kept.join(", ")
                 );
-                // The running listener's settings stay what they were.
-                let mut config = (*config).clone();
-                config.serve.listen = current.config.serve.listen;
-                config.serve.admin_listen = current.config.serve.admin_listen;
-                config.sandbox = current.config.sandbox;
-                config.serve.max_in_flight = current.config.serve.max_in_flight;
-                config.serve.workers = current.config.serve.workers;
-                config.store.kind = current.config.store.kind.clone();
-                config.store.timeout = current.config.store.timeout;
-                next.config = Arc::new(config);
             }
-            gateway.live.store(Arc::new(next));
             anyhow::Ok(())
         })();
         // Said before counted: whoever sees the counter move can read why.
@@ -103,39 +93,132 @@ pub async fn reload_on(
     }
 }
 
-/// The settings of `next` that differ from `current` but are bound when the gateway starts.
-fn bound_at_start(current: &Config, next: &Config) -> Vec<&'static str> {
-    let (a, b) = (&current.serve, &next.serve);
-    [
-        ("serve.listen", a.listen != b.listen),
-        ("serve.admin_listen", a.admin_listen != b.admin_listen),
-        ("sandbox", current.sandbox != next.sandbox),
-        ("serve.max_in_flight", a.max_in_flight != b.max_in_flight),
-        ("serve.workers", a.workers != b.workers),
-        ("serve.read_timeout_ms", a.read_timeout != b.read_timeout),
-        (
-            "serve.max_header_bytes",
-            a.max_header_bytes != b.max_header_bytes,
-        ),
-        ("serve.max_headers", a.max_headers != b.max_headers),
-        (
-            "serve.max_connections",
-            a.max_connections != b.max_connections,
-        ),
-        (
-            "serve.max_connections_per_client",
-            a.max_connections_per_client != b.max_connections_per_client,
-        ),
-        (
-            "serve.tls (on or off)",
-            a.certificates.is_empty() != b.certificates.is_empty(),
-        ),
-        (
-            "store (kind, path, url, timeout_ms)",
-            current.store.kind != next.store.kind || current.store.timeout != next.store.timeout,
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(name, changed)| changed.then_some(name))
-    .collect()
+/// A setting bound when the gateway starts: its name in the reload's report, whether two
+/// configurations differ in it, and how a reloaded configuration keeps the running value.
+struct Bound {
+    name: &'static str,
+    differs: fn(&Config, &Config) -> bool,
+    keep: fn(&mut Config, &Config),
+}
+
+/// A setting that is one field.
+macro_rules! bound {
+    ($name:literal, $($field:ident).+) => {
+        Bound {
+            name: $name,
+            differs: |a, b| a.$($field).+ != b.$($field).+,
+            keep: |next, current| next.$($field).+ = current.$($field).+.clone(),
+        }
+    };
+}
+
+/// Every setting bound at start-up, the one list both the reload and its report use: the
+/// listeners, the workers and their event loops, the sandbox (the engine is made once), the
+/// in-flight permits (sized once), hyper's connection settings and the connection caps, TLS on
+/// or off (the certificates themselves reload), and the store's connection.
+/// `read_timeout_ms` is hyper's head timeout and the idle timer: body reads keep the same value
+/// so that one timeout holds.
+const BOUND: &[Bound] = &[
+    bound!("serve.listen", serve.listen),
+    bound!("serve.admin_listen", serve.admin_listen),
+    bound!("serve.workers", serve.workers),
+    bound!("sandbox", sandbox),
+    bound!("serve.max_in_flight", serve.max_in_flight),
+    bound!("serve.read_timeout_ms", serve.read_timeout),
+    bound!("serve.max_header_bytes", serve.max_header_bytes),
+    bound!("serve.max_headers", serve.max_headers),
+    bound!("serve.max_connections", serve.max_connections),
+    bound!(
+        "serve.max_connections_per_client",
+        serve.max_connections_per_client
+    ),
+    Bound {
+        name: "serve.tls (on or off)",
+        differs: |a, b| a.serve.certificates.is_empty() != b.serve.certificates.is_empty(),
+        keep: |next, current| next.serve.certificates = current.serve.certificates.clone(),
+    },
+    Bound {
+        name: "store (kind, path, url, timeout_ms)",
+        differs: |a, b| a.store.kind != b.store.kind || a.store.timeout != b.store.timeout,
+        keep: |next, current| {
+            next.store.kind = current.store.kind.clone();
+            next.store.timeout = current.store.timeout;
+        },
+    },
+];
+
+/// `next` with every setting bound at start-up kept at its value in `current`, and the names
+/// of those that differed.
+fn keep_bound(current: &Config, mut next: Config) -> (Config, Vec<&'static str>) {
+    let mut kept = Vec::new();
+    for bound in BOUND {
+        if (bound.differs)(current, &next) {
+            (bound.keep)(&mut next, current);
+            kept.push(bound.name);
+        }
+    }
+    (next, kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CertificateFiles;
+    use crate::store::StoreKind;
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    /// Each bound setting changed alone: reported by that name, and kept at its running value;
+    /// a setting that reloads goes through.
+    #[test]
+    fn every_setting_bound_at_start_is_reported_and_kept() {
+        let current = Config::demo().unwrap();
+        type Change = (&'static str, fn(&mut Config));
+        let changes: &[Change] = &[
+            ("serve.listen", |c| c.serve.listen.set_port(1)),
+            ("serve.admin_listen", |c| c.serve.admin_listen.set_port(2)),
+            ("serve.workers", |c| c.serve.workers += 1),
+            ("sandbox", |c| c.sandbox.deadline_ms += 1),
+            ("serve.max_in_flight", |c| c.serve.max_in_flight += 1),
+            ("serve.read_timeout_ms", |c| {
+                c.serve.read_timeout += Duration::from_millis(1)
+            }),
+            ("serve.max_header_bytes", |c| c.serve.max_header_bytes += 1),
+            ("serve.max_headers", |c| c.serve.max_headers += 1),
+            ("serve.max_connections", |c| c.serve.max_connections += 1),
+            ("serve.max_connections_per_client", |c| {
+                c.serve.max_connections_per_client += 1
+            }),
+            ("serve.tls (on or off)", |c| {
+                c.serve.certificates.push(CertificateFiles {
+                    cert_file: "cert.pem".into(),
+                    key_file: "key.pem".into(),
+                })
+            }),
+            ("store (kind, path, url, timeout_ms)", |c| {
+                c.store.kind = StoreKind::None;
+            }),
+        ];
+        let tested: BTreeSet<_> = changes.iter().map(|(name, _)| *name).collect();
+        let bound: BTreeSet<_> = BOUND.iter().map(|b| b.name).collect();
+        assert_eq!(tested, bound, "a change for every bound setting");
+        for (name, change) in changes {
+            let mut next = current.clone();
+            change(&mut next);
+            let (kept_config, kept) = keep_bound(&current, next);
+            assert_eq!(kept, [*name]);
+            assert!(
+                BOUND.iter().all(|b| !(b.differs)(&current, &kept_config)),
+                "{name} kept"
+            );
+        }
+        let mut next = current.clone();
+        next.serve.upstream_timeout += Duration::from_secs(1);
+        let (reloaded, kept) = keep_bound(&current, next);
+        assert!(kept.is_empty());
+        assert_eq!(
+            reloaded.serve.upstream_timeout,
+            current.serve.upstream_timeout + Duration::from_secs(1)
+        );
+    }
 }

@@ -11,12 +11,12 @@ use crate::config::{HostPattern, Serve};
 use anyhow::Context as _;
 use std::collections::HashMap;
 use std::sync::Arc;
-use taskgate_filter::Dialect;
+use taskgate_filter::{Dialect, Mode};
 
 /// The routing table of one configuration, with a pooled client per destination.
 pub struct Routes {
-    /// `[[serve.routes]]`, most specific first.
-    routes: Vec<(HostPattern, Arc<Upstream>)>,
+    /// `[[serve.routes]]`, most specific first, with each route's own mode.
+    routes: Vec<(HostPattern, Arc<Upstream>, Option<Mode>)>,
     /// `[serve.upstreams]`.
     by_dialect: HashMap<Dialect, Arc<Upstream>>,
     /// `[serve] upstream`.
@@ -25,8 +25,8 @@ pub struct Routes {
 
 /// Where one request goes.
 pub enum Destination<'a> {
-    /// To this upstream.
-    Upstream(&'a Upstream),
+    /// To this upstream, under the route's own mode if it has one.
+    Upstream(&'a Upstream, Option<Mode>),
     /// To the local sink (nothing is configured to forward to).
     Sink,
     /// Nowhere: routes are configured and none serves this host.
@@ -54,11 +54,11 @@ impl Routes {
                     serve.workers,
                 )
                 .with_context(|| format!("serve.routes[{i}]"))?;
-                Ok((route.host.clone(), Arc::new(upstream)))
+                Ok((route.host.clone(), Arc::new(upstream), route.mode))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         // Stable: equally specific patterns keep their file order.
-        routes.sort_by_key(|(pattern, _)| std::cmp::Reverse(pattern.specificity()));
+        routes.sort_by_key(|(pattern, _, _)| std::cmp::Reverse(pattern.specificity()));
         let fixed = |text: &str, at: &str| -> anyhow::Result<Arc<Upstream>> {
             let url = crate::config::UpstreamUrl::parse(text).with_context(|| at.to_owned())?;
             let upstream = Upstream::new(
@@ -101,13 +101,13 @@ impl Routes {
         let routed = host.and_then(|host| {
             self.routes
                 .iter()
-                .find(|(pattern, _)| pattern.matches(host))
+                .find(|(pattern, _, _)| pattern.matches(host))
         });
-        if let Some((_, upstream)) = routed {
-            return Destination::Upstream(upstream);
+        if let Some((_, upstream, mode)) = routed {
+            return Destination::Upstream(upstream, *mode);
         }
         match self.by_dialect.get(&dialect).or(self.default.as_ref()) {
-            Some(upstream) => Destination::Upstream(upstream),
+            Some(upstream) => Destination::Upstream(upstream, None),
             None if self.routes.is_empty() => Destination::Sink,
             None => Destination::Miss,
         }

@@ -122,6 +122,15 @@ impl Store {
         })
     }
 
+    /// Whether the store answers now (readiness): always for the embedded store, a `PING`
+    /// within the timeout for Redis.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Embedded(_) => Ok(()),
+            Store::Redis(store) => store.ping().await,
+        }
+    }
+
     /// An accepted request's first step, in one atomic store operation (one round trip to
     /// Redis): its access key's rate, then its nonce claim, then its task's hold, stopping at
     /// the first that refuses it.

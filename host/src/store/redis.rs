@@ -122,7 +122,15 @@ impl RedisStore {
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         let mut connection = self.connection();
-        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection)).await {
+        self.bounded(invocation.invoke_async(&mut connection)).await
+    }
+
+    /// One operation's answer, or why there is none within the timeout.
+    async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, operation).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(StoreError(format!("redis: {error}"))),
             Err(_) => Err(StoreError(format!(
@@ -130,6 +138,14 @@ impl RedisStore {
                 self.timeout.as_millis()
             ))),
         }
+    }
+
+    /// See [`super::Store::ping`].
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let command = redis::cmd("PING");
+        let ping = command.query_async::<String>(&mut connection);
+        self.bounded(ping).await.map(drop)
     }
 
     /// See [`super::Store::admit`].

@@ -406,6 +406,31 @@ def serve_config_toml(
     return base + "\n" + memory + "\n" + "\n".join(lines) + "\n"
 
 
+def recorders_config(path: Path, fnf: "Recorder", aws: "Recorder", **kwargs) -> Path:
+    """Writes to `path` a `serve_config_toml` (with the AWS test key) that forwards Alibaba
+    calls to the `fnf` recorder and every AWS dialect to the `aws` one; `kwargs` go to
+    `serve_config_toml` (`store`, `before`, `extra`, ...). Returns `path`."""
+    upstreams = {"fnf": f"http://{fnf.endpoint}"}
+    upstreams.update({dialect: f"http://{aws.endpoint}" for dialect in ("states", "swf", "codepipeline")})
+    path.write_text(
+        serve_config_toml(upstreams=upstreams, extra_access_keys=AWS_ACCESS_KEYS, **kwargs), encoding="utf-8"
+    )
+    return path
+
+
+def send_raw(endpoint: str, raw: bytes) -> tuple[int, bytes]:
+    """Writes `raw` (one whole HTTP/1.1 request) on a new connection and reads the answer: its
+    status and body."""
+    import http.client
+
+    host, port = endpoint.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(raw)
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer.status, answer.read()
+
+
 _LISTENING = re.compile(r"^listening on (https?)://(127\.0\.0\.1:(\d+))$")
 _ADMIN = re.compile(r"^admin on http://(127\.0\.0\.1:(\d+))$")
 

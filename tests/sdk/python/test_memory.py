@@ -65,22 +65,8 @@ class RedisServer:
 
 
 def fleet_config(tmp_path: Path, name: str, redis: RedisServer, fnf: c.Recorder, aws: c.Recorder, before: str = "") -> Path:
-    path = tmp_path / name
-    path.write_text(
-        c.serve_config_toml(
-            upstreams={
-                "fnf": f"http://{fnf.endpoint}",
-                "states": f"http://{aws.endpoint}",
-                "swf": f"http://{aws.endpoint}",
-                "codepipeline": f"http://{aws.endpoint}",
-            },
-            extra_access_keys=c.AWS_ACCESS_KEYS,
-            store=f'kind = "redis"\nurl = "{redis.url}"',
-            before=before,
-        ),
-        encoding="utf-8",
-    )
-    return path
+    store = f'kind = "redis"\nurl = "{redis.url}"'
+    return c.recorders_config(tmp_path / name, fnf, aws, store=store, before=before)
 
 
 def aws_failure(service: str, endpoint: str):
