@@ -31,6 +31,7 @@ mod store_keys;
 mod time;
 pub mod token;
 mod types;
+pub mod upstream;
 mod wit_convert;
 
 #[cfg(all(target_arch = "wasm32", not(feature = "embedded")))]

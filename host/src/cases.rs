@@ -182,10 +182,10 @@ impl Kind {
 }
 
 /// Text fields as a case file's table.
-fn as_table(fields: BTreeMap<&'static str, String>) -> BTreeMap<String, toml::Value> {
+fn as_table<K: Into<String>>(fields: BTreeMap<K, String>) -> BTreeMap<String, toml::Value> {
     fields
         .into_iter()
-        .map(|(name, value)| (name.to_owned(), toml::Value::String(value)))
+        .map(|(name, value)| (name.into(), toml::Value::String(value)))
         .collect()
 }
 
@@ -278,31 +278,35 @@ pub fn call_fields(call: &PassedCall) -> BTreeMap<&'static str, String> {
     ])
 }
 
-/// A report's fields as text, by the names case files use. Absent values are left out.
-pub fn report_fields(report: &Report) -> BTreeMap<&'static str, String> {
-    let mut fields = BTreeMap::from([
-        ("dialect", report.dialect.name().to_owned()),
-        ("action", report.action.clone()),
-        ("callback", report.callback.name().to_owned()),
-        ("request_id", report.request_id.clone()),
-        ("access_key_id", report.access_key_id.clone()),
-        ("task_token", report.task_token.clone()),
-    ]);
-    if let Some(error) = &report.error {
-        fields.insert("error", error.clone());
+/// The decoded token's fields a case may name (its format's `version` and `kind` are not
+/// a rule's outcome).
+const CASE_TOKEN_FIELDS: [&str; 4] = ["execution_id", "event_id", "verified", "account"];
+
+/// A report's fields as text, by the names case files use: the report's view
+/// (`output::ReportView`, as `taskgate check` prints it and the sink keeps it) and its token's
+/// (`output::TokenView`). Absent values are left out.
+pub fn report_fields(report: &Report) -> BTreeMap<String, String> {
+    let view = serde_json::to_value(output::ReportView::of(report)).unwrap_or_default();
+    let token = report.token.as_ref().map(output::TokenView::of);
+    let token = serde_json::to_value(token).unwrap_or_default();
+    let mut fields = BTreeMap::new();
+    let mut add = |name: &str, value: &serde_json::Value| match value {
+        serde_json::Value::Null | serde_json::Value::Object(_) => {}
+        serde_json::Value::String(text) => {
+            fields.insert(name.to_owned(), text.clone());
+        }
+        other => {
+            fields.insert(name.to_owned(), other.to_string());
+        }
+    };
+    for (name, value) in view.as_object().into_iter().flatten() {
+        add(name, value);
     }
-    if let Some(cause) = &report.cause {
-        fields.insert("cause", cause.clone());
-    }
-    if let Some(output) = &report.output {
-        fields.insert("output", output.clone());
-    }
-    if let Some(token) = &report.token {
-        fields.insert("execution_id", token.execution_id.clone());
-        fields.insert("event_id", token.event_id.to_string());
-        fields.insert("verified", token.verified.to_string());
-        if let Some(account) = &token.account {
-            fields.insert("account", account.clone());
+    if let Some(token) = token.as_object() {
+        for name in CASE_TOKEN_FIELDS {
+            if let Some(value) = token.get(name) {
+                add(name, value);
+            }
         }
     }
     fields
@@ -348,7 +352,7 @@ pub fn differences(expect: &Expect, verdict: &Verdict) -> Vec<String> {
         }
     };
     let fields = |want: &Option<BTreeMap<String, toml::Value>>,
-                  got: BTreeMap<&'static str, String>,
+                  got: BTreeMap<String, String>,
                   prefix: &str,
                   compare: &mut dyn FnMut(&str, String, String)| {
         for (name, want) in want.iter().flatten() {
@@ -388,7 +392,11 @@ pub fn differences(expect: &Expect, verdict: &Verdict) -> Vec<String> {
             );
         }
         (Kind::Pass, Verdict::Pass(call)) => {
-            fields(&expect.call, call_fields(call), "call", &mut compare);
+            let got = call_fields(call)
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect();
+            fields(&expect.call, got, "call", &mut compare);
         }
         (want, got) => {
             let got = match got {

@@ -1,8 +1,78 @@
-//! JSON for what the CLI prints: verdicts and decoded tokens. Field names are snake_case and
+//! The JSON shapes of what taskgate shows: verdicts, reports and decoded tokens. A report's
+//! fields are listed once, in [`ReportView`] and [`TokenView`]: `taskgate check` prints them
+//! (the token nested as `token`), the sink appends them (the token's fields beside the
+//! report's), and policy cases name them in `[expect.report]`. Field names are snake_case and
 //! stable; tests and scripts read them.
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use taskgate_filter::{Recall, Report, Response, TaskToken, Verdict};
+
+/// A report's fields, by the names every output uses. `error`, `cause` and `output` are the
+/// caller's own data: shown on request and kept in the sink, never logged.
+#[derive(Debug, Serialize)]
+#[allow(
+    missing_docs,
+    reason = "the fields of `taskgate_filter::Report`, by the same names"
+)]
+pub struct ReportView<'a> {
+    pub dialect: &'static str,
+    pub action: &'a str,
+    pub callback: &'static str,
+    pub request_id: &'a str,
+    pub access_key_id: &'a str,
+    pub task_token: &'a str,
+    pub error: Option<&'a str>,
+    pub cause: Option<&'a str>,
+    pub output: Option<&'a str>,
+}
+
+impl<'a> ReportView<'a> {
+    /// The view of `report`.
+    pub fn of(report: &'a Report) -> ReportView<'a> {
+        ReportView {
+            dialect: report.dialect.name(),
+            action: &report.action,
+            callback: report.callback.name(),
+            request_id: &report.request_id,
+            access_key_id: &report.access_key_id,
+            task_token: &report.task_token,
+            error: report.error.as_deref(),
+            cause: report.cause.as_deref(),
+            output: report.output.as_deref(),
+        }
+    }
+}
+
+/// A decoded task token's fields.
+#[derive(Debug, Serialize)]
+#[allow(
+    missing_docs,
+    reason = "the fields of `taskgate_filter::TaskToken`, by the same names"
+)]
+pub struct TokenView<'a> {
+    pub version: &'a str,
+    pub kind: &'a str,
+    pub execution_id: &'a str,
+    pub event_id: u64,
+    /// The account whose token key verified the MAC, when it was checked.
+    pub account: Option<&'a str>,
+    pub verified: bool,
+}
+
+impl<'a> TokenView<'a> {
+    /// The view of `token`.
+    pub fn of(token: &'a TaskToken) -> TokenView<'a> {
+        TokenView {
+            version: &token.version,
+            kind: &token.kind,
+            execution_id: &token.execution_id,
+            event_id: token.event_id,
+            account: token.account.as_deref(),
+            verified: token.verified,
+        }
+    }
+}
 
 /// A verdict as one JSON object: `{"verdict":"forward","report":{…}}`,
 /// `{"verdict":"pass","call":{"dialect":…,"action":…,"request_id":…,"access_key_id":…,"recall":…}}` or
@@ -28,22 +98,17 @@ pub fn verdict(verdict: &Verdict) -> Value {
     }
 }
 
-/// The decoded report, `error`, `cause` and `output` included: this is the user's own request,
-/// printed on request (it is never logged).
+/// The decoded report ([`ReportView`]), its decoded token (`token`: an Alibaba token's
+/// [`TokenView`]; AWS tokens are opaque, `null`) and what a gateway with memory would claim
+/// for it (`recall`).
 pub fn report(report: &Report) -> Value {
-    json!({
-        "dialect": report.dialect.name(),
-        "action": report.action,
-        "callback": report.callback.name(),
-        "request_id": report.request_id,
-        "access_key_id": report.access_key_id,
-        "task_token": report.task_token,
-        "error": report.error,
-        "cause": report.cause,
-        "output": report.output,
-        "token": report.token.as_ref().map(token),
-        "recall": recall(&report.recall),
-    })
+    let mut value = json!(ReportView::of(report));
+    if let Value::Object(fields) = &mut value {
+        let token = report.token.as_ref().map(TokenView::of);
+        fields.insert("token".to_owned(), json!(token));
+        fields.insert("recall".to_owned(), recall(&report.recall));
+    }
+    value
 }
 
 /// What a gateway with memory claims and consults for the request (digests, never the values).
@@ -72,12 +137,5 @@ pub fn response(response: &Response) -> Value {
 
 /// A decoded task token.
 pub fn token(token: &TaskToken) -> Value {
-    json!({
-        "version": token.version,
-        "kind": token.kind,
-        "execution_id": token.execution_id,
-        "event_id": token.event_id,
-        "account": token.account,
-        "verified": token.verified,
-    })
+    json!(TokenView::of(token))
 }

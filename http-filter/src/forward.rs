@@ -31,7 +31,8 @@ pub fn forward(
     settings: &Settings,
 ) -> Result<Answer, String> {
     // `{host}`: the authority the client named (its `host`, which head_of always sets).
-    let authority = match &settings.upstream.authority {
+    let fixed = settings.upstream.authority();
+    let authority = match &fixed {
         Some(authority) => authority.as_str(),
         None => request.header("host").unwrap_or_default(),
     };

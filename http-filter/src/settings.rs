@@ -5,8 +5,11 @@
 //! | key | value | default |
 //! |---|---|---|
 //! | `upstream` | `http://HOST[:PORT]`, `https://HOST[:PORT]`, or `https://{host}` for the host each request names | required |
-//! | `upstream-timeout-ms` | how long the upstream may take to answer | 10000 |
-//! | `max-upstream-answer-bytes` | the longest upstream answer relayed | 16777216 |
+//! | `upstream-timeout-ms` | how long the upstream may take to answer (1 to 600000) | 10000 |
+//! | `max-upstream-answer-bytes` | the longest upstream answer relayed (1024 to 2^30) | 16777216 |
+//!
+//! The upstream URL, its bounds and defaults are the filter library's
+//! (`taskgate_filter::upstream`), as `taskgate serve` reads them.
 //! | `max-body-bytes` | Alibaba callers' body limit | 65536 |
 //! | `max-aws-body-bytes` | AWS callers' body limit | the filter's default |
 //! | `max-clock-skew-seconds` | the signature timestamp's window | 900 |
@@ -15,21 +18,15 @@
 //!
 //! Keys go to the keyring provider, not here (`access-key.*`, `token-key.*`).
 
+use taskgate_filter::upstream::{
+    Bounded, MAX_UPSTREAM_ANSWER_BYTES, UPSTREAM_TIMEOUT_MS, UpstreamUrl,
+};
 use taskgate_filter::{Limits, Mode, OtherCalls};
-
-/// Where accepted requests go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upstream {
-    /// True for `https`.
-    pub tls: bool,
-    /// `HOST[:PORT]`; `None` for `{host}`: the authority the request itself names.
-    pub authority: Option<String>,
-}
 
 /// Everything the component is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub upstream: Upstream,
+    pub upstream: UpstreamUrl,
     pub upstream_timeout_ms: u64,
     pub max_upstream_answer_bytes: usize,
     pub limits: Limits,
@@ -49,9 +46,14 @@ impl Settings {
             "wasi:config key 'upstream' is required (e.g. https://{host} or http://127.0.0.1:9000)",
         )?;
         Ok(Settings {
-            upstream: parse_upstream(&upstream)?,
-            upstream_timeout_ms: number(get, "upstream-timeout-ms", 10_000)?,
-            max_upstream_answer_bytes: number(get, "max-upstream-answer-bytes", 16 << 20)?,
+            upstream: UpstreamUrl::parse(&upstream)
+                .map_err(|problem| format!("wasi:config key 'upstream' {problem}"))?,
+            upstream_timeout_ms: bounded(get, "upstream-timeout-ms", UPSTREAM_TIMEOUT_MS)?,
+            max_upstream_answer_bytes: bounded(
+                get,
+                "max-upstream-answer-bytes",
+                MAX_UPSTREAM_ANSWER_BYTES,
+            )? as usize,
             limits: Limits {
                 max_body_bytes: number(get, "max-body-bytes", defaults.max_body_bytes)?,
                 max_aws_body_bytes: number(get, "max-aws-body-bytes", defaults.max_aws_body_bytes)?,
@@ -90,35 +92,13 @@ fn number<T: std::str::FromStr>(get: Lookup<'_>, key: &str, default: T) -> Resul
     }
 }
 
-/// `http://HOST[:PORT]`, `https://HOST[:PORT]` or `https://{host}`, with no path.
-fn parse_upstream(url: &str) -> Result<Upstream, String> {
-    let wrong = || {
-        format!(
-            "wasi:config key 'upstream' must be http://HOST[:PORT], https://HOST[:PORT] or https://{{host}}, not {url:?}"
-        )
+/// A forwarding setting with the bounds every build gives it (`taskgate_filter::upstream`).
+fn bounded(get: Lookup<'_>, key: &str, bounds: Bounded) -> Result<u64, String> {
+    let value = match get(key)? {
+        None => None,
+        Some(_) => Some(number(get, key, bounds.default)?),
     };
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else {
-        return Err(wrong());
-    };
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-._:[]".contains(c);
-    if authority == "{host}" {
-        Ok(Upstream {
-            tls,
-            authority: None,
-        })
-    } else if !authority.is_empty() && authority.chars().all(plain) {
-        Ok(Upstream {
-            tls,
-            authority: Some(authority.to_owned()),
-        })
-    } else {
-        Err(wrong())
-    }
+    bounds.check(&format!("wasi:config key '{key}'"), value)
 }
 
 #[cfg(test)]
@@ -134,7 +114,7 @@ mod tests {
         Settings::read(&|key| Ok(values.get(key).cloned()))
     }
 
-    fn upstream(url: &str) -> Result<Upstream, String> {
+    fn upstream(url: &str) -> Result<UpstreamUrl, String> {
         read(&[("upstream", url)]).map(|settings| settings.upstream)
     }
 
@@ -144,9 +124,10 @@ mod tests {
         assert_eq!(
             settings,
             Ok(Settings {
-                upstream: Upstream {
+                upstream: UpstreamUrl {
                     tls: false,
-                    authority: Some("127.0.0.1:9000".to_owned()),
+                    host: Some("127.0.0.1".to_owned()),
+                    port: Some(9000),
                 },
                 upstream_timeout_ms: 10_000,
                 max_upstream_answer_bytes: 16 << 20,
@@ -172,9 +153,10 @@ mod tests {
         assert_eq!(
             settings,
             Ok(Settings {
-                upstream: Upstream {
+                upstream: UpstreamUrl {
                     tls: true,
-                    authority: Some("states.us-east-1.amazonaws.com".to_owned()),
+                    host: Some("states.us-east-1.amazonaws.com".to_owned()),
+                    port: None,
                 },
                 upstream_timeout_ms: 2500,
                 max_upstream_answer_bytes: 1024,
@@ -194,14 +176,15 @@ mod tests {
         for (url, tls) in [("https://{host}", true), ("http://{host}/", false)] {
             assert_eq!(
                 upstream(url),
-                Ok(Upstream {
+                Ok(UpstreamUrl {
                     tls,
-                    authority: None
+                    host: None,
+                    port: None
                 })
             );
         }
         assert_eq!(
-            upstream("http://[::1]:8080").map(|u| u.authority),
+            upstream("http://[::1]:8080").map(|u| u.authority()),
             Ok(Some("[::1]:8080".to_owned()))
         );
     }
@@ -218,9 +201,10 @@ mod tests {
         ] {
             let error = upstream(url).expect_err(url);
             assert!(
-                error.starts_with("wasi:config key 'upstream' must be http://HOST[:PORT]"),
+                error.starts_with("wasi:config key 'upstream' must "),
                 "{error}"
             );
+            assert!(error.contains(&format!("{url:?}")), "{error}");
         }
         assert_eq!(
             read(&[]).map(|_| ()),
@@ -240,6 +224,10 @@ mod tests {
         assert_eq!(
             wrong("max-clock-skew-seconds", "4294967296"),
             "wasi:config key 'max-clock-skew-seconds' must be a whole number, not \"4294967296\""
+        );
+        assert_eq!(
+            wrong("upstream-timeout-ms", "0"),
+            "wasi:config key 'upstream-timeout-ms' must be between 1 and 600000"
         );
         assert_eq!(
             wrong("other-calls", "Reject"),

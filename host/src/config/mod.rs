@@ -237,7 +237,7 @@ mod tests {
             ),
             (
                 "[[serve.routes]]\nhost = \"x.com\"\nupstream = \"https://a{host}\"",
-                "only the whole host",
+                "{host} as the whole host",
             ),
             ("[serve]\nother_calls = \"maybe\"", "serve.other_calls"),
             ("[serve]\nupstream = \"http://x/path\"", "no path"),

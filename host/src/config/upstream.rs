@@ -1,7 +1,8 @@
-//! Where requests may go: host patterns (`[[serve.routes]] host`) and upstream URLs.
+//! Which hosts a route serves (`[[serve.routes]] host`). Upstream URLs are the filter
+//! library's (`taskgate_filter::upstream`), shared with the `wasi:http` build.
 
-use anyhow::{Context as _, bail};
-use std::fmt;
+use anyhow::bail;
+pub use taskgate_filter::upstream::UpstreamUrl;
 
 /// A host pattern: an exact name, or `*.` and a suffix (matching any name that ends with
 /// `.suffix`, at any depth, but not the bare suffix). Names compare case-insensitively.
@@ -59,80 +60,6 @@ impl HostPattern {
     }
 }
 
-/// Where an upstream is: `http://` or `https://`, a fixed host or `{host}` (the host the
-/// client asked for), an optional port, no path (requests keep their own).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamUrl {
-    /// True for `https://`: TLS with the certificate checked against the host.
-    pub tls: bool,
-    /// The host to connect to and name in SNI; `None` for `{host}`.
-    pub host: Option<String>,
-    /// The port; `None` for the scheme's default.
-    pub port: Option<u16>,
-}
-
-impl UpstreamUrl {
-    /// Parses `http[s]://host[:port][/]` or `http[s]://{host}[:port][/]`.
-    pub fn parse(text: &str) -> anyhow::Result<UpstreamUrl> {
-        let (tls, rest) = if let Some(rest) = text.strip_prefix("https://") {
-            (true, rest)
-        } else if let Some(rest) = text.strip_prefix("http://") {
-            (false, rest)
-        } else {
-            bail!("must start with http:// or https://, not {text:?}");
-        };
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
-            bail!("must be http[s]://host[:port] with no path, not {text:?}");
-        }
-        // `[v6]:port`, `[v6]`, `host:port` or `host`.
-        let (host, port) = match authority.strip_prefix('[') {
-            Some(v6) => {
-                let (inside, after) = v6
-                    .split_once(']')
-                    .with_context(|| format!("unclosed [ in {text:?}"))?;
-                (&authority[..inside.len() + 2], after.strip_prefix(':'))
-            }
-            None => match authority.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            },
-        };
-        let port = port
-            .map(|port| {
-                port.parse::<u16>()
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .with_context(|| format!("the port of {text:?} is not 1 to 65535"))
-            })
-            .transpose()?;
-        let host = match host {
-            "{host}" => None,
-            fixed if fixed.contains(['{', '}']) => {
-                bail!("only the whole host may be \"{{host}}\", not {text:?}")
-            }
-            fixed => Some(fixed.to_owned()),
-        };
-        Ok(UpstreamUrl { tls, host, port })
-    }
-
-    /// `scheme://host[:port]` for a request that asked for `requested` (used for `{host}`).
-    pub fn base(&self, requested: &str) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        let host = self.host.as_deref().unwrap_or(requested);
-        match self.port {
-            Some(port) => format!("{scheme}://{host}:{port}"),
-            None => format!("{scheme}://{host}"),
-        }
-    }
-}
-
-impl fmt::Display for UpstreamUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.base("{host}"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,31 +87,6 @@ mod tests {
             "", "*.", "*", "a..b", "a b", "*.*.com", "host:80", "-x-.com.", "h/st",
         ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn upstream_urls_take_a_scheme_a_fixed_or_requested_host_and_a_port() {
-        let url = UpstreamUrl::parse("https://{host}").unwrap();
-        assert_eq!(
-            url.base("states.us-east-1.amazonaws.com"),
-            "https://states.us-east-1.amazonaws.com"
-        );
-        let url = UpstreamUrl::parse("http://127.0.0.1:9000/").unwrap();
-        assert_eq!((url.tls, url.port), (false, Some(9000)));
-        assert_eq!(url.base("ignored"), "http://127.0.0.1:9000");
-        let url = UpstreamUrl::parse("https://[::1]:8443").unwrap();
-        assert_eq!(url.base("x"), "https://[::1]:8443");
-        for bad in [
-            "ftp://x",
-            "https://",
-            "https://x/p",
-            "https://x:0",
-            "https://x:http",
-            "https://u@x",
-            "https://{host}x",
-        ] {
-            assert!(UpstreamUrl::parse(bad).is_err(), "{bad:?}");
         }
     }
 }

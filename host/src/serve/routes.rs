@@ -60,7 +60,9 @@ impl Routes {
         // Stable: equally specific patterns keep their file order.
         routes.sort_by_key(|(pattern, _, _)| std::cmp::Reverse(pattern.specificity()));
         let fixed = |text: &str, at: &str| -> anyhow::Result<Arc<Upstream>> {
-            let url = crate::config::UpstreamUrl::parse(text).with_context(|| at.to_owned())?;
+            let url = crate::config::UpstreamUrl::parse(text)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| at.to_owned())?;
             let upstream = Upstream::new(
                 &url,
                 None,

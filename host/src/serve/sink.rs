@@ -2,7 +2,9 @@
 //! service's success body and appended to a JSON-lines file, so that a newcomer can point an
 //! official SDK at taskgate and see what arrives.
 
+use crate::output::{ReportView, TokenView};
 use anyhow::Context as _;
+use serde::Serialize;
 use serde_json::json;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -31,31 +33,27 @@ impl Sink {
         })
     }
 
-    /// Appends one report as one line and returns the event id given to it.
+    /// Appends one report as one line (`event_id_assigned`, `received_at`, the report's fields
+    /// ([`ReportView`]) and, for a decoded Alibaba token, its fields ([`TokenView`])) and
+    /// returns the event id given to it.
     pub fn record(&self, report: &Report, received_at: u64) -> anyhow::Result<u64> {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            event_id_assigned: u64,
+            received_at: String,
+            #[serde(flatten)]
+            report: ReportView<'a>,
+            #[serde(flatten)]
+            token: Option<TokenView<'a>>,
+        }
         let event_id = self.next_event_id.fetch_add(1, Ordering::Relaxed);
-        let token = report.token.as_ref();
-        let line = json!({
-            "event_id_assigned": event_id,
-            "received_at": format_timestamp(received_at),
-            "request_id": report.request_id,
-            "dialect": report.dialect.name(),
-            "action": report.action,
-            "callback": report.callback.name(),
-            "access_key_id": report.access_key_id,
-            "task_token": report.task_token,
-            // Alibaba tokens decoded; AWS tokens are opaque (null here).
-            "execution_id": token.map(|t| &t.execution_id),
-            "event_id": token.map(|t| t.event_id),
-            "kind": token.map(|t| &t.kind),
-            "account": token.and_then(|t| t.account.as_ref()),
-            "verified": token.map(|t| t.verified),
-            "error": report.error,
-            "cause": report.cause,
-            "output": report.output,
-        })
-        .to_string();
-        self.append(line)?;
+        let line = Line {
+            event_id_assigned: event_id,
+            received_at: format_timestamp(received_at),
+            report: ReportView::of(report),
+            token: report.token.as_ref().map(TokenView::of),
+        };
+        self.append(serde_json::to_string(&line)?)?;
         Ok(event_id)
     }
 
