@@ -12,6 +12,7 @@
 use crate::config::Config;
 use crate::output;
 use crate::sandbox::Sandbox;
+use crate::store::{self, Claim};
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use taskgate_filter::{EdgeFailure, Mode, PassedCall, Report, Request, Verdict};
 
 /// The name of a directory's base configuration file.
@@ -49,9 +51,10 @@ pub struct Case {
 }
 
 /// A case's `[memory]`: the store's state before the request, so a case can show the edge's
-/// answer to a replay, a duplicate or a caller over its rate. Applied after the check, in the
-/// order the gateway's `remember` phase consults the store (`serve/remember.rs`): rate, nonce,
-/// ledger; only to a request the filter accepted, and only for the keys its `recall` names.
+/// answer to a replay, a duplicate or a caller over its rate. Applied after the check through
+/// the gateway's own admission and order (`store::Claim`, `store::admit`, `store::refusal`):
+/// rate, nonce, ledger; only to a request the filter accepted, and only for the keys its
+/// `recall` names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreState {
@@ -74,30 +77,41 @@ fn is_false(value: &bool) -> bool {
 }
 
 impl StoreState {
-    /// The failure the gateway answers an accepted request with under this state, if any.
+    /// The failure the gateway answers an accepted request with under this state, if any: the
+    /// gateway's own admission of the request (`Claim`), run through the memory's order
+    /// (`store::admit`) against this state, answered as the gateway answers (`store::refusal`;
+    /// a busy task as after the wait).
     pub fn answer(&self, verdict: &Verdict) -> Option<EdgeFailure> {
-        let (authenticated, recall, task_token) = match verdict {
-            Verdict::Forward(report) => (true, &report.recall, Some(&report.task_token)),
-            Verdict::Pass(call) => (call.access_key_id.is_some(), &call.recall, None),
-            Verdict::Reject(_) => return None,
-        };
-        if !authenticated {
-            return None;
+        let claim = Claim::of(verdict)?;
+        // The state says whether the key is over a rate; its numbers are the state's own.
+        let rate = self.rate_limited.map(|_| (1.0, 1));
+        let admission = claim.admission(rate, "case", Duration::from_secs(1));
+        let admitted = store::admit(&mut { *self }, &admission);
+        store::refusal(admitted, claim.task_token)
+    }
+}
+
+/// The stated memory, as the steps of the memory's order.
+impl store::Steps for StoreState {
+    fn rate(&mut self, _key: &str, _per_second: f64, _burst: u32) -> Option<Duration> {
+        self.rate_limited
+            .map(|seconds| Duration::from_secs(u64::from(seconds)))
+    }
+
+    fn claim(&mut self, _key: &str, _ttl: Duration) -> bool {
+        !self.nonce_claimed
+    }
+
+    fn begin(&mut self, _task: &str, _owner: &str, _ttl: Duration) -> store::Begin {
+        match (self.settled, self.busy) {
+            (true, _) => store::Begin::Settled,
+            (false, true) => store::Begin::Busy,
+            (false, false) => store::Begin::Acquired,
         }
-        if let Some(retry_after) = self.rate_limited {
-            return Some(EdgeFailure::RateLimited { retry_after });
-        }
-        if self.nonce_claimed && recall.nonce.is_some() {
-            return Some(EdgeFailure::NonceUsed);
-        }
-        // A heartbeat (`settles` false) consults the ledger but never waits on a busy task.
-        match (recall.task.is_some(), task_token) {
-            (true, Some(task_token)) if self.settled => Some(EdgeFailure::TaskSettled {
-                task_token: task_token.clone(),
-            }),
-            (true, Some(_)) if self.busy && recall.settles => Some(EdgeFailure::TaskBusy),
-            _ => None,
-        }
+    }
+
+    fn settled(&mut self, _task: &str) -> bool {
+        self.settled
     }
 }
 

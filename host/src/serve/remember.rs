@@ -19,11 +19,11 @@
 
 use super::metrics::Metrics;
 use crate::config::Config;
-use crate::store::{Admission, Admitted, Begin, Store, StoreError, Unavailable};
+use crate::store::{Admitted, Begin, Claim, Store, StoreError, Unavailable, refusal};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use taskgate_filter::{EdgeFailure, Recall};
+use taskgate_filter::EdgeFailure;
 
 /// How often a report waiting for another report's outcome looks again.
 const POLL: Duration = Duration::from_millis(20);
@@ -88,14 +88,6 @@ fn observe<T>(
     }
 }
 
-/// What a request that passed its checks asks of the memory: an authenticated caller's key,
-/// the keys the filter named to claim (`Recall`), and, for a report or heartbeat, its token.
-pub struct Claim<'a> {
-    pub access_key_id: &'a str,
-    pub recall: &'a Recall,
-    pub task_token: Option<&'a str>,
-}
-
 /// remember: `Ok(Some(hold))` for a report whose task this request now holds, `Ok(None)` to
 /// go on with nothing held, `Err` for the answer the request ends with. `None` for `claim`
 /// (an unchecked or unauthenticated call) remembers nothing.
@@ -108,64 +100,28 @@ pub async fn remember(
     let (Some(store), Some(claim)) = (store, claim) else {
         return Ok(None);
     };
-    let Claim {
-        access_key_id,
-        recall,
-        task_token,
-    } = claim;
     let settings = &config.store;
     // Only a settling report holds its task, so only it needs an owner name.
-    let owner = match (&recall.task, task_token) {
-        (Some(_), Some(_)) if recall.settles => next_owner(),
-        _ => String::new(),
+    let owner = if claim.holds() {
+        next_owner()
+    } else {
+        String::new()
     };
-    let hold_ttl = hold_ttl(config);
-    let rate = settings.rate_for(access_key_id);
-    let admission = Admission {
-        rate: rate.map(|rate| (access_key_id, rate.per_second, rate.burst)),
-        nonce: recall.nonce.as_deref().map(|nonce| {
-            (
-                nonce,
-                Duration::from_secs(u64::from(recall.nonce_seconds.max(1))),
-            )
-        }),
-        task: recall
-            .task
-            .as_deref()
-            .filter(|_| task_token.is_some() && recall.settles)
-            .map(|task| (task, owner.as_str(), hold_ttl)),
-        // A heartbeat settles nothing: its task is only looked up.
-        consult: recall
-            .task
-            .as_deref()
-            .filter(|_| task_token.is_some() && !recall.settles),
-    };
+    let rate = settings.rate_for(claim.access_key_id);
+    let rate = rate.map(|rate| (rate.per_second, rate.burst));
+    let admission = claim.admission(rate, &owner, hold_ttl(config));
+    let task_token = claim.task_token;
     let steps = async {
         let started = Instant::now();
         let result = store.admit(&admission).await;
         observe(metrics, "admit", started, &result);
-        let begun = match result? {
-            Admitted::Limited(wait) => {
-                let retry_after = u32::try_from(wait.as_secs())
-                    .unwrap_or(u32::MAX)
-                    .saturating_add(1);
-                return Ok(Err(EdgeFailure::RateLimited { retry_after }));
-            }
-            Admitted::Replay => return Ok(Err(EdgeFailure::NonceUsed)),
-            Admitted::Free => return Ok(Ok(None)),
-            Admitted::Task(begun) => begun,
-        };
-        let Some(task_token) = task_token else {
-            return Ok(Ok(None));
-        };
-        // A consulted task (a heartbeat's) is either settled or left alone.
-        let Some(task) = admission.task else {
-            return Ok(match begun {
-                Begin::Settled => Err(EdgeFailure::TaskSettled {
-                    task_token: task_token.to_owned(),
-                }),
-                Begin::Busy | Begin::Acquired => Ok(None),
-            });
+        // A report that asked to hold its task goes on to the ledger step (which waits on a
+        // busy task); anything else is answered as `refusal` says, or goes on.
+        let admitted = result?;
+        let (Admitted::Task(begun), Some(task), Some(task_token)) =
+            (admitted, admission.task, task_token)
+        else {
+            return Ok(refusal(admitted, task_token).map_or(Ok(None), Err));
         };
         ledger(
             store,

@@ -7,7 +7,7 @@
 //! disk. What a crash can lose is the batch being written (milliseconds of claims); holds on
 //! busy tasks and rates are not kept across a restart (a hold lasts seconds, a rate refills).
 
-use super::{Admission, Admitted, Begin, gcra, millis, now_ms};
+use super::{Admission, Admitted, Begin, Steps, gcra, millis, now_ms};
 use anyhow::Context as _;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use sha2::{Digest as _, Sha256};
@@ -146,34 +146,15 @@ impl Embedded {
         }
     }
 
-    /// See [`super::Store::admit`]: every step under one lock, so it is one atomic step.
+    /// See [`super::Store::admit`]: the memory's order ([`super::admit`]) with every step
+    /// under one lock, so it is one atomic step.
     pub fn admit(&self, admission: &Admission<'_>) -> Admitted {
-        let mut maps = self.maps();
-        let now = now_ms();
-        if let Some((key, rate, burst)) = admission.rate {
-            match gcra(maps.rates.get(key).copied(), now as f64, rate, burst) {
-                Ok(tat) => {
-                    maps.rates.insert(key.to_owned(), tat);
-                }
-                Err(wait) => return Admitted::Limited(Duration::from_secs_f64(wait / 1000.0)),
-            }
-        }
-        if let Some((key, ttl)) = admission.nonce {
-            let key = compact(key);
-            if maps.nonces.get(&key).is_some_and(|until| *until > now) {
-                return Admitted::Replay;
-            }
-            let until = now + millis(ttl);
-            maps.nonces.insert(key, until);
-            self.write(Write::Nonce(key, until));
-        }
-        match (admission.task, admission.consult) {
-            (Some((task, owner, ttl)), _) => {
-                Admitted::Task(begin(&mut maps, now, task, owner, ttl))
-            }
-            (None, Some(task)) if settled(&maps, now, task) => Admitted::Task(Begin::Settled),
-            (None, _) => Admitted::Free,
-        }
+        let mut locked = Locked {
+            store: self,
+            maps: self.maps(),
+            now: now_ms(),
+        };
+        super::admit(&mut locked, admission)
     }
 
     /// See [`super::Store::begin`].
@@ -206,6 +187,50 @@ impl Embedded {
 }
 
 /// Settled, else busy, else held by `owner` for `ttl`.
+/// The maps under the store's lock, at one moment: the steps [`super::admit`] takes.
+struct Locked<'a> {
+    store: &'a Embedded,
+    maps: MutexGuard<'a, Maps>,
+    now: u64,
+}
+
+impl Steps for Locked<'_> {
+    fn rate(&mut self, key: &str, per_second: f64, burst: u32) -> Option<Duration> {
+        let now = self.now as f64;
+        match gcra(self.maps.rates.get(key).copied(), now, per_second, burst) {
+            Ok(tat) => {
+                self.maps.rates.insert(key.to_owned(), tat);
+                None
+            }
+            Err(wait) => Some(Duration::from_secs_f64(wait / 1000.0)),
+        }
+    }
+
+    fn claim(&mut self, key: &str, ttl: Duration) -> bool {
+        let key = compact(key);
+        if self
+            .maps
+            .nonces
+            .get(&key)
+            .is_some_and(|until| *until > self.now)
+        {
+            return false;
+        }
+        let until = self.now + millis(ttl);
+        self.maps.nonces.insert(key, until);
+        self.store.write(Write::Nonce(key, until));
+        true
+    }
+
+    fn begin(&mut self, task: &str, owner: &str, ttl: Duration) -> Begin {
+        begin(&mut self.maps, self.now, task, owner, ttl)
+    }
+
+    fn settled(&mut self, task: &str) -> bool {
+        settled(&self.maps, self.now, task)
+    }
+}
+
 fn begin(maps: &mut Maps, now: u64, task: &str, owner: &str, ttl: Duration) -> Begin {
     if settled(maps, now, task) {
         return Begin::Settled;

@@ -12,6 +12,7 @@ mod redis;
 
 use std::path::PathBuf;
 use std::time::Duration;
+use taskgate_filter::{EdgeFailure, Recall, Verdict};
 
 /// Which store, and where (`[store]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,122 @@ pub enum Admitted {
     Task(Begin),
     /// Rate and nonce passed, and there is no task.
     Free,
+}
+
+/// What a request that passed its checks asks of the memory: an authenticated caller's key,
+/// the keys the filter named to claim (`Recall`), and, for a report or heartbeat, its token.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// The access key whose signature verified.
+    pub access_key_id: &'a str,
+    /// The store keys the filter named.
+    pub recall: &'a Recall,
+    /// A report's or heartbeat's task token.
+    pub task_token: Option<&'a str>,
+}
+
+impl<'a> Claim<'a> {
+    /// The claim of a verdict: a report's, or an authenticated passed call's; `None` for a
+    /// rejection or a call passed unauthenticated (nothing of it is remembered).
+    pub fn of(verdict: &'a Verdict) -> Option<Claim<'a>> {
+        match verdict {
+            Verdict::Forward(report) => Some(Claim {
+                access_key_id: &report.access_key_id,
+                recall: &report.recall,
+                task_token: Some(&report.task_token),
+            }),
+            Verdict::Pass(call) => Some(Claim {
+                access_key_id: call.access_key_id.as_deref()?,
+                recall: &call.recall,
+                task_token: None,
+            }),
+            Verdict::Reject(_) => None,
+        }
+    }
+
+    /// Whether the claim holds its task while it is with the upstream (a settling report).
+    pub fn holds(&self) -> bool {
+        self.recall.task.is_some() && self.task_token.is_some() && self.recall.settles
+    }
+
+    /// What the claim asks of the store: the key's rate (`(per second, burst)`, when it has
+    /// one), its nonce, and its task: held for `owner` for `hold_ttl` by a settling report,
+    /// only looked up by a heartbeat.
+    pub fn admission(
+        &self,
+        rate: Option<(f64, u32)>,
+        owner: &'a str,
+        hold_ttl: Duration,
+    ) -> Admission<'a> {
+        let recall = self.recall;
+        let task = recall.task.as_deref().filter(|_| self.task_token.is_some());
+        Admission {
+            rate: rate.map(|(per_second, burst)| (self.access_key_id, per_second, burst)),
+            nonce: recall.nonce.as_deref().map(|nonce| {
+                let seconds = u64::from(recall.nonce_seconds.max(1));
+                (nonce, Duration::from_secs(seconds))
+            }),
+            task: task
+                .filter(|_| recall.settles)
+                .map(|task| (task, owner, hold_ttl)),
+            // A heartbeat settles nothing: its task is only looked up.
+            consult: task.filter(|_| !recall.settles),
+        }
+    }
+}
+
+/// The three things a memory keeps, one step each: what [`admit`] asks of the embedded store
+/// (its maps, under one lock) and of a policy case's stated memory (`cases::StoreState`).
+pub trait Steps {
+    /// Spends one request of the key's rate; how long until one is allowed, when over it.
+    fn rate(&mut self, key: &str, per_second: f64, burst: u32) -> Option<Duration>;
+    /// Claims the nonce for `ttl`; false when it was claimed before (a replay).
+    fn claim(&mut self, key: &str, ttl: Duration) -> bool;
+    /// Looks the task up and, unless it is settled or busy, holds it for `owner`.
+    fn begin(&mut self, task: &str, owner: &str, ttl: Duration) -> Begin;
+    /// Whether the task is settled.
+    fn settled(&mut self, task: &str) -> bool;
+}
+
+/// The memory's order, in one place: the rate, then the nonce, then the task, stopping at the
+/// first that refuses. The embedded store and `taskgate test` run this; the Redis script
+/// (`redis.rs`) is its transcription into Lua, held to the same answers by the fleet tests.
+pub fn admit(steps: &mut impl Steps, admission: &Admission<'_>) -> Admitted {
+    if let Some((key, per_second, burst)) = admission.rate
+        && let Some(wait) = steps.rate(key, per_second, burst)
+    {
+        return Admitted::Limited(wait);
+    }
+    if let Some((key, ttl)) = admission.nonce
+        && !steps.claim(key, ttl)
+    {
+        return Admitted::Replay;
+    }
+    match (admission.task, admission.consult) {
+        (Some((task, owner, ttl)), _) => Admitted::Task(steps.begin(task, owner, ttl)),
+        (None, Some(task)) if steps.settled(task) => Admitted::Task(Begin::Settled),
+        (None, _) => Admitted::Free,
+    }
+}
+
+/// The edge's answer to what the store admitted, if it refuses the request. `task_token` is the
+/// report's (for the service's "already closed" answer). A busy task is `TaskBusy`: the gateway
+/// first waits (bounded) for the other report's outcome.
+pub fn refusal(admitted: Admitted, task_token: Option<&str>) -> Option<EdgeFailure> {
+    match admitted {
+        Admitted::Limited(wait) => {
+            // Whole seconds, rounded up: a client that waits that long is allowed.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let retry_after = u32::try_from(seconds).unwrap_or(u32::MAX).max(1);
+            Some(EdgeFailure::RateLimited { retry_after })
+        }
+        Admitted::Replay => Some(EdgeFailure::NonceUsed),
+        Admitted::Task(Begin::Settled) => Some(EdgeFailure::TaskSettled {
+            task_token: task_token.unwrap_or_default().to_owned(),
+        }),
+        Admitted::Task(Begin::Busy) => Some(EdgeFailure::TaskBusy),
+        Admitted::Task(Begin::Acquired) | Admitted::Free => None,
+    }
 }
 
 /// The store could not answer (unreachable, timed out, or an I/O error): why, for the log.

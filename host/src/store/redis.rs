@@ -15,7 +15,8 @@ const PREFIX: &str = "taskgate:";
 /// Connections kept open (each multiplexes any number of requests).
 const POOL: usize = 2;
 
-/// An accepted request's first step (see `Store::admit`), atomically. KEYS: the rate, the
+/// An accepted request's first step (see `Store::admit`), atomically: `super::admit`'s order
+/// (rate, nonce, task) written in Lua, since it must run inside Redis. KEYS: the rate, the
 /// nonce, the settled task and the task's hold (placeholders for parts that are absent). ARGV:
 /// has a rate, ms one request costs, burst; has a nonce, its ttl in ms; the task's use ('1'
 /// hold, '2' only consult, '0' none), owner, the hold's ttl in ms. The rate is GCRA as `super::gcra`, on the Redis server's clock. Returns
