@@ -131,16 +131,8 @@ impl Delivery {
     /// What the memory is asked for this delivery: only what an authenticated caller sent.
     fn claim(&self) -> Option<Claim<'_>> {
         match self {
-            Delivery::Report(report) => Some(Claim {
-                access_key_id: &report.access_key_id,
-                recall: &report.recall,
-                task_token: Some(&report.task_token),
-            }),
-            Delivery::Passed(call) => Some(Claim {
-                access_key_id: call.access_key_id.as_deref()?,
-                recall: &call.recall,
-                task_token: None,
-            }),
+            Delivery::Report(report) => Some(Claim::of_report(report)),
+            Delivery::Passed(call) => Claim::of_call(call),
             Delivery::Unchecked | Delivery::Shadowed => None,
         }
     }

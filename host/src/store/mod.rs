@@ -12,7 +12,7 @@ mod redis;
 
 use std::path::PathBuf;
 use std::time::Duration;
-use taskgate_filter::{EdgeFailure, Recall, Verdict};
+use taskgate_filter::{EdgeFailure, PassedCall, Recall, Report, Verdict};
 
 /// Which store, and where (`[store]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,18 +107,28 @@ impl<'a> Claim<'a> {
     /// rejection or a call passed unauthenticated (nothing of it is remembered).
     pub fn of(verdict: &'a Verdict) -> Option<Claim<'a>> {
         match verdict {
-            Verdict::Forward(report) => Some(Claim {
-                access_key_id: &report.access_key_id,
-                recall: &report.recall,
-                task_token: Some(&report.task_token),
-            }),
-            Verdict::Pass(call) => Some(Claim {
-                access_key_id: call.access_key_id.as_deref()?,
-                recall: &call.recall,
-                task_token: None,
-            }),
+            Verdict::Forward(report) => Some(Claim::of_report(report)),
+            Verdict::Pass(call) => Claim::of_call(call),
             Verdict::Reject(_) => None,
         }
+    }
+
+    /// A report's claim.
+    pub fn of_report(report: &'a Report) -> Claim<'a> {
+        Claim {
+            access_key_id: &report.access_key_id,
+            recall: &report.recall,
+            task_token: Some(&report.task_token),
+        }
+    }
+
+    /// A passed call's claim, when its caller was authenticated.
+    pub fn of_call(call: &'a PassedCall) -> Option<Claim<'a>> {
+        Some(Claim {
+            access_key_id: call.access_key_id.as_deref()?,
+            recall: &call.recall,
+            task_token: None,
+        })
     }
 
     /// Whether the claim holds its task while it is with the upstream (a settling report).
