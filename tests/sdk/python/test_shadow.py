@@ -2,13 +2,15 @@
 enforcing gateway answers at the edge (a wrong secret, a report for a task already settled) go
 through to the recording upstream unchanged, and the gateway logs and counts the exact code
 enforce mode answered them with (`shadow_code` in the log line,
-`taskgate_shadow_total{dialect,code}`).
+`taskgate_shadow_total{dialect,code}`). And a client's W3C trace context (boto3 adding
+`traceparent` and `tracestate`) reaches the upstream byte for byte, its trace id in the log.
 
 Run: tests/sdk/setup.sh && TASKGATE_BIN=target/release/taskgate tests/sdk/.venv/bin/python -m pytest tests/sdk/python/test_shadow.py
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,27 @@ def test_a_report_for_a_settled_task_goes_through_in_shadow_mode_with_the_settle
             [line] = shadow_lines(shadow)
             assert line["shadow_code"] == "TaskAlreadyCompleted", line
             assert line["code"] == "forwarded"
+
+
+def test_a_traceparent_boto3_sends_reaches_the_upstream_byte_for_byte_and_is_logged(tmp_path: Path) -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    tracestate = "congo=t61rcWkgMzE"
+
+    def add_trace_context(request, **_kwargs) -> None:
+        request.headers["traceparent"] = traceparent
+        request.headers["tracestate"] = tracestate
+
+    with c.Recorder() as fnf, c.Recorder(answer="aws") as aws:
+        with c.Serve(config(tmp_path, "enforce.toml", "enforce", fnf, aws), workdir=tmp_path) as serve:
+            client, _ = c.aws_client("stepfunctions", serve.endpoint)
+            client.meta.events.register("before-sign", add_trace_context)
+            client.send_task_failure(taskToken=SFN_TOKEN, error="E", cause="c")
+            deadline = time.monotonic() + 10
+            while not (traced := [line for line in serve.log_lines() if line.get("trace_id")]):
+                assert time.monotonic() < deadline, serve.stderr_text()
+                time.sleep(0.05)
+        [raw] = [capture.raw for capture in aws.captures]
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    assert f"\r\ntraceparent: {traceparent}\r\n" in head, head
+    assert f"\r\ntracestate: {tracestate.lower()}\r\n" in head, head
+    assert traced[0]["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
