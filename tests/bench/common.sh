@@ -172,3 +172,12 @@ cleanup() {
     done
     rm -rf "$work"
 }
+
+# CPU clock ticks (utime + stime) of the processes given.
+ticks() {
+    local pid total=0
+    for pid in "$@"; do
+        total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+    done
+    echo "$total"
+}
