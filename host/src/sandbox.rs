@@ -19,7 +19,7 @@ use std::time::Duration;
 use taskgate_filter::{
     Dialect, EdgeFailure, Env as _, Request, Response, TaskToken, TokenError, Verdict,
 };
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{self, Component, ComponentExportIndex, HasSelf, Linker, TypedFunc};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
     StoreLimitsBuilder,
@@ -60,6 +60,11 @@ enum Compile {
 pub struct Sandbox {
     engine: Engine,
     pre: bindings::FilterPre<State>,
+    /// Where each export sits in the component, for the typed bindings of the rarer calls.
+    indices: bindings::FilterIndices,
+    /// `validator.check`, found and type-checked once: the per-request call skips the bindings'
+    /// `load`, which type-checks every export of every new instance (measured in BENCHMARKS.md).
+    check: ComponentExportIndex,
     /// Checks one instance may serve before it is dropped; 1 means a fresh instance every time.
     reuse: u32,
     /// Instances that finished a check cleanly and may serve another.
@@ -70,8 +75,16 @@ pub struct Sandbox {
 /// that failed in any way is never put back.
 struct Warm {
     store: Store<State>,
-    filter: bindings::Filter,
+    instance: component::Instance,
     checks: u32,
+}
+
+impl Warm {
+    /// The typed bindings of every export, for the calls other than `check` (rarer: looking
+    /// them up type-checks each export again).
+    fn filter(&mut self, sandbox: &Sandbox) -> anyhow::Result<bindings::Filter> {
+        Ok(sandbox.indices.load(&mut self.store, &self.instance)?)
+    }
 }
 
 /// Most warm instances kept at once (each holds a slot of the pool).
@@ -186,10 +199,14 @@ impl Sandbox {
         let pre = bindings::FilterPre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).context(
             "the component does not fit the taskgate:filter world (is it a taskgate filter build?)",
         )?)?;
+        let indices = bindings::FilterIndices::new(pre.instance_pre())?;
+        let check = check_export(&engine, &pre)?;
         start_ticker(&engine)?;
         Ok(Sandbox {
             engine,
             pre,
+            indices,
+            check,
             reuse: reuse.max(1),
             warm: Mutex::new(Vec::new()),
         })
@@ -223,10 +240,10 @@ impl Sandbox {
                 store.limiter(|state| &mut state.limits);
                 // A new store's deadline is already due: instantiation needs one too.
                 store.set_epoch_deadline(deadline_ticks(config));
-                let filter = self.pre.instantiate(&mut store)?;
+                let instance = self.pre.instance_pre().instantiate(&mut store)?;
                 Warm {
                     store,
-                    filter,
+                    instance,
                     checks: 0,
                 }
             }
@@ -252,13 +269,20 @@ impl Sandbox {
     /// Checks one request in an instance of the pool (fresh unless `instance_reuse` lets a clean
     /// one serve again). An error means the component itself failed (a
     /// trap, the deadline, the memory cap): the request was neither accepted nor rejected.
+    #[allow(
+        unsafe_code,
+        reason = "the one unchecked typed call, as the generated bindings make it themselves"
+    )]
     pub fn check(&self, config: &Arc<Config>, request: Request) -> anyhow::Result<Verdict> {
         let mut instance = self.instance(config)?;
+        let func = (instance.instance)
+            .get_func(&mut instance.store, self.check)
+            .context("the component lost its check export")?;
+        // SAFETY: `check_export` type-checked this export of this component against these
+        // types when the sandbox was made; every instance comes from the same component.
+        let check = unsafe { TypedFunc::<(&wit::Request,), (wit::Verdict,)>::new_unchecked(func) };
         // On any error the instance is dropped here, never kept.
-        let verdict = instance
-            .filter
-            .taskgate_filter_validator()
-            .call_check(&mut instance.store, &to_wit_request(request))?;
+        let (verdict,) = check.call(&mut instance.store, (&to_wit_request(request),))?;
         self.keep(instance);
         Ok(verdict_of_wit(verdict))
     }
@@ -270,8 +294,7 @@ impl Sandbox {
         request: Request,
     ) -> anyhow::Result<(Verdict, Vec<String>)> {
         let mut instance = self.instance(config)?;
-        let explanation = instance
-            .filter
+        let explanation = (instance.filter(self)?)
             .taskgate_filter_validator()
             .call_explain(&mut instance.store, &to_wit_request(request))?;
         self.keep(instance);
@@ -288,7 +311,8 @@ impl Sandbox {
         failure: EdgeFailure,
     ) -> anyhow::Result<Response> {
         let mut instance = self.instance(config)?;
-        let response = instance.filter.taskgate_filter_validator().call_respond(
+        let filter = instance.filter(self)?;
+        let response = filter.taskgate_filter_validator().call_respond(
             &mut instance.store,
             &to_wit_request(request.head()),
             &to_wit_failure(failure),
@@ -307,7 +331,8 @@ impl Sandbox {
         body: &[u8],
     ) -> anyhow::Result<bool> {
         let mut instance = self.instance(config)?;
-        let settles = instance.filter.taskgate_filter_validator().call_settles(
+        let filter = instance.filter(self)?;
+        let settles = filter.taskgate_filter_validator().call_settles(
             &mut instance.store,
             to_wit_dialect(dialect),
             status,
@@ -325,13 +350,48 @@ impl Sandbox {
         token: &str,
     ) -> anyhow::Result<Result<TaskToken, TokenError>> {
         let mut instance = self.instance(config)?;
-        let result = instance
-            .filter
+        let result = (instance.filter(self)?)
             .taskgate_filter_validator()
             .call_decode_token(&mut instance.store, token)?;
         self.keep(instance);
         Ok(result.map(token_of_wit).map_err(token_error_of_wit))
     }
+}
+
+/// Finds `validator.check` in the component and type-checks it, once, in a scratch instance
+/// (the index then serves every instance of the same component).
+fn check_export(
+    engine: &Engine,
+    pre: &bindings::FilterPre<State>,
+) -> anyhow::Result<ComponentExportIndex> {
+    let component = pre.instance_pre().component();
+    // `taskgate:filter@X.Y.Z` (the WIT package, from the build script): the interface is
+    // `taskgate:filter/validator@X.Y.Z`.
+    let (package, version) = env!("TASKGATE_WIT_PACKAGE")
+        .split_once('@')
+        .context("the WIT package has no version")?;
+    let interface = format!("{package}/validator@{version}");
+    let (_, validator) = component
+        .get_export(None, &interface)
+        .with_context(|| format!("the component does not export {interface}"))?;
+    let (_, check) = component
+        .get_export(Some(&validator), "check")
+        .with_context(|| format!("{interface} has no check"))?;
+    let config = Arc::new(Config::demo()?);
+    let mut store = Store::new(
+        engine,
+        State {
+            limits: limits(&config),
+            config,
+        },
+    );
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = pre.instance_pre().instantiate(&mut store)?;
+    instance
+        .get_typed_func::<(&wit::Request,), (wit::Verdict,)>(&mut store, check)
+        .map_err(anyhow::Error::from)
+        .context("validator.check has another signature than this host's")?;
+    Ok(check)
 }
 
 /// The configured deadline in epoch ticks (at least one).
