@@ -191,7 +191,7 @@ impl Upstream {
                 UpstreamError::Protocol
             }
         })?;
-        parts.headers = without_hop_by_hop(&parts.headers);
+        parts.headers = without_hop_by_hop(&parts.headers, 0);
         Ok(Response::from_parts(parts, Full::new(body)))
     }
 }
@@ -249,7 +249,8 @@ impl tower_service::Service<Uri> for Dialer {
 /// the client library.
 fn forwarded_headers(original: &HeaderMap, client_ip: IpAddr) -> HeaderMap {
     let forwarded_for = HeaderName::from_static("x-forwarded-for");
-    let mut headers = without_hop_by_hop(original);
+    // Room for the one header added: a full map would grow (rehash) to take it.
+    let mut headers = without_hop_by_hop(original, 1);
     let value = match original.get(&forwarded_for).and_then(|v| v.to_str().ok()) {
         Some(earlier) => format!("{earlier}, {client_ip}"),
         None => client_ip.to_string(),
@@ -263,7 +264,8 @@ fn forwarded_headers(original: &HeaderMap, client_ip: IpAddr) -> HeaderMap {
 
 /// A copy without hop-by-hop headers, built anew: `HeaderMap::remove` would move the last
 /// header into the removed one's place, and a proxy should keep the order the client sent.
-fn without_hop_by_hop(headers: &HeaderMap) -> HeaderMap {
+/// `room` is how many headers the caller will add.
+fn without_hop_by_hop(headers: &HeaderMap, room: usize) -> HeaderMap {
     let named: Vec<HeaderName> = headers
         .get_all(hyper::header::CONNECTION)
         .iter()
@@ -271,7 +273,7 @@ fn without_hop_by_hop(headers: &HeaderMap) -> HeaderMap {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    let mut kept = HeaderMap::with_capacity(headers.len());
+    let mut kept = HeaderMap::with_capacity(headers.len() + room);
     for (name, value) in headers {
         if !taskgate_filter::HOP_BY_HOP.contains(&name.as_str()) && !named.contains(name) {
             kept.append(name.clone(), value.clone());
