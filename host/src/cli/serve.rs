@@ -42,6 +42,7 @@ pub fn run(
     let source = taskgate::serve::Source::new(inputs.config.clone(), overrides);
     let config = Arc::new(source.load()?);
     let sandbox = sandbox(inputs, &config, true)?;
+    crate::release_freed_memory();
     // Worker 0's event loop, on this thread; `serve::run` starts the others on threads of their own.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
