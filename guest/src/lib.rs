@@ -64,6 +64,7 @@ pub fn check(request: &Request, env: &dyn Env) -> Verdict {
 #[cfg(feature = "test-faults")]
 mod test_faults {
     use crate::types::{Request, Response};
+    use std::sync::atomic::{AtomicPtr, Ordering};
 
     /// Marks an answer rendered by a fault build, so that a test can tell that a host's answer
     /// to its own failure came from the loaded component and not from the host's built-in table.
@@ -78,10 +79,25 @@ mod test_faults {
     const TRAP: &[u8] = b"taskgate-test-trap";
     /// A body containing this never returns (until the host's deadline stops it).
     const SPIN: &[u8] = b"taskgate-test-spin";
+    /// A body containing this leaves a mark in the instance's memory (a static and a heap
+    /// block) ...
+    const REMEMBER: &[u8] = b"taskgate-test-remember";
+    /// ... and a body containing this traps if the instance still holds such a mark: it saw an
+    /// earlier request. How a test proves that every request gets memory of its own.
+    const RECALL: &[u8] = b"taskgate-test-recall";
+
+    static REMEMBERED: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 
     pub fn act_on(request: &Request) {
         let has = |marker: &[u8]| request.body.windows(marker.len()).any(|w| w == marker);
         if has(TRAP) {
+            std::process::abort();
+        }
+        if has(REMEMBER) {
+            let mark = Box::leak(REMEMBER.to_vec().into_boxed_slice());
+            REMEMBERED.store(mark.as_mut_ptr(), Ordering::Relaxed);
+        }
+        if has(RECALL) && !REMEMBERED.load(Ordering::Relaxed).is_null() {
             std::process::abort();
         }
         if has(SPIN) {

@@ -210,6 +210,46 @@ fn the_memory_cap_turns_an_oversized_request_into_an_internal_error_not_a_crash(
     assert!(matches!(ok, Verdict::Forward(_)));
 }
 
+/// Every check runs in memory of its own: the pooling allocator hands the next instance the same
+/// slot, with only the pages the last one dirtied reset (sandbox.rs), and a request must never
+/// find what the one before it left there. The fault build leaves a mark in a static and on its
+/// heap for a body with `taskgate-test-remember`, and traps on `taskgate-test-recall` if it
+/// finds one; with instance reuse on, the same pair must trap (the probe can see a leak).
+#[test]
+fn a_request_never_sees_what_the_one_before_it_left_in_memory() {
+    let config = demo();
+    let component = std::fs::read(taskgate_tests::gateway::faults_component()).expect("component");
+    let with = |marker: &str| {
+        Call::new(Layout::QueryAndForm)
+            .set("Cause", &format!("x {marker} y"))
+            .received_at(signed_at())
+            .build()
+    };
+    let (remember, recall) = (with("taskgate-test-remember"), with("taskgate-test-recall"));
+    let fresh = taskgate::sandbox::Sandbox::for_gateway(&component, config.sandbox.memory_bytes, 1)
+        .expect("sandbox");
+    for round in 0..50 {
+        let left = fresh.check(&config, remember.clone()).expect("remember");
+        assert!(
+            matches!(left, Verdict::Forward(_)),
+            "round {round}: {left:?}"
+        );
+        let next = fresh.check(&config, recall.clone());
+        assert!(
+            matches!(next, Ok(Verdict::Forward(_))),
+            "round {round}: the next instance saw the last one's memory: {next:?}"
+        );
+    }
+    let reused =
+        taskgate::sandbox::Sandbox::for_gateway(&component, config.sandbox.memory_bytes, 2)
+            .expect("sandbox");
+    reused.check(&config, remember).expect("remember");
+    assert!(
+        reused.check(&config, recall).is_err(),
+        "a reused instance keeps its memory: the probe must notice"
+    );
+}
+
 #[test]
 fn a_reused_instance_gives_the_same_verdicts_as_fresh_ones() {
     let config = demo();
