@@ -27,7 +27,10 @@ from collections import Counter, defaultdict
 # Order matters only between rules that can match the same frame.
 PARTS = [
     # The filter component (wasmtime); see sandbox.rs.
-    ("component: guest code (the check)", r"^wasm\[\d+\]::function"),
+    # JIT code named by the gateway's perf map: `wasm[N]::function[M]`, or the function's own name
+    # when the component keeps its name section; its trampolines are the next rule's.
+    ("component: guest code (the check)",
+     r"^wasm\[\d+\]::function|^(?!.*trampoline|module_start).*\(/tmp/perf-\d+\.map\)$"),
     ("component: imports (MAC, digest, keyring)",
      r"keyring::Host|digest::Host|settings::Host|sha2::|hmac::|(?<![A-Za-z])ring::|verify_signature|"
      r"verify_token_mac"),
@@ -37,7 +40,7 @@ PARTS = [
      r"catch_unwind_and_record_trap|func::Func::call|call_check"),
     ("component: instantiation", r"InstancePre.*instantiate|FilterPre.*instantiate|"
      r"Instantiator|allocate_instance|Store<T>::new|StoreOpaque::new|store::Store.*::new|"
-     r"Sandbox::instance|get_typed_func|typecheck_"),
+     r"Sandbox::instance|get_typed_func|typecheck_|^module_start"),
     ("component: dropping the instance, resetting its memory",
      r"drop_in_place<wasmtime|Store.*as core::ops::drop::Drop|deallocate|MemoryPool|"
      r"clear_and_remain_ready|reset_with_anon|decommit|ModuleAffinityIndexAllocator|"

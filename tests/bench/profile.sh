@@ -18,7 +18,9 @@
 # Needs `perf` (Debian's linux-perf; installed when missing) and kernel.perf_event_paranoid <= 1
 # or root. Settings: DURATION (default 5), WARMUP (default 1), CONNECTIONS (default 32), FREQ
 # (samples per second per CPU, default 999), TOP (also list the N largest unattributed
-# functions), KEEP (a directory to keep the perf data and scripts in).
+# functions), KEEP (a directory to keep the perf data and scripts in), COMPONENT (a filter
+# component to load instead of the embedded one: a build that keeps its name section lets perf
+# name the guest's functions, e.g. CARGO_PROFILE_COMPONENT_STRIP=false).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -64,6 +66,7 @@ for target in "${targets[@]}"; do
     filter | no-filter)
         flags=()
         [ "$target" = no-filter ] && flags+=(--no-filter)
+        [ -n "${COMPONENT:-}" ] && flags+=(--component "$COMPONENT")
         TASKGATE_PERFMAP=1 "$bin/taskgate" serve --config "$work/taskgate.toml" \
             --upstream "http://$upstream" "${flags[@]}" >"$work/$target.out" 2>"$work/$target.log" &
         proxy_pid=$!
