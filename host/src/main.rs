@@ -8,9 +8,13 @@
 
 mod cli;
 
-/// mimalloc: per-thread free lists instead of glibc's bins and chunk consolidation, about a
-/// tenth of the filtering gateway's CPU per request (BENCHMARKS.md). Built without transparent
-/// huge pages (`no_thp`): a 2 MiB page per heap would triple the idle gateway's memory.
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// mimalloc: per-thread free lists instead of glibc's bins and chunk consolidation, 5–8 % of
+/// the gateway's CPU per request (BENCHMARKS.md). Built without transparent huge pages
+/// (`no_thp`): a 2 MiB page per heap would more than double the idle gateway's memory.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -25,10 +29,6 @@ fn release_freed_memory() {
     // SAFETY: `mi_collect` only walks and purges the allocator's own structures.
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
-
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(

@@ -294,7 +294,8 @@ impl Sandbox {
         request: Request,
     ) -> anyhow::Result<(Verdict, Vec<String>)> {
         let mut instance = self.instance(config)?;
-        let explanation = (instance.filter(self)?)
+        let filter = instance.filter(self)?;
+        let explanation = filter
             .taskgate_filter_validator()
             .call_explain(&mut instance.store, &to_wit_request(request))?;
         self.keep(instance);
@@ -350,7 +351,8 @@ impl Sandbox {
         token: &str,
     ) -> anyhow::Result<Result<TaskToken, TokenError>> {
         let mut instance = self.instance(config)?;
-        let result = (instance.filter(self)?)
+        let filter = instance.filter(self)?;
+        let result = filter
             .taskgate_filter_validator()
             .call_decode_token(&mut instance.store, token)?;
         self.keep(instance);

@@ -37,19 +37,28 @@ until_listening() {
     die "$name does not listen on $port after 60 s: $(cat "$@" 2>/dev/null)"
 }
 
+# debian_install PACKAGE...: installs the first of the Debian packages given that installs (as
+# root or through sudo without a password); fails if none does.
+debian_install() {
+    local package as_root=()
+    if [ "$(id -u)" != 0 ]; then as_root=(sudo -n); fi
+    for package in "$@"; do
+        DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q "$package" >/dev/null &&
+            return 0
+    done
+    return 1
+}
+
 # start_nginx UPSTREAM: the yardstick, what a user would put there instead: Debian's nginx
 # (installed when missing, as root or through sudo without a password) as a plain proxy_pass to
 # UPSTREAM, upstream keep-alive, one worker per CPU, a buffered access log. Sets $nginx (its
 # address) and $nginx_pid, and adds it to $pids.
 start_nginx() {
-    local upstream=$1 nginx_bin nginx_port as_root=()
+    local upstream=$1 nginx_bin nginx_port
     nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
     if [ ! -x "$nginx_bin" ]; then
         step "install nginx (Debian's)"
-        if [ "$(id -u)" != 0 ]; then as_root=(sudo -n); fi
-        DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q nginx-light >/dev/null ||
-            DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q nginx >/dev/null ||
-            die "nginx is not installed and could not be installed"
+        debian_install nginx-light nginx || die "nginx is not installed and could not be installed"
     fi
     nginx_port=$(free_port)
     mkdir -p "$work/nginx"

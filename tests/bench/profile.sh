@@ -39,10 +39,7 @@ source tests/bench/common.sh
 
 if ! command -v perf >/dev/null; then
     step "install perf (Debian's linux-perf)"
-    as_root=()
-    if [ "$(id -u)" != 0 ]; then as_root=(sudo -n); fi
-    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q linux-perf >/dev/null ||
-        die "perf is not installed and could not be installed"
+    debian_install linux-perf || die "perf is not installed and could not be installed"
 fi
 
 begin

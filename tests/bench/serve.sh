@@ -57,7 +57,7 @@ cpu_snapshot() {
     # Fields after the command name: field 16/17 of stat are cutime/cstime, 14/15 utime/stime.
     sed 's/^.*) //' "/proc/$$/stat" | awk '{ printf " %d", $14 + $15 }'
     for pid in "$upstream_pid" "$nofilter_pid" "$filter_pid"; do
-        sed 's/^.*) //' "/proc/$pid/stat" | awk '{ printf " %d", $12 + $13 }'
+        printf ' %d' "$(ticks "$pid")"
     done
     echo
 }
