@@ -110,7 +110,7 @@ fn ensure_target() {
     }
 }
 
-/// The `package` line of the WIT world (`taskgate:filter@0.7.0`).
+/// The `package` line of the WIT world (`taskgate:filter@0.8.0`).
 fn wit_package(world: &Path) -> String {
     let text = std::fs::read_to_string(world)
         .unwrap_or_else(|e| panic!("reading {}: {e}", world.display()));

@@ -1,12 +1,15 @@
 // Types of index.mjs. The WIT records are jco's, from dist/ (`npm run build`).
 // jco passes a WIT enum as its case name: `Report.callback` is 'failed', 'succeeded', 'canceled'
-// or 'heartbeat'.
+// or 'heartbeat'; `Report.signature` is 'edge' or 'service' (`PassedCall.signature` too, or
+// undefined when the call was passed unchecked).
 import type {
-    Callback, Dialect, EdgeFailure, PassedCall, Recall, Report, Response, TaskToken, TokenError, Verdict,
+    Callback, Dialect, EdgeFailure, PassedCall, Recall, Report, Response, SignatureCheck, TaskToken, TokenError,
+    Verdict,
 } from './dist/interfaces/taskgate-filter-types.js';
 
 export type {
-    Callback, Dialect, EdgeFailure, PassedCall, Recall, Report, Response, TaskToken, TokenError, Verdict,
+    Callback, Dialect, EdgeFailure, PassedCall, Recall, Report, Response, SignatureCheck, TaskToken, TokenError,
+    Verdict,
 };
 
 /**
@@ -14,6 +17,13 @@ export type {
  * success, cancel and heartbeat calls).
  */
 export type OtherCalls = 'reject' | 'authenticate' | 'forward';
+
+/**
+ * What the filter does with a callback signed with temporary credentials (a session token: AWS
+ * `X-Amz-Security-Token`, Alibaba `SecurityToken` / `x-acs-security-token`) whose access key is
+ * not in `accessKeys`.
+ */
+export type TemporaryCredentials = 'refuse' | 'forward';
 
 /** One access key: the secret it signs with and the account that owns it. */
 export interface AccessKeyConfig {
@@ -48,6 +58,13 @@ export interface FilterConfig {
      * `'forward'` (passed unchecked).
      */
     otherCalls?: OtherCalls;
+    /**
+     * Callbacks signed with temporary credentials whose access key is not in `accessKeys`:
+     * `'refuse'` (default: the vendor's unknown-key error) or `'forward'` (every rule but the MAC
+     * checked, then `{ tag: 'forward' }` with `signature: 'service'`: the service verifies the
+     * MAC; forward such a request unchanged and never answer it as the service would).
+     */
+    temporaryCredentials?: TemporaryCredentials;
     /** Another jco transpilation of the component (a directory URL ending in `/`); default ./dist/. */
     dist?: URL;
 }
@@ -80,8 +97,10 @@ export interface Filter {
     check(request: FilterRequest): Verdict;
     /**
      * The vendor's answer to a failure the host found itself (e.g. `{ tag: 'throttled', val:
-     * 64 }`, `{ tag: 'entity-too-large', val: 65536 }`, `{ tag: 'internal' }`), in the request's
-     * dialect, rendered by the component from the request's head. Throws if the component fails.
+     * 64 }`, `{ tag: 'entity-too-large', val: 65536 }`, `{ tag: 'internal' }`, or `{ tag:
+     * 'unverifiable', val: report.accessKeyId }` for a report with `signature: 'service'` that
+     * the host cannot forward), in the request's dialect, rendered by the component from the
+     * request's head. Throws if the component fails.
      */
     respond(request: FilterRequest, failure: EdgeFailure): Response;
     /**

@@ -11,6 +11,8 @@ const LIMIT_NAMES = Object.freeze(['maxBodyBytes', 'maxAwsBodyBytes', 'maxClockS
 
 const OTHER_CALLS = Object.freeze(['reject', 'authenticate', 'forward']);
 
+const TEMPORARY_CREDENTIALS = Object.freeze(['refuse', 'forward']);
+
 // One compilation per transpilation directory, shared by every loadFilter() of the process.
 const compiled = new Map();
 
@@ -36,7 +38,7 @@ function compile(dist) {
             const probe = bindings.instantiate((name) => modules.get(name), {
                 'taskgate:filter/keyring': { accessKeyAccount: never, verifySignature: never, verifyTokenMac: never },
                 'taskgate:filter/digest': { sha256: never },
-                'taskgate:filter/settings': { getLimits: never, getOtherCalls: never },
+                'taskgate:filter/settings': { getLimits: never, getOtherCalls: never, getTemporaryCredentials: never },
                 ...wasiImports(),
             }, (module, imports) => new WebAssembly.Instance(module, imports));
             const defaults = Object.freeze({ ...probe.validator.defaultLimits() });
@@ -51,12 +53,17 @@ function compile(dist) {
 /**
  * Loads the filter with one configuration. See index.d.ts for the types.
  */
-export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {}, otherCalls = 'authenticate', dist } = {}) {
+export async function loadFilter({
+    accessKeys = {}, tokenKeys = [], limits = {}, otherCalls = 'authenticate', temporaryCredentials = 'refuse', dist,
+} = {}) {
     const keys = accessKeyTable(accessKeys);
     const tokens = tokenKeyList(tokenKeys);
     checkLimits(limits);
     if (!OTHER_CALLS.includes(otherCalls)) {
         throw new TypeError(`taskgate: otherCalls must be one of ${OTHER_CALLS.join(', ')}`);
+    }
+    if (!TEMPORARY_CREDENTIALS.includes(temporaryCredentials)) {
+        throw new TypeError(`taskgate: temporaryCredentials must be one of ${TEMPORARY_CREDENTIALS.join(', ')}`);
     }
     const { instantiate, modules, defaults } = await compile(new URL(dist ?? './dist/', import.meta.url));
     const settings = { ...defaults, ...definedLimits(limits) };
@@ -70,6 +77,7 @@ export async function loadFilter({ accessKeys = {}, tokenKeys = [], limits = {},
             getLimits: () => ({ ...settings }),
             // jco passes WIT enums as their case names.
             getOtherCalls: () => otherCalls,
+            getTemporaryCredentials: () => temporaryCredentials,
         },
         ...wasiImports(),
     };

@@ -113,12 +113,17 @@ const config: FilterConfig = {
     tokenKeys: [{ secret: 'demo-token-key', account: '1234567890123456' }],
     limits: { maxClockSkewSeconds: 900 },
     otherCalls: 'authenticate',
+    temporaryCredentials: 'refuse',
 };
 const filter: Filter = await loadFilter(config);
 const verdict: Verdict = filter.check({ method: 'POST', pathWithQuery: '/', headers: [], body: '', receivedAt: 0 });
 if (verdict.tag === 'forward') {
     const callback: 'failed' | 'succeeded' | 'canceled' | 'heartbeat' = verdict.val.callback;
-    console.log(callback, verdict.val.recall.settles);
+    const signature: 'edge' | 'service' = verdict.val.signature;
+    console.log(callback, signature, verdict.val.recall.settles);
+} else if (verdict.tag === 'pass') {
+    const signature: 'edge' | 'service' | undefined = verdict.val.signature;
+    console.log(signature);
 } else if (verdict.tag === 'reject') {
     const status: number = verdict.val.status;
     console.log(status, verdict.val.body.byteLength);

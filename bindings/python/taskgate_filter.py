@@ -1,4 +1,4 @@
-"""Run the taskgate filter component (WIT `taskgate:filter@0.7.0`) from Python.
+"""Run the taskgate filter component (WIT `taskgate:filter@0.8.0`) from Python.
 
 Uses the component API of wasmtime-py (`wasmtime.component`): the component is compiled once per
 `Filter`, and every `check` gets a fresh store and instance, as the Rust host does by default.
@@ -12,6 +12,7 @@ filter gets no files, environment, clock or network.
     f = Filter(access_keys={"LTAI5t...": ("secret", "1234567890123456")})
     verdict = f.check(Request("POST", "/?...", [("Host", "...")], b"...", received_at=1795334400))
     if isinstance(verdict, Forward): ...  # verdict.report.callback: Callback.FAILED, ...
+                                          # verdict.report.signature: "edge" or "service"
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ __all__ = [
     "Reject",
     "Report",
     "Request",
+    "SignatureCheck",
     "TaskToken",
+    "TemporaryCredentials",
     "TokenError",
     "Unverified",
     "Verdict",
@@ -54,7 +57,7 @@ __all__ = [
 ]
 
 WIT_PACKAGE = "taskgate:filter"
-WIT_VERSION = "0.7.0"
+WIT_VERSION = "0.8.0"
 _KEYRING = f"{WIT_PACKAGE}/keyring@{WIT_VERSION}"
 _DIGEST = f"{WIT_PACKAGE}/digest@{WIT_VERSION}"
 _SETTINGS = f"{WIT_PACKAGE}/settings@{WIT_VERSION}"
@@ -85,6 +88,16 @@ class Callback(StrEnum):
 # WIT `settings.other-calls`: what the filter does with calls it does not model.
 OtherCalls: TypeAlias = Literal["reject", "authenticate", "forward"]
 _OTHER_CALLS = ("reject", "authenticate", "forward")
+
+# WIT `settings.temporary-credentials`: what the filter does with a callback signed with
+# temporary credentials (a session token) whose access key the keyring does not hold.
+TemporaryCredentials: TypeAlias = Literal["refuse", "forward"]
+_TEMPORARY_CREDENTIALS = ("refuse", "forward")
+
+# WIT `types.signature-check`: who checks the MAC of a request's signature, the edge (the key
+# is in the keyring and the MAC verified) or the service (temporary credentials passed under
+# `temporary_credentials="forward"`).
+SignatureCheck: TypeAlias = Literal["edge", "service"]
 
 
 _COMPONENT_FILE = "taskgate_filter.wasm"
@@ -179,7 +192,8 @@ class Recall:
     task (settled: `respond(request, "task-settled", task_token)`). `settles` is true when the
     report closes its task (failure, success, cancel): forward at most one such report for the
     task at a time (another in flight: `respond(request, "task-busy")`) and settle it by
-    `Filter.settles`; false for a heartbeat, which only consults `task`."""
+    `Filter.settles`; false for a heartbeat, or a report whose signature is left to the service
+    (`Report.signature == "service"`), which only consult `task`."""
 
     nonce: str | None
     nonce_seconds: int
@@ -196,6 +210,10 @@ class Report:
     callback: Callback
     request_id: str
     access_key_id: str
+    signature: SignatureCheck
+    """"edge" (the MAC verified here) or "service" (temporary credentials the keyring does not
+    hold: the service verifies the MAC; forward the request unchanged, never answer it as the
+    service would, and keep what you remember of it apart from verified callers' claims)."""
     task_token: str
     token: TaskToken | None
     error: str | None
@@ -221,6 +239,8 @@ class PassedCall:
     action: str
     request_id: str
     access_key_id: str | None
+    signature: SignatureCheck | None
+    """Who checks its signature; None when it was passed unchecked."""
     recall: Recall
 
 
@@ -275,6 +295,7 @@ EDGE_FAILURES: dict[str, type | None] = {
     "malformed": str,
     "slow-client": None,
     "nonce-used": None,
+    "unverifiable": str,
     "task-settled": str,
     "task-busy": None,
     "rate-limited": int,
@@ -411,8 +432,11 @@ class Filter:
     `(secret, account)` pairs (secret as text or bytes) in lookup order; `limits` is the WIT
     `settings.limits`. `other_calls` is what to do with calls other than the task callbacks:
     "authenticate" (the default: signature, clock and key checked, then `Pass`), "reject" or
-    "forward". `memory_bytes` caps the component's linear memory per check (the host's
-    `[sandbox] memory_bytes`).
+    "forward". `temporary_credentials` is what to do with a callback signed with temporary
+    credentials (a session token) whose access key is not in `access_keys`: "refuse" (the
+    default: the vendor's unknown-key error) or "forward" (every rule but the MAC checked, then
+    `Forward` with `report.signature == "service"`: the service verifies it). `memory_bytes`
+    caps the component's linear memory per check (the host's `[sandbox] memory_bytes`).
 
     Not thread-safe: use one `Filter` per thread (`with_config` makes more cheaply).
     """
@@ -425,11 +449,17 @@ class Filter:
         limits: Limits = Limits(),
         *,
         other_calls: OtherCalls = "authenticate",
+        temporary_credentials: TemporaryCredentials = "refuse",
         memory_bytes: int = 32 << 20,
         _compiled: _Compiled | None = None,
     ) -> None:
         if other_calls not in _OTHER_CALLS:
             raise ValueError(f"other_calls must be one of {', '.join(_OTHER_CALLS)}, not {other_calls!r}")
+        if temporary_credentials not in _TEMPORARY_CREDENTIALS:
+            raise ValueError(
+                f"temporary_credentials must be one of {', '.join(_TEMPORARY_CREDENTIALS)}, "
+                f"not {temporary_credentials!r}"
+            )
         if _compiled is None:
             path = Path(component_path) if component_path is not None else default_component_path()
             _compiled = _Compiled(path)
@@ -441,6 +471,7 @@ class Filter:
         ]
         self.limits = limits.over(_compiled.default_limits)
         self.other_calls: OtherCalls = other_calls
+        self.temporary_credentials: TemporaryCredentials = temporary_credentials
         self.memory_bytes = memory_bytes
         self._linker = self._link()
 
@@ -455,6 +486,7 @@ class Filter:
         limits: Limits = Limits(),
         *,
         other_calls: OtherCalls = "authenticate",
+        temporary_credentials: TemporaryCredentials = "refuse",
         memory_bytes: int | None = None,
     ) -> Filter:
         """A filter with another configuration that shares this one's compiled component."""
@@ -463,6 +495,7 @@ class Filter:
             token_keys=token_keys,
             limits=limits,
             other_calls=other_calls,
+            temporary_credentials=temporary_credentials,
             memory_bytes=self.memory_bytes if memory_bytes is None else memory_bytes,
             _compiled=self._compiled,
         )
@@ -491,6 +524,7 @@ class Filter:
                 settings.add_func("get-limits", get_limits)
                 # wasmtime-py takes a WIT enum value as its case name.
                 settings.add_func("get-other-calls", lambda _store: self.other_calls)
+                settings.add_func("get-temporary-credentials", lambda _store: self.temporary_credentials)
         # Everything still undefined (checked in _Compiled: only wasi:cli/* and wasi:io/*) traps.
         linker.define_unknown_imports_as_traps(self._compiled.component)
         return linker
@@ -521,6 +555,8 @@ class Filter:
                     action=_field(c, "action"),
                     request_id=_field(c, "request_id"),
                     access_key_id=_field(c, "access_key_id"),
+                    # An option<enum>: None, or the case name.
+                    signature=_field(c, "signature"),
                     recall=_lift_recall(_field(c, "recall")),
                 )
             )
@@ -668,6 +704,7 @@ def _lift_report(rec: Record) -> Report:
         callback=Callback(_field(rec, "callback")),
         request_id=_field(rec, "request_id"),
         access_key_id=_field(rec, "access_key_id"),
+        signature=_field(rec, "signature"),
         task_token=_field(rec, "task_token"),
         token=None if token is None else _lift_token(token),
         error=_field(rec, "error"),

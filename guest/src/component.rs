@@ -56,6 +56,10 @@ impl Env for Imports {
     fn other_calls(&self) -> types::OtherCalls {
         other_calls_of_wit(settings::get_other_calls())
     }
+
+    fn temporary_credentials(&self) -> types::TemporaryCredentials {
+        temporary_credentials_of_wit(settings::get_temporary_credentials())
+    }
 }
 
 impl Guest for Component {

@@ -8,7 +8,7 @@
 //! used; the secrets themselves never appear in one.
 
 use crate::keyring::{AccessKey, Keyring, TokenKey};
-use crate::types::{Limits, Mode, OtherCalls};
+use crate::types::{Limits, Mode, OtherCalls, TemporaryCredentials};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -109,6 +109,7 @@ pub struct ServeFile {
     pub drain_delay_ms: Option<u64>,
     pub trace: Option<String>,
     pub mode: Option<String>,
+    pub temporary_credentials: Option<String>,
     #[serde(default)]
     pub routes: Vec<RouteFile>,
     pub ca_file: Option<PathBuf>,
@@ -127,6 +128,22 @@ pub fn mode_named(name: Option<&str>, at: &str) -> Result<Mode, ConfigError> {
     }
 }
 
+/// The `temporary_credentials` setting a value names (`None`: the default, refuse), or an
+/// error naming `at`.
+pub fn temporary_credentials_named(
+    name: Option<&str>,
+    at: &str,
+) -> Result<TemporaryCredentials, ConfigError> {
+    match name {
+        None => Ok(TemporaryCredentials::default()),
+        Some(name) => TemporaryCredentials::named(name).ok_or_else(|| {
+            ConfigError(format!(
+                "{at} must be \"refuse\" or \"forward\", not {name:?}"
+            ))
+        }),
+    }
+}
+
 /// One `[[serve.routes]]`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +154,7 @@ pub struct RouteFile {
     pub connect_to: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub mode: Option<String>,
+    pub temporary_credentials: Option<String>,
 }
 
 /// `[serve.tls]`.
@@ -304,6 +322,16 @@ impl File {
         mode_named(self.serve.mode.as_deref(), "serve.mode")
     }
 
+    /// `[serve] temporary_credentials`: refuse callbacks signed with temporary credentials the
+    /// keyring does not hold (the default), or check all but their MAC and let the service
+    /// verify them (`forward`).
+    pub fn temporary_credentials(&self) -> Result<TemporaryCredentials, ConfigError> {
+        temporary_credentials_named(
+            self.serve.temporary_credentials.as_deref(),
+            "serve.temporary_credentials",
+        )
+    }
+
     /// `[ledger] retention_hours`: how long a settled task is remembered, in hours.
     pub fn retention_hours(&self) -> Result<u64, ConfigError> {
         let hours = self
@@ -378,6 +406,7 @@ mod tests {
             file.limits().err(),
             file.keyring().err(),
             file.other_calls().err(),
+            file.temporary_credentials().err(),
             file.retention_hours().err(),
         ];
         checks.into_iter().flatten().map(|e| e.0).collect()
@@ -398,6 +427,10 @@ mod tests {
                 "token_keys[0].account must not be empty",
             ),
             ("[serve]\nother_calls = \"maybe\"", "serve.other_calls"),
+            (
+                "[serve]\ntemporary_credentials = \"verify\"",
+                "serve.temporary_credentials must be \"refuse\" or \"forward\"",
+            ),
             ("[ledger]\nretention_hours = 0", "ledger.retention_hours"),
         ];
         for (text, want) in cases {

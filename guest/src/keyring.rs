@@ -4,7 +4,7 @@
 
 use crate::sign::keyed::{constant_time_eq, hmac_sha1, hmac_sha256, mac, sigv4_signing_key};
 use crate::sign::{Scope, Signing};
-use crate::types::{Env, Limits, OtherCalls, TokenMac};
+use crate::types::{Env, Limits, OtherCalls, TemporaryCredentials, TokenMac};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
@@ -168,6 +168,10 @@ impl Env for KeysOnly {
 
     fn other_calls(&self) -> OtherCalls {
         OtherCalls::default()
+    }
+
+    fn temporary_credentials(&self) -> TemporaryCredentials {
+        TemporaryCredentials::default()
     }
 }
 

@@ -10,6 +10,7 @@
 //! time of receipt and a request id in, so every verdict is reproducible), and logging.
 //! Nothing in this crate panics on request data: every problem becomes a [`Verdict::Reject`].
 
+mod b64;
 #[cfg(feature = "config-file")]
 pub mod config_file;
 mod dialect;
@@ -49,7 +50,8 @@ pub use sign::Signing;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
     Callback, Dialect, Env, HOP_BY_HOP, Limits, Mode, OtherCalls, PassedCall, Recall, Report,
-    Request, Response, TaskToken, TokenError, TokenMac, Verdict, header_text,
+    Request, Response, SignatureCheck, TaskToken, TemporaryCredentials, TokenError, TokenMac,
+    Verdict, header_text,
 };
 
 /// Checks one callback request: forward it with its decoded report, or reject it with the exact

@@ -4,7 +4,7 @@
 //! long the token.
 
 use crate::sign::hex;
-use crate::types::{Callback, Dialect, Limits, Recall};
+use crate::types::{Callback, Dialect, Limits, Recall, SignatureCheck};
 
 /// The digest of `parts`, each length-prefixed so that no two different lists collide.
 fn digest(kind: &str, parts: &[&str]) -> String {
@@ -17,9 +17,15 @@ fn digest(kind: &str, parts: &[&str]) -> String {
     format!("{kind}:{}", hex(&crate::digest::sha256(&input)))
 }
 
-/// The nonce key: one signature nonce of one access key.
-pub fn nonce(access_key_id: &str, nonce: &str) -> String {
-    digest("nonce", &[access_key_id, nonce])
+/// The nonce key: one signature nonce of one access key. A request whose MAC is left to the
+/// service (`unverified`: its signature) claims a key of another kind that includes the
+/// signature, so a forgery that copies a genuine request's key id and nonce claims a key of its
+/// own and cannot make the genuine request a replay; the same bytes sent twice are still one.
+pub fn nonce(access_key_id: &str, nonce: &str, unverified: Option<&str>) -> String {
+    match unverified {
+        None => digest("nonce", &[access_key_id, nonce]),
+        Some(signature) => digest("unverified-nonce", &[access_key_id, nonce, signature]),
+    }
 }
 
 /// The ledger key: one task of one dialect (CodePipeline: one job).
@@ -39,16 +45,19 @@ pub fn recall(nonce: Option<String>, task: Option<String>, limits: Limits) -> Re
 }
 
 /// A report's recall: its nonce, and its task, which the report settles unless it is a
-/// heartbeat (then the task is only consulted).
+/// heartbeat (then the task is only consulted). A report whose MAC is left to the service only
+/// consults its task too: it may be a forgery, and must never hold a task that a verified
+/// report is waiting on.
 pub fn report(
     nonce: Option<String>,
     dialect: Dialect,
     task_token: &str,
     callback: Callback,
+    signature: SignatureCheck,
     limits: Limits,
 ) -> Recall {
     Recall {
-        settles: callback.settles(),
+        settles: callback.settles() && signature == SignatureCheck::Edge,
         ..recall(nonce, Some(task(dialect, task_token)), limits)
     }
 }
@@ -59,10 +68,11 @@ mod tests {
 
     #[test]
     fn keys_are_fixed_length_digests_that_keep_their_parts_apart() {
-        let a = nonce("ab", "c");
+        let a = nonce("ab", "c", None);
         assert_eq!(a.len(), "nonce:".len() + 64);
-        assert_ne!(a, nonce("a", "bc"));
-        assert_eq!(a, nonce("ab", "c"));
+        assert_ne!(a, nonce("a", "bc", None));
+        assert_ne!(a, nonce("ab", "c", Some("")));
+        assert_eq!(a, nonce("ab", "c", None));
         assert!(!task(Dialect::States, "tok").contains("tok"));
         assert_ne!(task(Dialect::States, "t"), task(Dialect::Swf, "t"));
     }

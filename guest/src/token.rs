@@ -4,21 +4,12 @@
 //! Decoding checks the layout; verification, when token keys are configured, finds which
 //! account's key made the MAC. Minting lives here too so that one module owns the format.
 
+use crate::b64::{self, Padding};
 use crate::params::clip;
 use crate::types::{Env, TaskToken, TokenError, TokenMac};
-use base64::Engine as _;
-use base64::alphabet::STANDARD as STANDARD_ALPHABET;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 
 /// The only version defined.
 pub const VERSION: &str = "v1";
-
-/// Tokens are accepted with or without their trailing `=`: some clients strip padding.
-const LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &STANDARD_ALPHABET,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// A token whose layout is right, before its MAC is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +35,8 @@ pub fn decode(text: &str) -> Result<Decoded, String> {
                 .to_owned(),
         );
     }
-    let raw = LENIENT
-        .decode(text)
-        .map_err(|_| "it is not Base64".to_owned())?;
+    // Tokens are accepted with or without their trailing `=`: some clients strip padding.
+    let raw = b64::decode(text, Padding::UpToCanonical).ok_or("it is not Base64")?;
     let inner = String::from_utf8(raw).map_err(|_| "its Base64 content is not text".to_owned())?;
     let fields: Vec<&str> = inner.split('#').collect();
     let [version, kind, execution_id, event_id, mac] = fields[..] else {
@@ -64,9 +54,7 @@ pub fn decode(text: &str) -> Result<Decoded, String> {
     let event_id = parse_event_id(event_id).ok_or("its event id is not a decimal number")?;
     // The MAC covers everything before its own separating '#'.
     let signed = inner[..inner.len() - mac.len() - 1].to_owned();
-    let mac: [u8; 20] = STANDARD
-        .decode(mac)
-        .ok()
+    let mac: [u8; 20] = b64::decode(mac, Padding::Canonical)
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or("its MAC is not Base64 of an HMAC-SHA1")?;
     Ok(Decoded {
@@ -155,6 +143,8 @@ pub fn mint(kind: &str, execution_id: &str, event_id: u64, key: &[u8]) -> Result
         execution_id.to_ascii_lowercase()
     );
     let mac = crate::sign::keyed::hmac_sha1(key, signed.as_bytes());
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
     Ok(STANDARD.encode(format!("{signed}#{}", STANDARD.encode(mac))))
 }
 
@@ -162,6 +152,8 @@ pub fn mint(kind: &str, execution_id: &str, event_id: u64, key: &[u8]) -> Result
 mod tests {
     use super::*;
     use crate::keyring::{Keyring, KeysOnly, TokenKey};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
 
     const UUID: &str = "2b0c6a4e-8f5e-4d1a-9c3b-7e6f5a4d3c2b";
 

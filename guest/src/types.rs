@@ -181,6 +181,8 @@ pub struct Report {
     pub request_id: String,
     /// The access key id that signed the request.
     pub access_key_id: String,
+    /// Whether the edge verified the signature or left it to the service.
+    pub signature: SignatureCheck,
     /// The task token as sent (URL- or JSON-decoded); for CodePipeline the job id.
     pub task_token: String,
     /// The decoded token (Alibaba tokens; AWS tokens are opaque).
@@ -238,6 +240,8 @@ pub struct PassedCall {
     /// The access key whose signature verified (`authenticate`); `None` when passed unchecked
     /// (`forward`).
     pub access_key_id: Option<String>,
+    /// Who checks its signature: `None` when passed unchecked.
+    pub signature: Option<SignatureCheck>,
     /// What a host with memory claims for it (its nonce, when authenticated).
     pub recall: Recall,
 }
@@ -345,6 +349,61 @@ impl OtherCalls {
     }
 }
 
+/// Who checks the MAC of an accepted request's signature (the WIT `signature-check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureCheck {
+    /// The edge: the key is in the keyring and the MAC verified.
+    Edge,
+    /// The service: temporary credentials the keyring cannot know, let through under
+    /// `temporary_credentials = "forward"` with every other rule checked. Never answered as the
+    /// service would (only the service can tell a genuine one from a forgery), and whatever a
+    /// host remembers of it is kept apart from what verified callers claim.
+    Service,
+}
+
+impl SignatureCheck {
+    /// The name used in the log (`signature`), output and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureCheck::Edge => "edge",
+            SignatureCheck::Service => "service",
+        }
+    }
+}
+
+/// What the filter does with a request signed with temporary credentials (it carries a session
+/// token) whose access key the keyring does not hold, set by `[serve] temporary_credentials`
+/// (and a route's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TemporaryCredentials {
+    /// Refuse it as any unknown access key.
+    #[default]
+    Refuse,
+    /// Check everything but the MAC and let the service verify it ([`SignatureCheck::Service`]).
+    Forward,
+}
+
+impl TemporaryCredentials {
+    /// The configuration spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            TemporaryCredentials::Refuse => "refuse",
+            TemporaryCredentials::Forward => "forward",
+        }
+    }
+
+    /// Every setting, for parsing the configuration.
+    pub const ALL: [TemporaryCredentials; 2] =
+        [TemporaryCredentials::Refuse, TemporaryCredentials::Forward];
+
+    /// The setting of this configuration spelling.
+    pub fn named(name: &str) -> Option<TemporaryCredentials> {
+        TemporaryCredentials::ALL
+            .into_iter()
+            .find(|setting| setting.name() == name)
+    }
+}
+
 /// What a build does with a request the filter (or the gateway's memory) would answer at the
 /// edge, set by `[serve] mode` (and a route's `mode`): the same in every build that forwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -412,4 +471,6 @@ pub trait Env {
     fn limits(&self) -> Limits;
     /// What to do with calls the filter does not model.
     fn other_calls(&self) -> OtherCalls;
+    /// What to do with requests signed with temporary credentials the keyring does not hold.
+    fn temporary_credentials(&self) -> TemporaryCredentials;
 }

@@ -76,6 +76,20 @@ macro_rules! wit_conversions {
                 }
             }
 
+            pub fn to_wit_signature_check(check: ours::SignatureCheck) -> $wit::SignatureCheck {
+                match check {
+                    ours::SignatureCheck::Edge => $wit::SignatureCheck::Edge,
+                    ours::SignatureCheck::Service => $wit::SignatureCheck::Service,
+                }
+            }
+
+            pub fn signature_check_of_wit(check: $wit::SignatureCheck) -> ours::SignatureCheck {
+                match check {
+                    $wit::SignatureCheck::Edge => ours::SignatureCheck::Edge,
+                    $wit::SignatureCheck::Service => ours::SignatureCheck::Service,
+                }
+            }
+
             pub fn to_wit_token_error(error: ours::TokenError) -> $wit::TokenError {
                 match error {
                     ours::TokenError::Unverified => $wit::TokenError::Unverified,
@@ -98,6 +112,7 @@ macro_rules! wit_conversions {
                         callback: to_wit_callback(report.callback),
                         request_id: report.request_id,
                         access_key_id: report.access_key_id,
+                        signature: to_wit_signature_check(report.signature),
                         task_token: report.task_token,
                         token: report.token.map(to_wit_token),
                         error: report.error,
@@ -110,6 +125,7 @@ macro_rules! wit_conversions {
                         action: call.action,
                         request_id: call.request_id,
                         access_key_id: call.access_key_id,
+                        signature: call.signature.map(to_wit_signature_check),
                         recall: to_wit_recall(call.recall),
                     }),
                     ours::Verdict::Reject(response) => {
@@ -126,6 +142,7 @@ macro_rules! wit_conversions {
                         callback: callback_of_wit(report.callback),
                         request_id: report.request_id,
                         access_key_id: report.access_key_id,
+                        signature: signature_check_of_wit(report.signature),
                         task_token: report.task_token,
                         token: report.token.map(token_of_wit),
                         error: report.error,
@@ -138,6 +155,7 @@ macro_rules! wit_conversions {
                         action: call.action,
                         request_id: call.request_id,
                         access_key_id: call.access_key_id,
+                        signature: call.signature.map(signature_check_of_wit),
                         recall: recall_of_wit(call.recall),
                     }),
                     $wit::Verdict::Reject(response) => {
@@ -158,6 +176,9 @@ macro_rules! wit_conversions {
                     ours::EdgeFailure::Malformed { detail } => $wit::EdgeFailure::Malformed(detail),
                     ours::EdgeFailure::SlowClient => $wit::EdgeFailure::SlowClient,
                     ours::EdgeFailure::NonceUsed => $wit::EdgeFailure::NonceUsed,
+                    ours::EdgeFailure::Unverifiable { access_key_id } => {
+                        $wit::EdgeFailure::Unverifiable(access_key_id)
+                    }
                     ours::EdgeFailure::TaskSettled { task_token } => {
                         $wit::EdgeFailure::TaskSettled(task_token)
                     }
@@ -180,6 +201,9 @@ macro_rules! wit_conversions {
                     $wit::EdgeFailure::Malformed(detail) => ours::EdgeFailure::Malformed { detail },
                     $wit::EdgeFailure::SlowClient => ours::EdgeFailure::SlowClient,
                     $wit::EdgeFailure::NonceUsed => ours::EdgeFailure::NonceUsed,
+                    $wit::EdgeFailure::Unverifiable(access_key_id) => {
+                        ours::EdgeFailure::Unverifiable { access_key_id }
+                    }
                     $wit::EdgeFailure::TaskSettled(task_token) => {
                         ours::EdgeFailure::TaskSettled { task_token }
                     }
@@ -197,6 +221,24 @@ macro_rules! wit_conversions {
                     ours::OtherCalls::Reject => $settings::OtherCalls::Reject,
                     ours::OtherCalls::Authenticate => $settings::OtherCalls::Authenticate,
                     ours::OtherCalls::Forward => $settings::OtherCalls::Forward,
+                }
+            }
+
+            pub fn to_wit_temporary_credentials(
+                setting: ours::TemporaryCredentials,
+            ) -> $settings::TemporaryCredentials {
+                match setting {
+                    ours::TemporaryCredentials::Refuse => $settings::TemporaryCredentials::Refuse,
+                    ours::TemporaryCredentials::Forward => $settings::TemporaryCredentials::Forward,
+                }
+            }
+
+            pub fn temporary_credentials_of_wit(
+                setting: $settings::TemporaryCredentials,
+            ) -> ours::TemporaryCredentials {
+                match setting {
+                    $settings::TemporaryCredentials::Refuse => ours::TemporaryCredentials::Refuse,
+                    $settings::TemporaryCredentials::Forward => ours::TemporaryCredentials::Forward,
                 }
             }
 

@@ -6,8 +6,9 @@
 //! A case's configuration is a base file (`taskgate.toml` next to the cases or above them, else
 //! the built-in demo) with the case's `[config]` on top: keys of `[config.limits]` and
 //! `[config.sandbox]` replace the base's one by one, `access_keys` and `token_keys` replace the
-//! base's whole list, and `[config.serve]` may set `other_calls` (the one serve setting the
-//! filter reads) and `mode` (shadow mode forwards what it would answer: `expect.forwarded`).
+//! base's whole list, and `[config.serve]` may set `other_calls` and `temporary_credentials`
+//! (the serve settings the filter reads) and `mode` (shadow mode forwards what it would
+//! answer: `expect.forwarded`).
 
 use crate::config::Config;
 use crate::output;
@@ -289,6 +290,12 @@ pub fn call_fields(call: &PassedCall) -> BTreeMap<&'static str, String> {
                 .clone()
                 .unwrap_or_else(|| "(absent)".to_owned()),
         ),
+        (
+            "signature",
+            call.signature
+                .map_or("(absent)", |check| check.name())
+                .to_owned(),
+        ),
     ])
 }
 
@@ -326,6 +333,10 @@ pub fn report_fields(report: &Report) -> BTreeMap<String, String> {
     fields
 }
 
+/// The `[serve]` settings a case may state: the ones that change a verdict (the two the filter
+/// reads, and shadow mode).
+const FILTER_SERVE_SETTINGS: [&str; 3] = ["other_calls", "temporary_credentials", "mode"];
+
 /// The base configuration with a case's overrides on top.
 pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyhow::Result<Config> {
     let mut merged = base.clone();
@@ -340,7 +351,7 @@ pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyho
             ("serve", toml::Value::Table(table), _)
                 if table
                     .keys()
-                    .all(|name| name == "other_calls" || name == "mode") =>
+                    .all(|name| FILTER_SERVE_SETTINGS.contains(&name.as_str())) =>
             {
                 let serve = merged
                     .entry("serve")
@@ -350,7 +361,7 @@ pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyho
                 }
             }
             _ => bail!(
-                "config.{key}: a case may override limits, sandbox, access_keys, token_keys, serve.other_calls and serve.mode"
+                "config.{key}: a case may override limits, sandbox, access_keys, token_keys, serve.other_calls, serve.temporary_credentials and serve.mode"
             ),
         }
     }

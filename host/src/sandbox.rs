@@ -17,7 +17,8 @@ use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskgate_filter::{
-    Dialect, EdgeFailure, Env as _, Request, Response, TaskToken, TokenError, Verdict,
+    Dialect, EdgeFailure, Env as _, Request, Response, TaskToken, TemporaryCredentials, TokenError,
+    Verdict,
 };
 use wasmtime::component::{self, Component, ComponentExportIndex, HasSelf, Linker, TypedFunc};
 use wasmtime::{
@@ -93,7 +94,19 @@ const MAX_WARM: usize = 64;
 /// Everything one check's store holds.
 struct State {
     config: Arc<Config>,
+    /// The `temporary_credentials` in force for this check: the route's, else `[serve]`'s.
+    temporary_credentials: TemporaryCredentials,
     limits: StoreLimits,
+}
+
+impl State {
+    fn new(config: &Arc<Config>) -> State {
+        State {
+            config: Arc::clone(config),
+            temporary_credentials: config.serve.temporary_credentials,
+            limits: limits(config),
+        }
+    }
 }
 
 /// The keyring the guest asks: secrets stay here, the guest gets yes or no and an account.
@@ -133,6 +146,10 @@ impl settings::Host for State {
 
     fn get_other_calls(&mut self) -> settings::OtherCalls {
         to_wit_other_calls(self.config.other_calls())
+    }
+
+    fn get_temporary_credentials(&mut self) -> settings::TemporaryCredentials {
+        to_wit_temporary_credentials(self.temporary_credentials)
     }
 }
 
@@ -232,11 +249,7 @@ impl Sandbox {
         let mut instance = match pooled {
             Some(instance) => instance,
             None => {
-                let state = State {
-                    config: Arc::clone(config),
-                    limits: limits(config),
-                };
-                let mut store = Store::new(&self.engine, state);
+                let mut store = Store::new(&self.engine, State::new(config));
                 store.limiter(|state| &mut state.limits);
                 // A new store's deadline is already due: instantiation needs one too.
                 store.set_epoch_deadline(deadline_ticks(config));
@@ -248,9 +261,7 @@ impl Sandbox {
                 }
             }
         };
-        let state = instance.store.data_mut();
-        state.config = Arc::clone(config);
-        state.limits = limits(config);
+        *instance.store.data_mut() = State::new(config);
         instance.store.set_epoch_deadline(deadline_ticks(config));
         Ok(instance)
     }
@@ -269,12 +280,24 @@ impl Sandbox {
     /// Checks one request in an instance of the pool (fresh unless `instance_reuse` lets a clean
     /// one serve again). An error means the component itself failed (a
     /// trap, the deadline, the memory cap): the request was neither accepted nor rejected.
+    pub fn check(&self, config: &Arc<Config>, request: Request) -> anyhow::Result<Verdict> {
+        self.check_under(config, config.serve.temporary_credentials, request)
+    }
+
+    /// Checks one request like [`Sandbox::check`], with the `temporary_credentials` of the
+    /// route it came by (a route may override `[serve]`'s).
     #[allow(
         unsafe_code,
         reason = "the one unchecked typed call, as the generated bindings make it themselves"
     )]
-    pub fn check(&self, config: &Arc<Config>, request: Request) -> anyhow::Result<Verdict> {
+    pub fn check_under(
+        &self,
+        config: &Arc<Config>,
+        temporary_credentials: TemporaryCredentials,
+        request: Request,
+    ) -> anyhow::Result<Verdict> {
         let mut instance = self.instance(config)?;
+        instance.store.data_mut().temporary_credentials = temporary_credentials;
         let func = (instance.instance)
             .get_func(&mut instance.store, self.check)
             .context("the component lost its check export")?;
@@ -380,13 +403,7 @@ fn check_export(
         .get_export(Some(&validator), "check")
         .with_context(|| format!("{interface} has no check"))?;
     let config = Arc::new(Config::demo()?);
-    let mut store = Store::new(
-        engine,
-        State {
-            limits: limits(&config),
-            config,
-        },
-    );
+    let mut store = Store::new(engine, State::new(&config));
     store.set_epoch_deadline(u64::MAX / 2);
     let instance = pre.instance_pre().instantiate(&mut store)?;
     instance

@@ -4,7 +4,9 @@
 use crate::settings::Settings;
 use crate::{exchange, forward};
 use std::sync::OnceLock;
-use taskgate_filter::{EdgeFailure, Env, Limits, Mode, OtherCalls, Signing, TokenMac, Verdict};
+use taskgate_filter::{
+    EdgeFailure, Env, Limits, Mode, OtherCalls, Signing, TemporaryCredentials, TokenMac, Verdict,
+};
 use wasip2::http::types::{IncomingRequest, Method, ResponseOutparam};
 
 #[allow(
@@ -66,6 +68,10 @@ impl Env for Imports<'_> {
 
     fn other_calls(&self) -> OtherCalls {
         self.0.other_calls
+    }
+
+    fn temporary_credentials(&self) -> TemporaryCredentials {
+        self.0.temporary_credentials
     }
 }
 

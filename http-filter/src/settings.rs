@@ -14,6 +14,7 @@
 //! | `max-aws-body-bytes` | AWS callers' body limit | the filter's default |
 //! | `max-clock-skew-seconds` | the signature timestamp's window | 900 |
 //! | `other-calls` | `reject`, `authenticate` or `forward` | `authenticate` |
+//! | `temporary-credentials` | `refuse`, or `forward`: callbacks signed with temporary credentials the keyring does not hold are checked in every way but their MAC and forwarded for the service to verify | `refuse` |
 //! | `mode` | `enforce`, or `shadow`: what the filter would answer is written to stderr and the request forwarded anyway | `enforce` |
 //!
 //! Keys go to the keyring provider, not here (`access-key.*`, `token-key.*`).
@@ -21,7 +22,7 @@
 use taskgate_filter::upstream::{
     Bounded, MAX_UPSTREAM_ANSWER_BYTES, UPSTREAM_TIMEOUT_MS, UpstreamUrl,
 };
-use taskgate_filter::{Limits, Mode, OtherCalls};
+use taskgate_filter::{Limits, Mode, OtherCalls, TemporaryCredentials};
 
 /// Everything the component is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,7 @@ pub struct Settings {
     pub max_upstream_answer_bytes: usize,
     pub limits: Limits,
     pub other_calls: OtherCalls,
+    pub temporary_credentials: TemporaryCredentials,
     pub mode: Mode,
 }
 
@@ -68,6 +70,14 @@ impl Settings {
                 Some(name) => OtherCalls::named(&name).ok_or_else(|| {
                     format!(
                         "wasi:config key 'other-calls' must be reject, authenticate or forward, not {name:?}"
+                    )
+                })?,
+            },
+            temporary_credentials: match get("temporary-credentials")? {
+                None => TemporaryCredentials::default(),
+                Some(name) => TemporaryCredentials::named(&name).ok_or_else(|| {
+                    format!(
+                        "wasi:config key 'temporary-credentials' must be refuse or forward, not {name:?}"
                     )
                 })?,
             },
@@ -133,6 +143,7 @@ mod tests {
                 max_upstream_answer_bytes: 16 << 20,
                 limits: Limits::default(),
                 other_calls: OtherCalls::Authenticate,
+                temporary_credentials: TemporaryCredentials::Refuse,
                 mode: Mode::Enforce,
             })
         );
@@ -148,6 +159,7 @@ mod tests {
             ("max-aws-body-bytes", "524288"),
             ("max-clock-skew-seconds", "300"),
             ("other-calls", "reject"),
+            ("temporary-credentials", "forward"),
             ("mode", "shadow"),
         ]);
         assert_eq!(
@@ -166,6 +178,7 @@ mod tests {
                     max_clock_skew_seconds: 300,
                 },
                 other_calls: OtherCalls::Reject,
+                temporary_credentials: TemporaryCredentials::Forward,
                 mode: Mode::Shadow,
             })
         );
@@ -232,6 +245,10 @@ mod tests {
         assert_eq!(
             wrong("other-calls", "Reject"),
             "wasi:config key 'other-calls' must be reject, authenticate or forward, not \"Reject\""
+        );
+        assert_eq!(
+            wrong("temporary-credentials", "verify"),
+            "wasi:config key 'temporary-credentials' must be refuse or forward, not \"verify\""
         );
     }
 

@@ -6,7 +6,9 @@
 
 use std::fmt;
 use taskgate_filter::config_file::{ConfigError, File, one_line};
-use taskgate_filter::{Env, Keyring, Limits, Mode, OtherCalls, Signing, TokenMac};
+use taskgate_filter::{
+    Env, Keyring, Limits, Mode, OtherCalls, Signing, TemporaryCredentials, TokenMac,
+};
 
 /// A validated plugin configuration. `Debug` shows no secret.
 pub struct Settings {
@@ -14,6 +16,8 @@ pub struct Settings {
     pub limits: Limits,
     /// What the filter does with the calls it does not model.
     pub other_calls: OtherCalls,
+    /// What the filter does with callbacks signed with temporary credentials.
+    pub temporary_credentials: TemporaryCredentials,
     /// Answer what the filter or the memory refuses (`enforce`), or log and count it and let
     /// the request go on (`shadow`).
     pub mode: Mode,
@@ -163,6 +167,7 @@ impl Settings {
             remember,
             limits: file.limits()?,
             other_calls: file.other_calls()?,
+            temporary_credentials: file.temporary_credentials()?,
             mode: file.mode()?,
             retention_seconds: file.retention_hours()? * 3600,
             keyring: file.keyring()?,
@@ -225,6 +230,10 @@ impl Env for Settings {
     fn other_calls(&self) -> OtherCalls {
         self.other_calls
     }
+
+    fn temporary_credentials(&self) -> TemporaryCredentials {
+        self.temporary_credentials
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -232,6 +241,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("limits", &self.limits)
             .field("other_calls", &self.other_calls)
+            .field("temporary_credentials", &self.temporary_credentials)
             .field("mode", &self.mode)
             .field("retention_seconds", &self.retention_seconds)
             .field("remember", &self.remember)
@@ -254,11 +264,15 @@ mod tests {
     #[test]
     fn the_shared_sections_are_read_as_taskgate_serve_reads_them() {
         let settings = Settings::parse(
-            "[limits]\nmax_body_bytes = 1000\n[serve]\nother_calls = \"reject\"\n[ledger]\nretention_hours = 2\n[[access_keys]]\nid = \"AK\"\naccount = \"1\"\nsecret = \"s\"\n",
+            "[limits]\nmax_body_bytes = 1000\n[serve]\nother_calls = \"reject\"\ntemporary_credentials = \"forward\"\n[ledger]\nretention_hours = 2\n[[access_keys]]\nid = \"AK\"\naccount = \"1\"\nsecret = \"s\"\n",
         )
         .unwrap();
         assert_eq!(settings.limits.max_body_bytes, 1000);
         assert_eq!(settings.other_calls, OtherCalls::Reject);
+        assert_eq!(
+            settings.temporary_credentials,
+            TemporaryCredentials::Forward
+        );
         assert_eq!(settings.retention_seconds, 7200);
         assert_eq!(settings.keyring.account("AK").as_deref(), Some("1"));
     }

@@ -39,6 +39,7 @@ fn entries() -> Vec<Entry> {
     let mut all = crate::rules::corpus();
     all.extend(crate::aws::corpus());
     all.extend(crate::memory::corpus());
+    all.extend(crate::temporary::corpus());
     all
 }
 

@@ -16,7 +16,7 @@ fn the_component_exports_the_versioned_validator_and_imports_only_keyring_settin
         .map(|(n, i)| (n.to_owned(), i.ty))
         .collect();
     let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["taskgate:filter/validator@0.7.0"]);
+    assert_eq!(names, ["taskgate:filter/validator@0.8.0"]);
     let ComponentItem::ComponentInstance(validator) = &exports[0].1 else {
         panic!("validator is not an instance");
     };
@@ -34,11 +34,11 @@ fn the_component_exports_the_versioned_validator_and_imports_only_keyring_settin
 
     let mut keyring = None;
     for (name, item) in ty.imports(&engine) {
-        let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.7.0")
+        let allowed = name.starts_with("taskgate:filter/") && name.ends_with("@0.8.0")
             || name.starts_with("wasi:cli/")
             || name.starts_with("wasi:io/");
         assert!(allowed, "unexpected import {name}");
-        if name == "taskgate:filter/keyring@0.7.0" {
+        if name == "taskgate:filter/keyring@0.8.0" {
             keyring = Some(item.ty);
         }
     }
@@ -111,6 +111,9 @@ fn respond_through_the_component_matches_the_native_table() {
         },
         EdgeFailure::SlowClient,
         EdgeFailure::NonceUsed,
+        EdgeFailure::Unverifiable {
+            access_key_id: "ASIATEMPORARY".to_owned(),
+        },
         EdgeFailure::TaskSettled {
             task_token: "tok-1".to_owned(),
         },
@@ -245,7 +248,7 @@ fn the_components_default_limits_are_the_native_ones() {
         .instantiate(&mut store, &component)
         .expect("instance");
     let validator = instance
-        .get_export_index(&mut store, None, "taskgate:filter/validator@0.7.0")
+        .get_export_index(&mut store, None, "taskgate:filter/validator@0.8.0")
         .expect("validator");
     let index = instance
         .get_export_index(&mut store, Some(&validator), "default-limits")

@@ -23,6 +23,7 @@ mod operations;
 mod robustness;
 mod rules;
 mod serve;
+mod temporary;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

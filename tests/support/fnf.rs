@@ -44,6 +44,7 @@ pub struct Call {
     layout: Layout,
     method: String,
     params: Vec<(String, String)>,
+    key_id: String,
     secret: String,
     signature: Option<String>,
     extra_query: Vec<(String, String)>,
@@ -99,6 +100,7 @@ impl Call {
             layout,
             method: "POST".into(),
             params,
+            key_id: KEY_ID.into(),
             secret: KEY_SECRET.into(),
             signature: None,
             extra_query: Vec::new(),
@@ -180,6 +182,16 @@ impl Call {
     /// Removes a header before signing.
     pub fn remove_header(mut self, name: &str) -> Call {
         self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self
+    }
+
+    /// Signs with another access key (`AccessKeyId`, or ACS3's `Credential`).
+    pub fn key(mut self, id: &str, secret: &str) -> Call {
+        if self.layout != Layout::Acs3 {
+            self = self.set("AccessKeyId", id);
+        }
+        self.key_id = id.to_owned();
+        self.secret = secret.to_owned();
         self
     }
 
@@ -281,7 +293,12 @@ impl Call {
             if !headers.iter().any(|(k, _)| k == "x-acs-content-sha256") {
                 headers.push(("x-acs-content-sha256".to_owned(), sha.clone()));
             }
-            let signed = "content-type;host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version";
+            // The SDKs sign every x-acs-* header, an STS session token's too.
+            let signed = if named("x-acs-security-token") {
+                "content-type;host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-security-token;x-acs-signature-nonce;x-acs-version"
+            } else {
+                "content-type;host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version"
+            };
             let lookup = |name: &str| {
                 headers
                     .iter()
@@ -303,7 +320,10 @@ impl Call {
                 .unwrap_or_else(|| acs3::signature(&self.secret, &canonical));
             headers.push((
                 "Authorization".to_owned(),
-                format!("ACS3-HMAC-SHA256 Credential={KEY_ID},SignedHeaders={signed},Signature={signature}"),
+                format!(
+                    "ACS3-HMAC-SHA256 Credential={},SignedHeaders={signed},Signature={signature}",
+                    self.key_id
+                ),
             ));
         } else {
             let all = query

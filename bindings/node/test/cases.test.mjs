@@ -68,24 +68,33 @@ function baseConfigPath(dir) {
     return [join(dir, 'taskgate.toml'), join(dirname(dir), 'taskgate.toml')].find((p) => existsSync(p));
 }
 
+// The [serve] settings a case may set, as host/src/cases.rs allows them: the two the filter
+// reads and the mode (shadow mode forwards what it would answer: `expect.forwarded`).
+const CASE_SERVE_SETTINGS = ['other_calls', 'temporary_credentials', 'mode'];
+
 /**
  * Base configuration + a case's [config]: limits key by key, key lists replaced whole,
- * serve.other_calls (the one serve setting the filter reads).
+ * serve.other_calls and serve.temporary_credentials (the serve settings the filter reads) and
+ * serve.mode.
  */
 function mergedConfig(base, overrides = {}) {
     for (const key of Object.keys(overrides)) {
         // `sandbox` (memory, deadline) is the Rust host's; it has no counterpart here
         assert.ok(['limits', 'sandbox', 'access_keys', 'token_keys', 'serve'].includes(key),
-            `config.${key}: a case may override limits, sandbox, access_keys, token_keys and serve.other_calls`);
+            `config.${key}: a case may override limits, sandbox, access_keys, token_keys and serve.${CASE_SERVE_SETTINGS.join(', serve.')}`);
     }
     for (const key of Object.keys(overrides.serve ?? {})) {
-        assert.equal(key, 'other_calls', `config.serve.${key}: a case may override serve.other_calls only`);
+        assert.ok(CASE_SERVE_SETTINGS.includes(key),
+            `config.serve.${key}: a case may override serve.${CASE_SERVE_SETTINGS.join(', serve.')} only`);
     }
+    const serve = { ...base.serve, ...overrides.serve };
     return {
         limits: { ...base.limits, ...overrides.limits },
         access_keys: overrides.access_keys ?? base.access_keys ?? [],
         token_keys: overrides.token_keys ?? base.token_keys ?? [],
-        other_calls: overrides.serve?.other_calls ?? base.serve?.other_calls ?? 'authenticate',
+        other_calls: serve.other_calls ?? 'authenticate',
+        temporary_credentials: serve.temporary_credentials ?? 'refuse',
+        mode: serve.mode ?? 'enforce',
     };
 }
 
@@ -100,6 +109,7 @@ function filterConfig(config) {
         tokenKeys: config.token_keys.map((k) => ({ secret: k.secret, account: k.account })),
         limits,
         otherCalls: config.other_calls,
+        temporaryCredentials: config.temporary_credentials,
     };
 }
 
@@ -129,6 +139,7 @@ function reportFields(report) {
         callback: report.callback,
         request_id: report.requestId,
         access_key_id: report.accessKeyId,
+        signature: report.signature,
         task_token: report.taskToken,
         error: report.error,
         cause: report.cause,
@@ -148,6 +159,7 @@ function callFields(call) {
         action: call.action,
         request_id: call.requestId,
         access_key_id: call.accessKeyId ?? '(absent)',
+        signature: call.signature ?? '(absent)',
     };
 }
 
@@ -178,6 +190,17 @@ function memoryAnswer(memory, verdict) {
         if (memory.busy && recall.settles) return { tag: 'task-busy' };
     }
     return undefined;
+}
+
+/**
+ * Whether the gateway forwards the request in `mode`: what passes, and in shadow mode what it
+ * would answer too (as host/src/cases.rs decides `forwarded`).
+ */
+function assertForwarded(verdict, expect, mode) {
+    assert.ok(['enforce', 'shadow'].includes(mode), `serve.mode = ${JSON.stringify(mode)}`);
+    if (expect?.forwarded === undefined) return;
+    const forwarded = mode === 'shadow' || verdict.tag !== 'reject';
+    assert.equal(forwarded, expect.forwarded, `forwarded; got ${describeVerdict(verdict)}`);
 }
 
 function assertVerdict(verdict, expect) {
@@ -225,12 +248,14 @@ if (!dirFound || files.length === 0 || !basePath) {
             const name = relative(casesDir, file);
             await t.test(name, async () => {
                 const c = parse(readFileSync(file, 'utf8'));
-                const filter = await loadFilter(filterConfig(mergedConfig(base, c.config ?? {})));
+                const config = mergedConfig(base, c.config ?? {});
+                const filter = await loadFilter(filterConfig(config));
                 const request = requestOf(c);
                 let verdict = filter.check(request);
                 const failure = memoryAnswer(c.memory, verdict);
                 if (failure) verdict = { tag: 'reject', val: filter.respond(request, failure) };
                 assertVerdict(verdict, c.expect);
+                assertForwarded(verdict, c.expect, config.mode);
             });
         }
     });
@@ -331,6 +356,8 @@ test('respond renders the failures a host finds itself, in the request\'s dialec
         [alibaba, { tag: 'task-busy' }, 409, 'TaskInvalidState', /please retry/],
         [alibaba, { tag: 'rate-limited', val: 3 }, 429, 'ResourceThrottled', /3 s/],
         [aws, { tag: 'rate-limited', val: 3 }, 400, 'ThrottlingException', /Rate exceeded/],
+        [alibaba, { tag: 'unverifiable', val: 'STS.NTemporaryKeyId' }, 403, 'InvalidAccessKeyID', /STS\.NTemporaryKeyId/],
+        [aws, { tag: 'unverifiable', val: 'ASIAIOSFODNN7EXAMPLE' }, 400, 'UnrecognizedClientException', /security token/],
     ];
     for (const [request, failure, status, code, says] of cases) {
         const response = filter.respond(request, failure);
@@ -363,6 +390,76 @@ test('a report carries the keys a host with memory claims, and settles judges th
     assert.equal(filter.settles('fnf', 400, encode('{"Code":"InvalidArgument"}')), false);
     assert.equal(filter.settles('states', 400, encode('{"__type":"TaskTimedOut"}')), true);
     assert.equal(filter.settles('states', 503, encode('{"__type":"TaskTimedOut"}')), false);
+});
+
+// An access key id the corpus's keyring does not hold, in the form of AWS's temporary ones.
+const TEMPORARY_KEY_ID = 'ASIAIOSFODNN7EXAMPLE';
+
+/**
+ * A SigV4 request as a worker under an IAM role sends it: its Authorization's Credential names
+ * `keyId` and it carries the session token `token` (null: none). Its signature keeps its
+ * form (what is checked when the MAC is left to the service).
+ */
+function withTemporaryCredentials(request, { keyId = TEMPORARY_KEY_ID, token = 'FwoGZXIvYXdzEXAMPLE' } = {}) {
+    const headers = request.headers.map(([name, value]) => [name,
+        name.toLowerCase() === 'authorization' ? value.replace(/Credential=[^/]*\//, `Credential=${keyId}/`) : value]);
+    if (token !== null) headers.push(['X-Amz-Security-Token', token]);
+    return { ...request, headers };
+}
+
+test('temporary credentials are refused by default, and left to the service under temporaryCredentials: \'forward\'', async () => {
+    const base = parse(readFileSync(baseConfigPath(casesDir), 'utf8'));
+    const corpus = requestOf(parse(readFileSync(
+        join(casesDir, 'states', 'send_task_failure_as_boto3_sends_it_is_forwarded.toml'), 'utf8')));
+    const temporary = withTemporaryCredentials(corpus);
+    assert.ok(base.access_keys.every((k) => k.id !== TEMPORARY_KEY_ID));
+
+    // the default: an unknown key, session token or not
+    const refused = (await loadFilter(filterConfig(mergedConfig(base)))).check(temporary);
+    assert.equal(refused.tag, 'reject', describeVerdict(refused));
+    assert.equal(refused.val.status, 400);
+    assert.equal(refused.val.code, 'UnrecognizedClientException');
+    const explicit = await loadFilter(filterConfig(mergedConfig(base, { serve: { temporary_credentials: 'refuse' } })));
+    assert.deepEqual(explicit.check(temporary), refused);
+
+    const forwarding = await loadFilter(filterConfig(mergedConfig(base, { serve: { temporary_credentials: 'forward' } })));
+    const verdict = forwarding.check(temporary);
+    assert.equal(verdict.tag, 'forward', describeVerdict(verdict));
+    const report = verdict.val;
+    assert.equal(report.signature, 'service');
+    assert.equal(report.accessKeyId, TEMPORARY_KEY_ID);
+    assert.equal(report.action, 'SendTaskFailure');
+    assert.equal(report.taskToken, 'tok-123');
+    // it may be a forgery: it never holds its task, only consults it
+    assert.match(report.recall.task, /^task:/);
+    assert.equal(report.recall.settles, false);
+
+    // under forward too: no session token is an unknown key; a key the keyring holds is verified
+    const noToken = forwarding.check(withTemporaryCredentials(corpus, { token: null }));
+    assert.equal(noToken.tag, 'reject');
+    assert.equal(noToken.val.code, 'UnrecognizedClientException');
+    const held = forwarding.check(corpus);
+    assert.equal(held.tag, 'forward');
+    assert.equal(held.val.signature, 'edge');
+    assert.equal(held.val.recall.settles, true);
+    // a host that cannot forward it answers as the service would for the unknown key
+    const answer = forwarding.respond(temporary, { tag: 'unverifiable', val: report.accessKeyId });
+    assert.equal(answer.status, refused.val.status);
+    assert.equal(answer.code, refused.val.code);
+
+    await assert.rejects(loadFilter({ ...demo, temporaryCredentials: 'allow' }), TypeError);
+});
+
+test('a passed call\'s signature: \'edge\' once authenticated, absent when passed unchecked', async () => {
+    const request = requestOf(parse(readFileSync(
+        join(casesDir, 'states', 'describe_execution_is_passed_once_authenticated.toml'), 'utf8')));
+    const authenticated = (await loadFilter(demo)).check(request);
+    assert.equal(authenticated.tag, 'pass', describeVerdict(authenticated));
+    assert.equal(authenticated.val.signature, 'edge');
+    const unchecked = (await loadFilter({ otherCalls: 'forward' })).check(request);
+    assert.equal(unchecked.tag, 'pass', describeVerdict(unchecked));
+    assert.equal(unchecked.val.accessKeyId, undefined);
+    assert.equal(unchecked.val.signature, undefined);
 });
 
 test('a component trap is the vendor\'s 500, and the next check gets a fresh instance', async (t) => {

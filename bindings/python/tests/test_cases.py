@@ -104,15 +104,25 @@ def filter_for(base: Filter, config: dict[str, Any]) -> Filter:
             max_clock_skew_seconds=limits.get("max_clock_skew_seconds", defaults.max_clock_skew_seconds),
         ),
         other_calls=config.get("serve", {}).get("other_calls", "authenticate"),
+        temporary_credentials=config.get("serve", {}).get("temporary_credentials", "refuse"),
     )
+
+
+# The [serve] settings a case may set, as host/src/cases.rs allows them: the two the filter reads
+# and the mode (shadow mode forwards what it would answer: `expect.forwarded`).
+CASE_SERVE_SETTINGS = {"other_calls", "temporary_credentials", "mode"}
 
 
 def merged_config(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Base + [config]: limits key by key, access_keys and token_keys replaced whole, and
-    serve.other_calls (the one serve setting the filter reads)."""
+    serve.other_calls, serve.temporary_credentials (the serve settings the filter reads) and
+    serve.mode."""
     unknown = set(overrides) - {"limits", "sandbox", "access_keys", "token_keys", "serve"}
     assert not unknown, f"[config] may not override {sorted(unknown)}"
-    assert set(overrides.get("serve", {})) <= {"other_calls"}, "[config.serve] may set other_calls only"
+    unknown_serve = set(overrides.get("serve", {})) - CASE_SERVE_SETTINGS
+    assert not unknown_serve, (
+        f"[config.serve] may set {', '.join(sorted(CASE_SERVE_SETTINGS))} only, not {sorted(unknown_serve)}"
+    )
     config = dict(base)
     config["limits"] = {**base.get("limits", {}), **overrides.get("limits", {})}
     config["serve"] = {**base.get("serve", {}), **overrides.get("serve", {})}
@@ -157,7 +167,8 @@ def test_case(path: Path | None, compiled: Filter) -> None:
         pytest.fail(f"no case files under {CASES} (set TASKGATE_CASES)")
     case = load_toml(path)
     base = load_toml(CASES / BASE_NAME)
-    taskgate = filter_for(compiled, merged_config(base, case.get("config", {})))
+    config = merged_config(base, case.get("config", {}))
+    taskgate = filter_for(compiled, config)
     request = request_of(case)
     verdict = taskgate.check(request)
     answer = memory_answer(case.get("memory"), verdict)
@@ -187,6 +198,7 @@ def test_case(path: Path | None, compiled: Filter) -> None:
             "action": call.action,
             "request_id": call.request_id,
             "access_key_id": call.access_key_id if call.access_key_id is not None else "(absent)",
+            "signature": call.signature if call.signature is not None else "(absent)",
         }
         for key, value in expect.get("call", {}).items():
             assert fields.get(key, "(absent)") == str(value), f"call.{key}"
@@ -196,6 +208,14 @@ def test_case(path: Path | None, compiled: Filter) -> None:
             # An absent field is "(absent)", as host/src/cases.rs compares it.
             actual = report_field(report, key)
             assert ("(absent)" if actual is None else as_text(actual)) == str(value), f"report.{key}"
+
+    # What the gateway does with it: forwards what passes, and in shadow mode what it would
+    # answer too (as host/src/cases.rs decides `forwarded`).
+    mode = config["serve"].get("mode", "enforce")
+    assert mode in ("enforce", "shadow"), f"serve.mode = {mode!r}"
+    if "forwarded" in expect:
+        forwarded = mode == "shadow" or not isinstance(verdict, Reject)
+        assert forwarded == expect["forwarded"], f"forwarded: expected {expect['forwarded']}, got {forwarded}"
 
 
 def memory_answer(memory: dict[str, Any] | None, verdict: Any) -> tuple[str, Any] | None:
@@ -321,6 +341,9 @@ def test_limits_left_unset_are_the_components_defaults(compiled: Filter) -> None
         ([("Host", "x")], "task-busy", None, 409, "TaskInvalidState"),
         ([("Host", "x")], "rate-limited", 3, 429, "ResourceThrottled"),
         ([("X-Amz-Target", "AWSStepFunctions.SendTaskFailure")], "rate-limited", 3, 400, "ThrottlingException"),
+        ([("Host", "x")], "unverifiable", "STS.NTemporaryKeyId", 403, "InvalidAccessKeyID"),
+        ([("X-Amz-Target", "AWSStepFunctions.SendTaskFailure")], "unverifiable", "ASIAIOSFODNN7EXAMPLE", 400,
+         "UnrecognizedClientException"),
     ],
 )
 def test_respond_renders_host_failures_in_the_dialect(
@@ -330,7 +353,7 @@ def test_respond_renders_host_failures_in_the_dialect(
     answer = compiled.with_config().respond(request, failure, value)
     assert (answer.status, answer.code) == (status, code)
     # The value shows in the message (AWS's fixed wordings aside).
-    if value is not None and code not in ("UnknownResourceFault", "ThrottlingException"):
+    if value is not None and code not in ("UnknownResourceFault", "ThrottlingException", "UnrecognizedClientException"):
         assert str(value) in answer.body.decode()
 
 
@@ -342,6 +365,82 @@ def test_respond_refuses_an_unknown_failure_or_a_wrong_value(compiled: Filter) -
         compiled.respond(request, "throttled", "many")
     with pytest.raises(ValueError):
         compiled.respond(request, "tunnel", 1)
+
+
+# --- temporary credentials --------------------------------------------------------------------
+
+# An access key id the corpus's keyring does not hold, in the form of AWS's temporary ones.
+TEMPORARY_KEY_ID = "ASIAIOSFODNN7EXAMPLE"
+
+
+def with_temporary_credentials(
+    request: Request, key_id: str = TEMPORARY_KEY_ID, token: str | None = "FwoGZXIvYXdzEXAMPLE"
+) -> Request:
+    """A SigV4 request as a worker under an IAM role sends it: its Authorization's Credential
+    names `key_id` and it carries the session token `token` (None: none). Its signature keeps
+    its form (what is checked when the MAC is left to the service)."""
+    headers = []
+    for name, value in request.headers:
+        if name.lower() == "authorization":
+            credential = value.split("Credential=", 1)[1].split("/", 1)[0]
+            value = value.replace(f"Credential={credential}/", f"Credential={key_id}/")
+        headers.append((name, value))
+    if token is not None:
+        headers.append(("X-Amz-Security-Token", token))
+    return Request(
+        request.method, request.path_with_query, headers, request.body, request.received_at, request.request_id
+    )
+
+
+def test_temporary_credentials_are_refused_by_default_and_left_to_the_service_under_forward(compiled: Filter) -> None:
+    base = load_toml(CASES / BASE_NAME)
+    corpus = request_of(load_toml(CASES / "states" / "send_task_failure_as_boto3_sends_it_is_forwarded.toml"))
+    temporary = with_temporary_credentials(corpus)
+    assert all(k["id"] != TEMPORARY_KEY_ID for k in base["access_keys"])
+
+    # The default: an unknown key, session token or not.
+    refused = filter_for(compiled, base).check(temporary)
+    assert isinstance(refused, Reject), refused
+    assert (refused.status, refused.code) == (400, "UnrecognizedClientException")
+    explicit = filter_for(compiled, merged_config(base, {"serve": {"temporary_credentials": "refuse"}}))
+    assert explicit.check(temporary) == refused
+
+    forwarding = filter_for(compiled, merged_config(base, {"serve": {"temporary_credentials": "forward"}}))
+    assert forwarding.temporary_credentials == "forward"
+    verdict = forwarding.check(temporary)
+    assert isinstance(verdict, Forward), verdict
+    report = verdict.report
+    assert report.signature == "service"
+    assert (report.access_key_id, report.action, report.task_token) == (TEMPORARY_KEY_ID, "SendTaskFailure", "tok-123")
+    # It may be a forgery: it never holds its task, only consults it.
+    assert report.recall.task is not None and report.recall.settles is False
+
+    # Under forward too: no session token is an unknown key; a key the keyring holds is verified.
+    no_token = forwarding.check(with_temporary_credentials(corpus, token=None))
+    assert isinstance(no_token, Reject) and no_token.code == "UnrecognizedClientException"
+    held = forwarding.check(corpus)
+    assert isinstance(held, Forward) and held.report.signature == "edge" and held.report.recall.settles is True
+    # A host that cannot forward it answers as the service would for the unknown key.
+    answer = forwarding.respond(temporary, "unverifiable", report.access_key_id)
+    assert (answer.status, answer.code) == (refused.status, refused.code)
+
+
+def test_temporary_credentials_setting_is_checked(compiled: Filter) -> None:
+    with pytest.raises(ValueError, match="temporary_credentials"):
+        compiled.with_config(temporary_credentials="allow")  # type: ignore[arg-type]
+    assert compiled.temporary_credentials == "refuse"
+
+
+def test_a_call_passed_unchecked_has_no_signature(compiled: Filter) -> None:
+    """`PassedCall.signature`: "edge" once authenticated, None when passed unchecked."""
+    case = load_toml(CASES / "states" / "describe_execution_is_passed_once_authenticated.toml")
+    base = load_toml(CASES / BASE_NAME)
+    request = request_of(case)
+    authenticated = filter_for(compiled, base).check(request)
+    assert isinstance(authenticated, Pass) and authenticated.call.signature == "edge"
+    unchecked = compiled.with_config(other_calls="forward").check(request)
+    assert isinstance(unchecked, Pass)
+    assert (unchecked.call.access_key_id, unchecked.call.signature) == (None, None)
 
 
 # --- memory: recall keys and settles ----------------------------------------------------------

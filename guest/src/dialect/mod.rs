@@ -7,8 +7,12 @@ mod fnf;
 
 use crate::EdgeFailure;
 use crate::error::Common;
+use crate::explain_steps::step;
 use crate::request_id;
-use crate::types::{Dialect, Env, Limits, PassedCall, Recall, Report, Request, Response, Verdict};
+use crate::types::{
+    Dialect, Env, Limits, PassedCall, Recall, Report, Request, Response, SignatureCheck,
+    TemporaryCredentials, Verdict,
+};
 
 /// What a dialect lets through: a callback that passed every rule, or a call it does
 /// not model, passed per `other_calls`.
@@ -37,21 +41,50 @@ fn printable_action(action: &str) -> String {
         .collect()
 }
 
-/// A call passed under `other_calls`, authenticated by `access_key_id` when given.
+/// A call passed under `other_calls`, authenticated by `signer` (its access key id and who
+/// checks its MAC) when given.
 fn passed(
     dialect: Dialect,
     action: &str,
     request_id: String,
-    access_key_id: Option<String>,
+    signer: Option<(String, SignatureCheck)>,
     recall: Recall,
 ) -> Accepted {
+    let (access_key_id, signature) = signer.unzip();
     Accepted::Passed(PassedCall {
         dialect,
         action: printable_action(action),
         request_id,
         access_key_id,
+        signature,
         recall,
     })
+}
+
+/// A signature by access key `id`, which the keyring does not hold. Under
+/// `temporary_credentials = "forward"`, a request that carries a session token (`session_token`,
+/// the scheme's own header or parameter) and whose signature has the form of the scheme's MAC
+/// (`mac_bytes` long once decoded) goes on with its MAC left to the service: the edge cannot
+/// know the secret of temporary credentials, the service can. Anything else is the service's
+/// unknown-key error, as before.
+fn leave_to_service(
+    env: &dyn Env,
+    id: &str,
+    session_token: Option<&str>,
+    mac: Option<&[u8]>,
+    mac_bytes: usize,
+) -> Result<(), Common> {
+    let temporary = session_token.is_some_and(|token| !token.trim().is_empty());
+    if !temporary || env.temporary_credentials() != TemporaryCredentials::Forward {
+        return Err(Common::UnknownAccessKey { id: id.to_owned() });
+    }
+    if mac.map(<[u8]>::len) != Some(mac_bytes) {
+        return Err(Common::SignatureMismatch {
+            detail: "not a MAC",
+        });
+    }
+    step("signature: temporary credentials: its MAC left to the service");
+    Ok(())
 }
 
 /// The dialect whose rules and error format apply to a request: an `X-Amz-Target` header makes

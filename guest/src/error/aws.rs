@@ -320,7 +320,7 @@ fn common_wire(common: &Common, dialect: Dialect) -> (u16, &'static str, String)
             "The member '{}' appears more than once in the request body.",
             clip(name)
         )),
-        Common::UnknownAccessKey { .. } => (
+        Common::UnknownAccessKey { .. } | Common::Edge(EdgeFailure::Unverifiable { .. }) => (
             400,
             "UnrecognizedClientException",
             "The security token included in the request is invalid.".to_owned(),

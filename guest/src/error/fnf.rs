@@ -154,7 +154,8 @@ fn common_wire(common: &Common) -> (u16, &'static str, String) {
             "The parameter '{}' is given more than once.",
             clip(name)
         )),
-        Common::UnknownAccessKey { id } => (
+        Common::UnknownAccessKey { id }
+        | Common::Edge(EdgeFailure::Unverifiable { access_key_id: id }) => (
             403,
             "InvalidAccessKeyID",
             format!("The AccessKey ID {} is invalid.", clip(id)),

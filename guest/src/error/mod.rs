@@ -111,6 +111,12 @@ pub enum EdgeFailure {
     SlowClient,
     /// The request's nonce was claimed before: a replay. 400 `SignatureNonceUsed`.
     NonceUsed,
+    /// A request whose signature was left to the service, with nobody to verify it (the
+    /// local sink): the service's own unknown-key answer.
+    Unverifiable {
+        /// The access key id the request names.
+        access_key_id: String,
+    },
     /// The report's task is settled: the upstream accepted a report for it before.
     TaskSettled {
         /// The report's task token (CodePipeline: job id), which the message names.

@@ -21,10 +21,7 @@ pub fn string_to_sign<'a>(
 /// The MAC a caller sent, from its Base64 `Signature`; `None` when it is not canonical Base64
 /// (a signature that cannot be a MAC, so a mismatch).
 pub fn given_mac(signature: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(signature)
-        .ok()
+    crate::b64::decode(signature, crate::b64::Padding::Canonical)
 }
 
 /// Base64(HMAC-SHA1(secret + "&", string_to_sign)), as a client signs (native builds only).

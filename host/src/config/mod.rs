@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use taskgate_filter::config_file::{File, RateFile};
-use taskgate_filter::{Env, Keyring, Limits, OtherCalls, Signing, TokenMac};
+use taskgate_filter::{Env, Keyring, Limits, OtherCalls, Signing, TemporaryCredentials, TokenMac};
 
 /// The demo configuration used when no `--config` is given: it matches the shipped example
 /// requests and the README's SDK snippets. Never use its secrets for anything real.
@@ -171,6 +171,10 @@ impl Env for Config {
     fn other_calls(&self) -> OtherCalls {
         self.serve.other_calls
     }
+
+    fn temporary_credentials(&self) -> TemporaryCredentials {
+        self.serve.temporary_credentials
+    }
 }
 
 impl fmt::Debug for Config {
@@ -240,6 +244,10 @@ mod tests {
                 "{host} as the whole host",
             ),
             ("[serve]\nother_calls = \"maybe\"", "serve.other_calls"),
+            (
+                "[[serve.routes]]\nhost = \"x.com\"\nupstream = \"https://{host}\"\ntemporary_credentials = \"yes\"",
+                "serve.routes[0].temporary_credentials must be \"refuse\" or \"forward\"",
+            ),
             ("[serve]\nupstream = \"http://x/path\"", "no path"),
             ("[serve]\nlisten = \"nowhere\"", "listen"),
             ("[serve]\nmax_header_bytes = 100", "max_header_bytes"),

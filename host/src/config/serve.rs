@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use taskgate_filter::config_file::{ServeFile, mode_named};
+use taskgate_filter::config_file::{ServeFile, mode_named, temporary_credentials_named};
 use taskgate_filter::upstream::{MAX_UPSTREAM_ANSWER_BYTES, UPSTREAM_TIMEOUT_MS};
-use taskgate_filter::{Dialect, Mode, OtherCalls};
+use taskgate_filter::{Dialect, Mode, OtherCalls, TemporaryCredentials};
 
 /// The gateway's settings (`[serve]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,10 @@ pub struct Serve {
     /// Answer what the filter refuses (`enforce`) or log and count it and forward anyway
     /// (`shadow`); a route's own `mode` overrides it.
     pub mode: Mode,
+    /// Refuse callbacks signed with temporary credentials the keyring does not hold, or check
+    /// all but their MAC and forward them for the service to verify; a route's own
+    /// `temporary_credentials` overrides it.
+    pub temporary_credentials: TemporaryCredentials,
     /// Routes by host (`[[serve.routes]]`), checked before `upstreams` and `upstream`.
     pub routes: Vec<Route>,
     /// A PEM file of CA certificates trusted (besides the system's) for the default and
@@ -102,6 +106,8 @@ pub struct Route {
     pub ca_file: Option<PathBuf>,
     /// This route's mode (`None`: `[serve] mode`).
     pub mode: Option<Mode>,
+    /// This route's `temporary_credentials` (`None`: `[serve] temporary_credentials`).
+    pub temporary_credentials: Option<TemporaryCredentials>,
 }
 
 /// One certificate chain and its private key for the TLS listener, both PEM.
@@ -146,6 +152,7 @@ impl Default for Serve {
             drain_delay: Duration::ZERO,
             trace: Trace::Pass,
             mode: Mode::Enforce,
+            temporary_credentials: TemporaryCredentials::Refuse,
             routes: Vec::new(),
             ca_file: None,
             certificates: Vec::new(),
@@ -184,6 +191,15 @@ pub(super) fn validate(
                 mode: route
                     .mode
                     .map(|mode| mode_named(Some(mode.as_str()), &format!("{at}.mode")))
+                    .transpose()?,
+                temporary_credentials: route
+                    .temporary_credentials
+                    .map(|setting| {
+                        temporary_credentials_named(
+                            Some(setting.as_str()),
+                            &format!("{at}.temporary_credentials"),
+                        )
+                    })
                     .transpose()?,
             })
         })
@@ -233,6 +249,10 @@ pub(super) fn validate(
             .map_or(d.drain_delay, Duration::from_millis),
         trace: file.trace.as_deref().map_or(Ok(d.trace), Trace::parse)?,
         mode: mode_named(file.mode.as_deref(), "serve.mode")?,
+        temporary_credentials: temporary_credentials_named(
+            file.temporary_credentials.as_deref(),
+            "serve.temporary_credentials",
+        )?,
         routes,
         ca_file: file.ca_file.map(|path| base.join(path)),
         certificates,

@@ -31,7 +31,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use taskgate_filter::{Dialect, EdgeFailure, Mode, PassedCall, Report, Request, Response, Verdict};
+use taskgate_filter::{
+    Dialect, EdgeFailure, Mode, PassedCall, Report, Request, Response, SignatureCheck,
+    TemporaryCredentials, Verdict,
+};
 use tokio::sync::OwnedSemaphorePermit;
 
 /// The answer a client gets.
@@ -63,6 +66,8 @@ pub struct Exchange {
 struct Learned {
     /// The operation the component found (a report's, or a call passed per `other_calls`).
     action: Option<String>,
+    /// The access key that signed it, and who checks its MAC (the edge, or the service).
+    signer: Option<(String, SignatureCheck)>,
     /// Where it was delivered: `scheme://host[:port]`, or `sink`.
     destination: Option<String>,
     component: Option<Duration>,
@@ -128,6 +133,20 @@ enum Delivery {
 }
 
 impl Delivery {
+    /// The access key id of a delivery whose MAC is left to the service: nobody but the
+    /// service can tell it from a forgery, so it is never answered as the service would.
+    fn unverifiable(&self) -> Option<&str> {
+        match self {
+            Delivery::Report(report) if report.signature == SignatureCheck::Service => {
+                Some(&report.access_key_id)
+            }
+            Delivery::Passed(call) if call.signature == Some(SignatureCheck::Service) => {
+                call.access_key_id.as_deref()
+            }
+            _ => None,
+        }
+    }
+
     /// What the memory is asked for this delivery: only what an authenticated caller sent.
     fn claim(&self) -> Option<Claim<'_>> {
         match self {
@@ -187,17 +206,19 @@ impl Exchange {
         // Shadow mode forwards what check and remember would answer; what comes before (the
         // head, the route, the body's size and time) protects the gateway and is enforced in
         // both modes, and so is a request for the sink, which records accepted calls only.
-        let shadow = match destination {
-            Destination::Upstream(_, mode) => {
-                mode.unwrap_or(live.config.serve.mode) == Mode::Shadow
-            }
-            Destination::Sink | Destination::Miss => false,
+        let serve = &live.config.serve;
+        let (shadow, temporary_credentials) = match destination {
+            Destination::Upstream(_, overrides) => (
+                overrides.mode.unwrap_or(serve.mode) == Mode::Shadow,
+                (overrides.temporary_credentials).unwrap_or(serve.temporary_credentials),
+            ),
+            Destination::Sink | Destination::Miss => (false, serve.temporary_credentials),
         };
         let body = match self.read(body).await {
             Ok(body) => body,
             Err(end) => return end,
         };
-        let delivery = match self.check(&body) {
+        let delivery = match self.check(&body, temporary_credentials) {
             Ok(delivery) => delivery,
             Err(end) if shadow => {
                 self.shadow(end);
@@ -255,7 +276,11 @@ impl Exchange {
         clippy::result_large_err,
         reason = "an End is made once per request and moved, never copied: boxing it would add an allocation to every forwarded request"
     )]
-    fn check(&mut self, body: &Bytes) -> Result<Delivery, End> {
+    fn check(
+        &mut self,
+        body: &Bytes,
+        temporary_credentials: TemporaryCredentials,
+    ) -> Result<Delivery, End> {
         let config = &self.live.config;
         if !config.serve.filter {
             return Ok(Delivery::Unchecked);
@@ -263,11 +288,13 @@ impl Exchange {
         let mut request = self.request.clone();
         request.body = body.to_vec();
         let checked = Instant::now();
-        let verdict = self.gateway.sandbox.check(config, request);
+        let sandbox = &self.gateway.sandbox;
+        let verdict = sandbox.check_under(config, temporary_credentials, request);
         self.learned.component = Some(checked.elapsed());
         match verdict {
             Ok(Verdict::Forward(report)) => {
                 self.learned.action = Some(report.action.clone());
+                self.learn_signer(Some(&report.access_key_id), Some(report.signature));
                 Ok(Delivery::Report(report))
             }
             Ok(Verdict::Pass(call)) => {
@@ -277,6 +304,7 @@ impl Exchange {
                     config.serve.other_calls.name(),
                 );
                 self.learned.action = Some(call.action.clone());
+                self.learn_signer(call.access_key_id.as_deref(), call.signature);
                 Ok(Delivery::Passed(call))
             }
             Ok(Verdict::Reject(response)) => Err(End::Rejected(response)),
@@ -286,6 +314,19 @@ impl Exchange {
                 Err(End::keep(EdgeFailure::Internal))
             }
         }
+    }
+
+    /// Keeps who signed an accepted request for the log line, and counts one whose MAC is left
+    /// to the service apart.
+    fn learn_signer(&mut self, access_key_id: Option<&str>, signature: Option<SignatureCheck>) {
+        let (Some(id), Some(signature)) = (access_key_id, signature) else {
+            return;
+        };
+        if signature == SignatureCheck::Service {
+            let metrics = &self.gateway.metrics;
+            metrics.count_left_to_service(self.dialect.name());
+        }
+        self.learned.signer = Some((id.to_owned(), signature));
     }
 
     /// remember: see `remember.rs`.
@@ -323,6 +364,11 @@ impl Exchange {
             }
             Destination::Sink => {
                 self.learned.destination = Some("sink".to_owned());
+                // The sink answers as the service would: only for a request the edge verified.
+                if let Some(id) = delivery.unverifiable() {
+                    let access_key_id = id.to_owned();
+                    return End::keep(EdgeFailure::Unverifiable { access_key_id });
+                }
                 self.record(delivery)
                     .map_or_else(|| End::keep(EdgeFailure::Internal), End::Recorded)
             }
@@ -486,6 +532,8 @@ impl Drop for Exchange {
             path: self.parts.uri.path(),
             dialect,
             action: learned.action.as_deref(),
+            access_key_id: learned.signer.as_ref().map(|(id, _)| id.as_str()),
+            signature: learned.signer.as_ref().map(|(_, check)| check.name()),
             code,
             status,
             upstream: learned.destination.as_deref(),

@@ -37,6 +37,11 @@ pub struct LogLine<'a> {
     pub path: &'a str,
     pub dialect: &'static str,
     pub action: Option<&'a str>,
+    /// The access key id the request was signed with (once the filter accepted it).
+    pub access_key_id: Option<&'a str>,
+    /// Who checks that signature's MAC: `edge` (verified here) or `service` (temporary
+    /// credentials the edge cannot verify, forwarded for the service to).
+    pub signature: Option<&'static str>,
     pub code: &'a str,
     pub status: u16,
     pub upstream: Option<&'a str>,

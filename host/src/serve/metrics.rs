@@ -76,6 +76,9 @@ pub struct Metrics {
     /// Requests forwarded in shadow mode that enforce mode would have answered, by (dialect,
     /// the code it would have answered with).
     shadow: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Requests accepted with their MAC left to the service (temporary credentials), by
+    /// dialect.
+    left_to_service: Mutex<BTreeMap<&'static str, u64>>,
     /// Upstream failures by kind (connect, timeout, protocol).
     upstream_errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Checks the component could not finish (trap, deadline, memory cap).
@@ -119,6 +122,13 @@ impl Metrics {
     pub fn count_shadow(&self, dialect: &'static str, code: &str) {
         if let Ok(mut map) = self.shadow.lock() {
             *map.entry((dialect, code.to_owned())).or_default() += 1;
+        }
+    }
+
+    /// Counts one request the filter accepted with its MAC left to the service.
+    pub fn count_left_to_service(&self, dialect: &'static str) {
+        if let Ok(mut map) = self.left_to_service.lock() {
+            *map.entry(dialect).or_default() += 1;
         }
     }
 
@@ -177,6 +187,15 @@ impl Metrics {
             "taskgate_shadow_total",
             "Requests forwarded in shadow mode that enforce mode would have answered, by dialect and the vendor code it would have answered with.",
             shadow,
+        );
+        let left = rows(&self.left_to_service, |dialect| {
+            format!("dialect=\"{dialect}\"")
+        });
+        counter(
+            &mut out,
+            "taskgate_signature_left_to_service_total",
+            "Requests signed with temporary credentials the edge cannot verify, checked in every other way and let through for the service to verify their signature (temporary_credentials = forward), by dialect.",
+            left,
         );
         let errors = rows(&self.upstream_errors, |kind| format!("kind=\"{kind}\""));
         counter(

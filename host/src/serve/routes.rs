@@ -11,12 +11,21 @@ use crate::config::{HostPattern, Serve};
 use anyhow::Context as _;
 use std::collections::HashMap;
 use std::sync::Arc;
-use taskgate_filter::{Dialect, Mode};
+use taskgate_filter::{Dialect, Mode, TemporaryCredentials};
+
+/// The settings a route may set for itself (`None`: `[serve]`'s).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    /// The route's `mode`.
+    pub mode: Option<Mode>,
+    /// The route's `temporary_credentials`.
+    pub temporary_credentials: Option<TemporaryCredentials>,
+}
 
 /// The routing table of one configuration, with a pooled client per destination.
 pub struct Routes {
-    /// `[[serve.routes]]`, most specific first, with each route's own mode.
-    routes: Vec<(HostPattern, Arc<Upstream>, Option<Mode>)>,
+    /// `[[serve.routes]]`, most specific first, with each route's own settings.
+    routes: Vec<(HostPattern, Arc<Upstream>, Overrides)>,
     /// `[serve.upstreams]`.
     by_dialect: HashMap<Dialect, Arc<Upstream>>,
     /// `[serve] upstream`.
@@ -25,8 +34,8 @@ pub struct Routes {
 
 /// Where one request goes.
 pub enum Destination<'a> {
-    /// To this upstream, under the route's own mode if it has one.
-    Upstream(&'a Upstream, Option<Mode>),
+    /// To this upstream, under the route's own settings where it has them.
+    Upstream(&'a Upstream, Overrides),
     /// To the local sink (nothing is configured to forward to).
     Sink,
     /// Nowhere: routes are configured and none serves this host.
@@ -54,7 +63,11 @@ impl Routes {
                     serve.workers,
                 )
                 .with_context(|| format!("serve.routes[{i}]"))?;
-                Ok((route.host.clone(), Arc::new(upstream), route.mode))
+                let overrides = Overrides {
+                    mode: route.mode,
+                    temporary_credentials: route.temporary_credentials,
+                };
+                Ok((route.host.clone(), Arc::new(upstream), overrides))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         // Stable: equally specific patterns keep their file order.
@@ -105,11 +118,11 @@ impl Routes {
                 .iter()
                 .find(|(pattern, _, _)| pattern.matches(host))
         });
-        if let Some((_, upstream, mode)) = routed {
-            return Destination::Upstream(upstream, *mode);
+        if let Some((_, upstream, overrides)) = routed {
+            return Destination::Upstream(upstream, *overrides);
         }
         match self.by_dialect.get(&dialect).or(self.default.as_ref()) {
-            Some(upstream) => Destination::Upstream(upstream, None),
+            Some(upstream) => Destination::Upstream(upstream, Overrides::default()),
             None if self.routes.is_empty() => Destination::Sink,
             None => Destination::Miss,
         }

@@ -650,14 +650,18 @@ export function awsModule(call) {
 export function awsClient(call, endpoint, {
   accessKeyId = AWS_ACCESS_KEY_ID,
   secretAccessKey = AWS_SECRET_ACCESS_KEY,
+  // Temporary credentials: the SDK then sends and signs X-Amz-Security-Token.
+  sessionToken,
   maxAttempts = 1,
   systemClockOffset,
 } = {}) {
   const mod = awsModule(call);
+  const credentials = { accessKeyId, secretAccessKey };
+  if (sessionToken !== undefined) credentials.sessionToken = sessionToken;
   const options = {
     endpoint: `http://${endpoint}`,
     region: AWS_REGION,
-    credentials: { accessKeyId, secretAccessKey },
+    credentials,
     maxAttempts,
   };
   if (systemClockOffset !== undefined) options.systemClockOffset = systemClockOffset;

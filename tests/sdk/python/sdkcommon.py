@@ -792,18 +792,23 @@ def aws_client(
     key_id: str = AWS_ACCESS_KEY_ID,
     secret: str = AWS_SECRET_ACCESS_KEY,
     attempts: int = 1,
+    session_token: str | None = None,
 ):
     """A boto3 client for `service` at `http://<endpoint>` and the list its sent requests go to.
 
     `attempts` is the total number of attempts (`retries.total_max_attempts`): 1, the default,
     means no retry, so a 500 comes back at once. (`retries={'max_attempts': 1}` would still allow
-    one retry: botocore counts `max_attempts` as retries.)
+    one retry: botocore counts `max_attempts` as retries.) `session_token` makes the credentials
+    temporary ones: boto3 then sends and signs `X-Amz-Security-Token`.
     """
     import boto3
     from botocore.config import Config
 
     session = boto3.session.Session(
-        aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=AWS_REGION
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        aws_session_token=session_token,
+        region_name=AWS_REGION,
     )
     client = session.client(
         service,

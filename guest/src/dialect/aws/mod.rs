@@ -16,7 +16,7 @@ use crate::error::{AwsFailure, Common, EdgeFailure};
 use crate::explain_steps::step;
 use crate::json_body::parse_object;
 use crate::request_id;
-use crate::types::{Callback, Dialect, Env, OtherCalls, Report, Request};
+use crate::types::{Callback, Dialect, Env, OtherCalls, Report, Request, SignatureCheck};
 
 /// What tells the calls apart, in one place.
 pub struct Call {
@@ -193,8 +193,10 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accep
     step("operation: POST, a known X-Amz-Target");
     check_content_type(request, call)?;
     step("content type: the call's awsJson content type");
-    let access_key_id = auth::authenticate(request, Some(call.service), env, limits)?;
-    step("signature: SigV4 verified with the access key's secret");
+    let (access_key_id, signature) = auth::authenticate(request, Some(call.service), env, limits)?;
+    if signature == SignatureCheck::Edge {
+        step("signature: SigV4 verified with the access key's secret");
+    }
 
     let members = parse_object(&request.body).map_err(AwsFailure::from)?;
     step("body: a JSON object, no member repeated");
@@ -207,6 +209,7 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accep
         call.dialect,
         &fields.task_token,
         call.callback,
+        signature,
         limits,
     );
     Ok(Accepted::Report(Report {
@@ -215,6 +218,7 @@ pub fn check(request: &Request, dialect: Dialect, env: &dyn Env) -> Result<Accep
         callback: call.callback,
         request_id: request_id::fallback(request),
         access_key_id,
+        signature,
         task_token: fields.task_token,
         token: None,
         error: fields.error,
@@ -240,25 +244,27 @@ fn other_call(
         .iter()
         .find(|call| call.target.split('.').next() == Some(prefix))
         .map(|call| call.service);
-    let access_key_id = match other_calls {
+    let signer = match other_calls {
         OtherCalls::Forward => {
             step("operation: not a modelled call: passed on unchecked (other_calls = forward)");
             None
         }
         OtherCalls::Reject | OtherCalls::Authenticate => {
-            let key = auth::authenticate(request, service, env, env.limits())?;
-            step("signature: SigV4 verified with the access key's secret");
+            let signer = auth::authenticate(request, service, env, env.limits())?;
+            if signer.1 == SignatureCheck::Edge {
+                step("signature: SigV4 verified with the access key's secret");
+            }
             step(
                 "operation: not a modelled call: passed on authenticated (other_calls = authenticate)",
             );
-            Some(key)
+            Some(signer)
         }
     };
     Ok(super::passed(
         dialect,
         action,
         request_id::fallback(request),
-        access_key_id,
+        signer,
         crate::types::Recall::default(),
     ))
 }

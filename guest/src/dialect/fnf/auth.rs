@@ -1,22 +1,51 @@
 //! Who is calling: the two Alibaba signature schemes, and the clock window both enforce.
-//! Both end in the same place: the access key's owner, once the signature has verified.
+//! Both end in the same place: the access key's owner, once the signature has verified; or,
+//! for STS credentials (`SecurityToken`, `x-acs-security-token`) the keyring does not hold and
+//! the host lets the service verify, every check but the MAC.
 
 use crate::error::{Common, FnfFailure};
 use crate::explain_steps::step;
 use crate::params::{Params, Source};
 use crate::sign::{Signing, acs3, rpc_v1, unhex};
+use crate::store_keys;
 use crate::time::parse_timestamp;
-use crate::types::{Env, Limits, Request};
+use crate::types::{Env, Limits, Request, SignatureCheck};
 
 /// The access key that signed a request, and its account.
 pub struct Caller {
     /// The access key id.
     pub access_key_id: String,
-    /// Its owning account.
-    pub account: String,
-    /// The signature nonce, as signed: claimed once by a host that remembers replays.
-    pub nonce: String,
+    /// Its owning account; `None` when the MAC is left to the service (the key is not ours).
+    pub account: Option<String>,
+    /// The store key of the signature nonce: claimed once by a host that remembers replays.
+    pub nonce_key: String,
+    /// Who checks the MAC.
+    pub signature: SignatureCheck,
 }
+
+impl Caller {
+    /// The caller of a request signed by `access_key_id` with this nonce and signature: of
+    /// `account` when its MAC verified, `None` when the MAC is left to the service.
+    fn new(access_key_id: &str, account: Option<String>, nonce: &str, signature: &str) -> Caller {
+        let (unverified, check) = match account {
+            Some(_) => (None, SignatureCheck::Edge),
+            None => (Some(signature), SignatureCheck::Service),
+        };
+        Caller {
+            access_key_id: access_key_id.to_owned(),
+            account,
+            nonce_key: store_keys::nonce(access_key_id, nonce, unverified),
+            signature: check,
+        }
+    }
+}
+
+/// Where each scheme carries an STS session token.
+const RPC_SESSION_TOKEN: &str = "SecurityToken";
+const ACS3_SESSION_TOKEN: &str = "x-acs-security-token";
+/// Bytes of each scheme's MAC: HMAC-SHA1, HMAC-SHA256.
+const RPC_MAC_BYTES: usize = 20;
+const ACS3_MAC_BYTES: usize = 32;
 
 /// How a request is signed.
 pub enum Scheme<'a> {
@@ -108,13 +137,18 @@ fn rpc_v1(
     let nonce = params.required("SignatureNonce")?;
     let timestamp = params.required("Timestamp")?;
     check_time("Timestamp", timestamp, request.received_at, limits)?;
-    let account = account(env, access_key_id)?;
+    let mac = rpc_v1::given_mac(signature);
+    let Some(account) = env.access_key_account(access_key_id) else {
+        let token = params.get(RPC_SESSION_TOKEN);
+        crate::dialect::leave_to_service(env, access_key_id, token, mac.as_deref(), RPC_MAC_BYTES)?;
+        return Ok(Caller::new(access_key_id, None, nonce, signature));
+    };
 
     let string_to_sign = rpc_v1::string_to_sign(
         &request.method,
         params.iter().map(|p| (p.name.as_ref(), p.value.as_ref())),
     );
-    let verified = rpc_v1::given_mac(signature).is_some_and(|mac| {
+    let verified = mac.is_some_and(|mac| {
         env.verify_signature(
             access_key_id,
             Signing::RpcV1,
@@ -128,11 +162,7 @@ fn rpc_v1(
         }
         .into());
     }
-    Ok(Caller {
-        access_key_id: access_key_id.to_owned(),
-        account,
-        nonce: nonce.to_owned(),
-    })
+    Ok(Caller::new(access_key_id, Some(account), nonce, signature))
 }
 
 fn acs3(
@@ -173,7 +203,18 @@ fn acs3(
         request.received_at,
         limits,
     )?;
-    let account = account(env, auth.credential)?;
+    let nonce = header(request, "x-acs-signature-nonce")?;
+    let mac = unhex(auth.signature);
+    let Some(account) = env.access_key_account(auth.credential) else {
+        crate::dialect::leave_to_service(
+            env,
+            auth.credential,
+            request.header(ACS3_SESSION_TOKEN),
+            mac.as_deref(),
+            ACS3_MAC_BYTES,
+        )?;
+        return Ok(Caller::new(auth.credential, None, nonce, auth.signature));
+    };
 
     let canonical = acs3::canonical_request(
         &request.method,
@@ -187,7 +228,7 @@ fn acs3(
         &content_sha256,
     );
     let string_to_sign = acs3::string_to_sign(&canonical);
-    let verified = unhex(auth.signature).is_some_and(|mac| {
+    let verified = mac.is_some_and(|mac| {
         env.verify_signature(
             auth.credential,
             Signing::Acs3,
@@ -201,17 +242,12 @@ fn acs3(
         }
         .into());
     }
-    Ok(Caller {
-        access_key_id: auth.credential.to_owned(),
-        account,
-        nonce: header(request, "x-acs-signature-nonce")?.to_owned(),
-    })
-}
-
-/// The account of a configured access key; an unknown one is the vendor's own error.
-fn account(env: &dyn Env, id: &str) -> Result<String, FnfFailure> {
-    env.access_key_account(id)
-        .ok_or_else(|| Common::UnknownAccessKey { id: id.to_owned() }.into())
+    Ok(Caller::new(
+        auth.credential,
+        Some(account),
+        nonce,
+        auth.signature,
+    ))
 }
 
 /// The request's own time must be well formed and within the window around its receipt.

@@ -14,7 +14,7 @@ use crate::params::Params;
 use crate::request_id;
 use crate::store_keys;
 use crate::token;
-use crate::types::{Callback, Dialect, Env, OtherCalls, Recall, Report, Request};
+use crate::types::{Callback, Dialect, Env, OtherCalls, Recall, Report, Request, SignatureCheck};
 use auth::Scheme;
 
 /// The operations this dialect checks, and what each does to its task.
@@ -91,17 +91,18 @@ pub fn check(
             }
             OtherCalls::Authenticate => {
                 let caller = scheme.authenticate(request, &params, env, limits)?;
-                step("signature: verified with the access key's secret");
+                if caller.signature == SignatureCheck::Edge {
+                    step("signature: verified with the access key's secret");
+                }
                 step(
                     "operation: not a modelled call: passed on authenticated (other_calls = authenticate)",
                 );
-                let nonce = store_keys::nonce(&caller.access_key_id, &caller.nonce);
                 Ok(super::passed(
                     Dialect::Fnf,
                     action,
                     request_id(),
-                    Some(caller.access_key_id),
-                    store_keys::recall(Some(nonce), None, limits),
+                    Some((caller.access_key_id, caller.signature)),
+                    store_keys::recall(Some(caller.nonce_key), None, limits),
                 ))
             }
         };
@@ -116,7 +117,9 @@ pub fn check(
         _ => "operation: ReportTaskFailed, version 2019-03-15",
     });
     let caller = scheme.authenticate(request, &params, env, limits)?;
-    step("signature: verified with the access key's secret");
+    if caller.signature == SignatureCheck::Edge {
+        step("signature: verified with the access key's secret");
+    }
 
     let task_token = params.required("TaskToken")?;
     let (mut error, mut cause, mut output) = (None, None, None);
@@ -137,9 +140,10 @@ pub fn check(
     }
     let decoded = token::decode(task_token).map_err(|reason| Common::MalformedToken { reason })?;
     let account = token::verify(&decoded, env).map_err(|_| FnfFailure::UnverifiedToken)?;
-    if account
-        .as_ref()
-        .is_some_and(|account| *account != caller.account)
+    // A caller whose MAC is left to the service has no account here: the service matches
+    // the token's account with the key's.
+    if let (Some(account), Some(caller)) = (&account, &caller.account)
+        && account != caller
     {
         return Err(FnfFailure::WrongAccount);
     }
@@ -149,10 +153,11 @@ pub fn check(
     });
 
     let recall = store_keys::report(
-        Some(store_keys::nonce(&caller.access_key_id, &caller.nonce)),
+        Some(caller.nonce_key),
         Dialect::Fnf,
         task_token,
         callback,
+        caller.signature,
         limits,
     );
     Ok(Accepted::Report(Report {
@@ -163,6 +168,7 @@ pub fn check(
             .clone()
             .unwrap_or_else(|| request_id::fallback(request)),
         access_key_id: caller.access_key_id,
+        signature: caller.signature,
         task_token: task_token.to_owned(),
         token: Some(token::into_task_token(decoded, account)),
         error: error.map(str::to_owned),
