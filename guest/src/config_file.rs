@@ -7,7 +7,7 @@
 //! Errors are one line naming the field and the rule, in the words `taskgate serve` has always
 //! used; the secrets themselves never appear in one.
 
-use crate::keyring::{AccessKey, Keyring, TokenKey};
+use crate::keyring::{AccessKey, Keyring, SigningCredential, TokenKey};
 use crate::types::{Limits, Mode, OtherCalls, TemporaryCredentials};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -62,6 +62,9 @@ pub struct File {
     /// `[[token_keys]]`.
     #[serde(default)]
     pub token_keys: Vec<TokenKeyFile>,
+    /// `[[credentials]]`.
+    #[serde(default)]
+    pub credentials: Vec<CredentialFile>,
 }
 
 /// `[limits]`.
@@ -222,6 +225,28 @@ pub struct AccessKeyFile {
     pub rate_per_second: Option<f64>,
     /// This key's own burst.
     pub burst: Option<u32>,
+    /// The `[[credentials]]` entry its callbacks are re-signed with before they are forwarded;
+    /// absent, they go on as the caller signed them.
+    pub sign_as: Option<String>,
+}
+
+/// One `[[credentials]]`: a credential the gateway signs forwarded requests with, named by an
+/// access key's `sign_as`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialFile {
+    /// The name `sign_as` uses.
+    pub name: String,
+    /// The access key id it signs as.
+    pub access_key_id: String,
+    /// The secret, inline.
+    pub secret: Option<String>,
+    /// The environment variable holding the secret.
+    pub secret_env: Option<String>,
+    /// The session token of temporary credentials, inline.
+    pub session_token: Option<String>,
+    /// The environment variable holding the session token.
+    pub session_token_env: Option<String>,
 }
 
 /// One `[[token_keys]]`.
@@ -301,7 +326,55 @@ impl File {
                 account: key.account.clone(),
             });
         }
-        Ok(Keyring::new(access_keys, token_keys))
+        let mut credentials = HashMap::new();
+        for (i, credential) in self.credentials.iter().enumerate() {
+            let at = format!("credentials[{i}]");
+            non_empty(&credential.name, &at, "name")?;
+            non_empty(&credential.access_key_id, &at, "access_key_id")?;
+            let secret = secret(
+                credential.secret.as_deref(),
+                credential.secret_env.as_deref(),
+                &at,
+            )?;
+            let session_token = match (
+                credential.session_token.as_deref(),
+                credential.session_token_env.as_deref(),
+            ) {
+                (None, None) => None,
+                (inline, env) => Some(sensitive(inline, env, &at, "session_token")?),
+            };
+            let signing = SigningCredential {
+                access_key_id: credential.access_key_id.clone(),
+                secret,
+                session_token,
+            };
+            if credentials
+                .insert(credential.name.clone(), signing)
+                .is_some()
+            {
+                refuse!(
+                    "{at}.name: the credential {:?} is configured twice",
+                    credential.name
+                );
+            }
+        }
+        for (i, key) in self.access_keys.iter().enumerate() {
+            if let Some(name) = &key.sign_as
+                && !credentials.contains_key(name)
+            {
+                refuse!("access_keys[{i}].sign_as: no [[credentials]] entry is named {name:?}");
+            }
+        }
+        Ok(Keyring::new(access_keys, token_keys).with_credentials(credentials))
+    }
+
+    /// Each access key's `sign_as`: the credential its callbacks are re-signed with, by key
+    /// id (checked to exist by `keyring`).
+    pub fn sign_as(&self) -> HashMap<String, String> {
+        self.access_keys
+            .iter()
+            .filter_map(|key| Some((key.id.clone(), key.sign_as.clone()?)))
+            .collect()
     }
 
     /// `[serve] other_calls`.
@@ -378,17 +451,28 @@ fn non_empty(value: &str, at: &str, field: &str) -> Result<(), ConfigError> {
 
 /// A secret given inline or through an environment variable, exactly one of the two.
 fn secret(inline: Option<&str>, env: Option<&str>, at: &str) -> Result<String, ConfigError> {
+    sensitive(inline, env, at, "secret")
+}
+
+/// A sensitive value (`field`: a secret, a session token) given inline (`field`) or through an
+/// environment variable (`field_env`), exactly one of the two, never empty.
+fn sensitive(
+    inline: Option<&str>,
+    env: Option<&str>,
+    at: &str,
+    field: &str,
+) -> Result<String, ConfigError> {
     let value = match (inline, env) {
-        (Some(secret), None) => secret.to_owned(),
+        (Some(value), None) => value.to_owned(),
         (None, Some(var)) => match std::env::var(var) {
             Ok(value) => value,
-            Err(_) => refuse!("{at}.secret_env: environment variable {var} is not set"),
+            Err(_) => refuse!("{at}.{field}_env: environment variable {var} is not set"),
         },
-        (Some(_), Some(_)) => refuse!("{at}: give either secret or secret_env, not both"),
-        (None, None) => refuse!("{at}: a secret (or secret_env) is required"),
+        (Some(_), Some(_)) => refuse!("{at}: give either {field} or {field}_env, not both"),
+        (None, None) => refuse!("{at}: a {field} (or {field}_env) is required"),
     };
     if value.is_empty() {
-        refuse!("{at}: the secret must not be empty");
+        refuse!("{at}: the {field} must not be empty");
     }
     Ok(value)
 }
@@ -427,6 +511,22 @@ mod tests {
                 "token_keys[0].account must not be empty",
             ),
             ("[serve]\nother_calls = \"maybe\"", "serve.other_calls"),
+            (
+                "[[access_keys]]\nid = \"a\"\naccount = \"x\"\nsecret = \"s\"\nsign_as = \"cloud\"",
+                "access_keys[0].sign_as: no [[credentials]] entry is named \"cloud\"",
+            ),
+            (
+                "[[credentials]]\nname = \"c\"\naccess_key_id = \"AKID\"",
+                "credentials[0]: a secret (or secret_env) is required",
+            ),
+            (
+                "[[credentials]]\nname = \"c\"\naccess_key_id = \"AKID\"\nsecret = \"s\"\n[[credentials]]\nname = \"c\"\naccess_key_id = \"AKID2\"\nsecret = \"t\"",
+                "configured twice",
+            ),
+            (
+                "[[credentials]]\nname = \"c\"\naccess_key_id = \"AKID\"\nsecret = \"s\"\nsession_token = \"\"",
+                "credentials[0]: the session_token must not be empty",
+            ),
             (
                 "[serve]\ntemporary_credentials = \"verify\"",
                 "serve.temporary_credentials must be \"refuse\" or \"forward\"",

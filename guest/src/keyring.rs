@@ -4,7 +4,9 @@
 
 use crate::sign::keyed::{constant_time_eq, hmac_sha1, hmac_sha256, mac, sigv4_signing_key};
 use crate::sign::{Scope, Signing};
-use crate::types::{Env, Limits, OtherCalls, TemporaryCredentials, TokenMac};
+use crate::types::{
+    Credential, Credentials, Env, Limits, OtherCalls, TemporaryCredentials, TokenMac,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
@@ -16,6 +18,19 @@ pub struct AccessKey {
     pub secret: String,
     /// The owning account.
     pub account: String,
+}
+
+/// A credential the gateway signs forwarded requests with (`[[credentials]]`, named by an
+/// access key's `sign_as`): its own access key id, secret and, for temporary credentials, the
+/// session token.
+#[derive(Clone)]
+pub struct SigningCredential {
+    /// The access key id it signs as.
+    pub access_key_id: String,
+    /// Its secret.
+    pub secret: String,
+    /// The session token of temporary credentials.
+    pub session_token: Option<String>,
 }
 
 /// A task-token MAC key and the account whose tokens it makes.
@@ -36,6 +51,8 @@ const MAX_SIGNING_KEYS: usize = 1024;
 pub struct Keyring {
     access_keys: HashMap<String, AccessKey>,
     token_keys: Vec<TokenKey>,
+    /// The credentials forwarded requests are signed with, by name.
+    credentials: HashMap<String, SigningCredential>,
     /// SigV4 signing keys by `id/date/region/service` (none of which can hold a `/`): a key is
     /// good for a day, so deriving it once spares four of the five HMACs of every request.
     signing_keys: Mutex<HashMap<String, [u8; 32]>>,
@@ -47,8 +64,20 @@ impl Keyring {
         Keyring {
             access_keys,
             token_keys,
+            credentials: HashMap::new(),
             signing_keys: Mutex::default(),
         }
+    }
+
+    /// The same keyring holding these signing credentials, by name.
+    pub fn with_credentials(mut self, credentials: HashMap<String, SigningCredential>) -> Keyring {
+        self.credentials = credentials;
+        self
+    }
+
+    /// The signing credential with this name.
+    pub fn signing_credential(&self, name: &str) -> Option<&SigningCredential> {
+        self.credentials.get(name)
     }
 
     /// The access key with this id, for signing on the host's side (tests, tools).
@@ -130,6 +159,7 @@ impl Clone for Keyring {
     /// The same keys; the derived-key cache starts empty.
     fn clone(&self) -> Keyring {
         Keyring::new(self.access_keys.clone(), self.token_keys.clone())
+            .with_credentials(self.credentials.clone())
     }
 }
 
@@ -140,6 +170,11 @@ impl fmt::Debug for Keyring {
         f.debug_struct("Keyring")
             .field("access_key_ids", &ids)
             .field("token_keys", &self.token_keys.len())
+            .field("credentials", &{
+                let mut names: Vec<&str> = self.credentials.keys().map(String::as_str).collect();
+                names.sort_unstable();
+                names
+            })
             .finish()
     }
 }
@@ -172,6 +207,22 @@ impl Env for KeysOnly {
 
     fn temporary_credentials(&self) -> TemporaryCredentials {
         TemporaryCredentials::default()
+    }
+}
+
+/// The signing credentials, for [`crate::resign`]: the filter learns the public half and asks
+/// for MACs; the secret stays here.
+impl Credentials for Keyring {
+    fn credential(&self, name: &str) -> Option<Credential> {
+        self.credentials.get(name).map(|credential| Credential {
+            access_key_id: credential.access_key_id.clone(),
+            session_token: credential.session_token.clone(),
+        })
+    }
+
+    fn sign(&self, name: &str, signing: Signing<'_>, message: &[u8]) -> Option<Vec<u8>> {
+        let credential = self.credentials.get(name)?;
+        Some(mac(&credential.secret, signing, message))
     }
 }
 

@@ -27,6 +27,7 @@ pub mod keyring;
 mod params;
 mod percent;
 mod request_id;
+mod resign;
 pub mod sign;
 mod store_keys;
 mod time;
@@ -45,13 +46,13 @@ mod component;
 use error::Common;
 pub use error::EdgeFailure;
 #[cfg(any(not(target_arch = "wasm32"), feature = "keyring"))]
-pub use keyring::{AccessKey, Keyring, KeysOnly, TokenKey};
+pub use keyring::{AccessKey, Keyring, KeysOnly, SigningCredential, TokenKey};
 pub use sign::Signing;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
-    Callback, Dialect, Env, HOP_BY_HOP, Limits, Mode, OtherCalls, PassedCall, Recall, Report,
-    Request, Response, SignatureCheck, TaskToken, TemporaryCredentials, TokenError, TokenMac,
-    Verdict, header_text,
+    Callback, Credential, Credentials, Dialect, Env, HOP_BY_HOP, Limits, Mode, OtherCalls,
+    PassedCall, Recall, Report, Request, Response, SignatureCheck, TaskToken, TemporaryCredentials,
+    TokenError, TokenMac, Verdict, header_text,
 };
 
 /// Checks one callback request: forward it with its decoded report, or reject it with the exact
@@ -154,6 +155,22 @@ pub fn passed_response(call: &PassedCall) -> Response {
 /// vendors' form, from 16 random bytes.
 pub fn random_request_id(bytes: [u8; 16]) -> String {
     request_id::random(bytes)
+}
+
+/// `request` (one `check` accepted) re-signed with the host's credential `credential` for the
+/// upstream (`sign_as`), dated `now` (seconds since the Unix epoch), `nonce` as its signature
+/// nonce where the scheme has one; why not, for a host's log, when the credential cannot be had
+/// or the request is not signed as `check` accepts. Hosts call it natively, where the
+/// credentials are (the component never signs: it checks the result again before the host
+/// forwards it, so it decides what leaves, and carries no signing code).
+pub fn resign(
+    request: &Request,
+    credential: &str,
+    now: u64,
+    nonce: &str,
+    credentials: &dyn Credentials,
+) -> Result<Request, String> {
+    resign::resign(request, credential, now, nonce, credentials)
 }
 
 /// Decodes a task token and, when token keys are configured, verifies its MAC.

@@ -474,3 +474,24 @@ pub trait Env {
     /// What to do with requests signed with temporary credentials the keyring does not hold.
     fn temporary_credentials(&self) -> TemporaryCredentials;
 }
+
+/// The credentials a host re-signs forwarded requests with (`sign_as`), for [`crate::resign`]:
+/// the filter learns a credential's access key id and session token and asks for MACs; the
+/// secret stays with the host.
+pub trait Credentials {
+    /// The signing credential with this name, as the host holds it now (`None`: unknown, or
+    /// not to be had at the moment).
+    fn credential(&self, name: &str) -> Option<Credential>;
+    /// The MAC of `message` under the named credential's secret as `signing` keys it.
+    fn sign(&self, name: &str, signing: Signing<'_>, message: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// What the filter may know of a credential the host signs forwarded requests with: its access
+/// key id and session token, never its secret (the WIT `keyring.credential`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The access key id it signs as.
+    pub access_key_id: String,
+    /// The session token of temporary credentials.
+    pub session_token: Option<String>,
+}

@@ -9,6 +9,7 @@ pub mod cases;
 pub mod config;
 pub mod output;
 pub mod request_file;
+pub mod resign;
 pub mod sandbox;
 pub mod serve;
 pub mod store;

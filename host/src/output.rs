@@ -125,6 +125,32 @@ pub fn recall(recall: &Recall) -> Value {
     })
 }
 
+/// A request re-signed with a `[[credentials]]` entry (`sign_as`), as it would be forwarded:
+/// the credential's name, and the request's method, path and query, headers and body, with the
+/// credential's `session_token` (where it has one) shown as `(session token)`.
+pub fn resigned(
+    credential: &str,
+    session_token: Option<&str>,
+    request: &taskgate_filter::Request,
+) -> Value {
+    let hide = |text: &str| match session_token {
+        Some(token) => text.replace(token, "(session token)"),
+        None => text.to_owned(),
+    };
+    let headers: Vec<Value> = (request.headers.iter())
+        .map(|(name, value)| json!([name, hide(value)]))
+        .collect();
+    json!({
+        "credential": credential,
+        "request": {
+            "method": request.method,
+            "path": hide(&request.path_with_query),
+            "headers": headers,
+            "body": hide(&String::from_utf8_lossy(&request.body)),
+        },
+    })
+}
+
 /// The exact response: status, headers and the body as text (it is always UTF-8 JSON).
 pub fn response(response: &Response) -> Value {
     let headers: Map<String, Value> = response

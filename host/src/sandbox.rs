@@ -16,9 +16,10 @@ use crate::config::Config;
 use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use taskgate_filter::sign::keyed::constant_time_eq;
 use taskgate_filter::{
-    Dialect, EdgeFailure, Env as _, Request, Response, TaskToken, TemporaryCredentials, TokenError,
-    Verdict,
+    Credentials as _, Dialect, EdgeFailure, Env as _, Request, Response, TaskToken,
+    TemporaryCredentials, TokenError, Verdict,
 };
 use wasmtime::component::{self, Component, ComponentExportIndex, HasSelf, Linker, TypedFunc};
 use wasmtime::{
@@ -96,6 +97,8 @@ struct State {
     config: Arc<Config>,
     /// The `temporary_credentials` in force for this check: the route's, else `[serve]`'s.
     temporary_credentials: TemporaryCredentials,
+    /// Checking a request the edge re-signed: its credential verifies as the worker's key.
+    resigned: Option<Resigned>,
     limits: StoreLimits,
 }
 
@@ -104,15 +107,39 @@ impl State {
         State {
             config: Arc::clone(config),
             temporary_credentials: config.serve.temporary_credentials,
+            resigned: None,
             limits: limits(config),
         }
     }
+
+    /// The re-signing credential's name when `id` is its access key id in a check of a
+    /// re-signed request.
+    fn resigned_by(&self, id: &str) -> Option<&Resigned> {
+        self.resigned.as_ref().filter(|resigned| {
+            (self.config.keyring.signing_credential(&resigned.credential))
+                .is_some_and(|credential| credential.access_key_id == id)
+        })
+    }
+}
+
+/// What a second check of a request the edge re-signed knows: the request is signed with the
+/// credential `credential` on behalf of a worker key of `account`, so that key id verifies,
+/// with the credential's secret, as a key of that account (and of nothing else).
+#[derive(Debug, Clone)]
+pub struct Resigned {
+    /// The `[[credentials]]` name.
+    pub credential: String,
+    /// The account of the worker key whose request was re-signed.
+    pub account: String,
 }
 
 /// The keyring the guest asks: secrets stay here, the guest gets yes or no and an account.
 impl keyring::Host for State {
     fn access_key_account(&mut self, id: String) -> Option<String> {
-        self.config.access_key_account(&id)
+        match self.resigned_by(&id) {
+            Some(resigned) => Some(resigned.account.clone()),
+            None => self.config.access_key_account(&id),
+        }
     }
 
     fn verify_signature(
@@ -122,8 +149,13 @@ impl keyring::Host for State {
         message: Vec<u8>,
         mac: Vec<u8>,
     ) -> bool {
-        self.config
-            .verify_signature(&id, signing_of_wit(&signing), &message, &mac)
+        let signing = signing_of_wit(&signing);
+        match self.resigned_by(&id) {
+            Some(resigned) => (self.config.keyring)
+                .sign(&resigned.credential, signing, &message)
+                .is_some_and(|expected| constant_time_eq(&expected, &mac)),
+            None => self.config.verify_signature(&id, signing, &message, &mac),
+        }
     }
 
     fn verify_token_mac(&mut self, message: Vec<u8>, mac: Vec<u8>) -> keyring::TokenMac {
@@ -286,18 +318,42 @@ impl Sandbox {
 
     /// Checks one request like [`Sandbox::check`], with the `temporary_credentials` of the
     /// route it came by (a route may override `[serve]`'s).
-    #[allow(
-        unsafe_code,
-        reason = "the one unchecked typed call, as the generated bindings make it themselves"
-    )]
     pub fn check_under(
         &self,
         config: &Arc<Config>,
         temporary_credentials: TemporaryCredentials,
         request: Request,
     ) -> anyhow::Result<Verdict> {
+        self.check_in(config, temporary_credentials, None, request)
+    }
+
+    /// Checks a request the edge re-signed (`resign`) once more before it is forwarded, its
+    /// credential verifying as the worker's key: the edge never forwards what it would refuse.
+    pub fn recheck(
+        &self,
+        config: &Arc<Config>,
+        temporary_credentials: TemporaryCredentials,
+        resigned: Resigned,
+        request: Request,
+    ) -> anyhow::Result<Verdict> {
+        self.check_in(config, temporary_credentials, Some(resigned), request)
+    }
+
+    #[allow(
+        unsafe_code,
+        reason = "the one unchecked typed call, as the generated bindings make it themselves"
+    )]
+    fn check_in(
+        &self,
+        config: &Arc<Config>,
+        temporary_credentials: TemporaryCredentials,
+        resigned: Option<Resigned>,
+        request: Request,
+    ) -> anyhow::Result<Verdict> {
         let mut instance = self.instance(config)?;
-        instance.store.data_mut().temporary_credentials = temporary_credentials;
+        let state = instance.store.data_mut();
+        state.temporary_credentials = temporary_credentials;
+        state.resigned = resigned;
         let func = (instance.instance)
             .get_func(&mut instance.store, self.check)
             .context("the component lost its check export")?;

@@ -147,6 +147,14 @@ const MEANINGLESS: &[(&str, &str)] = &[
         "the plugin answers a report for a task another report is with the upstream for at once (TaskBusy): a filter in Envoy cannot wait for another request",
     ),
     (
+        "credentials",
+        "the plugin forwards callbacks as their callers signed them; re-signing with the gateway's own credential (sign_as) is taskgate serve's (docs/envoy.md)",
+    ),
+    (
+        "access_keys.sign_as",
+        "the plugin forwards callbacks as their callers signed them; re-signing with the gateway's own credential (sign_as) is taskgate serve's (docs/envoy.md)",
+    ),
+    (
         "access_keys.rate_per_second",
         "rates are not kept by the plugin: use Envoy's local_ratelimit filter, or taskgate serve with Redis",
     ),
@@ -315,6 +323,10 @@ mod tests {
             (
                 "[[serve.routes]]\nhost = \"x.com\"\nupstream = \"https://{host}\"",
                 "serve.routes means nothing",
+            ),
+            (
+                "[[credentials]]\nname = \"c\"\naccess_key_id = \"A\"\nsecret = \"s\"",
+                "credentials means nothing inside Envoy",
             ),
         ] {
             let got = refusal(text);

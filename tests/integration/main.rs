@@ -20,6 +20,7 @@ mod hostile;
 mod interface;
 mod memory;
 mod operations;
+mod resign;
 mod robustness;
 mod rules;
 mod serve;

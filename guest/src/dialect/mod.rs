@@ -5,6 +5,8 @@
 pub(crate) mod aws;
 mod fnf;
 
+pub(crate) use fnf::Scheme;
+
 use crate::EdgeFailure;
 use crate::error::Common;
 use crate::explain_steps::step;

@@ -4,6 +4,7 @@ use super::{load_config, now_seconds, parse_time, read_input, sandbox};
 use crate::Inputs;
 use std::path::Path;
 use std::process::ExitCode;
+use taskgate::resign::{self, Resigning};
 use taskgate::{output, request_file};
 use taskgate_filter::Verdict;
 
@@ -55,7 +56,44 @@ pub fn run(file: Option<&Path>, now: Option<&str>, inputs: &Inputs) -> anyhow::R
             )
         }
     };
-    println!("{:#}", output::verdict(&verdict));
+    // A worker key's `sign_as`: what would be forwarded, signed with the gateway's credential
+    // at the time of receipt (and checked again), or the 500 the gateway would answer.
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let key = resign::verified_key(&verdict);
+    let resigning = resign::resign(
+        &sandbox,
+        &config,
+        config.serve.temporary_credentials,
+        &request,
+        key,
+        received_at,
+        &nonce,
+    );
+    let (verdict, resigned) = match resigning {
+        Resigning::AsSigned => (verdict, None),
+        Resigning::Signed {
+            credential,
+            request,
+        } => {
+            let token = (config.keyring.signing_credential(&credential))
+                .and_then(|signing| signing.session_token.as_deref());
+            let shown = output::resigned(&credential, token, &request);
+            (verdict, Some(shown))
+        }
+        Resigning::Failed { credential, stage } => {
+            eprintln!("taskgate: the request could not be re-signed with '{credential}' ({stage})");
+            let failure = taskgate_filter::EdgeFailure::Internal;
+            let answer = sandbox
+                .respond(&config, &request, failure.clone())
+                .unwrap_or_else(|_| taskgate_filter::edge_response(&request, failure));
+            (Verdict::Reject(answer), None)
+        }
+    };
+    let mut shown = output::verdict(&verdict);
+    if let (Some(resigned), serde_json::Value::Object(fields)) = (resigned, &mut shown) {
+        fields.insert("resigned".to_owned(), resigned);
+    }
+    println!("{shown:#}");
     Ok(match verdict {
         Verdict::Forward(_) | Verdict::Pass(_) => ExitCode::SUCCESS,
         Verdict::Reject(_) => ExitCode::from(1),

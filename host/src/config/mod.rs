@@ -32,8 +32,12 @@ pub struct Config {
     pub serve: Serve,
     /// What the gateway remembers (replays, settled tasks, rates), and where.
     pub store: StoreSettings,
-    /// The secrets: only the host holds them, the component asks the keyring to verify MACs.
+    /// The secrets: only the host holds them, the component asks the keyring to verify MACs
+    /// (and to sign, with the `[[credentials]]`).
     pub keyring: Keyring,
+    /// Each access key's `sign_as`: the credential its callbacks are re-signed with before
+    /// they are forwarded, by access key id.
+    pub sign_as: HashMap<String, String>,
 }
 
 /// How much one check may use inside the component.
@@ -121,6 +125,7 @@ impl Config {
         }
 
         let keyring = file.keyring()?;
+        let sign_as = file.sign_as();
         let mut rates = HashMap::new();
         for (i, key) in file.access_keys.iter().enumerate() {
             let rate = RateFile {
@@ -148,6 +153,7 @@ impl Config {
             serve,
             store,
             keyring,
+            sign_as,
         })
     }
 }

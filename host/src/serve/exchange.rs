@@ -2,8 +2,9 @@
 //!
 //! admit (in-flight cap, no tunnels, no malformed heads) → route (the host the client asked
 //! for) → read (the body, capped and timed) → check (the component) → remember (rate, replay
-//! and ledger, `remember.rs`) → deliver (upstream or sink; the outcome settles the task or
-//! not) → respond.
+//! and ledger, `remember.rs`) → resign (a worker key's `sign_as`: signed again with the
+//! gateway's credential, and checked again) → deliver (upstream or sink; the outcome settles
+//! the task or not) → respond.
 //!
 //! Each phase returns what the next one needs or the [`End`] the request stops with; in
 //! shadow mode (`[serve] mode`, a route's `mode`) the ends of check and remember are logged
@@ -19,6 +20,7 @@ use super::log::LogLine;
 use super::remember::{self, Hold};
 use super::routes::Destination;
 use crate::config::Trace;
+use crate::resign::{self, Resigning};
 use crate::store::Claim;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -68,6 +70,8 @@ struct Learned {
     action: Option<String>,
     /// The access key that signed it, and who checks its MAC (the edge, or the service).
     signer: Option<(String, SignatureCheck)>,
+    /// The credential it was re-signed with (`sign_as`).
+    sign_as: Option<String>,
     /// Where it was delivered: `scheme://host[:port]`, or `sink`.
     destination: Option<String>,
     component: Option<Duration>,
@@ -144,6 +148,16 @@ impl Delivery {
                 call.access_key_id.as_deref()
             }
             _ => None,
+        }
+    }
+
+    /// The access key whose signature the edge verified (a report's, or an authenticated
+    /// passed call's): the one whose `sign_as` applies.
+    fn verified_key(&self) -> Option<&str> {
+        match self {
+            Delivery::Report(report) => resign::report_key(report),
+            Delivery::Passed(call) => resign::call_key(call),
+            Delivery::Unchecked | Delivery::Shadowed => None,
         }
     }
 
@@ -234,7 +248,10 @@ impl Exchange {
             }
             Err(failure) => return End::keep(failure),
         };
-        let end = self.deliver(destination, body, &delivery).await;
+        let end = match self.resign(&destination, &delivery, body, temporary_credentials) {
+            Ok(body) => self.deliver(destination, body, &delivery).await,
+            Err(failure) => End::keep(failure),
+        };
         if let Some(hold) = hold {
             self.settle(hold, &end).await;
         }
@@ -334,6 +351,62 @@ impl Exchange {
         let gateway = &self.gateway;
         let store = gateway.store.as_ref();
         remember::remember(store, &self.live.config, delivery.claim(), &gateway.metrics).await
+    }
+
+    /// resign: a request verified at the edge under a worker key whose `sign_as` names a
+    /// credential goes upstream signed with that credential and checked again (`resign.rs`);
+    /// anything else goes on as the caller signed it. The body to forward, or the failure the
+    /// request ends with (the credential cannot be had, or the re-signed request does not
+    /// pass: the service's own 500).
+    fn resign(
+        &mut self,
+        destination: &Destination<'_>,
+        delivery: &Delivery,
+        body: Bytes,
+        temporary_credentials: TemporaryCredentials,
+    ) -> Result<Bytes, EdgeFailure> {
+        let (Destination::Upstream(..), Some(key)) = (destination, delivery.verified_key()) else {
+            return Ok(body);
+        };
+        let config = Arc::clone(&self.live.config);
+        if !config.sign_as.contains_key(key) {
+            return Ok(body);
+        }
+        let mut request = self.request.clone();
+        request.body = body.to_vec();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let sandbox = &self.gateway.sandbox;
+        let resigning = resign::resign(
+            sandbox,
+            &config,
+            temporary_credentials,
+            &request,
+            Some(key),
+            now,
+            &nonce,
+        );
+        let metrics = &self.gateway.metrics;
+        match resigning {
+            Resigning::AsSigned => Ok(body),
+            Resigning::Signed {
+                credential,
+                request: signed,
+            } => {
+                head::apply(&mut self.parts, &self.request, &signed)
+                    .map_err(|()| EdgeFailure::Internal)?;
+                metrics.count_resigned(self.dialect.name(), &credential);
+                self.learned.sign_as = Some(credential);
+                Ok(Bytes::from(signed.body))
+            }
+            Resigning::Failed { credential, stage } => {
+                metrics.count_resign_failure(self.dialect.name(), stage);
+                self.learned.sign_as = Some(credential);
+                Err(EdgeFailure::Internal)
+            }
+        }
     }
 
     /// deliver: to the upstream (its answer comes back unchanged) or into the local sink
@@ -534,6 +607,7 @@ impl Drop for Exchange {
             action: learned.action.as_deref(),
             access_key_id: learned.signer.as_ref().map(|(id, _)| id.as_str()),
             signature: learned.signer.as_ref().map(|(_, check)| check.name()),
+            sign_as: learned.sign_as.as_deref(),
             code,
             status,
             upstream: learned.destination.as_deref(),

@@ -101,6 +101,49 @@ pub fn filter_request(parts: &Parts) -> Request {
     }
 }
 
+/// Makes `parts` the head of `changed`, a version of `original` (the filter's view of `parts`)
+/// that the filter re-signed: its path and query, and every header whose values it changed,
+/// added or removed, the changed values put where the first of the name stood. Headers it did
+/// not touch keep their bytes as they came (the filter's view of a value is lossy). `Err` when
+/// a changed value cannot be a header value, which no signature the filter makes contains.
+pub fn apply(parts: &mut Parts, original: &Request, changed: &Request) -> Result<(), ()> {
+    if changed.path_with_query != original.path_with_query {
+        parts.uri = changed.path_with_query.parse().map_err(|_| ())?;
+    }
+    let values = |request: &Request, name: &str| -> Vec<String> {
+        (request.headers.iter())
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let names: std::collections::BTreeSet<String> = (original.headers.iter())
+        .chain(&changed.headers)
+        .map(|(name, _)| name.to_ascii_lowercase())
+        .collect();
+    for name in names {
+        let now = values(changed, &name);
+        if values(original, &name) == now {
+            continue;
+        }
+        let name = hyper::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| ())?;
+        let mut now = now.into_iter();
+        match now.next() {
+            Some(first) => {
+                let first = HeaderValue::from_str(&first).map_err(|_| ())?;
+                parts.headers.insert(name.clone(), first);
+            }
+            None => {
+                parts.headers.remove(&name);
+            }
+        }
+        for value in now {
+            let value = HeaderValue::from_str(&value).map_err(|_| ())?;
+            parts.headers.append(name.clone(), value);
+        }
+    }
+    Ok(())
+}
+
 /// The longest `X-Request-Id` logged: an id, not a place to store data in our logs.
 const MAX_CLIENT_REQUEST_ID: usize = 128;
 

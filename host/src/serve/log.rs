@@ -42,6 +42,9 @@ pub struct LogLine<'a> {
     /// Who checks that signature's MAC: `edge` (verified here) or `service` (temporary
     /// credentials the edge cannot verify, forwarded for the service to).
     pub signature: Option<&'static str>,
+    /// The `[[credentials]]` entry the request was re-signed with before it was forwarded
+    /// (its caller's key's `sign_as`).
+    pub sign_as: Option<&'a str>,
     pub code: &'a str,
     pub status: u16,
     pub upstream: Option<&'a str>,

@@ -79,6 +79,10 @@ pub struct Metrics {
     /// Requests accepted with their MAC left to the service (temporary credentials), by
     /// dialect.
     left_to_service: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests re-signed with a `[[credentials]]` entry, by (dialect, credential).
+    resigned: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Requests that could not be re-signed, by (dialect, stage: `sign` or `recheck`).
+    resign_failures: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Upstream failures by kind (connect, timeout, protocol).
     upstream_errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Checks the component could not finish (trap, deadline, memory cap).
@@ -129,6 +133,20 @@ impl Metrics {
     pub fn count_left_to_service(&self, dialect: &'static str) {
         if let Ok(mut map) = self.left_to_service.lock() {
             *map.entry(dialect).or_default() += 1;
+        }
+    }
+
+    /// Counts one request re-signed with `credential` (a configured name: the label is bounded).
+    pub fn count_resigned(&self, dialect: &'static str, credential: &str) {
+        if let Ok(mut map) = self.resigned.lock() {
+            *map.entry((dialect, credential.to_owned())).or_default() += 1;
+        }
+    }
+
+    /// Counts one request that could not be re-signed, at `stage`.
+    pub fn count_resign_failure(&self, dialect: &'static str, stage: &'static str) {
+        if let Ok(mut map) = self.resign_failures.lock() {
+            *map.entry((dialect, stage)).or_default() += 1;
         }
     }
 
@@ -196,6 +214,25 @@ impl Metrics {
             "taskgate_signature_left_to_service_total",
             "Requests signed with temporary credentials the edge cannot verify, checked in every other way and let through for the service to verify their signature (temporary_credentials = forward), by dialect.",
             left,
+        );
+        let resigned = rows(&self.resigned, |(dialect, credential)| {
+            let credential = credential.replace('\\', "\\\\").replace('"', "\\\"");
+            format!("dialect=\"{dialect}\",credential=\"{credential}\"")
+        });
+        counter(
+            &mut out,
+            "taskgate_resigned_total",
+            "Requests re-signed with a [[credentials]] entry before they were forwarded (the caller's access key's sign_as), by dialect and credential.",
+            resigned,
+        );
+        let resign_failures = rows(&self.resign_failures, |(dialect, stage)| {
+            format!("dialect=\"{dialect}\",stage=\"{stage}\"")
+        });
+        counter(
+            &mut out,
+            "taskgate_resign_failures_total",
+            "Requests answered 500 because they could not be re-signed (stage sign: the credential cannot be had) or the re-signed request did not pass the filter again (stage recheck), by dialect.",
+            resign_failures,
         );
         let errors = rows(&self.upstream_errors, |kind| format!("kind=\"{kind}\""));
         counter(

@@ -15,7 +15,7 @@ use crate::request_id;
 use crate::store_keys;
 use crate::token;
 use crate::types::{Callback, Dialect, Env, OtherCalls, Recall, Report, Request, SignatureCheck};
-use auth::Scheme;
+pub(crate) use auth::Scheme;
 
 /// The operations this dialect checks, and what each does to its task.
 const ACTIONS: [(&str, Callback); 2] = [
