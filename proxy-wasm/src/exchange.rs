@@ -42,6 +42,9 @@ pub struct Exchange {
     limit: u32,
     /// The action of a call let through, for the log.
     action: Option<String>,
+    /// The access key of a call let through, and who checks its MAC (`edge`, or `service`
+    /// for temporary credentials), for the log.
+    signer: Option<(String, &'static str)>,
     /// The code logged and counted: the vendor's for an edge answer, else `forwarded`.
     code: String,
     /// True once the plugin answered: the response Envoy then shows it is its own.
@@ -70,6 +73,7 @@ impl Exchange {
             dialect: Dialect::Fnf,
             limit: 0,
             action: None,
+            signer: None,
             code: String::new(),
             answered: false,
             status: None,
@@ -139,11 +143,16 @@ impl Exchange {
             Verdict::Reject(response) => self.refuse(response),
             Verdict::Forward(report) => {
                 self.action = Some(report.action);
+                self.signer = Some((report.access_key_id, report.signature.name()));
                 self.code = "forwarded".to_owned();
                 self.remember(&report.recall, Some(report.task_token))
             }
             Verdict::Pass(call) => {
                 self.action = Some(call.action);
+                self.signer = call
+                    .access_key_id
+                    .clone()
+                    .zip(call.signature.map(|s| s.name()));
                 self.code = "forwarded".to_owned();
                 let mode = self.settings.other_calls.name();
                 self.metrics.count_other_call(self.dialect.name(), mode);
@@ -327,6 +336,8 @@ impl HttpContext for Exchange {
             "path": request.path(),
             "dialect": self.dialect.name(),
             "action": self.action,
+            "access_key_id": self.signer.as_ref().map(|(id, _)| id),
+            "signature": self.signer.as_ref().map(|(_, check)| check),
             "code": code,
             "status": status,
             "shadow_code": self.shadowed.as_ref().map(|(code, _)| code),
