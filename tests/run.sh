@@ -72,7 +72,8 @@ node --test tests/sdk/node/report_task_failed.test.mjs tests/sdk/node/serve.test
     tests/sdk/node/deploy.test.mjs \
     tests/sdk/node/aws_serve.test.mjs tests/sdk/node/memory.test.mjs \
     tests/sdk/node/callbacks.test.mjs \
-    tests/sdk/node/temporary_credentials.test.mjs
+    tests/sdk/node/temporary_credentials.test.mjs \
+    tests/sdk/node/resign.test.mjs
 
 step "the component in Python (wasmtime-py): the shared case corpus"
 bash bindings/python/setup.sh

@@ -231,13 +231,23 @@ pub struct AccessKeyFile {
 }
 
 /// One `[[credentials]]`: a credential the gateway signs forwarded requests with, named by an
-/// access key's `sign_as`.
+/// access key's `sign_as`: given here (`access_key_id` and a secret), or from a cloud's own
+/// chain (`source`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialFile {
     /// The name `sign_as` uses.
     pub name: String,
+    /// `"aws"` (the AWS SDK's default chain) or `"alibaba"` (the environment, then the ECS
+    /// instance's RAM role); absent: the credential given here.
+    pub source: Option<String>,
+    /// `source = "alibaba"`: the RAM role to ask the instance metadata for (absent: the one it
+    /// lists).
+    pub ram_role: Option<String>,
+    /// `source = "alibaba"`: where the instance metadata is served (absent: the ECS address).
+    pub metadata_endpoint: Option<String>,
     /// The access key id it signs as.
+    #[serde(default)]
     pub access_key_id: String,
     /// The secret, inline.
     pub secret: Option<String>,
@@ -247,6 +257,31 @@ pub struct CredentialFile {
     pub session_token: Option<String>,
     /// The environment variable holding the session token.
     pub session_token_env: Option<String>,
+}
+
+/// A `[[credentials]]` entry that comes from a cloud's own chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainSpec {
+    /// The name `sign_as` uses.
+    pub name: String,
+    /// Which chain.
+    pub source: ChainSource,
+}
+
+/// The clouds' credential chains a host can fetch from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainSource {
+    /// The AWS SDK's default chain: environment, shared files, web identity, ECS container
+    /// credentials, EC2 instance metadata.
+    Aws,
+    /// Alibaba Cloud: the environment (`ALIBABA_CLOUD_ACCESS_KEY_ID`, `…_SECRET`,
+    /// `ALIBABA_CLOUD_SECURITY_TOKEN`), then the ECS instance's RAM role from its metadata.
+    Alibaba {
+        /// The role (absent: the one the metadata lists).
+        ram_role: Option<String>,
+        /// The metadata endpoint (absent: the ECS one).
+        metadata_endpoint: Option<String>,
+    },
 }
 
 /// One `[[token_keys]]`.
@@ -327,9 +362,13 @@ impl File {
             });
         }
         let mut credentials = HashMap::new();
+        let chains = self.credential_chains()?;
         for (i, credential) in self.credentials.iter().enumerate() {
             let at = format!("credentials[{i}]");
             non_empty(&credential.name, &at, "name")?;
+            if chains.iter().any(|chain| chain.name == credential.name) {
+                continue;
+            }
             non_empty(&credential.access_key_id, &at, "access_key_id")?;
             let secret = secret(
                 credential.secret.as_deref(),
@@ -348,8 +387,10 @@ impl File {
                 secret,
                 session_token,
             };
+            let source: std::sync::Arc<dyn crate::keyring::CredentialSource> =
+                std::sync::Arc::new(signing);
             if credentials
-                .insert(credential.name.clone(), signing)
+                .insert(credential.name.clone(), source)
                 .is_some()
             {
                 refuse!(
@@ -361,11 +402,53 @@ impl File {
         for (i, key) in self.access_keys.iter().enumerate() {
             if let Some(name) = &key.sign_as
                 && !credentials.contains_key(name)
+                && !chains.iter().any(|chain| chain.name == *name)
             {
                 refuse!("access_keys[{i}].sign_as: no [[credentials]] entry is named {name:?}");
             }
         }
         Ok(Keyring::new(access_keys, token_keys).with_credentials(credentials))
+    }
+
+    /// The `[[credentials]]` that come from a cloud's own chain (`source`), for a host to fetch
+    /// and refresh (`keyring` holds the ones given here).
+    pub fn credential_chains(&self) -> Result<Vec<ChainSpec>, ConfigError> {
+        let mut chains = Vec::new();
+        for (i, credential) in self.credentials.iter().enumerate() {
+            let at = format!("credentials[{i}]");
+            let given = !credential.access_key_id.is_empty()
+                || credential.secret.is_some()
+                || credential.secret_env.is_some()
+                || credential.session_token.is_some()
+                || credential.session_token_env.is_some();
+            let alibaba_only =
+                credential.ram_role.is_some() || credential.metadata_endpoint.is_some();
+            let source = match credential.source.as_deref() {
+                None if alibaba_only => {
+                    refuse!("{at}: ram_role and metadata_endpoint are for source = \"alibaba\"")
+                }
+                None => continue,
+                Some(_) if given => refuse!(
+                    "{at}: a credential from a source takes no access_key_id, secret or session_token"
+                ),
+                Some("aws") if alibaba_only => {
+                    refuse!("{at}: ram_role and metadata_endpoint are for source = \"alibaba\"")
+                }
+                Some("aws") => ChainSource::Aws,
+                Some("alibaba") => ChainSource::Alibaba {
+                    ram_role: credential.ram_role.clone(),
+                    metadata_endpoint: credential.metadata_endpoint.clone(),
+                },
+                Some(other) => {
+                    refuse!("{at}.source must be \"aws\" or \"alibaba\", not {other:?}")
+                }
+            };
+            chains.push(ChainSpec {
+                name: credential.name.clone(),
+                source,
+            });
+        }
+        Ok(chains)
     }
 
     /// Each access key's `sign_as`: the credential its callbacks are re-signed with, by key
@@ -526,6 +609,18 @@ mod tests {
             (
                 "[[credentials]]\nname = \"c\"\naccess_key_id = \"AKID\"\nsecret = \"s\"\nsession_token = \"\"",
                 "credentials[0]: the session_token must not be empty",
+            ),
+            (
+                "[[credentials]]\nname = \"c\"\nsource = \"gcp\"",
+                "credentials[0].source must be \"aws\" or \"alibaba\"",
+            ),
+            (
+                "[[credentials]]\nname = \"c\"\nsource = \"aws\"\nsecret = \"s\"",
+                "credentials[0]: a credential from a source takes no access_key_id, secret or session_token",
+            ),
+            (
+                "[[credentials]]\nname = \"c\"\nsource = \"aws\"\nram_role = \"r\"",
+                "credentials[0]: ram_role and metadata_endpoint are for source = \"alibaba\"",
             ),
             (
                 "[serve]\ntemporary_credentials = \"verify\"",

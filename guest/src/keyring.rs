@@ -9,7 +9,7 @@ use crate::types::{
 };
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// An access key's secret and owner.
 #[derive(Clone)]
@@ -21,9 +21,9 @@ pub struct AccessKey {
 }
 
 /// A credential the gateway signs forwarded requests with (`[[credentials]]`, named by an
-/// access key's `sign_as`): its own access key id, secret and, for temporary credentials, the
-/// session token.
-#[derive(Clone)]
+/// access key's `sign_as`) as it is at one moment: its own access key id, secret and, for
+/// temporary credentials, the session token. `Debug` shows the key id only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SigningCredential {
     /// The access key id it signs as.
     pub access_key_id: String,
@@ -31,6 +31,44 @@ pub struct SigningCredential {
     pub secret: String,
     /// The session token of temporary credentials.
     pub session_token: Option<String>,
+}
+
+impl fmt::Debug for SigningCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningCredential")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a signing credential comes from: fixed in the configuration, or a cloud's own chain
+/// (instance metadata, container credentials, ...) that the host refreshes before it expires.
+pub trait CredentialSource: Send + Sync {
+    /// The credential as it is now; why not, for `/readyz` and the log, when it cannot be had
+    /// at the moment. Never a secret in the reason.
+    fn current(&self) -> Result<SigningCredential, String>;
+}
+
+/// A credential given in the configuration never changes.
+impl CredentialSource for SigningCredential {
+    fn current(&self) -> Result<SigningCredential, String> {
+        Ok(self.clone())
+    }
+}
+
+/// One credential as it was at one moment, for one re-signing (`crate::resign`) and its second
+/// check: a credential refreshed in between cannot mix one key's id with another's secret.
+impl Credentials for SigningCredential {
+    fn credential(&self, _name: &str) -> Option<Credential> {
+        Some(Credential {
+            access_key_id: self.access_key_id.clone(),
+            session_token: self.session_token.clone(),
+        })
+    }
+
+    fn sign(&self, _name: &str, signing: Signing<'_>, message: &[u8]) -> Option<Vec<u8>> {
+        Some(mac(&self.secret, signing, message))
+    }
 }
 
 /// A task-token MAC key and the account whose tokens it makes.
@@ -52,7 +90,7 @@ pub struct Keyring {
     access_keys: HashMap<String, AccessKey>,
     token_keys: Vec<TokenKey>,
     /// The credentials forwarded requests are signed with, by name.
-    credentials: HashMap<String, SigningCredential>,
+    credentials: HashMap<String, Arc<dyn CredentialSource>>,
     /// SigV4 signing keys by `id/date/region/service` (none of which can hold a `/`): a key is
     /// good for a day, so deriving it once spares four of the five HMACs of every request.
     signing_keys: Mutex<HashMap<String, [u8; 32]>>,
@@ -70,14 +108,31 @@ impl Keyring {
     }
 
     /// The same keyring holding these signing credentials, by name.
-    pub fn with_credentials(mut self, credentials: HashMap<String, SigningCredential>) -> Keyring {
+    pub fn with_credentials(
+        mut self,
+        credentials: HashMap<String, Arc<dyn CredentialSource>>,
+    ) -> Keyring {
         self.credentials = credentials;
         self
     }
 
-    /// The signing credential with this name.
-    pub fn signing_credential(&self, name: &str) -> Option<&SigningCredential> {
-        self.credentials.get(name)
+    /// The same keyring with one more signing credential (or another source for one it has).
+    pub fn with_credential(mut self, name: &str, source: Arc<dyn CredentialSource>) -> Keyring {
+        self.credentials.insert(name.to_owned(), source);
+        self
+    }
+
+    /// The signing credential with this name as it is now: `None` for an unknown name, the
+    /// reason when it cannot be had at the moment.
+    pub fn signing_credential(&self, name: &str) -> Option<Result<SigningCredential, String>> {
+        self.credentials.get(name).map(|source| source.current())
+    }
+
+    /// Every signing credential's name and source, in no particular order.
+    pub fn credential_sources(&self) -> impl Iterator<Item = (&str, &Arc<dyn CredentialSource>)> {
+        self.credentials
+            .iter()
+            .map(|(name, source)| (name.as_str(), source))
     }
 
     /// The access key with this id, for signing on the host's side (tests, tools).
@@ -207,22 +262,6 @@ impl Env for KeysOnly {
 
     fn temporary_credentials(&self) -> TemporaryCredentials {
         TemporaryCredentials::default()
-    }
-}
-
-/// The signing credentials, for [`crate::resign`]: the filter learns the public half and asks
-/// for MACs; the secret stays here.
-impl Credentials for Keyring {
-    fn credential(&self, name: &str) -> Option<Credential> {
-        self.credentials.get(name).map(|credential| Credential {
-            access_key_id: credential.access_key_id.clone(),
-            session_token: credential.session_token.clone(),
-        })
-    }
-
-    fn sign(&self, name: &str, signing: Signing<'_>, message: &[u8]) -> Option<Vec<u8>> {
-        let credential = self.credentials.get(name)?;
-        Some(mac(&credential.secret, signing, message))
     }
 }
 

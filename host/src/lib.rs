@@ -7,6 +7,7 @@
 
 pub mod cases;
 pub mod config;
+pub mod credentials;
 pub mod output;
 pub mod request_file;
 pub mod resign;

@@ -29,6 +29,8 @@ pub enum Resigning {
         /// Where: `sign` (the credential cannot be had) or `recheck` (the component refused
         /// the re-signed request, or could not check it).
         stage: &'static str,
+        /// Why, for the log (never a secret).
+        why: String,
     },
 }
 
@@ -73,18 +75,24 @@ pub fn resign(
     let Some((credential, account)) = signer else {
         return Resigning::AsSigned;
     };
-    let keyring = &config.keyring;
-    let signed = match taskgate_filter::resign(request, &credential, now, nonce, keyring) {
+    let failed = |credential: String, stage, why: String| Resigning::Failed {
+        credential,
+        stage,
+        why,
+    };
+    // The credential as it is now, once: the signing and the second check use the same one,
+    // whatever a refresh does in between.
+    let snapshot = match config.keyring.signing_credential(&credential) {
+        Some(Ok(snapshot)) => snapshot,
+        Some(Err(why)) => return failed(credential, "sign", why),
+        None => return failed(credential, "sign", "no such credential".to_owned()),
+    };
+    let signed = match taskgate_filter::resign(request, &credential, now, nonce, &snapshot) {
         Ok(signed) => signed,
-        Err(_) => {
-            return Resigning::Failed {
-                credential,
-                stage: "sign",
-            };
-        }
+        Err(why) => return failed(credential, "sign", why),
     };
     let again = Resigned {
-        credential: credential.clone(),
+        credential: snapshot,
         account,
     };
     match sandbox.recheck(config, temporary_credentials, again, signed.clone()) {
@@ -92,9 +100,10 @@ pub fn resign(
             credential,
             request: signed,
         },
-        Ok(Verdict::Reject(_)) | Err(_) => Resigning::Failed {
-            credential,
-            stage: "recheck",
-        },
+        Ok(Verdict::Reject(response)) => {
+            let why = format!("the re-signed request is refused: {}", response.code);
+            failed(credential, "recheck", why)
+        }
+        Err(error) => failed(credential, "recheck", format!("{error:#}")),
     }
 }

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskgate_filter::sign::keyed::constant_time_eq;
 use taskgate_filter::{
-    Credentials as _, Dialect, EdgeFailure, Env as _, Request, Response, TaskToken,
-    TemporaryCredentials, TokenError, Verdict,
+    Credentials as _, Dialect, EdgeFailure, Env as _, Request, Response, SigningCredential,
+    TaskToken, TemporaryCredentials, TokenError, Verdict,
 };
 use wasmtime::component::{self, Component, ComponentExportIndex, HasSelf, Linker, TypedFunc};
 use wasmtime::{
@@ -112,23 +112,20 @@ impl State {
         }
     }
 
-    /// The re-signing credential's name when `id` is its access key id in a check of a
-    /// re-signed request.
+    /// The re-signing when `id` is its credential's access key id, in a check of a re-signed
+    /// request.
     fn resigned_by(&self, id: &str) -> Option<&Resigned> {
-        self.resigned.as_ref().filter(|resigned| {
-            (self.config.keyring.signing_credential(&resigned.credential))
-                .is_some_and(|credential| credential.access_key_id == id)
-        })
+        (self.resigned.as_ref()).filter(|resigned| resigned.credential.access_key_id == id)
     }
 }
 
-/// What a second check of a request the edge re-signed knows: the request is signed with the
-/// credential `credential` on behalf of a worker key of `account`, so that key id verifies,
-/// with the credential's secret, as a key of that account (and of nothing else).
+/// What a second check of a request the edge re-signed knows: the request is signed with
+/// `credential` (as it was when it signed) on behalf of a worker key of `account`, so that key
+/// id verifies, with the credential's secret, as a key of that account (and of nothing else).
 #[derive(Debug, Clone)]
 pub struct Resigned {
-    /// The `[[credentials]]` name.
-    pub credential: String,
+    /// The credential that signed.
+    pub credential: SigningCredential,
     /// The account of the worker key whose request was re-signed.
     pub account: String,
 }
@@ -151,8 +148,8 @@ impl keyring::Host for State {
     ) -> bool {
         let signing = signing_of_wit(&signing);
         match self.resigned_by(&id) {
-            Some(resigned) => (self.config.keyring)
-                .sign(&resigned.credential, signing, &message)
+            Some(resigned) => (resigned.credential)
+                .sign("", signing, &message)
                 .is_some_and(|expected| constant_time_eq(&expected, &mac)),
             None => self.config.verify_signature(&id, signing, &message, &mac),
         }

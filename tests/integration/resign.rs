@@ -254,3 +254,167 @@ fn temporary_signing_credentials_carry_their_session_token_where_each_scheme_sig
         }
     }
 }
+
+/// A stand-in for the ECS instance metadata service on loopback, the way the SDKs' own tests
+/// stand in for it: an IMDSv2 token, one RAM role, and its STS credentials, which rotate
+/// (`STS.ROTATED1`, then `STS.ROTATED2`, ...) each time they are fetched. Each set expires 5
+/// minutes and 2 seconds after it is handed out: the gateway fetches again 2 seconds later.
+struct Metadata {
+    addr: std::net::SocketAddr,
+    fetched: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Metadata {
+    fn start() -> Metadata {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let fetched = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let count = std::sync::Arc::clone(&fetched);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let mut token = false;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                    token |= header
+                        .to_ascii_lowercase()
+                        .starts_with("x-aliyun-ecs-metadata-token: imds-token");
+                }
+                let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                let base = "/latest/meta-data/ram/security-credentials/";
+                let (status, body) = if line.starts_with("PUT ") && path == "/latest/api/token" {
+                    ("200 OK", "imds-token".to_owned())
+                } else if !token {
+                    ("401 Unauthorized", String::new())
+                } else if path == base {
+                    ("200 OK", "taskgate-role\n".to_owned())
+                } else if path == format!("{base}taskgate-role") {
+                    let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    let expires = taskgate_filter::format_timestamp(now + 5 * 60 + 2);
+                    let body = format!(
+                        r#"{{"AccessKeyId":"STS.ROTATED{n}","AccessKeySecret":"rotated-secret-{n}","SecurityToken":"rotated-token-{n}","Expiration":"{expires}","Code":"Success","LastUpdated":"2026-01-01T00:00:00Z"}}"#
+                    );
+                    ("200 OK", body)
+                } else {
+                    ("404 Not Found", String::new())
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Metadata { addr, fetched }
+    }
+}
+
+/// The service knows the rotating STS keys (as Alibaba Cloud does).
+fn sts_keys(n: u32) -> String {
+    (1..=n)
+        .map(|i| {
+            format!(
+                "[[access_keys]]\nid = \"STS.ROTATED{i}\"\nsecret = \"rotated-secret-{i}\"\naccount = \"1234567890123456\"\n"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn credentials_from_the_ecs_ram_role_are_picked_up_and_refreshed_when_they_rotate() {
+    use std::sync::atomic::Ordering;
+    let metadata = Metadata::start();
+    let service = Served::start_with(&sts_keys(20), "", None);
+    let chain = format!(
+        "[[credentials]]\nname = \"cloud\"\nsource = \"alibaba\"\nmetadata_endpoint = \"http://{}\"\n",
+        metadata.addr
+    );
+    let edge = Served::start_with(
+        &format!("{WORKER}{chain}"),
+        &format!("upstream = \"http://{}\"\n", service.addr),
+        None,
+    );
+    wait_until("the edge is ready with its credentials", || {
+        taskgate_tests::gateway::get(edge.admin, "/readyz").status == 200
+    });
+    let report = |n: u64| {
+        let call = Call::new(Layout::QueryAndForm)
+            .key("WORKER0001", "the-workers-own-secret")
+            .fresh(n);
+        let answer = send(edge.addr, &to_http(&call.now().build()));
+        assert_eq!(answer.status, 200, "{}", answer.code());
+    };
+    report(9500);
+    let first = service.sink_lines();
+    assert_eq!(first.len(), 1);
+    let first_key = first[0]["access_key_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(first_key.starts_with("STS.ROTATED"), "{first_key}");
+    // The credentials expire in 5 minutes and 2 seconds: the gateway fetches new ones about 2
+    // seconds after each fetch, and signs with them from then on, without a restart.
+    let before = metadata.fetched.load(Ordering::SeqCst);
+    wait_until("the credentials were fetched again", || {
+        metadata.fetched.load(Ordering::SeqCst) > before
+    });
+    report(9501);
+    let lines = service.sink_lines();
+    assert_eq!(lines.len(), 2);
+    let second_key = lines[1]["access_key_id"].as_str().unwrap_or_default();
+    assert!(
+        second_key.starts_with("STS.ROTATED") && second_key != first_key,
+        "{first_key} then {second_key}"
+    );
+    assert!(
+        !edge.log().contains("rotated-secret"),
+        "no secret is logged"
+    );
+}
+
+#[test]
+fn a_credential_that_cannot_be_had_makes_the_edge_unready_and_its_calls_a_500() {
+    // Nothing listens on this port: the metadata service is down.
+    let down = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = down.local_addr().expect("addr");
+    drop(down);
+    let service = Served::start_with(&sts_keys(1), "", None);
+    let chain = format!(
+        "[[credentials]]\nname = \"cloud\"\nsource = \"alibaba\"\nram_role = \"taskgate-role\"\nmetadata_endpoint = \"http://{addr}\"\n"
+    );
+    let edge = Served::start_with(
+        &format!("{WORKER}{chain}"),
+        &format!("upstream = \"http://{}\"\n", service.addr),
+        None,
+    );
+    wait_until("the edge is listening", || {
+        taskgate_tests::gateway::get(edge.admin, "/healthz").status == 200
+    });
+    let ready = taskgate_tests::gateway::get(edge.admin, "/readyz");
+    let reason = String::from_utf8_lossy(&ready.body).into_owned();
+    assert_eq!(ready.status, 503, "{reason}");
+    assert!(
+        reason.contains("credentials 'cloud' cannot be had"),
+        "{reason}"
+    );
+    let call = Call::new(Layout::Acs3)
+        .key("WORKER0001", "the-workers-own-secret")
+        .fresh(9600);
+    let answer = send(edge.addr, &to_http(&call.now().build()));
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (500, "InternalServerError")
+    );
+    assert!(service.sink_lines().is_empty(), "nothing was forwarded");
+}

@@ -57,7 +57,21 @@ pub fn run(file: Option<&Path>, now: Option<&str>, inputs: &Inputs) -> anyhow::R
         }
     };
     // A worker key's `sign_as`: what would be forwarded, signed with the gateway's credential
-    // at the time of receipt (and checked again), or the 500 the gateway would answer.
+    // at the time of receipt (and checked again), or the 500 the gateway would answer. A
+    // credential from a cloud's chain is fetched once, now.
+    if !config.chains.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        for chain in &config.chains {
+            if let Err(why) = runtime.block_on(chain.refresh()) {
+                eprintln!(
+                    "taskgate: credentials '{}' cannot be had: {why}",
+                    chain.spec().name
+                );
+            }
+        }
+    }
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let key = resign::verified_key(&verdict);
     let resigning = resign::resign(
@@ -75,13 +89,21 @@ pub fn run(file: Option<&Path>, now: Option<&str>, inputs: &Inputs) -> anyhow::R
             credential,
             request,
         } => {
-            let token = (config.keyring.signing_credential(&credential))
-                .and_then(|signing| signing.session_token.as_deref());
-            let shown = output::resigned(&credential, token, &request);
+            let current = config.keyring.signing_credential(&credential);
+            let token = current
+                .and_then(Result::ok)
+                .and_then(|signing| signing.session_token);
+            let shown = output::resigned(&credential, token.as_deref(), &request);
             (verdict, Some(shown))
         }
-        Resigning::Failed { credential, stage } => {
-            eprintln!("taskgate: the request could not be re-signed with '{credential}' ({stage})");
+        Resigning::Failed {
+            credential,
+            stage,
+            why,
+        } => {
+            eprintln!(
+                "taskgate: the request could not be re-signed with '{credential}' ({stage}: {why})"
+            );
             let failure = taskgate_filter::EdgeFailure::Internal;
             let answer = sandbox
                 .respond(&config, &request, failure.clone())

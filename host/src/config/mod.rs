@@ -10,12 +10,16 @@ pub use serve::{CertificateFiles, Route, Serve, Trace, check_upstream};
 pub use store::{Rate, StoreSettings};
 pub use upstream::{HostPattern, UpstreamUrl};
 
+use crate::credentials::Chain;
 use anyhow::{Context as _, bail};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use taskgate_filter::config_file::{File, RateFile};
-use taskgate_filter::{Env, Keyring, Limits, OtherCalls, Signing, TemporaryCredentials, TokenMac};
+use taskgate_filter::{
+    CredentialSource, Env, Keyring, Limits, OtherCalls, Signing, TemporaryCredentials, TokenMac,
+};
 
 /// The demo configuration used when no `--config` is given: it matches the shipped example
 /// requests and the README's SDK snippets. Never use its secrets for anything real.
@@ -32,12 +36,15 @@ pub struct Config {
     pub serve: Serve,
     /// What the gateway remembers (replays, settled tasks, rates), and where.
     pub store: StoreSettings,
-    /// The secrets: only the host holds them, the component asks the keyring to verify MACs
-    /// (and to sign, with the `[[credentials]]`).
+    /// The secrets: only the host holds them, the component asks the keyring to verify MACs;
+    /// the `[[credentials]]` re-sign with them on the host's side.
     pub keyring: Keyring,
     /// Each access key's `sign_as`: the credential its callbacks are re-signed with before
     /// they are forwarded, by access key id.
     pub sign_as: HashMap<String, String>,
+    /// The `[[credentials]]` that come from a cloud's chain (also in `keyring`): a gateway
+    /// keeps them fresh.
+    pub chains: Vec<Arc<Chain>>,
 }
 
 /// How much one check may use inside the component.
@@ -124,8 +131,13 @@ impl Config {
             bail!("sandbox.deadline_ms must be between 1 and {MAX_DEADLINE_MS}");
         }
 
-        let keyring = file.keyring()?;
+        let mut keyring = file.keyring()?;
         let sign_as = file.sign_as();
+        let chains: Vec<Arc<Chain>> = file.credential_chains()?.iter().map(Chain::new).collect();
+        for chain in &chains {
+            let source: Arc<dyn CredentialSource> = chain.clone();
+            keyring = keyring.with_credential(&chain.spec().name, source);
+        }
         let mut rates = HashMap::new();
         for (i, key) in file.access_keys.iter().enumerate() {
             let rate = RateFile {
@@ -154,6 +166,32 @@ impl Config {
             store,
             keyring,
             sign_as,
+            chains,
+        })
+    }
+
+    /// This configuration with the chains of `previous` where it has the same ones (a reload):
+    /// a credential already fetched goes on being used and refreshed, instead of starting
+    /// over as not fetched yet.
+    pub fn keeping_chains_of(mut self, previous: &Config) -> Config {
+        for chain in &mut self.chains {
+            if let Some(kept) = previous.chains.iter().find(|p| p.spec() == chain.spec()) {
+                *chain = Arc::clone(kept);
+                let source: Arc<dyn CredentialSource> = kept.clone();
+                self.keyring = self.keyring.with_credential(&kept.spec().name, source);
+            }
+        }
+        self
+    }
+
+    /// Why a `[[credentials]]` entry from a chain cannot be had now, for `/readyz`.
+    pub fn credentials_missing(&self) -> Option<String> {
+        self.chains.iter().find_map(|chain| {
+            let why = chain.current().err()?;
+            Some(format!(
+                "credentials '{}' cannot be had: {why}",
+                chain.spec().name
+            ))
         })
     }
 }

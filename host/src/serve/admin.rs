@@ -87,6 +87,9 @@ async fn not_ready(gateway: &Gateway) -> Option<String> {
         return Some("starting: not every listener is bound yet".to_owned());
     }
     let live = gateway.live.load();
+    if let Some(why) = live.config.credentials_missing() {
+        return Some(why);
+    }
     // A store the gateway goes on without (`unavailable = "forward"`) does not make it unready.
     if live.config.store.unavailable == Unavailable::Refuse
         && let Some(store) = &gateway.store

@@ -401,7 +401,9 @@ impl Exchange {
                 self.learned.sign_as = Some(credential);
                 Ok(Bytes::from(signed.body))
             }
-            Resigning::Failed { credential, stage } => {
+            Resigning::Failed {
+                credential, stage, ..
+            } => {
                 metrics.count_resign_failure(self.dialect.name(), stage);
                 self.learned.sign_as = Some(credential);
                 Err(EdgeFailure::Internal)

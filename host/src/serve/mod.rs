@@ -78,6 +78,10 @@ pub async fn run(source: Source, config: Arc<Config>, sandbox: Sandbox) -> anyho
     let admin = TcpListener::bind(serve.admin_listen)
         .await
         .with_context(|| format!("listening on {} (admin)", serve.admin_listen))?;
+    // Credentials from a cloud's chain: fetched now and kept fresh (`/readyz` waits for them).
+    for chain in &config.chains {
+        chain.keep_fresh();
+    }
     let metrics = metrics::Metrics::default();
     let store = crate::store::Store::open(&config.store.kind, config.store.timeout)?.map(Arc::new);
     let gateway = Arc::new(Gateway {

@@ -62,7 +62,10 @@ pub async fn reload_on(
         let result = (|| {
             let current = gateway.live.load_full();
             let (config, kept) = keep_bound(&current.config, source.load()?);
-            let config = Arc::new(config);
+            let config = Arc::new(config.keeping_chains_of(&current.config));
+            for chain in &config.chains {
+                chain.keep_fresh();
+            }
             let next = Live::build(Arc::clone(&config), Some(&current))?;
             if let Some(certificates) = &certificates {
                 certificates.reload(&config.serve.certificates)?;
