@@ -418,3 +418,118 @@ fn a_credential_that_cannot_be_had_makes_the_edge_unready_and_its_calls_a_500() 
     );
     assert!(service.sink_lines().is_empty(), "nothing was forwarded");
 }
+
+/// A stand-in for the ECS container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`)
+/// on loopback: temporary AWS credentials (`ASIAROTATED1`, then `ASIAROTATED2`, ...) that
+/// rotate each time they are fetched and expire 5 minutes and 2 seconds later.
+fn container_credentials() -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/credentials",
+        listener.local_addr().expect("addr")
+    );
+    let fetched = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = std::sync::Arc::clone(&fetched);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let expires = taskgate_filter::format_timestamp(now + 5 * 60 + 2);
+            let body = format!(
+                r#"{{"AccessKeyId":"ASIAROTATED{n}","SecretAccessKey":"rotated-aws-secret-{n}","Token":"rotated-aws-token-{n}","Expiration":"{expires}"}}"#
+            );
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, fetched)
+}
+
+#[test]
+fn credentials_from_the_aws_chain_are_picked_up_and_refreshed_when_they_rotate() {
+    use std::sync::atomic::Ordering;
+    let (url, fetched) = container_credentials();
+    let keys: String = (1..=20)
+        .map(|i| {
+            format!(
+                "[[access_keys]]\nid = \"ASIAROTATED{i}\"\nsecret = \"rotated-aws-secret-{i}\"\naccount = \"123456789012\"\n"
+            )
+        })
+        .collect();
+    let service = Served::start_with(&keys, "", None);
+    let dir = taskgate_tests::gateway::unique_dir("aws-chain");
+    let worker = WORKER.replace("1234567890123456", "123456789012");
+    let text = Served::config_text(
+        &dir,
+        &format!("{worker}[[credentials]]\nname = \"cloud\"\nsource = \"aws\"\n"),
+        &format!("upstream = \"http://{}\"\n", service.addr),
+    );
+    std::fs::write(dir.join("taskgate.toml"), text).expect("config");
+    let nowhere = dir.join("no-such-file").display().to_string();
+    let edge = Served::launch_with_env(
+        dir,
+        None,
+        &[
+            // The chain as a container sees it, and nothing else of the machine's.
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url),
+            ("AWS_SHARED_CREDENTIALS_FILE", &nowhere),
+            ("AWS_CONFIG_FILE", &nowhere),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    wait_until("the edge is ready with its credentials", || {
+        taskgate_tests::gateway::get(edge.admin, "/readyz").status == 200
+    });
+    let report = |n: u64| {
+        let call = AwsCall::new(AwsDialect::States)
+            .key("WORKER0001", "the-workers-own-secret")
+            .body(format!(r#"{{"taskToken": "tok-chain-{n}", "error": "E"}}"#))
+            .now();
+        let answer = send(edge.addr, &to_http(&call.build()));
+        assert_eq!(answer.status, 200, "{}", answer.code());
+    };
+    report(1);
+    wait_until("the service recorded it", || {
+        service.sink_lines().len() == 1
+    });
+    let first = service.sink_lines()[0]["access_key_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(first.starts_with("ASIAROTATED"), "{first}");
+    let before = fetched.load(Ordering::SeqCst);
+    wait_until("the credentials were fetched again", || {
+        fetched.load(Ordering::SeqCst) > before
+    });
+    report(2);
+    wait_until("the service recorded it", || {
+        service.sink_lines().len() == 2
+    });
+    let second = service.sink_lines()[1]["access_key_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        second.starts_with("ASIAROTATED") && second != first,
+        "{first} then {second}"
+    );
+    assert!(
+        !edge.log().contains("rotated-aws-secret"),
+        "no secret is logged"
+    );
+}

@@ -33,7 +33,7 @@ mod reload;
 mod remember;
 mod routes;
 mod sink;
-mod tls;
+pub(crate) mod tls;
 mod upstream;
 mod worker;
 

@@ -8,8 +8,14 @@
 //!   RAM role from its metadata service (IMDSv2 token first, as Alibaba's own credential
 //!   providers do, then without one), the way Alibaba Cloud's SDKs find credentials.
 //!
-//! Written here rather than taken from a library: no maintained Rust crate provides Alibaba
-//! Cloud's credential chain, and these are two HTTP GETs over the client the gateway already has.
+//! - `source = "aws"`: the AWS SDK's own default chain (`aws.rs`, the `aws-chain` feature).
+//!
+//! Alibaba's is written here rather than taken from a library: no maintained Rust crate
+//! provides Alibaba Cloud's credential chain, and it is two HTTP GETs over the client the
+//! gateway already has.
+
+#[cfg(feature = "aws-chain")]
+mod aws;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
@@ -174,7 +180,12 @@ async fn fetch(source: &ChainSource) -> anyhow::Result<(SigningCredential, Optio
             let endpoint = metadata_endpoint.as_deref().unwrap_or(ALIBABA_METADATA);
             alibaba_ram_role(endpoint.trim_end_matches('/'), ram_role.as_deref()).await
         }
-        ChainSource::Aws => bail!("the AWS chain is not built into this taskgate"),
+        #[cfg(feature = "aws-chain")]
+        ChainSource::Aws => aws::fetch().await,
+        #[cfg(not(feature = "aws-chain"))]
+        ChainSource::Aws => {
+            bail!("this taskgate is built without the AWS chain (its feature aws-chain)")
+        }
     }
 }
 
