@@ -102,6 +102,16 @@ fn callbacks(secret: &str) -> Vec<(String, Request)> {
     calls
 }
 
+/// The "service" (a gateway with no upstream holding `service_keys`, recording what it
+/// accepts in its sink, as the real service would verify it) and an edge in front of it
+/// holding `edge_keys`.
+fn service_and_edge(service_keys: &str, edge_keys: &str) -> (Served, Served) {
+    let service = Served::start_with(service_keys, "", None);
+    let upstream = format!("upstream = \"http://{}\"\n", service.addr);
+    let edge = Served::start_with(edge_keys, &upstream, None);
+    (service, edge)
+}
+
 /// A field of a JSON log line.
 fn field<'a>(line: &'a serde_json::Value, name: &str) -> Option<&'a str> {
     line.get(name).and_then(serde_json::Value::as_str)
@@ -110,13 +120,8 @@ fn field<'a>(line: &'a serde_json::Value, name: &str) -> Option<&'a str> {
 #[test]
 fn every_callback_signed_with_a_worker_key_reaches_the_service_signed_with_the_gateways_credential()
 {
-    // The "service": a gateway that knows only the cloud credential, recording what it accepts.
-    let service = Served::start_with(CLOUD_KEY, "", None);
-    let edge = Served::start_with(
-        &format!("{WORKER}{CREDENTIAL}"),
-        &format!("upstream = \"http://{}\"\n", service.addr),
-        None,
-    );
+    // The "service" knows only the cloud credential.
+    let (service, edge) = service_and_edge(CLOUD_KEY, &format!("{WORKER}{CREDENTIAL}"));
     let calls = callbacks("the-workers-own-secret");
     for (name, request) in &calls {
         let answer = send(edge.addr, &to_http(request));
@@ -162,12 +167,7 @@ fn every_callback_signed_with_a_worker_key_reaches_the_service_signed_with_the_g
 
 #[test]
 fn a_wrong_worker_secret_is_refused_at_the_edge_and_nothing_is_signed_for_it() {
-    let service = Served::start_with(CLOUD_KEY, "", None);
-    let edge = Served::start_with(
-        &format!("{WORKER}{CREDENTIAL}"),
-        &format!("upstream = \"http://{}\"\n", service.addr),
-        None,
-    );
+    let (service, edge) = service_and_edge(CLOUD_KEY, &format!("{WORKER}{CREDENTIAL}"));
     for (name, request) in callbacks("not-the-workers-secret") {
         let answer = send(edge.addr, &to_http(&request));
         let code = answer.code();
@@ -188,14 +188,9 @@ fn a_wrong_worker_secret_is_refused_at_the_edge_and_nothing_is_signed_for_it() {
 
 #[test]
 fn a_request_without_sign_as_is_forwarded_byte_for_byte_as_before() {
-    // The demo key has no sign_as: the service, which knows only the cloud credential, refuses
-    // what the edge forwards unchanged (the edge itself accepts it).
-    let service = Served::start_with(CLOUD_KEY, "", None);
-    let edge = Served::start_with(
-        &format!("{WORKER}{CREDENTIAL}"),
-        &format!("upstream = \"http://{}\"\n", service.addr),
-        None,
-    );
+    // The demo key has no sign_as: its request goes on as it was signed (the service, like
+    // every gateway of these tests, knows the demo key too).
+    let (service, edge) = service_and_edge(CLOUD_KEY, &format!("{WORKER}{CREDENTIAL}"));
     let answer = send(
         edge.addr,
         &to_http(&Call::new(Layout::QueryAndForm).fresh(9400).now().build()),
@@ -255,10 +250,52 @@ fn temporary_signing_credentials_carry_their_session_token_where_each_scheme_sig
     }
 }
 
-/// A stand-in for the ECS instance metadata service on loopback, the way the SDKs' own tests
-/// stand in for it: an IMDSv2 token, one RAM role, and its STS credentials, which rotate
-/// (`STS.ROTATED1`, then `STS.ROTATED2`, ...) each time they are fetched. Each set expires 5
-/// minutes and 2 seconds after it is handed out: the gateway fetches again 2 seconds later.
+/// A stand-in HTTP server on loopback, the way the SDKs' own tests stand in for a cloud's
+/// endpoints: each connection gets one answer, `(status line, body)`, from `answer` given the
+/// request line and the header lines (lower case).
+fn stub(
+    answer: impl Fn(&str, &[String]) -> (&'static str, String) + Send + 'static,
+) -> std::net::SocketAddr {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut headers = Vec::new();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                headers.push(header.trim_end().to_ascii_lowercase());
+            }
+            let (status, body) = answer(&request_line, &headers);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+/// When credentials handed out now expire: in 5 minutes and 2 seconds, so a gateway (which
+/// fetches again 5 minutes before expiry) fetches again about 2 seconds later.
+fn soon() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    taskgate_filter::format_timestamp(now + 5 * 60 + 2)
+}
+
+/// A stand-in for the ECS instance metadata service: an IMDSv2 token, one RAM role, and its
+/// STS credentials, which rotate (`STS.ROTATED1`, then `STS.ROTATED2`, ...) each time they are
+/// fetched, each set expiring `soon`.
 struct Metadata {
     addr: std::net::SocketAddr,
     fetched: std::sync::Arc<std::sync::atomic::AtomicU32>,
@@ -266,54 +303,28 @@ struct Metadata {
 
 impl Metadata {
     fn start() -> Metadata {
-        use std::io::{BufRead as _, BufReader, Write as _};
         use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let fetched = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         let count = std::sync::Arc::clone(&fetched);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                let mut token = false;
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                        break;
-                    }
-                    token |= header
-                        .to_ascii_lowercase()
-                        .starts_with("x-aliyun-ecs-metadata-token: imds-token");
-                }
-                let path = line.split(' ').nth(1).unwrap_or("").to_owned();
-                let base = "/latest/meta-data/ram/security-credentials/";
-                let (status, body) = if line.starts_with("PUT ") && path == "/latest/api/token" {
-                    ("200 OK", "imds-token".to_owned())
-                } else if !token {
-                    ("401 Unauthorized", String::new())
-                } else if path == base {
-                    ("200 OK", "taskgate-role\n".to_owned())
-                } else if path == format!("{base}taskgate-role") {
-                    let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs());
-                    let expires = taskgate_filter::format_timestamp(now + 5 * 60 + 2);
-                    let body = format!(
-                        r#"{{"AccessKeyId":"STS.ROTATED{n}","AccessKeySecret":"rotated-secret-{n}","SecurityToken":"rotated-token-{n}","Expiration":"{expires}","Code":"Success","LastUpdated":"2026-01-01T00:00:00Z"}}"#
-                    );
-                    ("200 OK", body)
-                } else {
-                    ("404 Not Found", String::new())
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
+        let addr = stub(move |line, headers| {
+            let path = line.split(' ').nth(1).unwrap_or("");
+            let token = headers.contains(&"x-aliyun-ecs-metadata-token: imds-token".to_owned());
+            let base = "/latest/meta-data/ram/security-credentials/";
+            if line.starts_with("PUT ") && path == "/latest/api/token" {
+                ("200 OK", "imds-token".to_owned())
+            } else if !token {
+                ("401 Unauthorized", String::new())
+            } else if path == base {
+                ("200 OK", "taskgate-role\n".to_owned())
+            } else if path == format!("{base}taskgate-role") {
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let body = format!(
+                    r#"{{"AccessKeyId":"STS.ROTATED{n}","AccessKeySecret":"rotated-secret-{n}","SecurityToken":"rotated-token-{n}","Expiration":"{}","Code":"Success","LastUpdated":"2026-01-01T00:00:00Z"}}"#,
+                    soon()
                 );
+                ("200 OK", body)
+            } else {
+                ("404 Not Found", String::new())
             }
         });
         Metadata { addr, fetched }
@@ -335,16 +346,11 @@ fn sts_keys(n: u32) -> String {
 fn credentials_from_the_ecs_ram_role_are_picked_up_and_refreshed_when_they_rotate() {
     use std::sync::atomic::Ordering;
     let metadata = Metadata::start();
-    let service = Served::start_with(&sts_keys(20), "", None);
     let chain = format!(
         "[[credentials]]\nname = \"cloud\"\nsource = \"alibaba\"\nmetadata_endpoint = \"http://{}\"\n",
         metadata.addr
     );
-    let edge = Served::start_with(
-        &format!("{WORKER}{chain}"),
-        &format!("upstream = \"http://{}\"\n", service.addr),
-        None,
-    );
+    let (service, edge) = service_and_edge(&sts_keys(20), &format!("{WORKER}{chain}"));
     wait_until("the edge is ready with its credentials", || {
         taskgate_tests::gateway::get(edge.admin, "/readyz").status == 200
     });
@@ -389,15 +395,10 @@ fn a_credential_that_cannot_be_had_makes_the_edge_unready_and_its_calls_a_500() 
     let down = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = down.local_addr().expect("addr");
     drop(down);
-    let service = Served::start_with(&sts_keys(1), "", None);
     let chain = format!(
         "[[credentials]]\nname = \"cloud\"\nsource = \"alibaba\"\nram_role = \"taskgate-role\"\nmetadata_endpoint = \"http://{addr}\"\n"
     );
-    let edge = Served::start_with(
-        &format!("{WORKER}{chain}"),
-        &format!("upstream = \"http://{}\"\n", service.addr),
-        None,
-    );
+    let (service, edge) = service_and_edge(&sts_keys(1), &format!("{WORKER}{chain}"));
     wait_until("the edge is listening", || {
         taskgate_tests::gateway::get(edge.admin, "/healthz").status == 200
     });
@@ -419,45 +420,22 @@ fn a_credential_that_cannot_be_had_makes_the_edge_unready_and_its_calls_a_500() 
     assert!(service.sink_lines().is_empty(), "nothing was forwarded");
 }
 
-/// A stand-in for the ECS container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`)
-/// on loopback: temporary AWS credentials (`ASIAROTATED1`, then `ASIAROTATED2`, ...) that
-/// rotate each time they are fetched and expire 5 minutes and 2 seconds later.
+/// A stand-in for the ECS container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`):
+/// temporary AWS credentials (`ASIAROTATED1`, then `ASIAROTATED2`, ...) that rotate each time
+/// they are fetched, each set expiring `soon`. Its URL, and how often it was asked.
 fn container_credentials() -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
-    use std::io::{BufRead as _, BufReader, Write as _};
     use std::sync::atomic::Ordering;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!(
-        "http://{}/credentials",
-        listener.local_addr().expect("addr")
-    );
     let fetched = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let count = std::sync::Arc::clone(&fetched);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-            }
-            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let expires = taskgate_filter::format_timestamp(now + 5 * 60 + 2);
-            let body = format!(
-                r#"{{"AccessKeyId":"ASIAROTATED{n}","SecretAccessKey":"rotated-aws-secret-{n}","Token":"rotated-aws-token-{n}","Expiration":"{expires}"}}"#
-            );
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
+    let addr = stub(move |_, _| {
+        let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+        let body = format!(
+            r#"{{"AccessKeyId":"ASIAROTATED{n}","SecretAccessKey":"rotated-aws-secret-{n}","Token":"rotated-aws-token-{n}","Expiration":"{}"}}"#,
+            soon()
+        );
+        ("200 OK", body)
     });
-    (url, fetched)
+    (format!("http://{addr}/credentials"), fetched)
 }
 
 #[test]
