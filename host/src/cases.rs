@@ -8,10 +8,12 @@
 //! `[config.sandbox]` replace the base's one by one, `access_keys` and `token_keys` replace the
 //! base's whole list, and `[config.serve]` may set `other_calls` and `temporary_credentials`
 //! (the serve settings the filter reads) and `mode` (shadow mode forwards what it would
-//! answer: `expect.forwarded`).
+//! answer: `expect.forwarded`); `credentials` replaces the base's list, so that a case can
+//! show a worker key's `sign_as` (`expect.resigned`).
 
 use crate::config::Config;
 use crate::output;
+use crate::resign::{self, Resigning};
 use crate::sandbox::Sandbox;
 use crate::store::{self, Claim};
 use anyhow::{Context as _, bail};
@@ -164,6 +166,10 @@ pub struct Expect {
     /// logged and counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarded: Option<bool>,
+    /// The `[[credentials]]` entry the forwarded request is re-signed with (its key's
+    /// `sign_as`), or `"(none)"` when it goes on as the caller signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resigned: Option<String>,
 }
 
 /// The three verdicts.
@@ -264,6 +270,7 @@ impl Case {
             report: None,
             call: None,
             forwarded: None,
+            resigned: None,
         };
         match verdict {
             Verdict::Reject(response) => {
@@ -345,7 +352,7 @@ pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyho
             ("limits" | "sandbox", toml::Value::Table(table), Some(toml::Value::Table(into))) => {
                 into.extend(table.clone());
             }
-            ("limits" | "sandbox" | "access_keys" | "token_keys", _, _) => {
+            ("limits" | "sandbox" | "access_keys" | "token_keys" | "credentials", _, _) => {
                 merged.insert(key.clone(), value.clone());
             }
             ("serve", toml::Value::Table(table), _)
@@ -361,7 +368,7 @@ pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyho
                 }
             }
             _ => bail!(
-                "config.{key}: a case may override limits, sandbox, access_keys, token_keys, serve.other_calls, serve.temporary_credentials and serve.mode"
+                "config.{key}: a case may override limits, sandbox, access_keys, token_keys, credentials, serve.other_calls, serve.temporary_credentials and serve.mode"
             ),
         }
     }
@@ -507,7 +514,7 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
         Ok(case) => case,
         Err(error) => return Outcome::failed(None, &error),
     };
-    let checked = || -> anyhow::Result<(Verdict, bool, Vec<String>)> {
+    let checked = || -> anyhow::Result<(Verdict, bool, String, Vec<String>)> {
         let base = match base {
             Some(base) => base.clone(),
             None => base_for(path)?,
@@ -522,6 +529,38 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
             }
             None => verdict,
         };
+        // A worker key's `sign_as`: re-signed as the gateway would, at the time of receipt
+        // (a nonce of the case's own: the signature must not change from run to run).
+        let key = resign::verified_key(&verdict);
+        let (verdict, resigned) = match resign::resign(
+            sandbox,
+            &config,
+            config.serve.temporary_credentials,
+            &request,
+            key,
+            case.received_at,
+            "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e",
+        ) {
+            Resigning::AsSigned => (verdict, "(none)".to_owned()),
+            Resigning::Signed { credential, .. } => {
+                steps.push(format!(
+                    "resign: signed with the credential '{credential}' and checked again"
+                ));
+                (verdict, credential)
+            }
+            Resigning::Failed {
+                credential,
+                stage,
+                why,
+            } => {
+                steps.push(format!(
+                    "resign: could not be signed with '{credential}' ({stage}: {why})"
+                ));
+                let failure = EdgeFailure::Internal;
+                let answer = sandbox.respond(&config, &request, failure)?;
+                (Verdict::Reject(answer), "(none)".to_owned())
+            }
+        };
         let shadow = config.serve.mode == Mode::Shadow;
         if shadow && let Verdict::Reject(response) = &verdict {
             steps.push(format!(
@@ -530,14 +569,24 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
             ));
         }
         let forwarded = shadow || !matches!(verdict, Verdict::Reject(_));
-        Ok((verdict, forwarded, steps))
+        Ok((verdict, forwarded, resigned, steps))
     };
     match checked() {
-        Ok((verdict, forwarded, steps)) => {
+        Ok((verdict, forwarded, resigned, steps)) => {
             let mut problems = differences(&case.expect, &verdict);
             if let Some(want) = case.expect.forwarded.filter(|want| *want != forwarded) {
                 problems.push(format!(
                     "forwarded:\n    expected {want}\n    got      {forwarded}"
+                ));
+            }
+            if let Some(want) = case
+                .expect
+                .resigned
+                .as_ref()
+                .filter(|want| **want != resigned)
+            {
+                problems.push(format!(
+                    "resigned:\n    expected {want}\n    got      {resigned}"
                 ));
             }
             Outcome {

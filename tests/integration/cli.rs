@@ -395,3 +395,44 @@ fn test_cases_may_state_shadow_mode_and_whether_the_request_is_forwarded() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn test_shows_a_worker_keys_sign_as_and_a_credential_it_cannot_have() {
+    let dir = std::env::temp_dir().join(format!("taskgate-cli-sign-as-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let corpus = std::fs::read_to_string(
+        root().join("tests/cases/states/send_task_failure_as_boto3_sends_it_is_forwarded.toml"),
+    )
+    .expect("a corpus case");
+    let (head, _) = corpus.split_once("[expect]").expect("an [expect] table");
+    // The corpus's AWS key made a worker key that names a credential (the request is signed
+    // with it, so it verifies), re-signed with the gateway's own.
+    let keys = "[[config.access_keys]]\nid = \"AKIDEXAMPLE\"\nsecret = \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"\naccount = \"123456789012\"\nsign_as = \"cloud\"\n";
+    let signed = format!(
+        "{head}{keys}[[config.credentials]]\nname = \"cloud\"\naccess_key_id = \"AKIDCLOUD\"\nsecret = \"s\"\n[expect]\nverdict = \"forward\"\nresigned = \"cloud\"\n"
+    );
+    // The same with a credential from a chain that cannot be had here: the gateway's 500.
+    let unavailable = format!(
+        "{head}{keys}[[config.credentials]]\nname = \"cloud\"\nsource = \"alibaba\"\nram_role = \"r\"\nmetadata_endpoint = \"http://127.0.0.1:9\"\n[expect]\nverdict = \"reject\"\nstatus = 500\ncode = \"InternalFailure\"\n"
+    );
+    // And a wrong expectation, which must fail naming it.
+    let wrong = signed.replace("resigned = \"cloud\"", "resigned = \"(none)\"");
+    std::fs::write(dir.join("signed.toml"), signed).expect("write");
+    std::fs::write(dir.join("unavailable.toml"), unavailable).expect("write");
+    let out = run(&["test", &dir.display().to_string(), "--verbose"], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("resign: signed with the credential 'cloud' and checked again"),
+        "{stdout}"
+    );
+    std::fs::write(dir.join("wrong.toml"), wrong).expect("write");
+    let out = run(&["test", &dir.display().to_string()], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("resigned:\n    expected (none)\n    got      cloud"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
