@@ -256,6 +256,34 @@ def test_shadow_mode_forwards_what_the_filter_refuses_and_says_the_answer_it_wou
 
 
 @pytest.mark.parametrize("kind", HOSTS)
+def test_temporary_credentials_are_refused_unless_forwarded_for_the_service_to_verify(
+    kind: str, recorder: c.Recorder, tmp_path: Path
+):
+    """`temporary-credentials`: boto3 under an IAM role's credentials (a key the keyring does
+    not hold, a session token) gets the unknown-key error by default, and reaches the upstream
+    unchanged, its token signed, with `forward`."""
+    recorder.clear()
+    params = {"taskToken": SFN_TOKEN, "error": "E", "cause": "c"}
+    role = dict(key_id="ASIAWASIHTTPTEMPKEY1", secret="the-roles-secret", session_token="the-roles-token")
+    with Host(kind, settings_for(f"http://{recorder.endpoint}"), tmp_path) as host:
+        client, _ = c.aws_client("stepfunctions", host.endpoint, **role)
+        exc = c.expect_client_error(lambda: client.send_task_failure(**params))
+        assert exc.response["Error"]["Code"] == "UnrecognizedClientException"
+    assert recorder.captures == []
+    forwarding = settings_for(f"http://{recorder.endpoint}", **{"temporary-credentials": "forward"})
+    with Host(kind, forwarding, tmp_path) as host:
+        client, _ = c.aws_client("stepfunctions", host.endpoint, **role)
+        client.send_task_failure(**params)
+        too_long = dict(params, cause="x" * 32769)
+        exc = c.expect_client_error(lambda: client.send_task_failure(**too_long))
+        assert exc.response["Error"]["Code"] == "ValidationException"
+    assert len(recorder.captures) == 1, "the over-long cause is still refused at the edge"
+    sent = recorder.captures[0].raw.lower()
+    assert b"x-amz-security-token: the-roles-token" in sent
+    assert b"credential=asiawasihttptempkey1/" in sent
+
+
+@pytest.mark.parametrize("kind", HOSTS)
 def test_a_header_that_is_not_utf8_gets_the_verdict_taskgate_serve_gives(kind: str, tmp_path: Path):
     """One request, one verdict: a header value that is not UTF-8 is read as every build reads
     it (`header_text`), and the request goes on with its original bytes."""
