@@ -353,15 +353,26 @@ fn version_names_the_wit_package_the_embedded_component_implements() {
     );
 }
 
+/// A fresh directory for case files a test writes.
+fn case_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("taskgate-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A corpus case (`tests/cases/<name>`) split before its `[expect]` table: the request and
+/// configuration, and the expectation's body.
+fn corpus_case(name: &str) -> (String, String) {
+    let text =
+        std::fs::read_to_string(root().join("tests/cases").join(name)).expect("a corpus case");
+    let (head, expect) = text.split_once("[expect]").expect("an [expect] table");
+    (head.to_owned(), expect.to_owned())
+}
+
 #[test]
 fn test_cases_may_state_shadow_mode_and_whether_the_request_is_forwarded() {
-    let dir = std::env::temp_dir().join(format!("taskgate-cli-shadow-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let refused = std::fs::read_to_string(
-        root().join("tests/cases/fnf/a_bad_signature_is_refused_whatever_the_memory.toml"),
-    )
-    .expect("a corpus case");
-    let (head, expect) = refused.split_once("[expect]").expect("an [expect] table");
+    let dir = case_dir("shadow");
+    let (head, expect) = corpus_case("fnf/a_bad_signature_is_refused_whatever_the_memory.toml");
     let with = |mode: &str, forwarded: bool| {
         format!(
             "{head}[config.serve]\nmode = \"{mode}\"\n\n[expect]\nforwarded = {forwarded}{expect}"
@@ -398,13 +409,8 @@ fn test_cases_may_state_shadow_mode_and_whether_the_request_is_forwarded() {
 
 #[test]
 fn test_shows_a_worker_keys_sign_as_and_a_credential_it_cannot_have() {
-    let dir = std::env::temp_dir().join(format!("taskgate-cli-sign-as-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let corpus = std::fs::read_to_string(
-        root().join("tests/cases/states/send_task_failure_as_boto3_sends_it_is_forwarded.toml"),
-    )
-    .expect("a corpus case");
-    let (head, _) = corpus.split_once("[expect]").expect("an [expect] table");
+    let dir = case_dir("sign-as");
+    let (head, _) = corpus_case("states/send_task_failure_as_boto3_sends_it_is_forwarded.toml");
     // The corpus's AWS key made a worker key that names a credential (the request is signed
     // with it, so it verifies), re-signed with the gateway's own.
     let keys = "[[config.access_keys]]\nid = \"AKIDEXAMPLE\"\nsecret = \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"\naccount = \"123456789012\"\nsign_as = \"cloud\"\n";

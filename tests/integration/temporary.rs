@@ -71,6 +71,11 @@ fn sts(layout: Layout) -> Call {
     }
 }
 
+/// The demo task token of event 42, its MAC made with `key`.
+fn token_made_with(key: &[u8]) -> String {
+    taskgate_filter::token::mint("a", EXECUTION_ID, 42, key).unwrap_or_default()
+}
+
 fn aws_name(dialect: AwsDialect) -> &'static str {
     match dialect {
         AwsDialect::States => "send_task_failure",
@@ -266,13 +271,7 @@ fn cases() -> Vec<Case> {
             rpc()
                 .set(
                     "TaskToken",
-                    &taskgate_filter::token::mint(
-                        "a",
-                        EXECUTION_ID,
-                        42,
-                        b"a-key-nobody-configured",
-                    )
-                    .unwrap_or_default(),
+                    &token_made_with(b"a-key-nobody-configured"),
                 )
                 .build(),
             FORWARD,
@@ -283,13 +282,7 @@ fn cases() -> Vec<Case> {
             rpc()
                 .set(
                     "TaskToken",
-                    &taskgate_filter::token::mint(
-                        "a",
-                        EXECUTION_ID,
-                        42,
-                        OTHER_TOKEN_KEY,
-                    )
-                    .unwrap_or_default(),
+                    &token_made_with(OTHER_TOKEN_KEY),
                 )
                 .build(),
             FORWARD,
