@@ -514,6 +514,19 @@ class Serve:
                 out.append(obj)
         return out
 
+    def wait_for_log_lines(self, count: int, where=lambda line: "total_us" in line, timeout: float = 10.0) -> list[dict]:
+        """The log lines matching `where` (by default the per-request lines), once there are at least
+        `count` of them: the gateway writes a request's line after its answer, so a test that reads
+        the log right after its call must wait for the line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.log_lines() if where(line)]
+            if len(lines) >= count:
+                return lines
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(lines)} matching log lines, expected {count}\n" + self._diagnostics())
+            time.sleep(0.05)
+
     def _diagnostics(self) -> str:
         tail = self.stderr_text()[-4000:]
         return f"stdout so far: {self.stdout_lines!r}\nstderr (tail):\n{tail}"

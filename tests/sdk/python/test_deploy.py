@@ -182,8 +182,8 @@ def test_boto3_through_the_proxy_reaches_the_https_service_unchanged(service: st
             bad, _ = proxied_aws_client(service, tap.url, secret="not-the-secret")
             assert expect_aws_error(lambda: report_failure(bad, service)) == ("InvalidSignatureException", 400)
             assert len(tap.requests()) == 2 and len(svc.captures) == 1, "a rejected call was forwarded"
-            log = [line for line in gw.log_lines() if line.get("status") == 200]
-            assert log and log[-1]["upstream"] == f"https://{SERVICE_HOST[service]}"
+            log = gw.wait_for_log_lines(1, where=lambda line: line.get("status") == 200)
+            assert log[-1]["upstream"] == f"https://{SERVICE_HOST[service]}"
 
 
 @pytest.mark.parametrize("acs3", [False, True], ids=["rpc-v1", "acs3"])

@@ -10,7 +10,6 @@ Run: tests/sdk/setup.sh && TASKGATE_BIN=target/release/taskgate tests/sdk/.venv/
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,9 @@ def config(tmp_path: Path, name: str, mode: str, fnf: c.Recorder, aws: c.Recorde
     return c.recorders_config(tmp_path / name, fnf, aws, extra=f'mode = "{mode}"', store=store)
 
 
-def shadow_lines(serve: c.Serve) -> list[dict]:
-    return [line for line in serve.log_lines() if line.get("shadow_code")]
+def shadow_lines(serve: c.Serve, count: int = 1) -> list[dict]:
+    """The shadow-mode log lines, once there are (at least) `count` of them."""
+    return serve.wait_for_log_lines(count, where=lambda line: line.get("shadow_code"))
 
 
 @pytest.mark.parametrize("layout", c.LAYOUTS, ids=LAYOUT_IDS)
@@ -85,7 +85,7 @@ def test_boto3_calls_enforce_refuses_go_through_in_shadow_mode(tmp_path: Path) -
                 client.send_task_failure(taskToken=SFN_TOKEN, error="E", cause=call["cause"])
                 # Byte for byte what boto3 sent.
                 assert c.parse_raw(aws.captures[-1].raw).body == sent[-1].body
-            codes = [(line["shadow_code"], line["status"]) for line in shadow_lines(shadow)]
+            codes = [(line["shadow_code"], line["status"]) for line in shadow_lines(shadow, len(enforced))]
             assert codes == [(code, 200) for code in enforced.values()]
             for code in enforced.values():
                 shadow.wait_for_metric(f'taskgate_shadow_total{{dialect="states",code="{code}"}} 1')
@@ -120,10 +120,7 @@ def test_a_traceparent_boto3_sends_reaches_the_upstream_byte_for_byte_and_is_log
             client, _ = c.aws_client("stepfunctions", serve.endpoint)
             client.meta.events.register("before-sign", add_trace_context)
             client.send_task_failure(taskToken=SFN_TOKEN, error="E", cause="c")
-            deadline = time.monotonic() + 10
-            while not (traced := [line for line in serve.log_lines() if line.get("trace_id")]):
-                assert time.monotonic() < deadline, serve.stderr_text()
-                time.sleep(0.05)
+            traced = serve.wait_for_log_lines(1, where=lambda line: line.get("trace_id"))
         [raw] = [capture.raw for capture in aws.captures]
     head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
     assert f"\r\ntraceparent: {traceparent}\r\n" in head, head

@@ -152,16 +152,9 @@ def expect_aws_error(send, code: str, status: int = 400) -> str:
 # the gateway's log and metrics
 
 
-def request_lines(serve: c.Serve, count: int, timeout: float = 10.0) -> list[dict]:
+def request_lines(serve: c.Serve, count: int) -> list[dict]:
     """The per-request log lines, once there are (at least) `count` of them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = [line for line in serve.log_lines() if "total_us" in line]
-        if len(lines) >= count:
-            return lines
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(lines)} request log lines, expected {count}:\n{serve.stderr_text()[-4000:]}")
-        time.sleep(0.05)
+    return serve.wait_for_log_lines(count)
 
 
 def left_to_service(serve: c.Serve) -> dict[str, int]:
