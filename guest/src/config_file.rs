@@ -8,7 +8,7 @@
 //! used; the secrets themselves never appear in one.
 
 use crate::keyring::{AccessKey, Keyring, SigningCredential, TokenKey};
-use crate::types::{Limits, Mode, OtherCalls, TemporaryCredentials};
+use crate::types::{Limits, Mode, OtherCalls, Repair, TemporaryCredentials};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -113,6 +113,7 @@ pub struct ServeFile {
     pub trace: Option<String>,
     pub mode: Option<String>,
     pub temporary_credentials: Option<String>,
+    pub repair: Option<String>,
     #[serde(default)]
     pub routes: Vec<RouteFile>,
     pub ca_file: Option<PathBuf>,
@@ -147,6 +148,18 @@ pub fn temporary_credentials_named(
     }
 }
 
+/// The `repair` setting a value names (`None`: the default, off), or an error naming `at`.
+pub fn repair_named(name: Option<&str>, at: &str) -> Result<Repair, ConfigError> {
+    match name {
+        None => Ok(Repair::default()),
+        Some(name) => Repair::named(name).ok_or_else(|| {
+            ConfigError(format!(
+                "{at} must be \"off\" or \"truncate\", not {name:?}"
+            ))
+        }),
+    }
+}
+
 /// One `[[serve.routes]]`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +171,7 @@ pub struct RouteFile {
     pub ca_file: Option<PathBuf>,
     pub mode: Option<String>,
     pub temporary_credentials: Option<String>,
+    pub repair: Option<String>,
 }
 
 /// `[serve.tls]`.

@@ -26,6 +26,8 @@ mod json_syntax;
 pub mod keyring;
 mod params;
 mod percent;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod repair;
 mod request_id;
 mod resign;
 pub mod sign;
@@ -51,8 +53,8 @@ pub use sign::Signing;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
     Callback, Credential, Credentials, Dialect, Env, HOP_BY_HOP, Limits, Mode, OtherCalls,
-    PassedCall, Recall, Report, Request, Response, SignatureCheck, TaskToken, TemporaryCredentials,
-    TokenError, TokenMac, Verdict, header_text,
+    PassedCall, Recall, Repair, Report, Request, Response, SignatureCheck, TaskToken,
+    TemporaryCredentials, TokenError, TokenMac, Verdict, header_text,
 };
 
 /// Checks one callback request: forward it with its decoded report, or reject it with the exact

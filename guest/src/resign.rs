@@ -214,7 +214,7 @@ fn signed_headers(signed: &str, token: &str, present: bool) -> String {
 
 /// Sets the first header of this name (any case) to `value` where it stands, dropping any other
 /// of the name, or appends it; `None` removes them all.
-fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
+pub(crate) fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
     let mut kept = false;
     headers.retain_mut(|(n, v)| {
         if !n.eq_ignore_ascii_case(name) {
@@ -236,7 +236,7 @@ fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: Option<&st
 
 /// Sets (or, with `None`, removes) form parameters in the query or the form body of `request`,
 /// each where it stands, missing ones appended; the rest of the text is kept byte for byte.
-fn rewrite(
+pub(crate) fn rewrite(
     request: &mut Request,
     source: Source,
     values: &[(&str, Option<&str>)],

@@ -433,6 +433,35 @@ impl Mode {
     }
 }
 
+/// What a build that forwards does with a failure report whose only fault is free text over the
+/// service's limit (`[serve] repair`, and a route's `repair`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Repair {
+    /// Refuse it, as the service would.
+    #[default]
+    Off,
+    /// Cut each over-long field to the limit, with a marker, sign it again and forward it, so
+    /// that its task fails instead of waiting for its timeout (`crate::repair`).
+    Truncate,
+}
+
+impl Repair {
+    /// The configuration spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Repair::Off => "off",
+            Repair::Truncate => "truncate",
+        }
+    }
+
+    /// The setting of this configuration spelling.
+    pub fn named(name: &str) -> Option<Repair> {
+        [Repair::Off, Repair::Truncate]
+            .into_iter()
+            .find(|repair| repair.name() == name)
+    }
+}
+
 /// A header value as the filter reads it: its bytes as UTF-8, any sequence that is not UTF-8
 /// replaced by U+FFFD. Every build (the gateway, the `wasi:http` build, the Envoy plugin) reads
 /// values through this, so one request gets one verdict everywhere: a header the filter never

@@ -9,6 +9,7 @@ pub mod cases;
 pub mod config;
 pub mod credentials;
 pub mod output;
+pub mod repair;
 pub mod request_file;
 pub mod resign;
 pub mod sandbox;

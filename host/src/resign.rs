@@ -8,7 +8,9 @@
 use crate::config::Config;
 use crate::sandbox::{Resigned, Sandbox};
 use std::sync::Arc;
-use taskgate_filter::{PassedCall, Report, Request, SignatureCheck, TemporaryCredentials, Verdict};
+use taskgate_filter::{
+    PassedCall, Report, Request, SignatureCheck, SigningCredential, TemporaryCredentials, Verdict,
+};
 
 /// What re-signing did with an accepted request.
 #[derive(Debug)]
@@ -87,23 +89,53 @@ pub fn resign(
         Some(Err(why)) => return failed(credential, "sign", why),
         None => return failed(credential, "sign", "no such credential".to_owned()),
     };
-    let signed = match taskgate_filter::resign(request, &credential, now, nonce, &snapshot) {
-        Ok(signed) => signed,
-        Err(why) => return failed(credential, "sign", why),
-    };
     let again = Resigned {
-        credential: snapshot,
+        credential: snapshot.clone(),
         account,
     };
-    match sandbox.recheck(config, temporary_credentials, again, signed.clone()) {
-        Ok(Verdict::Forward(_) | Verdict::Pass(_)) => Resigning::Signed {
+    let checked = sign_and_check(
+        sandbox,
+        config,
+        temporary_credentials,
+        request,
+        (&credential, &snapshot),
+        Some(again),
+        (now, nonce),
+    );
+    match checked {
+        Ok((signed, Verdict::Forward(_) | Verdict::Pass(_))) => Resigning::Signed {
             credential,
             request: signed,
         },
-        Ok(Verdict::Reject(response)) => {
+        Ok((_, Verdict::Reject(response))) => {
             let why = format!("the re-signed request is refused: {}", response.code);
             failed(credential, "recheck", why)
         }
-        Err(error) => failed(credential, "recheck", format!("{error:#}")),
+        Err((stage, why)) => failed(credential, stage, why),
+    }
+}
+
+/// `request` signed with `signer` (its name, for messages, and the credential as it is now)
+/// at `now` with `nonce`, and the component's verdict on it: checked under `again` when the
+/// signer is a `sign_as` credential standing in for the worker's key, else as any request (the
+/// worker's own key signed it). The stage (`sign` or `recheck`) and why, when it cannot be.
+pub fn sign_and_check(
+    sandbox: &Sandbox,
+    config: &Arc<Config>,
+    temporary_credentials: TemporaryCredentials,
+    request: &Request,
+    (name, signer): (&str, &SigningCredential),
+    again: Option<Resigned>,
+    (now, nonce): (u64, &str),
+) -> Result<(Request, Verdict), (&'static str, String)> {
+    let signed =
+        taskgate_filter::resign(request, name, now, nonce, signer).map_err(|why| ("sign", why))?;
+    let verdict = match again {
+        Some(again) => sandbox.recheck(config, temporary_credentials, again, signed.clone()),
+        None => sandbox.check_under(config, temporary_credentials, signed.clone()),
+    };
+    match verdict {
+        Ok(verdict) => Ok((signed, verdict)),
+        Err(error) => Err(("recheck", format!("{error:#}"))),
     }
 }

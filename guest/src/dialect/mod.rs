@@ -1,9 +1,10 @@
 //! One module per vendor API. This file picks the dialect for a request and turns a failure into
 //! that dialect's response; the rules themselves live in the dialect's module.
 
-// `pub(crate)` for the `fuzzing` module, which reaches the AWS body model.
+// `pub(crate)` for the `fuzzing` module, which reaches the AWS body model, and for `repair`,
+// which reads both dialects' free-text bounds and authenticates as they do.
 pub(crate) mod aws;
-mod fnf;
+pub(crate) mod fnf;
 
 pub(crate) use fnf::Scheme;
 

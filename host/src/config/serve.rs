@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use taskgate_filter::config_file::{ServeFile, mode_named, temporary_credentials_named};
+use taskgate_filter::config_file::{
+    ServeFile, mode_named, repair_named, temporary_credentials_named,
+};
 use taskgate_filter::upstream::{MAX_UPSTREAM_ANSWER_BYTES, UPSTREAM_TIMEOUT_MS};
-use taskgate_filter::{Dialect, Mode, OtherCalls, TemporaryCredentials};
+use taskgate_filter::{Dialect, Mode, OtherCalls, Repair, TemporaryCredentials};
 
 /// The gateway's settings (`[serve]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,9 @@ pub struct Serve {
     /// all but their MAC and forward them for the service to verify; a route's own
     /// `temporary_credentials` overrides it.
     pub temporary_credentials: TemporaryCredentials,
+    /// Refuse a failure report whose only fault is over-long free text (`off`), or cut it to
+    /// length, sign it again and forward it (`truncate`); a route's own `repair` overrides it.
+    pub repair: Repair,
     /// Routes by host (`[[serve.routes]]`), checked before `upstreams` and `upstream`.
     pub routes: Vec<Route>,
     /// A PEM file of CA certificates trusted (besides the system's) for the default and
@@ -108,6 +113,8 @@ pub struct Route {
     pub mode: Option<Mode>,
     /// This route's `temporary_credentials` (`None`: `[serve] temporary_credentials`).
     pub temporary_credentials: Option<TemporaryCredentials>,
+    /// This route's `repair` (`None`: `[serve] repair`).
+    pub repair: Option<Repair>,
 }
 
 /// One certificate chain and its private key for the TLS listener, both PEM.
@@ -153,6 +160,7 @@ impl Default for Serve {
             trace: Trace::Pass,
             mode: Mode::Enforce,
             temporary_credentials: TemporaryCredentials::Refuse,
+            repair: Repair::Off,
             routes: Vec::new(),
             ca_file: None,
             certificates: Vec::new(),
@@ -200,6 +208,10 @@ pub(super) fn validate(
                             &format!("{at}.temporary_credentials"),
                         )
                     })
+                    .transpose()?,
+                repair: route
+                    .repair
+                    .map(|setting| repair_named(Some(setting.as_str()), &format!("{at}.repair")))
                     .transpose()?,
             })
         })
@@ -253,6 +265,7 @@ pub(super) fn validate(
             file.temporary_credentials.as_deref(),
             "serve.temporary_credentials",
         )?,
+        repair: repair_named(file.repair.as_deref(), "serve.repair")?,
         routes,
         ca_file: file.ca_file.map(|path| base.join(path)),
         certificates,

@@ -1,8 +1,9 @@
 //! One request through the gateway, as phases over one context, the [`Exchange`]:
 //!
 //! admit (in-flight cap, no tunnels, no malformed heads) → route (the host the client asked
-//! for) → read (the body, capped and timed) → check (the component) → remember (rate, replay
-//! and ledger, `remember.rs`) → resign (a worker key's `sign_as`: signed again with the
+//! for) → read (the body, capped and timed) → check (the component; under `repair =
+//! "truncate"`, a failure report refused for over-long free text is cut to length, signed again
+//! and checked again: `repair.rs`) → remember (rate, replay and ledger, `remember.rs`) → resign (a worker key's `sign_as`: signed again with the
 //! gateway's credential, and checked again) → deliver (upstream or sink; the outcome settles
 //! the task or not) → respond.
 //!
@@ -20,6 +21,7 @@ use super::log::LogLine;
 use super::remember::{self, Hold};
 use super::routes::Destination;
 use crate::config::Trace;
+use crate::repair::{self, Repairing};
 use crate::resign::{self, Resigning};
 use crate::store::Claim;
 use bytes::Bytes;
@@ -33,8 +35,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use taskgate_filter::repair::RepairedField;
 use taskgate_filter::{
-    Dialect, EdgeFailure, Mode, PassedCall, Report, Request, Response, SignatureCheck,
+    Dialect, EdgeFailure, Mode, PassedCall, Repair, Report, Request, Response, SignatureCheck,
     TemporaryCredentials, Verdict,
 };
 use tokio::sync::OwnedSemaphorePermit;
@@ -72,6 +75,10 @@ struct Learned {
     signer: Option<(String, SignatureCheck)>,
     /// The credential it was re-signed with (`sign_as`).
     sign_as: Option<String>,
+    /// The fields repair mode cut to length (and so signed again: resign leaves it be).
+    repaired: Option<Vec<RepairedField>>,
+    /// Why repair mode refused a report with over-long free text.
+    not_repaired: Option<String>,
     /// Where it was delivered: `scheme://host[:port]`, or `sink`.
     destination: Option<String>,
     component: Option<Duration>,
@@ -221,19 +228,32 @@ impl Exchange {
         // head, the route, the body's size and time) protects the gateway and is enforced in
         // both modes, and so is a request for the sink, which records accepted calls only.
         let serve = &live.config.serve;
-        let (shadow, temporary_credentials) = match destination {
+        let (shadow, temporary_credentials, repair) = match destination {
             Destination::Upstream(_, overrides) => (
                 overrides.mode.unwrap_or(serve.mode) == Mode::Shadow,
                 (overrides.temporary_credentials).unwrap_or(serve.temporary_credentials),
+                overrides.repair.unwrap_or(serve.repair),
             ),
-            Destination::Sink | Destination::Miss => (false, serve.temporary_credentials),
+            Destination::Sink | Destination::Miss => {
+                (false, serve.temporary_credentials, serve.repair)
+            }
         };
-        let body = match self.read(body).await {
+        let mut body = match self.read(body).await {
             Ok(body) => body,
             Err(end) => return end,
         };
         let delivery = match self.check(&body, temporary_credentials) {
             Ok(delivery) => delivery,
+            // Shadow mode forwards what the caller sent, unchanged: it never repairs.
+            Err(End::Rejected(refusal)) if repair == Repair::Truncate && !shadow => {
+                match self.repair(&body, temporary_credentials) {
+                    Some((delivery, repaired)) => {
+                        body = repaired;
+                        delivery
+                    }
+                    None => return End::Rejected(refusal),
+                }
+            }
             Err(end) if shadow => {
                 self.shadow(end);
                 Delivery::Shadowed
@@ -333,6 +353,56 @@ impl Exchange {
         }
     }
 
+    /// repair: a failure report the component refused, cut to length where its free text is
+    /// over the service's limit, signed again and accepted by the component (`repair.rs`):
+    /// what to deliver and the body to forward. `None`: the refusal stands (the log says why
+    /// when there was over-long text).
+    fn repair(
+        &mut self,
+        body: &Bytes,
+        temporary_credentials: TemporaryCredentials,
+    ) -> Option<(Delivery, Bytes)> {
+        let config = Arc::clone(&self.live.config);
+        let mut request = self.request.clone();
+        request.body = body.to_vec();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let sandbox = &self.gateway.sandbox;
+        let repaired = repair::repair(
+            sandbox,
+            &config,
+            temporary_credentials,
+            &request,
+            unix_now(),
+            &nonce,
+        );
+        let repair = match repaired {
+            Repairing::Nothing => return None,
+            Repairing::Refused(why) => {
+                self.learned.not_repaired = Some(why);
+                return None;
+            }
+            Repairing::Repaired(repair) => *repair,
+        };
+        if head::apply(&mut self.parts, &self.request, &repair.request).is_err() {
+            self.learned.not_repaired = Some("the repaired head is not valid HTTP".to_owned());
+            return None;
+        }
+        let metrics = &self.gateway.metrics;
+        for field in &repair.fields {
+            metrics.count_repaired(self.dialect.name(), field.field);
+        }
+        if let Some(credential) = &repair.sign_as {
+            metrics.count_resigned(self.dialect.name(), credential);
+        }
+        let report = repair.report;
+        self.learned.action = Some(report.action.clone());
+        self.learn_signer(Some(&report.access_key_id), Some(report.signature));
+        self.learned.sign_as = repair.sign_as;
+        self.learned.repaired = Some(repair.fields);
+        let body = Bytes::from(repair.request.body);
+        Some((Delivery::Report(report), body))
+    }
+
     /// Keeps who signed an accepted request for the log line, and counts one whose MAC is left
     /// to the service apart.
     fn learn_signer(&mut self, access_key_id: Option<&str>, signature: Option<SignatureCheck>) {
@@ -368,15 +438,16 @@ impl Exchange {
         let (Destination::Upstream(..), Some(key)) = (destination, delivery.verified_key()) else {
             return Ok(body);
         };
+        if self.learned.repaired.is_some() {
+            // Repair signed it already, with the same key or credential.
+            return Ok(body);
+        }
         let config = Arc::clone(&self.live.config);
         if !config.sign_as.contains_key(key) {
             return Ok(body);
         }
         let mut request = self.request.clone();
         request.body = body.to_vec();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let sandbox = &self.gateway.sandbox;
         let resigning = resign::resign(
@@ -385,7 +456,7 @@ impl Exchange {
             temporary_credentials,
             &request,
             Some(key),
-            now,
+            unix_now(),
             &nonce,
         );
         let metrics = &self.gateway.metrics;
@@ -471,7 +542,8 @@ impl Exchange {
         let received_at = self.request.received_at;
         match delivery {
             Delivery::Report(report) => {
-                let event_id = sink.record(report, received_at).ok()?;
+                let repaired = self.learned.repaired.as_deref().unwrap_or_default();
+                let event_id = sink.record(report, received_at, repaired).ok()?;
                 Some(taskgate_filter::success_response(report, event_id))
             }
             Delivery::Passed(call) => {
@@ -610,6 +682,8 @@ impl Drop for Exchange {
             access_key_id: learned.signer.as_ref().map(|(id, _)| id.as_str()),
             signature: learned.signer.as_ref().map(|(_, check)| check.name()),
             sign_as: learned.sign_as.as_deref(),
+            repaired: learned.repaired.as_deref(),
+            not_repaired: learned.not_repaired.as_deref(),
             code,
             status,
             upstream: learned.destination.as_deref(),
@@ -621,6 +695,13 @@ impl Drop for Exchange {
         };
         self.gateway.log.write(&line);
     }
+}
+
+/// Seconds since the Unix epoch: the date a request signed again at the edge carries.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A response of the filter's as an HTTP answer; `close` ends the connection after it (the

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
+use taskgate_filter::repair::RepairedField;
 
 /// Lines the queue holds at most (a few MiB of JSON).
 const QUEUE_LINES: usize = 16 * 1024;
@@ -45,6 +46,11 @@ pub struct LogLine<'a> {
     /// The `[[credentials]]` entry the request was re-signed with before it was forwarded
     /// (its caller's key's `sign_as`).
     pub sign_as: Option<&'a str>,
+    /// Repair mode: the free-text fields cut to the service's limit before forwarding, each
+    /// with its original and new length and the SHA-256 of the original (never the text).
+    pub repaired: Option<&'a [RepairedField]>,
+    /// Repair mode: why a report with over-long free text was refused rather than repaired.
+    pub not_repaired: Option<&'a str>,
     pub code: &'a str,
     pub status: u16,
     pub upstream: Option<&'a str>,

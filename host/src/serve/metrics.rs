@@ -83,6 +83,8 @@ pub struct Metrics {
     resigned: Mutex<BTreeMap<(&'static str, String), u64>>,
     /// Requests that could not be re-signed, by (dialect, stage: `sign` or `recheck`).
     resign_failures: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Free-text fields cut to length by repair mode, by (dialect, field).
+    repaired: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Upstream failures by kind (connect, timeout, protocol).
     upstream_errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Checks the component could not finish (trap, deadline, memory cap).
@@ -147,6 +149,14 @@ impl Metrics {
     pub fn count_resign_failure(&self, dialect: &'static str, stage: &'static str) {
         if let Ok(mut map) = self.resign_failures.lock() {
             *map.entry((dialect, stage)).or_default() += 1;
+        }
+    }
+
+    /// Counts one free-text field repair mode cut to length (`field` is the filter's own
+    /// name for it: the label is bounded).
+    pub fn count_repaired(&self, dialect: &'static str, field: &'static str) {
+        if let Ok(mut map) = self.repaired.lock() {
+            *map.entry((dialect, field)).or_default() += 1;
         }
     }
 
@@ -233,6 +243,15 @@ impl Metrics {
             "taskgate_resign_failures_total",
             "Requests answered 500 because they could not be re-signed (stage sign: the credential cannot be had) or the re-signed request did not pass the filter again (stage recheck), by dialect.",
             resign_failures,
+        );
+        let repaired = rows(&self.repaired, |(dialect, field)| {
+            format!("dialect=\"{dialect}\",field=\"{field}\"")
+        });
+        counter(
+            &mut out,
+            "taskgate_repaired_total",
+            "Free-text fields of failure reports cut to the service's limit and forwarded re-signed (repair = truncate), by dialect and field.",
+            repaired,
         );
         let errors = rows(&self.upstream_errors, |kind| format!("kind=\"{kind}\""));
         counter(

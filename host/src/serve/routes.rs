@@ -11,7 +11,7 @@ use crate::config::{HostPattern, Serve};
 use anyhow::Context as _;
 use std::collections::HashMap;
 use std::sync::Arc;
-use taskgate_filter::{Dialect, Mode, TemporaryCredentials};
+use taskgate_filter::{Dialect, Mode, Repair, TemporaryCredentials};
 
 /// The settings a route may set for itself (`None`: `[serve]`'s).
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,6 +20,8 @@ pub struct Overrides {
     pub mode: Option<Mode>,
     /// The route's `temporary_credentials`.
     pub temporary_credentials: Option<TemporaryCredentials>,
+    /// The route's `repair`.
+    pub repair: Option<Repair>,
 }
 
 /// The routing table of one configuration, with a pooled client per destination.
@@ -66,6 +68,7 @@ impl Routes {
                 let overrides = Overrides {
                     mode: route.mode,
                     temporary_credentials: route.temporary_credentials,
+                    repair: route.repair,
                 };
                 Ok((route.host.clone(), Arc::new(upstream), overrides))
             })

@@ -11,6 +11,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use taskgate_filter::repair::RepairedField;
 use taskgate_filter::{PassedCall, Report, format_timestamp};
 
 /// An append-only JSON-lines file of accepted reports.
@@ -36,7 +37,12 @@ impl Sink {
     /// Appends one report as one line (`event_id_assigned`, `received_at`, the report's fields
     /// ([`ReportView`]) and, for a decoded Alibaba token, its fields ([`TokenView`])) and
     /// returns the event id given to it.
-    pub fn record(&self, report: &Report, received_at: u64) -> anyhow::Result<u64> {
+    pub fn record(
+        &self,
+        report: &Report,
+        received_at: u64,
+        repaired: &[RepairedField],
+    ) -> anyhow::Result<u64> {
         #[derive(Serialize)]
         struct Line<'a> {
             event_id_assigned: u64,
@@ -45,6 +51,9 @@ impl Sink {
             report: ReportView<'a>,
             #[serde(flatten)]
             token: Option<TokenView<'a>>,
+            /// Repair mode: the fields cut to length, as the log line names them.
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            repaired: &'a [RepairedField],
         }
         let event_id = self.next_event_id.fetch_add(1, Ordering::Relaxed);
         let line = Line {
@@ -52,6 +61,7 @@ impl Sink {
             received_at: format_timestamp(received_at),
             report: ReportView::of(report),
             token: report.token.as_ref().map(TokenView::of),
+            repaired,
         };
         self.append(serde_json::to_string(&line)?)?;
         Ok(event_id)

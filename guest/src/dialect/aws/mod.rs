@@ -8,7 +8,7 @@
 //! and content type, then who is asking (signature and time), and only then the body against
 //! the published model, so an unauthenticated caller learns nothing about valid reports.
 
-mod auth;
+pub(crate) mod auth;
 pub(crate) mod model;
 
 use super::Accepted;

@@ -176,6 +176,34 @@ impl Violations {
     }
 }
 
+/// The failure calls' free text: Step Functions `error` and `cause`, SWF `reason` and
+/// `details`, CodePipeline `failureDetails.message`. The only members repair mode may cut
+/// (`crate::repair`), so their bounds are written here once, for both.
+const SFN_ERROR: Member = Member::optional("error", 0, 256);
+const SFN_CAUSE: Member = Member::optional("cause", 0, 32768);
+const SWF_REASON: Member = Member::optional("reason", 0, 256);
+const SWF_DETAILS: Member = Member::optional("details", 0, 32768);
+const PIPELINE_MESSAGE: Member = Member::required("failureDetails.message", 1, 5000);
+
+/// The free-text members of a failure call (by `X-Amz-Target`) as `(path, most characters)`:
+/// what repair mode may cut to length. Empty for any other call.
+pub fn free_text(target: &str) -> &'static [(&'static str, usize)] {
+    match target {
+        "AWSStepFunctions.SendTaskFailure" => &[
+            (SFN_ERROR.path, SFN_ERROR.max),
+            (SFN_CAUSE.path, SFN_CAUSE.max),
+        ],
+        "SimpleWorkflowService.RespondActivityTaskFailed" => &[
+            (SWF_REASON.path, SWF_REASON.max),
+            (SWF_DETAILS.path, SWF_DETAILS.max),
+        ],
+        "CodePipeline_20150709.PutJobFailureResult" => {
+            &[(PIPELINE_MESSAGE.path, PIPELINE_MESSAGE.max)]
+        }
+        _ => &[],
+    }
+}
+
 /// A call's model: checks its body and returns the report's fields.
 pub type Model = fn(&Json) -> Result<Fields, AwsFailure>;
 
@@ -192,10 +220,7 @@ pub fn send_task_failure(body: &Json) -> Result<Fields, AwsFailure> {
     token_call(
         body,
         2048,
-        &[
-            (Member::optional("error", 0, 256), Slot::Error),
-            (Member::optional("cause", 0, 32768), Slot::Cause),
-        ],
+        &[(SFN_ERROR, Slot::Error), (SFN_CAUSE, Slot::Cause)],
     )
 }
 
@@ -221,10 +246,7 @@ pub fn respond_activity_task_failed(body: &Json) -> Result<Fields, AwsFailure> {
     token_call(
         body,
         1024,
-        &[
-            (Member::optional("reason", 0, 256), Slot::Error),
-            (Member::optional("details", 0, 32768), Slot::Cause),
-        ],
+        &[(SWF_REASON, Slot::Error), (SWF_DETAILS, Slot::Cause)],
     )
 }
 
@@ -316,10 +338,7 @@ pub fn put_job_failure_result(body: &Json) -> Result<Fields, AwsFailure> {
             }
             Some(_) => return Err(wrong_type("failureDetails.type", "a string")),
         }
-        message = violations.string(
-            details,
-            &Member::required("failureDetails.message", 1, 5000),
-        )?;
+        message = violations.string(details, &PIPELINE_MESSAGE)?;
         violations.string(
             details,
             &Member::optional("failureDetails.externalExecutionId", 1, 1500),
