@@ -58,8 +58,9 @@ cargo test --release --locked --workspace
 step "soak: 60 s of mixed traffic with clients that abort, every request accounted for"
 bash tests/bench/soak.sh 60 10
 
-step "the shared case corpus through taskgate test"
+step "the shared case corpus and the repair cases through taskgate test"
 target/release/taskgate test tests/cases | tail -n 1
+target/release/taskgate test tests/repair | tail -n 1
 
 step "official SDKs: install"
 bash tests/sdk/setup.sh

@@ -8,11 +8,13 @@
 //! `[config.sandbox]` replace the base's one by one, `access_keys` and `token_keys` replace the
 //! base's whole list, and `[config.serve]` may set `other_calls` and `temporary_credentials`
 //! (the serve settings the filter reads) and `mode` (shadow mode forwards what it would
-//! answer: `expect.forwarded`); `credentials` replaces the base's list, so that a case can
+//! answer: `expect.forwarded`) and `repair` (a failure report cut to length, signed again and
+//! checked again: `expect.repaired`); `credentials` replaces the base's list, so that a case can
 //! show a worker key's `sign_as` (`expect.resigned`).
 
 use crate::config::Config;
 use crate::output;
+use crate::repair::{self, Repairing};
 use crate::resign::{self, Resigning};
 use crate::sandbox::Sandbox;
 use crate::store::{self, Claim};
@@ -24,7 +26,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use taskgate_filter::{EdgeFailure, Mode, PassedCall, Report, Request, Verdict};
+use taskgate_filter::repair::RepairedField;
+use taskgate_filter::{EdgeFailure, Mode, PassedCall, Repair, Report, Request, Verdict};
 
 /// The name of a directory's base configuration file.
 pub const BASE_CONFIG: &str = "taskgate.toml";
@@ -170,6 +173,35 @@ pub struct Expect {
     /// `sign_as`), or `"(none)"` when it goes on as the caller signed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resigned: Option<String>,
+    /// Under `[config.serve] repair = "truncate"`: the fields cut to length, as the gateway
+    /// logs them (an empty list: nothing was repaired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<Vec<RepairedCase>>,
+}
+
+/// One repaired field, as a case states it (the log line's names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepairedCase {
+    /// The field as the service names it (`cause`, `failureDetails.message`, `Cause`, ...).
+    pub field: String,
+    /// Its length as sent, in the service's characters.
+    pub original_length: usize,
+    /// Its length as forwarded.
+    pub length: usize,
+    /// The SHA-256 (hex) of the value as sent.
+    pub sha256: String,
+}
+
+impl From<&RepairedField> for RepairedCase {
+    fn from(field: &RepairedField) -> RepairedCase {
+        RepairedCase {
+            field: field.field.to_owned(),
+            original_length: field.original_length,
+            length: field.length,
+            sha256: field.sha256.clone(),
+        }
+    }
 }
 
 /// The three verdicts.
@@ -271,6 +303,7 @@ impl Case {
             call: None,
             forwarded: None,
             resigned: None,
+            repaired: None,
         };
         match verdict {
             Verdict::Reject(response) => {
@@ -341,8 +374,8 @@ pub fn report_fields(report: &Report) -> BTreeMap<String, String> {
 }
 
 /// The `[serve]` settings a case may state: the ones that change a verdict (the two the filter
-/// reads, and shadow mode).
-const FILTER_SERVE_SETTINGS: [&str; 3] = ["other_calls", "temporary_credentials", "mode"];
+/// reads, shadow mode and repair mode).
+const FILTER_SERVE_SETTINGS: [&str; 4] = ["other_calls", "temporary_credentials", "mode", "repair"];
 
 /// The base configuration with a case's overrides on top.
 pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyhow::Result<Config> {
@@ -368,7 +401,7 @@ pub fn config_with(base: &toml::Table, overrides: Option<&toml::Table>) -> anyho
                 }
             }
             _ => bail!(
-                "config.{key}: a case may override limits, sandbox, access_keys, token_keys, credentials, serve.other_calls, serve.temporary_credentials and serve.mode"
+                "config.{key}: a case may override limits, sandbox, access_keys, token_keys, credentials, serve.other_calls, serve.temporary_credentials, serve.mode and serve.repair"
             ),
         }
     }
@@ -496,6 +529,10 @@ pub fn base_for(case: &Path) -> anyhow::Result<toml::Table> {
     })
 }
 
+/// The signature nonce a case's request is signed again with (re-signing, repair): fixed, so
+/// that the signature does not change from run to run.
+const CASE_NONCE: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
+
 /// The outcome of one case.
 pub struct Outcome {
     /// The case, when its file could be read.
@@ -514,7 +551,7 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
         Ok(case) => case,
         Err(error) => return Outcome::failed(None, &error),
     };
-    let checked = || -> anyhow::Result<(Verdict, bool, String, Vec<String>)> {
+    let checked = || -> anyhow::Result<(Verdict, bool, String, Vec<RepairedCase>, Vec<String>)> {
         let base = match base {
             Some(base) => base.clone(),
             None => base_for(path)?,
@@ -522,6 +559,40 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
         let config = Arc::new(config_with(&base, case.config.as_ref()).context("config")?);
         let request = case.request()?;
         let (verdict, mut steps) = sandbox.explain(&config, request.clone())?;
+        // Repair mode, as the gateway runs it after the check (never in shadow mode, which
+        // forwards what the caller sent).
+        let mut repaired = None;
+        let verdict = match verdict {
+            Verdict::Reject(refusal)
+                if config.serve.repair == Repair::Truncate && config.serve.mode != Mode::Shadow =>
+            {
+                match repair::repair(
+                    sandbox,
+                    &config,
+                    config.serve.temporary_credentials,
+                    &request,
+                    case.received_at,
+                    CASE_NONCE,
+                ) {
+                    Repairing::Repaired(repair) => {
+                        let fields: Vec<&str> = repair.fields.iter().map(|f| f.field).collect();
+                        steps.push(format!(
+                            "repair: {} cut to length, signed again and checked again",
+                            fields.join(", ")
+                        ));
+                        let report = repair.report.clone();
+                        repaired = Some(*repair);
+                        Verdict::Forward(report)
+                    }
+                    Repairing::Refused(why) => {
+                        steps.push(format!("repair: not repaired: {why}"));
+                        Verdict::Reject(refusal)
+                    }
+                    Repairing::Nothing => Verdict::Reject(refusal),
+                }
+            }
+            verdict => verdict,
+        };
         let verdict = match case.memory.and_then(|memory| memory.answer(&verdict)) {
             Some(failure) => {
                 steps.push(format!("memory: answered at the edge ({failure:?})"));
@@ -531,7 +602,8 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
         };
         // A worker key's `sign_as`: re-signed as the gateway would, at the time of receipt
         // (a nonce of the case's own: the signature must not change from run to run).
-        let key = resign::verified_key(&verdict);
+        // A repaired report was signed by the repair already.
+        let key = resign::verified_key(&verdict).filter(|_| repaired.is_none());
         let (verdict, resigned) = match resign::resign(
             sandbox,
             &config,
@@ -539,8 +611,12 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
             &request,
             key,
             case.received_at,
-            "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e",
+            CASE_NONCE,
         ) {
+            Resigning::AsSigned if repaired.is_some() => {
+                let credential = repaired.as_ref().and_then(|r| r.sign_as.clone());
+                (verdict, credential.unwrap_or_else(|| "(none)".to_owned()))
+            }
             Resigning::AsSigned => (verdict, "(none)".to_owned()),
             Resigning::Signed { credential, .. } => {
                 steps.push(format!(
@@ -569,10 +645,13 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
             ));
         }
         let forwarded = shadow || !matches!(verdict, Verdict::Reject(_));
-        Ok((verdict, forwarded, resigned, steps))
+        let repaired: Vec<RepairedCase> = (repaired.iter())
+            .flat_map(|repair| repair.fields.iter().map(RepairedCase::from))
+            .collect();
+        Ok((verdict, forwarded, resigned, repaired, steps))
     };
     match checked() {
-        Ok((verdict, forwarded, resigned, steps)) => {
+        Ok((verdict, forwarded, resigned, repaired, steps)) => {
             let mut problems = differences(&case.expect, &verdict);
             if let Some(want) = case.expect.forwarded.filter(|want| *want != forwarded) {
                 problems.push(format!(
@@ -587,6 +666,16 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
             {
                 problems.push(format!(
                     "resigned:\n    expected {want}\n    got      {resigned}"
+                ));
+            }
+            if let Some(want) = case
+                .expect
+                .repaired
+                .as_ref()
+                .filter(|want| **want != repaired)
+            {
+                problems.push(format!(
+                    "repaired:\n    expected {want:?}\n    got      {repaired:?}"
                 ));
             }
             Outcome {

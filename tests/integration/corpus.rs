@@ -35,7 +35,8 @@ pub fn config(overrides: &str) -> Arc<Config> {
     Arc::new(cases::config_with(&base, overrides).expect("a valid case configuration"))
 }
 
-fn entries() -> Vec<Entry> {
+/// Every corpus entry, from the rule tests that make them.
+pub fn entries() -> Vec<Entry> {
     let mut all = crate::rules::corpus();
     all.extend(crate::aws::corpus());
     all.extend(crate::memory::corpus());

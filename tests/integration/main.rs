@@ -20,6 +20,7 @@ mod hostile;
 mod interface;
 mod memory;
 mod operations;
+mod repair;
 mod resign;
 mod robustness;
 mod rules;

@@ -4,9 +4,10 @@ use super::{load_config, now_seconds, parse_time, read_input, sandbox};
 use crate::Inputs;
 use std::path::Path;
 use std::process::ExitCode;
+use taskgate::repair::{self, Repairing};
 use taskgate::resign::{self, Resigning};
 use taskgate::{output, request_file};
-use taskgate_filter::Verdict;
+use taskgate_filter::{Mode, Repair, Verdict};
 
 /// The request checked when `check` is given no file: a ReportTaskFailed signed with the demo
 /// access key, checked at the moment it was signed so that it stays valid.
@@ -73,7 +74,41 @@ pub fn run(file: Option<&Path>, now: Option<&str>, inputs: &Inputs) -> anyhow::R
         }
     }
     let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let key = resign::verified_key(&verdict);
+    // Repair mode: a failure report refused for over-long free text, as the gateway would
+    // forward it (cut to length, signed again and checked again).
+    let serve = &config.serve;
+    let mut repaired = None;
+    let verdict = match verdict {
+        Verdict::Reject(refusal)
+            if serve.repair == Repair::Truncate && serve.mode != Mode::Shadow =>
+        {
+            let tc = serve.temporary_credentials;
+            match repair::repair(&sandbox, &config, tc, &request, received_at, &nonce) {
+                Repairing::Repaired(repair) => {
+                    let signer = (repair.sign_as.clone())
+                        .unwrap_or_else(|| repair.report.access_key_id.clone());
+                    let token = (repair.sign_as.as_deref())
+                        .and_then(|name| config.keyring.signing_credential(name))
+                        .and_then(Result::ok)
+                        .and_then(|signing| signing.session_token);
+                    let mut shown = output::resigned(&signer, token.as_deref(), &repair.request);
+                    if let serde_json::Value::Object(map) = &mut shown {
+                        map.insert("fields".to_owned(), serde_json::json!(repair.fields));
+                    }
+                    repaired = Some(shown);
+                    Verdict::Forward(repair.report)
+                }
+                Repairing::Refused(why) => {
+                    eprintln!("taskgate: the report was not repaired: {why}");
+                    Verdict::Reject(refusal)
+                }
+                Repairing::Nothing => Verdict::Reject(refusal),
+            }
+        }
+        verdict => verdict,
+    };
+    // A repaired report was signed by the repair already.
+    let key = resign::verified_key(&verdict).filter(|_| repaired.is_none());
     let resigning = resign::resign(
         &sandbox,
         &config,
@@ -114,6 +149,9 @@ pub fn run(file: Option<&Path>, now: Option<&str>, inputs: &Inputs) -> anyhow::R
     let mut shown = output::verdict(&verdict);
     if let (Some(resigned), serde_json::Value::Object(fields)) = (resigned, &mut shown) {
         fields.insert("resigned".to_owned(), resigned);
+    }
+    if let (Some(repaired), serde_json::Value::Object(fields)) = (repaired, &mut shown) {
+        fields.insert("repaired".to_owned(), repaired);
     }
     println!("{shown:#}");
     Ok(match verdict {

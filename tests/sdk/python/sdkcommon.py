@@ -719,6 +719,21 @@ def sdk_error_code(exc: BaseException) -> str | None:
     return None
 
 
+def sdk_error_message(exc: BaseException) -> str | None:
+    """The `Message` of an Alibaba error answer, as each SDK keeps it."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict):
+        return data.get("Message")
+    get = getattr(exc, "get_error_msg", None)
+    return get() if get else None
+
+
+def sdk_error_status(exc: BaseException) -> int | None:
+    """The HTTP status of an Alibaba error answer (`TeaException.statusCode`, `get_http_status()`)."""
+    get = getattr(exc, "get_http_status", None)
+    return get() if get else getattr(exc, "statusCode", None)
+
+
 def expect_sdk_error(send: Callable[[], object]) -> BaseException:
     """Runs `send()`, which must raise one of the SDK error classes; returns that exception."""
     try:
@@ -734,7 +749,11 @@ def read_sink(path: Path) -> list[dict]:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    lines = text.splitlines()
+    # Lines end with "\n" only: str.splitlines() would also cut at a U+2028 or U+0085 that a
+    # recorded cause holds unescaped (valid JSON).
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
     out = []
     for i, line in enumerate(lines):
         try:
@@ -742,6 +761,39 @@ def read_sink(path: Path) -> list[dict]:
         except json.JSONDecodeError as exc:
             raise AssertionError(f"sink line {i + 1} is not JSON: {line!r}") from exc
     return out
+
+
+def request_lines(serve: Serve) -> list[dict]:
+    """The gateway's per-request log lines so far."""
+    return [line for line in serve.log_lines() if "total_us" in line]
+
+
+@dataclasses.dataclass
+class Pair:
+    """An edge `taskgate serve` forwarding to a second one, the "service", which records what it
+    accepts in its sink file `sink`."""
+
+    edge: Serve
+    service: Serve
+    sink: Path
+
+    def counts(self) -> tuple[int, int, int]:
+        return len(read_sink(self.sink)), len(request_lines(self.edge)), len(request_lines(self.service))
+
+    def one_more(self, before: tuple[int, int, int], timeout: float = 10.0) -> tuple[dict, dict, dict]:
+        """After one call: the service's new sink line, the edge's and the service's new log lines."""
+        deadline = time.monotonic() + timeout
+        while True:
+            sink, edge, service = read_sink(self.sink), request_lines(self.edge), request_lines(self.service)
+            now = (len(sink), len(edge), len(service))
+            if now == tuple(n + 1 for n in before):
+                return sink[-1], edge[-1], service[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"(sink lines, edge log lines, service log lines) went from {before} to {now}, not one more each\n"
+                    f"edge:\n{self.edge.stderr_text()[-3000:]}\nservice:\n{self.service.stderr_text()[-3000:]}"
+                )
+            time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -243,11 +243,6 @@ EDGE_KEYS = access_key(WORKER_ID, WORKER_SECRET, sign_as=CREDENTIAL) + credentia
 # the edge and the service
 
 
-def request_lines(serve: c.Serve) -> list[dict]:
-    """The gateway's per-request log lines so far."""
-    return [line for line in serve.log_lines() if "total_us" in line]
-
-
 def resigned(serve: c.Serve) -> dict[tuple[str, str], int]:
     """`taskgate_resigned_total` by (dialect, credential)."""
     out = {}
@@ -266,38 +261,13 @@ def assert_no_secrets_logged(*serves: c.Serve, extra: tuple[str, ...] = ()) -> N
                 assert form not in text, f"a secret is in the log of the gateway at {serve.endpoint}"
 
 
-@dataclasses.dataclass
-class Pair:
-    edge: c.Serve
-    service: c.Serve
-    sink: Path
-
-    def counts(self) -> tuple[int, int, int]:
-        return len(c.read_sink(self.sink)), len(request_lines(self.edge)), len(request_lines(self.service))
-
-    def one_more(self, before: tuple[int, int, int], timeout: float = 10.0) -> tuple[dict, dict, dict]:
-        """After one call: the service's new sink line, the edge's and the service's new log lines."""
-        deadline = time.monotonic() + timeout
-        while True:
-            sink, edge, service = c.read_sink(self.sink), request_lines(self.edge), request_lines(self.service)
-            now = (len(sink), len(edge), len(service))
-            if now == tuple(n + 1 for n in before):
-                return sink[-1], edge[-1], service[-1]
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"(sink lines, edge log lines, service log lines) went from {before} to {now}, not one more each\n"
-                    f"edge:\n{self.edge.stderr_text()[-3000:]}\nservice:\n{self.service.stderr_text()[-3000:]}"
-                )
-            time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def edge_and_service(tmp: Path, edge_keys: str = EDGE_KEYS):
     sink = tmp / "service-sink.jsonl"
     with c.Serve(gateway_config(tmp / "service.toml", SERVICE_KEYS, sink=sink), workdir=tmp) as service:
         edge_config = gateway_config(tmp / "edge.toml", edge_keys, upstream=f"http://{service.endpoint}")
         with c.Serve(edge_config, workdir=tmp) as edge:
-            yield Pair(edge, service, sink)
+            yield c.Pair(edge, service, sink)
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +276,7 @@ def pair(tmp_path_factory):
         yield gateways
 
 
-def assert_resigned_lines(pair: Pair, edge_line: dict, service_line: dict, sink_line: dict, dialect: str, action: str) -> None:
+def assert_resigned_lines(pair: c.Pair, edge_line: dict, service_line: dict, sink_line: dict, dialect: str, action: str) -> None:
     """The edge verified the worker and re-signed; the service verified the credential and recorded it."""
     assert sink_line["access_key_id"] == CLOUD_ID, f"the service recorded another key: {sink_line}"
     assert (sink_line["dialect"], sink_line["action"]) == (dialect, action), sink_line
@@ -326,7 +296,7 @@ def assert_resigned_lines(pair: Pair, edge_line: dict, service_line: dict, sink_
 
 
 @pytest.mark.parametrize("case", AWS_CASES, ids=[case.id for case in AWS_CASES])
-def test_boto3_callback_signed_by_the_worker_reaches_the_service_signed_with_the_credential(case: AwsCase, pair: Pair):
+def test_boto3_callback_signed_by_the_worker_reaches_the_service_signed_with_the_credential(case: AwsCase, pair: c.Pair):
     before = pair.counts()
     counted = resigned(pair.edge).get((case.dialect, CREDENTIAL), 0)
     client, signed = worker_aws_client(case.service, pair.edge.endpoint)
@@ -352,7 +322,7 @@ def test_boto3_callback_signed_by_the_worker_reaches_the_service_signed_with_the
 
 @pytest.mark.parametrize("action", FNF_ACTIONS)
 @pytest.mark.parametrize("layout", FNF_LAYOUTS)
-def test_alibaba_report_signed_by_the_worker_reaches_the_service_signed_with_the_credential(layout: str, action: str, pair: Pair):
+def test_alibaba_report_signed_by_the_worker_reaches_the_service_signed_with_the_credential(layout: str, action: str, pair: c.Pair):
     before = pair.counts()
     counted = resigned(pair.edge).get(("fnf", CREDENTIAL), 0)
     execution_id, event_id, token = new_task()
@@ -397,16 +367,16 @@ def test_a_wrong_worker_secret_is_refused_at_the_edge_alibaba(layout: str, tmp_p
         assert_refused_at_the_edge(gateways, "SignatureNotMatch", len(FNF_ACTIONS))
 
 
-def assert_refused_at_the_edge(gateways: Pair, code: str, count: int, timeout: float = 10.0) -> None:
+def assert_refused_at_the_edge(gateways: c.Pair, code: str, count: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while len(lines := request_lines(gateways.edge)) < count and time.monotonic() < deadline:
+    while len(lines := c.request_lines(gateways.edge)) < count and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(lines) == count, f"{len(lines)} edge log lines, expected {count}:\n{gateways.edge.stderr_text()[-3000:]}"
     for line in lines:
         assert line["code"] == code, line
         assert line.get("sign_as") is None, f"a refused call was signed for: {line}"
     assert c.read_sink(gateways.sink) == [], "a refused call reached the service"
-    assert request_lines(gateways.service) == [], "a refused call reached the service"
+    assert c.request_lines(gateways.service) == [], "a refused call reached the service"
     assert not any(resigned(gateways.edge).values()), f"{RESIGNED} counted a refused call"
     assert_no_secrets_logged(gateways.edge, gateways.service)
 
@@ -468,7 +438,7 @@ def check_forwarded(check_config: Path, tmp_path: Path, raw: bytes) -> dict:
 
 def last_request_line(edge: c.Serve, count_before: int, timeout: float = 10.0) -> dict:
     deadline = time.monotonic() + timeout
-    while len(lines := request_lines(edge)) <= count_before:
+    while len(lines := c.request_lines(edge)) <= count_before:
         if time.monotonic() > deadline:
             raise AssertionError(f"no new edge log line:\n{edge.stderr_text()[-3000:]}")
         time.sleep(0.05)
@@ -478,7 +448,7 @@ def last_request_line(edge: c.Serve, count_before: int, timeout: float = 10.0) -
 @pytest.mark.parametrize("case", AWS_FAILURES, ids=[case.id for case in AWS_FAILURES])
 def test_boto3_through_a_credential_with_a_session_token(case: AwsCase, session, tmp_path: Path):
     edge, tap, rec, check_config = session
-    lines_before = len(request_lines(edge))
+    lines_before = len(c.request_lines(edge))
     client, signed = worker_aws_client(case.service, tap.endpoint)
     result = getattr(client, case.method)(**case.params)
     sent, up, raw = forwarded_once(tap, rec)
@@ -507,7 +477,7 @@ def test_boto3_through_a_credential_with_a_session_token(case: AwsCase, session,
 @pytest.mark.parametrize("layout", FNF_LAYOUTS)
 def test_alibaba_through_a_credential_with_a_security_token(layout: str, action: str, session, tmp_path: Path):
     edge, tap, rec, check_config = session
-    lines_before = len(request_lines(edge))
+    lines_before = len(c.request_lines(edge))
     counted = resigned(edge).get(("fnf", STS_ROLE), 0)
     execution_id, event_id, token = new_task()
     result = fnf_report(layout, action, tap.endpoint, token, key_id=WORKER_FOR_STS, secret=WORKER_FOR_STS_SECRET)
