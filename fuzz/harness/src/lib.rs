@@ -20,6 +20,7 @@ pub mod check;
 pub mod files;
 pub mod json;
 pub mod percent;
+pub mod repair;
 pub mod request;
 pub mod resign;
 pub mod signing;
@@ -35,7 +36,7 @@ pub struct Target {
 }
 
 /// Every target, in the order `fuzz/run.sh` runs them.
-pub const TARGETS: [Target; 14] = [
+pub const TARGETS: [Target; 15] = [
     Target {
         name: "percent_decode",
         run: percent::percent_decode,
@@ -91,5 +92,9 @@ pub const TARGETS: [Target; 14] = [
     Target {
         name: "differential",
         run: check::differential,
+    },
+    Target {
+        name: "repair",
+        run: repair::repair,
     },
 ];

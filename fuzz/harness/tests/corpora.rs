@@ -95,4 +95,5 @@ replay_tests!(
     case_file,
     check,
     differential,
+    repair,
 );

@@ -387,13 +387,6 @@ impl Exchange {
             self.learned.not_repaired = Some("the repaired head is not valid HTTP".to_owned());
             return None;
         }
-        let metrics = &self.gateway.metrics;
-        for field in &repair.fields {
-            metrics.count_repaired(self.dialect.name(), field.field);
-        }
-        if let Some(credential) = &repair.sign_as {
-            metrics.count_resigned(self.dialect.name(), credential);
-        }
         let report = repair.report;
         self.learned.action = Some(report.action.clone());
         self.learn_signer(Some(&report.access_key_id), Some(report.signature));
@@ -492,6 +485,7 @@ impl Exchange {
     ) -> End {
         match destination {
             Destination::Upstream(upstream, _) => {
+                self.count_repair();
                 self.start_trace();
                 let host = self.host.as_deref().unwrap_or("");
                 self.learned.destination = Some(upstream.base(host));
@@ -515,10 +509,27 @@ impl Exchange {
                     let access_key_id = id.to_owned();
                     return End::keep(EdgeFailure::Unverifiable { access_key_id });
                 }
+                self.count_repair();
                 self.record(delivery)
                     .map_or_else(|| End::keep(EdgeFailure::Internal), End::Recorded)
             }
             Destination::Miss => End::keep(EdgeFailure::Internal),
+        }
+    }
+
+    /// A repaired report on its way upstream (or into the sink) is counted: each field cut,
+    /// and the `sign_as` credential it was signed with. Counted here, not when it was
+    /// repaired: the memory may still refuse it (a replay, a settled task).
+    fn count_repair(&self) {
+        let Some(fields) = &self.learned.repaired else {
+            return;
+        };
+        let (metrics, dialect) = (&self.gateway.metrics, self.dialect.name());
+        for field in fields {
+            metrics.count_repaired(dialect, field.field);
+        }
+        if let Some(credential) = &self.learned.sign_as {
+            metrics.count_resigned(dialect, credential);
         }
     }
 

@@ -27,6 +27,18 @@ fn main() -> anyhow::Result<()> {
         .map_or_else(|| root.join("fuzz/corpus"), PathBuf::from);
     let mut seeds = Seeds::new();
 
+    // The repair cases, signed again after mutation: what repair mode mends and refuses.
+    for path in collect(&[root.join("tests/repair")])? {
+        let case = Case::load(&path)?;
+        let fuzz = FuzzRequest {
+            request: case.request()?,
+            resign: true,
+            other_calls: OtherCalls::Authenticate,
+        };
+        if let Some(bytes) = write(&fuzz) {
+            add(&mut seeds, "repair", bytes);
+        }
+    }
     for path in collect(&[root.join("tests/cases")])? {
         let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         add(&mut seeds, "case_file", text);
@@ -69,7 +81,7 @@ fn main() -> anyhow::Result<()> {
 /// the AWS one (1 MiB); the other parsers get 8 KiB.
 fn max_seed_bytes(target: &str) -> usize {
     match target {
-        "aws_json" | "case_file" | "check" | "differential" => 128 << 10,
+        "aws_json" | "case_file" | "check" | "differential" | "repair" => 128 << 10,
         _ => 8 << 10,
     }
 }
@@ -133,6 +145,25 @@ fn find_http(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether a request is a failure report, the only kind repair mode mends.
+fn is_failure_report(request: &Request) -> bool {
+    let target = request.header("x-amz-target").unwrap_or("");
+    let action = request
+        .header("x-acs-action")
+        .map(str::to_owned)
+        .or_else(|| {
+            let params = parameters(request).ok()?;
+            params
+                .into_iter()
+                .find(|(name, _, _)| name == "Action")
+                .map(|(_, value, _)| value)
+        });
+    target.ends_with("Failure")
+        || target.ends_with("Failed")
+        || target.ends_with("FailureResult")
+        || action.as_deref() == Some("ReportTaskFailed")
+}
+
 /// The seeds one request gives each target.
 fn from_request(seeds: &mut Seeds, request: &Request, other_calls: OtherCalls) {
     for resign in [false, true] {
@@ -146,7 +177,11 @@ fn from_request(seeds: &mut Seeds, request: &Request, other_calls: OtherCalls) {
         };
         if let Some(bytes) = write(&fuzz) {
             add(seeds, "check", bytes.clone());
-            add(seeds, "differential", bytes);
+            add(seeds, "differential", bytes.clone());
+            // Signed again after mutation: repair mends only what the edge verified.
+            if resign && is_failure_report(request) {
+                add(seeds, "repair", bytes);
+            }
         }
     }
     add(seeds, "http_file", to_http(request));
