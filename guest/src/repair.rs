@@ -354,3 +354,37 @@ impl Scan<'_> {
         Some(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_is_the_limit_long_keeps_whole_characters_and_names_the_original_length() {
+        for text in [
+            "x".repeat(300),
+            "é".repeat(300),
+            "😀".repeat(300),
+            "a😀".repeat(150),
+        ] {
+            let length = text.chars().count();
+            let cut = cut(&text, length, 128);
+            assert_eq!(cut.chars().count(), 128, "{text:.10}");
+            assert!(cut.ends_with("...[truncated by taskgate: 300 characters]"));
+            let kept = cut.trim_end_matches("...[truncated by taskgate: 300 characters]");
+            assert!(text.starts_with(kept));
+        }
+    }
+
+    #[test]
+    fn a_member_is_found_by_its_decoded_name_past_any_other_value() {
+        let body = br#" { "a" : [1, {"cause": "no"}, "]}"], "b": {"x": "y"}, "c\u0061use" : "yes\"" , "d": null } "#;
+        let span = string_span(body, &["cause"]).unwrap_or_default();
+        assert_eq!(&body[span], br#""yes\"""#);
+        let nested = br#"{"jobId": "j", "failureDetails": {"type": "JobFailed", "message": "m"}}"#;
+        let span = string_span(nested, &["failureDetails", "message"]).unwrap_or_default();
+        assert_eq!(&nested[span], br#""m""#);
+        assert_eq!(string_span(nested, &["message"]), None);
+        assert_eq!(string_span(br#"{"cause": 5}"#, &["cause"]), None);
+    }
+}

@@ -533,6 +533,19 @@ pub fn base_for(case: &Path) -> anyhow::Result<toml::Table> {
 /// that the signature does not change from run to run.
 const CASE_NONCE: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
 
+/// What a case's request came to, as the gateway would take it.
+struct Ran {
+    verdict: Verdict,
+    /// Whether it goes upstream.
+    forwarded: bool,
+    /// The credential it was re-signed with, or `(none)`.
+    resigned: String,
+    /// The fields repair mode cut.
+    repaired: Vec<RepairedCase>,
+    /// The rules it passed, and what the gateway did after the check.
+    steps: Vec<String>,
+}
+
 /// The outcome of one case.
 pub struct Outcome {
     /// The case, when its file could be read.
@@ -551,7 +564,7 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
         Ok(case) => case,
         Err(error) => return Outcome::failed(None, &error),
     };
-    let checked = || -> anyhow::Result<(Verdict, bool, String, Vec<RepairedCase>, Vec<String>)> {
+    let checked = || -> anyhow::Result<Ran> {
         let base = match base {
             Some(base) => base.clone(),
             None => base_for(path)?,
@@ -648,10 +661,22 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
         let repaired: Vec<RepairedCase> = (repaired.iter())
             .flat_map(|repair| repair.fields.iter().map(RepairedCase::from))
             .collect();
-        Ok((verdict, forwarded, resigned, repaired, steps))
+        Ok(Ran {
+            verdict,
+            forwarded,
+            resigned,
+            repaired,
+            steps,
+        })
     };
     match checked() {
-        Ok((verdict, forwarded, resigned, repaired, steps)) => {
+        Ok(Ran {
+            verdict,
+            forwarded,
+            resigned,
+            repaired,
+            steps,
+        }) => {
             let mut problems = differences(&case.expect, &verdict);
             if let Some(want) = case.expect.forwarded.filter(|want| *want != forwarded) {
                 problems.push(format!(

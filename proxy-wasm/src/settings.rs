@@ -151,6 +151,10 @@ const MEANINGLESS: &[(&str, &str)] = &[
         "the plugin forwards callbacks as their callers signed them; re-signing with the gateway's own credential (sign_as) is taskgate serve's (docs/envoy.md)",
     ),
     (
+        "serve.repair",
+        "the plugin forwards callbacks as their callers signed them; a repaired report must be signed again, which is taskgate serve's (docs/envoy.md)",
+    ),
+    (
         "access_keys.sign_as",
         "the plugin forwards callbacks as their callers signed them; re-signing with the gateway's own credential (sign_as) is taskgate serve's (docs/envoy.md)",
     ),

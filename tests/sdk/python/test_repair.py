@@ -27,6 +27,11 @@ as the service would.
   does not know, an Alibaba task token whose MAC does not verify), and one whose signature the
   edge could not verify (nothing is signed for a caller the edge cannot vouch for).
 - An edge recording in its own sink keeps the same evidence in the sink line.
+- An edge with a memory (`[store] kind = "embedded"`) forwards the repaired report once; the
+  same bytes again (a boto3 SendTaskFailure with a 40,000-character cause, an Alibaba
+  ReportTaskFailed with a 5,000-character Cause) are refused by the memory (the settled task's
+  TaskTimedOut, SignatureNonceUsed), nothing more reaches the service, `taskgate_repaired_total`
+  still reads 1 (it counts only what is delivered), and the refusal's log line carries the cut.
 
 Run: tests/sdk/setup.sh && TASKGATE_BIN=target/release/taskgate tests/sdk/.venv/bin/python -m pytest tests/sdk/python/test_repair.py
 """
@@ -192,13 +197,14 @@ def refusal(send: Callable[[], object]) -> tuple[str, int, str]:
 
 
 def gateway_config(path: Path, *, repair: str | None, upstream: str | None = None, sink: Path | None = None,
-                   extra: str = "") -> Path:
+                   extra: str = "", store: str = 'kind = "none"') -> Path:
     """A `taskgate serve` configuration with the Alibaba and AWS test keys, forwarding to
-    `upstream` or recording in `sink`; `repair` is `[serve] repair` (`None`: not set)."""
+    `upstream` or recording in `sink`; `repair` is `[serve] repair` (`None`: not set), `store`
+    the body of its `[store]` table (by default it remembers nothing)."""
     setting = "" if repair is None else f"repair = {c._toml_string(repair)}\n"
     path.write_text(
         c.serve_config_toml(upstream=upstream, sink_path=sink, upstream_timeout_ms=10000,
-                            extra_access_keys=c.AWS_ACCESS_KEYS, extra=setting + extra),
+                            extra_access_keys=c.AWS_ACCESS_KEYS, extra=setting + extra, store=store),
         encoding="utf-8",
     )
     return path
@@ -460,3 +466,74 @@ def test_a_report_that_cannot_be_repaired_keeps_its_original_refusal(case: Unrep
     assert (refused["repaired"], refused["not_repaired"]) == (None, None), "repair = off does not try"
     assert repaired_counts(edge) == counted
     assert_nothing_reached_the_service(gateways, before)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. a memory: a replay it refuses was repaired, but is not counted
+
+
+@dataclasses.dataclass(frozen=True)
+class Replayed:
+    id: str
+    send: Callable[[str], str]  # the SDK call, to the gateway at an endpoint; returns the request id
+    dialect: str
+    action: str
+    key_id: str
+    texts: tuple[Text, ...]
+    refusal: tuple[int, str, str]  # the memory's answer to the same bytes again: status, code, message
+
+
+def fnf_send(layout: c.Layout) -> Callable[[str], str]:
+    _, _, token = new_task()
+    return lambda endpoint: layout.send(endpoint, token, c.ERROR, FNF_CAUSE).request_id
+
+
+def answer_code(body: bytes) -> tuple[str, str]:
+    """(code, message) of an error answer's JSON body, in the Alibaba or the AWS format."""
+    answer = json.loads(body)
+    if "Code" in answer:
+        return answer["Code"], answer["Message"]
+    return answer["__type"].rpartition("#")[2], answer.get("message", answer.get("Message"))
+
+
+REPLAYED = [
+    # SigV4 carries no nonce: the memory knows the task the first report settled.
+    Replayed(SFN_CAUSE.id, lambda endpoint: aws_call(SFN_CAUSE, endpoint)["ResponseMetadata"]["RequestId"],
+             SFN_CAUSE.dialect, SFN_CAUSE.action, c.AWS_ACCESS_KEY_ID, SFN_CAUSE.texts,
+             (400, "TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'")),
+    # The same SignatureNonce again: a replay.
+    Replayed(f"{c.LAYOUTS[0].name}-5000-character-cause", fnf_send(c.LAYOUTS[0]), "fnf", "ReportTaskFailed",
+             c.ACCESS_KEY_ID, FNF_TEXTS, (400, "SignatureNonceUsed", "The request signature nonce has been used.")),
+]
+
+
+@pytest.mark.parametrize("case", REPLAYED, ids=[case.id for case in REPLAYED])
+def test_a_repaired_report_replayed_to_an_edge_with_a_memory_is_refused_and_counted_once(case: Replayed,
+                                                                                         gateways: Gateways,
+                                                                                         tmp_path: Path):
+    service, sink = gateways.service, gateways.repairing.sink
+    store = f'kind = "embedded"\npath = {c._toml_string(str(tmp_path / "state.redb"))}'
+    config = gateway_config(tmp_path / "remembering.toml", repair="truncate", upstream=f"http://{service.endpoint}",
+                            store=store)
+    with c.Serve(config, workdir=tmp_path) as edge, c.Tap(edge.port) as tap:
+        pair = c.Pair(edge, service, sink)
+        before = pair.counts()
+        request_id = case.send(tap.endpoint)
+        [raw] = tap.requests()
+        lines = pair.one_more(before)
+        assert_repaired(pair, lines, dialect=case.dialect, action=case.action, key_id=case.key_id,
+                        texts=case.texts, request_id=request_id, counted={})
+        counted = {(case.dialect, text.name): 1 for text in case.texts if text.over}
+        assert repaired_counts(edge) == counted
+        delivered = service_counts(gateways)
+
+        status, body = c.send_raw(tap.endpoint, raw)
+        assert (status, *answer_code(body)) == case.refusal, body
+        first, replay = edge.wait_for_log_lines(2)
+        assert first["code"] == "forwarded", first
+        assert (replay["code"], replay["status"], replay["dialect"], replay["action"]) == (
+            case.refusal[1], case.refusal[0], case.dialect, case.action), replay
+        assert (replay["repaired"], replay["not_repaired"]) == (cut(case.texts), None), "the evidence of the cut"
+        assert replay.get("upstream") is None, replay
+        assert service_counts(gateways) == delivered, "the replay reached the service"
+        assert repaired_counts(edge) == counted, "the refused replay was counted as repaired"

@@ -186,7 +186,8 @@ const SWF_DETAILS: Member = Member::optional("details", 0, 32768);
 const PIPELINE_MESSAGE: Member = Member::required("failureDetails.message", 1, 5000);
 
 /// The free-text members of a failure call (by `X-Amz-Target`) as `(path, most characters)`:
-/// what repair mode may cut to length. Empty for any other call.
+/// what repair mode may cut to length. Empty for any other call. Native only, as repair is.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn free_text(target: &str) -> &'static [(&'static str, usize)] {
     match target {
         "AWSStepFunctions.SendTaskFailure" => &[

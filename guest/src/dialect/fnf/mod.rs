@@ -29,9 +29,11 @@ pub const VERSION: &str = "2019-03-15";
 const ERROR_CHARS: (usize, usize) = (1, 128);
 const CAUSE_CHARS: (usize, usize) = (1, 4096);
 /// `ReportTaskFailed`'s free text as `(parameter, most characters)`: what repair mode may cut
-/// to length (`crate::repair`).
+/// to length (`crate::repair`, native only).
+#[cfg(not(target_arch = "wasm32"))]
 pub const FREE_TEXT: [(&str, usize); 2] = [("Error", ERROR_CHARS.1), ("Cause", CAUSE_CHARS.1)];
 /// The failure report's operation.
+#[cfg(not(target_arch = "wasm32"))]
 pub const FAILED: &str = ACTIONS[0].0;
 /// Caller-chosen request ids are echoed in a response header: keep them short and printable.
 const REQUEST_ID_CHARS: usize = 128;
