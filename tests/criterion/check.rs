@@ -1,7 +1,7 @@
 //! `check` natively and through the component (a new instance per call, the default, and a
 //! warm instance reused across calls, `instance_reuse`),
 //! for signed ReportTaskFailed requests in each signature scheme, for the AWS calls (SigV4) and
-//! for rejections.
+//! for rejections; and repair mode's work on an over-long failure report.
 //!
 //! Run: `cargo bench -p taskgate-tests --bench check`. Figures go in BENCHMARKS.md.
 //! `TASKGATE_BENCH_COMPONENT=path.wasm` measures another build (one with symbols, for `perf`).
@@ -19,6 +19,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
 use taskgate::config::Config;
+use taskgate::repair::{self, Repairing};
 use taskgate::sandbox::Sandbox;
 use taskgate_tests::{AwsCall, AwsDialect, Call, Layout};
 
@@ -102,6 +103,47 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function("component_warm", |b| {
             b.iter(|| warm.check(&config, black_box(request.clone())))
+        });
+        group.finish();
+    }
+    // Repair mode's work on a refused failure report: the check that refuses it, then the cut,
+    // the signing and the second check (`taskgate::repair`).
+    let over_long = [
+        (
+            "repair_rpc_v1_cause_5000",
+            Call::new(Layout::QueryAndForm)
+                .set("Cause", &"x".repeat(5000))
+                .build(),
+        ),
+        (
+            "repair_sigv4_cause_40000",
+            AwsCall::new(AwsDialect::States)
+                .body(format!(
+                    r#"{{"taskToken": "tok-123", "cause": "{}"}}"#,
+                    "x".repeat(40_000)
+                ))
+                .build(),
+        ),
+    ];
+    let nonce = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
+    let tc = config.serve.temporary_credentials;
+    let repair = |request: &taskgate_filter::Request| {
+        repair::repair(&sandbox, &config, tc, request, request.received_at, nonce)
+    };
+    for (name, request) in &over_long {
+        match repair(request) {
+            Repairing::Repaired(_) => {}
+            other => panic!("{name}: not repaired: {other:?}"),
+        }
+        let mut group = c.benchmark_group(*name);
+        group.bench_function("check", |b| {
+            b.iter(|| sandbox.check(&config, black_box(request.clone())))
+        });
+        group.bench_function("check_and_repair", |b| {
+            b.iter(|| {
+                let refused = sandbox.check(&config, black_box(request.clone()));
+                (refused.is_ok(), repair(black_box(request)))
+            })
         });
         group.finish();
     }

@@ -353,7 +353,7 @@ fn version_names_the_wit_package_the_embedded_component_implements() {
     );
 }
 
-/// A fresh directory for case files a test writes.
+/// A fresh directory for the files a test writes.
 fn case_dir(tag: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("taskgate-cli-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -441,4 +441,50 @@ fn test_shows_a_worker_keys_sign_as_and_a_credential_it_cannot_have() {
         "{stdout}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_shows_a_repaired_report_under_repair_truncate_and_the_refusal_without() {
+    let cause = "x".repeat(5000);
+    let request = to_http(&Call::new(Layout::QueryAndForm).set("Cause", &cause).build());
+    let refused = run(&["check", "-", "--now", SIGNED_AT], &request);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(json(&refused)["code"], "InvalidArgument");
+
+    let demo = std::fs::read_to_string(root().join("examples/taskgate.toml")).expect("demo");
+    assert!(demo.contains("repair = \"off\""));
+    let dir = case_dir("check-repair");
+    let config = dir.join("taskgate.toml");
+    std::fs::write(
+        &config,
+        demo.replace("repair = \"off\"", "repair = \"truncate\""),
+    )
+    .expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let out = run(
+        &["check", "-", "--now", SIGNED_AT, "--config", &config],
+        &request,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdict = json(&out);
+    assert_eq!(verdict["verdict"], "forward");
+    let forwarded = verdict["report"]["cause"].as_str().expect("cause");
+    assert_eq!(forwarded.chars().count(), 4096);
+    assert!(forwarded.ends_with("...[truncated by taskgate: 5000 characters]"));
+    let fields = &verdict["repaired"]["fields"];
+    assert_eq!(fields[0]["field"], "Cause");
+    assert_eq!(fields[0]["original_length"], 5000);
+    assert_eq!(fields[0]["length"], 4096);
+    let path = verdict["repaired"]["request"]["path"]
+        .as_str()
+        .expect("path");
+    assert!(
+        !path.contains("3d2c1b0a99887766554433221100ffee"),
+        "a new nonce: {path}"
+    );
 }

@@ -81,16 +81,25 @@ fn case_text(entry: &Entry) -> (PathBuf, String) {
 
 #[test]
 fn every_corpus_file_holds_its_cases_verdict_and_no_file_is_stale() {
+    let files = entries().iter().map(case_text).collect();
+    let failures = pin(&dir(), files);
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Holds the case files under `dir` to `files` (path and text each): with `TASKGATE_BLESS`
+/// set, writes them and removes any other; else what differs, is missing or is made by no
+/// test, one line each.
+pub fn pin(dir: &std::path::Path, files: Vec<(PathBuf, String)>) -> Vec<String> {
     let bless = std::env::var_os("TASKGATE_BLESS").is_some();
     let mut failures = Vec::new();
     let mut made = BTreeSet::new();
-    for entry in entries() {
-        let (path, text) = case_text(&entry);
-        assert!(
-            made.insert(path.clone()),
-            "two corpus cases named {}",
-            entry.name
-        );
+    for (path, text) in files {
+        assert!(made.insert(path.clone()), "two cases at {}", path.display());
         if bless {
             std::fs::create_dir_all(path.parent().expect("a dialect directory")).expect("mkdir");
             std::fs::write(&path, &text).expect("write case");
@@ -108,8 +117,7 @@ fn every_corpus_file_holds_its_cases_verdict_and_no_file_is_stale() {
             )),
         }
     }
-    let on_disk = cases::collect(&[dir()]).expect("the corpus directory");
-    for path in on_disk {
+    for path in cases::collect(&[dir.to_path_buf()]).expect("the case directory") {
         if !made.contains(&path) {
             if bless {
                 std::fs::remove_file(&path).expect("remove a stale case");
@@ -121,12 +129,7 @@ fn every_corpus_file_holds_its_cases_verdict_and_no_file_is_stale() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    failures
 }
 
 #[test]

@@ -9,7 +9,6 @@
 
 use crate::corpus;
 use crate::{check_both, root, sandbox};
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use taskgate::cases::{self, Case, RepairedCase};
@@ -80,15 +79,6 @@ fn case(
     }
 }
 
-fn layout_name(layout: Layout) -> &'static str {
-    match layout {
-        Layout::QueryAndForm => "rpc_query_and_form",
-        Layout::FormOnly => "rpc_form_only",
-        Layout::Json => "rpc_json",
-        Layout::Acs3 => "acs3",
-    }
-}
-
 /// The AWS body of a dialect's failure report with these free-text members (JSON-encoded
 /// values as given, so a case can send escapes).
 fn aws_body(dialect: AwsDialect, error: &str, cause: &str) -> String {
@@ -105,6 +95,13 @@ fn aws_body(dialect: AwsDialect, error: &str, cause: &str) -> String {
     }
 }
 
+/// A dialect's failure report with these free-text members, signed as boto3 signs it.
+fn aws(dialect: AwsDialect, error: &str, cause: &str) -> Request {
+    AwsCall::new(dialect)
+        .body(aws_body(dialect, error, cause))
+        .build()
+}
+
 fn json(text: &str) -> String {
     serde_json::to_string(text).expect("a string encodes")
 }
@@ -112,13 +109,8 @@ fn json(text: &str) -> String {
 fn repair_cases() -> Vec<RepairCase> {
     use Want::*;
     let mut cases = Vec::new();
-    for layout in [
-        Layout::QueryAndForm,
-        Layout::FormOnly,
-        Layout::Json,
-        Layout::Acs3,
-    ] {
-        let name = layout_name(layout);
+    for layout in Layout::ALL {
+        let name = layout.name();
         let cause = trace(5000);
         cases.push(case(
             format!("{name}_cause_of_5000_characters_is_cut_to_4096"),
@@ -212,13 +204,7 @@ fn repair_cases() -> Vec<RepairCase> {
     let cause = trace(40_000);
     cases.push(case(
         "send_task_failure_cause_of_40000_characters_is_cut_to_32768",
-        AwsCall::new(AwsDialect::States)
-            .body(aws_body(
-                AwsDialect::States,
-                "\"States.TaskFailed\"",
-                &json(&cause),
-            ))
-            .build(),
+        aws(AwsDialect::States, "\"States.TaskFailed\"", &json(&cause)),
         TRUNCATE,
         Repaired(vec![("cause", 32_768, cause.clone())]),
     ));
@@ -238,9 +224,7 @@ fn repair_cases() -> Vec<RepairCase> {
     let (error, cause) = (trace(300), trace(33_000));
     cases.push(case(
         "send_task_failure_error_and_cause_over_their_limits_are_both_cut",
-        AwsCall::new(AwsDialect::States)
-            .body(aws_body(AwsDialect::States, &json(&error), &json(&cause)))
-            .build(),
+        aws(AwsDialect::States, &json(&error), &json(&cause)),
         TRUNCATE,
         Repaired(vec![("error", 256, error), ("cause", 32_768, cause)]),
     ));
@@ -250,64 +234,38 @@ fn repair_cases() -> Vec<RepairCase> {
     let decoded: String = "é😀".repeat(16_500);
     cases.push(case(
         "send_task_failure_cause_of_json_escapes_is_counted_and_cut_as_decoded_characters",
-        AwsCall::new(AwsDialect::States)
-            .body(aws_body(
-                AwsDialect::States,
-                "\"E\"",
-                &format!("\"{escaped}\""),
-            ))
-            .build(),
+        aws(AwsDialect::States, "\"E\"", &format!("\"{escaped}\"")),
         TRUNCATE,
         Repaired(vec![("cause", 32_768, decoded)]),
     ));
     let reason = trace(300);
     cases.push(case(
         "respond_activity_task_failed_reason_of_300_characters_is_cut_to_256",
-        AwsCall::new(AwsDialect::Swf)
-            .body(aws_body(
-                AwsDialect::Swf,
-                &json(&reason),
-                "\"the activity gave up\"",
-            ))
-            .build(),
+        aws(AwsDialect::Swf, &json(&reason), "\"the activity gave up\""),
         TRUNCATE,
         Repaired(vec![("reason", 256, reason)]),
     ));
     let details = trace(40_000);
     cases.push(case(
         "respond_activity_task_failed_details_of_40000_characters_is_cut_to_32768",
-        AwsCall::new(AwsDialect::Swf)
-            .body(aws_body(
-                AwsDialect::Swf,
-                "\"ActivityFailed\"",
-                &json(&details),
-            ))
-            .build(),
+        aws(AwsDialect::Swf, "\"ActivityFailed\"", &json(&details)),
         TRUNCATE,
         Repaired(vec![("details", 32_768, details)]),
     ));
     let message = trace(6000);
     cases.push(case(
         "put_job_failure_result_message_of_6000_characters_is_cut_to_5000",
-        AwsCall::new(AwsDialect::CodePipeline)
-            .body(aws_body(
-                AwsDialect::CodePipeline,
-                "\"JobFailed\"",
-                &json(&message),
-            ))
-            .build(),
+        aws(AwsDialect::CodePipeline, "\"JobFailed\"", &json(&message)),
         TRUNCATE,
         Repaired(vec![("failureDetails.message", 5000, message)]),
     ));
     cases.push(case(
         "put_job_failure_result_over_long_message_with_an_unknown_type_is_refused_not_repaired",
-        AwsCall::new(AwsDialect::CodePipeline)
-            .body(aws_body(
-                AwsDialect::CodePipeline,
-                "\"BuildBroke\"",
-                &json(&trace(6000)),
-            ))
-            .build(),
+        aws(
+            AwsDialect::CodePipeline,
+            "\"BuildBroke\"",
+            &json(&trace(6000)),
+        ),
         TRUNCATE,
         Refused,
     ));
@@ -467,31 +425,8 @@ fn task_token_of(request: &Request) -> String {
 
 #[test]
 fn every_repair_case_keeps_its_promise_and_its_file_is_current() {
-    let bless = std::env::var_os("TASKGATE_BLESS").is_some();
-    let mut failures = Vec::new();
-    let mut made = BTreeSet::new();
-    for case in repair_cases() {
-        let (path, text) = run(&case);
-        assert!(made.insert(path.clone()), "two cases named {}", case.name);
-        if bless {
-            std::fs::create_dir_all(path.parent().expect("a dialect directory")).expect("mkdir");
-            std::fs::write(&path, &text).expect("write case");
-            continue;
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(want) if want == text => {}
-            Ok(_) => failures.push(format!("{}: differs from the file", path.display())),
-            Err(_) => failures.push(format!("{}: missing (TASKGATE_BLESS=1)", path.display())),
-        }
-    }
-    for path in cases::collect(&[dir()]).expect("the repair cases") {
-        if !made.contains(&path) {
-            failures.push(format!(
-                "{}: no test makes this case (stale)",
-                path.display()
-            ));
-        }
-    }
+    let files = repair_cases().iter().map(run).collect();
+    let failures = corpus::pin(&dir(), files);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -84,15 +84,6 @@ fn aws_name(dialect: AwsDialect) -> &'static str {
     }
 }
 
-fn layout_name(layout: Layout) -> &'static str {
-    match layout {
-        Layout::QueryAndForm => "rpc_query_and_form",
-        Layout::FormOnly => "rpc_form_only",
-        Layout::Json => "rpc_json",
-        Layout::Acs3 => "acs3",
-    }
-}
-
 fn cases() -> Vec<Case> {
     use Want::*;
     let mut cases = Vec::new();
@@ -214,13 +205,8 @@ fn cases() -> Vec<Case> {
         ),
     ]);
 
-    for layout in [
-        Layout::QueryAndForm,
-        Layout::FormOnly,
-        Layout::Json,
-        Layout::Acs3,
-    ] {
-        let name = layout_name(layout);
+    for layout in Layout::ALL {
+        let name = layout.name();
         cases.extend([
             case(
                 format!("{name}_with_sts_credentials_is_invalid_access_key_id_by_default"),

@@ -38,6 +38,26 @@ pub enum Layout {
     Acs3,
 }
 
+impl Layout {
+    /// Every layout.
+    pub const ALL: [Layout; 4] = [
+        Layout::QueryAndForm,
+        Layout::FormOnly,
+        Layout::Json,
+        Layout::Acs3,
+    ];
+
+    /// The layout as case names spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::QueryAndForm => "rpc_query_and_form",
+            Layout::FormOnly => "rpc_form_only",
+            Layout::Json => "rpc_json",
+            Layout::Acs3 => "acs3",
+        }
+    }
+}
+
 /// A ReportTaskFailed call under construction. Defaults make a valid, signed request.
 #[derive(Debug, Clone)]
 pub struct Call {
