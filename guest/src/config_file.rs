@@ -7,8 +7,11 @@
 //! Errors are one line naming the field and the rule, in the words `taskgate serve` has always
 //! used; the secrets themselves never appear in one.
 
+use crate::bounds::{
+    Bounded, MAX_AWS_BODY_BYTES, MAX_BODY_BYTES, MAX_CLOCK_SKEW_SECONDS, RETENTION_HOURS,
+};
 use crate::keyring::{AccessKey, Keyring, SigningCredential, TokenKey};
-use crate::types::{Limits, Mode, OtherCalls, Repair, TemporaryCredentials};
+use crate::types::{Choice, Limits, Mode, OtherCalls, TemporaryCredentials, choice};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -120,44 +123,9 @@ pub struct ServeFile {
     pub tls: Option<TlsFile>,
 }
 
-/// The mode a setting names (`None`: the default, enforce), or an error naming `at`.
-pub fn mode_named(name: Option<&str>, at: &str) -> Result<Mode, ConfigError> {
-    match name {
-        None => Ok(Mode::default()),
-        Some(name) => Mode::named(name).ok_or_else(|| {
-            ConfigError(format!(
-                "{at} must be \"enforce\" or \"shadow\", not {name:?}"
-            ))
-        }),
-    }
-}
-
-/// The `temporary_credentials` setting a value names (`None`: the default, refuse), or an
-/// error naming `at`.
-pub fn temporary_credentials_named(
-    name: Option<&str>,
-    at: &str,
-) -> Result<TemporaryCredentials, ConfigError> {
-    match name {
-        None => Ok(TemporaryCredentials::default()),
-        Some(name) => TemporaryCredentials::named(name).ok_or_else(|| {
-            ConfigError(format!(
-                "{at} must be \"refuse\" or \"forward\", not {name:?}"
-            ))
-        }),
-    }
-}
-
-/// The `repair` setting a value names (`None`: the default, off), or an error naming `at`.
-pub fn repair_named(name: Option<&str>, at: &str) -> Result<Repair, ConfigError> {
-    match name {
-        None => Ok(Repair::default()),
-        Some(name) => Repair::named(name).ok_or_else(|| {
-            ConfigError(format!(
-                "{at} must be \"off\" or \"truncate\", not {name:?}"
-            ))
-        }),
-    }
+/// The setting `value` spells at `at` (`types::choice`), as a configuration error.
+pub fn choice_at<T: Choice>(value: Option<&str>, at: &str) -> Result<T, ConfigError> {
+    choice(value, at).map_err(ConfigError)
 }
 
 /// One `[[serve.routes]]`.
@@ -310,13 +278,6 @@ pub struct TokenKeyFile {
     pub secret_env: Option<String>,
 }
 
-/// Bounds that keep a typo from disabling a check or exhausting the machine.
-pub const MAX_BODY_BYTES: u32 = 16 << 20;
-const MAX_SKEW_SECONDS: u32 = 24 * 3600;
-/// How long a settled task is remembered when `[ledger]` says nothing: a week, long past any
-/// workflow's retries.
-pub const DEFAULT_RETENTION_HOURS: u64 = 168;
-
 impl File {
     /// Parses TOML text; a field no section knows is an error naming it.
     pub fn parse(text: &str) -> Result<File, ConfigError> {
@@ -325,27 +286,14 @@ impl File {
 
     /// `[limits]`, each bound checked.
     pub fn limits(&self) -> Result<Limits, ConfigError> {
-        let defaults = Limits::default();
         let file = &self.limits;
-        let limits = Limits {
-            max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
-            max_aws_body_bytes: file
-                .max_aws_body_bytes
-                .unwrap_or(defaults.max_aws_body_bytes),
-            max_clock_skew_seconds: file
-                .max_clock_skew_seconds
-                .unwrap_or(defaults.max_clock_skew_seconds),
-        };
-        if !(1..=MAX_BODY_BYTES).contains(&limits.max_body_bytes) {
-            refuse!("limits.max_body_bytes must be between 1 and {MAX_BODY_BYTES}");
-        }
-        if !(1..=MAX_BODY_BYTES).contains(&limits.max_aws_body_bytes) {
-            refuse!("limits.max_aws_body_bytes must be between 1 and {MAX_BODY_BYTES}");
-        }
-        if !(1..=MAX_SKEW_SECONDS).contains(&limits.max_clock_skew_seconds) {
-            refuse!("limits.max_clock_skew_seconds must be between 1 and {MAX_SKEW_SECONDS}");
-        }
-        Ok(limits)
+        let check =
+            |bounds: Bounded, value: Option<u32>| bounds.value_u32(value).map_err(ConfigError);
+        Ok(Limits {
+            max_body_bytes: check(MAX_BODY_BYTES, file.max_body_bytes)?,
+            max_aws_body_bytes: check(MAX_AWS_BODY_BYTES, file.max_aws_body_bytes)?,
+            max_clock_skew_seconds: check(MAX_CLOCK_SKEW_SECONDS, file.max_clock_skew_seconds)?,
+        })
     }
 
     /// The access keys and token keys, each secret read (inline or from its environment
@@ -476,27 +424,20 @@ impl File {
 
     /// `[serve] other_calls`.
     pub fn other_calls(&self) -> Result<OtherCalls, ConfigError> {
-        match &self.serve.other_calls {
-            None => Ok(OtherCalls::default()),
-            Some(name) => OtherCalls::named(name).ok_or_else(|| {
-                ConfigError(format!(
-                    "serve.other_calls must be \"reject\", \"authenticate\" or \"forward\", not {name:?}"
-                ))
-            }),
-        }
+        choice_at(self.serve.other_calls.as_deref(), "serve.other_calls")
     }
 
     /// `[serve] mode`: answer what the filter refuses (`enforce`, the default) or only log and
     /// count it (`shadow`).
     pub fn mode(&self) -> Result<Mode, ConfigError> {
-        mode_named(self.serve.mode.as_deref(), "serve.mode")
+        choice_at(self.serve.mode.as_deref(), "serve.mode")
     }
 
     /// `[serve] temporary_credentials`: refuse callbacks signed with temporary credentials the
     /// keyring does not hold (the default), or check all but their MAC and let the service
     /// verify them (`forward`).
     pub fn temporary_credentials(&self) -> Result<TemporaryCredentials, ConfigError> {
-        temporary_credentials_named(
+        choice_at(
             self.serve.temporary_credentials.as_deref(),
             "serve.temporary_credentials",
         )
@@ -504,14 +445,9 @@ impl File {
 
     /// `[ledger] retention_hours`: how long a settled task is remembered, in hours.
     pub fn retention_hours(&self) -> Result<u64, ConfigError> {
-        let hours = self
-            .ledger
-            .retention_hours
-            .unwrap_or(DEFAULT_RETENTION_HOURS);
-        if !(1..=24 * 366).contains(&hours) {
-            refuse!("ledger.retention_hours must be between 1 and 8784");
-        }
-        Ok(hours)
+        RETENTION_HOURS
+            .value(self.ledger.retention_hours)
+            .map_err(ConfigError)
     }
 }
 

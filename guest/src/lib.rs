@@ -11,6 +11,7 @@
 //! Nothing in this crate panics on request data: every problem becomes a [`Verdict::Reject`].
 
 mod b64;
+pub mod bounds;
 #[cfg(feature = "config-file")]
 pub mod config_file;
 mod dialect;
@@ -52,9 +53,9 @@ pub use keyring::{AccessKey, CredentialSource, Keyring, KeysOnly, SigningCredent
 pub use sign::Signing;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{
-    Callback, Credential, Credentials, Dialect, Env, HOP_BY_HOP, Limits, Mode, OtherCalls,
+    Callback, Choice, Credential, Credentials, Dialect, Env, HOP_BY_HOP, Limits, Mode, OtherCalls,
     PassedCall, Recall, Repair, Report, Request, Response, SignatureCheck, TaskToken,
-    TemporaryCredentials, TokenError, TokenMac, Verdict, header_text,
+    TemporaryCredentials, TokenError, TokenMac, Verdict, choice, header_text,
 };
 
 /// Checks one callback request: forward it with its decoded report, or reject it with the exact

@@ -302,11 +302,12 @@ impl Limits {
 impl Default for Limits {
     /// The vendor's own limits: 64 KiB bodies, a 15-minute window.
     fn default() -> Self {
+        // The defaults of `crate::bounds`, which hold them with their bounds; all fit in a u32.
+        use crate::bounds::{MAX_AWS_BODY_BYTES, MAX_BODY_BYTES, MAX_CLOCK_SKEW_SECONDS};
         Limits {
-            max_body_bytes: 64 * 1024,
-            // A 32768-character cause, every character an escaped surrogate pair, is 393 KB.
-            max_aws_body_bytes: 1024 * 1024,
-            max_clock_skew_seconds: 15 * 60,
+            max_body_bytes: MAX_BODY_BYTES.default as u32,
+            max_aws_body_bytes: MAX_AWS_BODY_BYTES.default as u32,
+            max_clock_skew_seconds: MAX_CLOCK_SKEW_SECONDS.default as u32,
         }
     }
 }
@@ -342,11 +343,6 @@ impl OtherCalls {
         OtherCalls::Authenticate,
         OtherCalls::Forward,
     ];
-
-    /// The mode of this configuration spelling.
-    pub fn named(name: &str) -> Option<OtherCalls> {
-        OtherCalls::ALL.into_iter().find(|mode| mode.name() == name)
-    }
 }
 
 /// Who checks the MAC of an accepted request's signature (the WIT `signature-check`).
@@ -395,13 +391,6 @@ impl TemporaryCredentials {
     /// Every setting, for parsing the configuration.
     pub const ALL: [TemporaryCredentials; 2] =
         [TemporaryCredentials::Refuse, TemporaryCredentials::Forward];
-
-    /// The setting of this configuration spelling.
-    pub fn named(name: &str) -> Option<TemporaryCredentials> {
-        TemporaryCredentials::ALL
-            .into_iter()
-            .find(|setting| setting.name() == name)
-    }
 }
 
 /// What a build does with a request the filter (or the gateway's memory) would answer at the
@@ -423,13 +412,6 @@ impl Mode {
             Mode::Enforce => "enforce",
             Mode::Shadow => "shadow",
         }
-    }
-
-    /// The mode of this configuration spelling.
-    pub fn named(name: &str) -> Option<Mode> {
-        [Mode::Enforce, Mode::Shadow]
-            .into_iter()
-            .find(|mode| mode.name() == name)
     }
 }
 
@@ -453,12 +435,70 @@ impl Repair {
             Repair::Truncate => "truncate",
         }
     }
+}
 
-    /// The setting of this configuration spelling.
-    pub fn named(name: &str) -> Option<Repair> {
-        [Repair::Off, Repair::Truncate]
-            .into_iter()
-            .find(|repair| repair.name() == name)
+/// A setting spelled as one of a few words (`[serve] other_calls`, `mode`, ...): every build
+/// parses each through [`choice`], so it is spelled, defaulted and refused the same way
+/// everywhere.
+pub trait Choice: Copy + Default + 'static {
+    /// Every value.
+    const CHOICES: &'static [Self];
+
+    /// The configuration spelling.
+    fn spelling(self) -> &'static str;
+
+    /// The value of this spelling.
+    fn named(name: &str) -> Option<Self> {
+        Self::CHOICES
+            .iter()
+            .copied()
+            .find(|choice| choice.spelling() == name)
+    }
+}
+
+/// The setting `value` spells (its default when `None`), or why not, naming the setting `at`
+/// and every spelling it may take: `serve.mode must be "enforce" or "shadow", not "x"`.
+pub fn choice<T: Choice>(value: Option<&str>, at: &str) -> Result<T, String> {
+    let Some(value) = value else {
+        return Ok(T::default());
+    };
+    T::named(value).ok_or_else(|| {
+        let words: Vec<String> = (T::CHOICES.iter())
+            .map(|choice| format!("\"{}\"", choice.spelling()))
+            .collect();
+        let list = match words.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => words.concat(),
+        };
+        format!("{at} must be {list}, not {value:?}")
+    })
+}
+
+impl Choice for OtherCalls {
+    const CHOICES: &'static [Self] = &OtherCalls::ALL;
+    fn spelling(self) -> &'static str {
+        self.name()
+    }
+}
+
+impl Choice for TemporaryCredentials {
+    const CHOICES: &'static [Self] = &TemporaryCredentials::ALL;
+    fn spelling(self) -> &'static str {
+        self.name()
+    }
+}
+
+impl Choice for Mode {
+    const CHOICES: &'static [Self] = &[Mode::Enforce, Mode::Shadow];
+    fn spelling(self) -> &'static str {
+        self.name()
+    }
+}
+
+impl Choice for Repair {
+    const CHOICES: &'static [Self] = &[Repair::Off, Repair::Truncate];
+    fn spelling(self) -> &'static str {
+        self.name()
     }
 }
 

@@ -92,45 +92,8 @@ impl fmt::Display for UpstreamUrl {
     }
 }
 
-/// A whole-number forwarding setting: its default and the range it must lie in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bounded {
-    /// The value when the setting is absent.
-    pub default: u64,
-    /// The smallest value allowed.
-    pub min: u64,
-    /// The largest value allowed.
-    pub max: u64,
-}
-
-impl Bounded {
-    /// `value` (the default when `None`) if it lies in range, else why not, naming `setting`.
-    pub fn check(&self, setting: &str, value: Option<u64>) -> Result<u64, String> {
-        let value = value.unwrap_or(self.default);
-        if (self.min..=self.max).contains(&value) {
-            Ok(value)
-        } else {
-            Err(format!(
-                "{setting} must be between {} and {}",
-                self.min, self.max
-            ))
-        }
-    }
-}
-
-/// How long the upstream may take to answer, connection included, in milliseconds.
-pub const UPSTREAM_TIMEOUT_MS: Bounded = Bounded {
-    default: 10_000,
-    min: 1,
-    max: 600_000,
-};
-
-/// The longest upstream answer relayed, in bytes; a longer one is answered 500 in the dialect.
-pub const MAX_UPSTREAM_ANSWER_BYTES: Bounded = Bounded {
-    default: 16 << 20,
-    min: 1024,
-    max: 1 << 30,
-};
+// The forwarding settings' bounds are declared with every other bounded setting.
+pub use crate::bounds::{Bounded, MAX_UPSTREAM_ANSWER_BYTES, UPSTREAM_TIMEOUT_MS};
 
 #[cfg(test)]
 mod tests {
@@ -163,13 +126,13 @@ mod tests {
 
     #[test]
     fn forwarding_settings_take_their_default_and_stay_in_range() {
-        assert_eq!(UPSTREAM_TIMEOUT_MS.check("t", None), Ok(10_000));
-        assert_eq!(UPSTREAM_TIMEOUT_MS.check("t", Some(1)), Ok(1));
+        assert_eq!(UPSTREAM_TIMEOUT_MS.value(None), Ok(10_000));
+        assert_eq!(UPSTREAM_TIMEOUT_MS.value(Some(1)), Ok(1));
         assert_eq!(
-            UPSTREAM_TIMEOUT_MS.check("serve.upstream_timeout_ms", Some(0)),
+            UPSTREAM_TIMEOUT_MS.value(Some(0)),
             Err("serve.upstream_timeout_ms must be between 1 and 600000".to_owned())
         );
-        assert!(MAX_UPSTREAM_ANSWER_BYTES.check("m", Some(1023)).is_err());
+        assert!(MAX_UPSTREAM_ANSWER_BYTES.value(Some(1023)).is_err());
         let url = UpstreamUrl::parse("http://[::1]:9000").unwrap();
         assert_eq!(url.authority().as_deref(), Some("[::1]:9000"));
         assert_eq!(

@@ -10,19 +10,21 @@
 //!
 //! The upstream URL, its bounds and defaults are the filter library's
 //! (`taskgate_filter::upstream`), as `taskgate serve` reads them.
-//! | `max-body-bytes` | Alibaba callers' body limit | 65536 |
-//! | `max-aws-body-bytes` | AWS callers' body limit | the filter's default |
-//! | `max-clock-skew-seconds` | the signature timestamp's window | 900 |
+//! | `max-body-bytes` | Alibaba callers' body limit (1 to 16777216) | 65536 |
+//! | `max-aws-body-bytes` | AWS callers' body limit (1 to 16777216) | 1048576 |
+//! | `max-clock-skew-seconds` | the signature timestamp's window (1 to 86400) | 900 |
 //! | `other-calls` | `reject`, `authenticate` or `forward` | `authenticate` |
 //! | `temporary-credentials` | `refuse`, or `forward`: callbacks signed with temporary credentials the keyring does not hold are checked in every way but their MAC and forwarded for the service to verify | `refuse` |
 //! | `mode` | `enforce`, or `shadow`: what the filter would answer is written to stderr and the request forwarded anyway | `enforce` |
 //!
 //! Keys go to the keyring provider, not here (`access-key.*`, `token-key.*`).
 
-use taskgate_filter::upstream::{
-    Bounded, MAX_UPSTREAM_ANSWER_BYTES, UPSTREAM_TIMEOUT_MS, UpstreamUrl,
+use taskgate_filter::bounds::{
+    Bounded, MAX_AWS_BODY_BYTES, MAX_BODY_BYTES, MAX_CLOCK_SKEW_SECONDS, MAX_UPSTREAM_ANSWER_BYTES,
+    UPSTREAM_TIMEOUT_MS,
 };
-use taskgate_filter::{Limits, Mode, OtherCalls, TemporaryCredentials};
+use taskgate_filter::upstream::UpstreamUrl;
+use taskgate_filter::{Choice, Limits, Mode, OtherCalls, TemporaryCredentials, choice};
 
 /// Everything the component is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +45,6 @@ pub type Lookup<'a> = &'a dyn Fn(&str) -> Result<Option<String>, String>;
 impl Settings {
     /// Reads and checks every setting; the error names the key and what it must be.
     pub fn read(get: Lookup<'_>) -> Result<Settings, String> {
-        let defaults = Limits::default();
         let upstream = get("upstream")?.ok_or(
             "wasi:config key 'upstream' is required (e.g. https://{host} or http://127.0.0.1:9000)",
         )?;
@@ -56,39 +57,27 @@ impl Settings {
                 "max-upstream-answer-bytes",
                 MAX_UPSTREAM_ANSWER_BYTES,
             )? as usize,
+            // The limits' bounds are the configuration file's (`taskgate_filter::bounds`).
             limits: Limits {
-                max_body_bytes: number(get, "max-body-bytes", defaults.max_body_bytes)?,
-                max_aws_body_bytes: number(get, "max-aws-body-bytes", defaults.max_aws_body_bytes)?,
-                max_clock_skew_seconds: number(
+                max_body_bytes: bounded(get, "max-body-bytes", MAX_BODY_BYTES)? as u32,
+                max_aws_body_bytes: bounded(get, "max-aws-body-bytes", MAX_AWS_BODY_BYTES)? as u32,
+                max_clock_skew_seconds: bounded(
                     get,
                     "max-clock-skew-seconds",
-                    defaults.max_clock_skew_seconds,
-                )?,
+                    MAX_CLOCK_SKEW_SECONDS,
+                )? as u32,
             },
-            other_calls: match get("other-calls")? {
-                None => OtherCalls::default(),
-                Some(name) => OtherCalls::named(&name).ok_or_else(|| {
-                    format!(
-                        "wasi:config key 'other-calls' must be reject, authenticate or forward, not {name:?}"
-                    )
-                })?,
-            },
-            temporary_credentials: match get("temporary-credentials")? {
-                None => TemporaryCredentials::default(),
-                Some(name) => TemporaryCredentials::named(&name).ok_or_else(|| {
-                    format!(
-                        "wasi:config key 'temporary-credentials' must be refuse or forward, not {name:?}"
-                    )
-                })?,
-            },
-            mode: match get("mode")? {
-                None => Mode::default(),
-                Some(name) => Mode::named(&name).ok_or_else(|| {
-                    format!("wasi:config key 'mode' must be enforce or shadow, not {name:?}")
-                })?,
-            },
+            other_calls: setting(get, "other-calls")?,
+            temporary_credentials: setting(get, "temporary-credentials")?,
+            mode: setting(get, "mode")?,
         })
     }
+}
+
+/// A setting spelled as one of a few words, parsed as every build parses it
+/// (`taskgate_filter::choice`), or its default.
+fn setting<T: Choice>(get: Lookup<'_>, key: &str) -> Result<T, String> {
+    choice(get(key)?.as_deref(), &format!("wasi:config key '{key}'"))
 }
 
 /// A whole number setting, or its default.
@@ -236,7 +225,7 @@ mod tests {
         );
         assert_eq!(
             wrong("max-clock-skew-seconds", "4294967296"),
-            "wasi:config key 'max-clock-skew-seconds' must be a whole number, not \"4294967296\""
+            "wasi:config key 'max-clock-skew-seconds' must be between 1 and 86400"
         );
         assert_eq!(
             wrong("upstream-timeout-ms", "0"),
@@ -244,12 +233,35 @@ mod tests {
         );
         assert_eq!(
             wrong("other-calls", "Reject"),
-            "wasi:config key 'other-calls' must be reject, authenticate or forward, not \"Reject\""
+            "wasi:config key 'other-calls' must be \"reject\", \"authenticate\" or \"forward\", not \"Reject\""
         );
         assert_eq!(
             wrong("temporary-credentials", "verify"),
-            "wasi:config key 'temporary-credentials' must be refuse or forward, not \"verify\""
+            "wasi:config key 'temporary-credentials' must be \"refuse\" or \"forward\", not \"verify\""
         );
+    }
+
+    /// The limits have the configuration file's bounds: a clock window of 0 (which refuses
+    /// every request) or a body limit past 16 MiB is refused here as there.
+    #[test]
+    fn the_limits_are_held_to_the_bounds_every_build_declares() {
+        for (key, bounds) in [
+            ("max-body-bytes", MAX_BODY_BYTES),
+            ("max-aws-body-bytes", MAX_AWS_BODY_BYTES),
+            ("max-clock-skew-seconds", MAX_CLOCK_SKEW_SECONDS),
+        ] {
+            let with = |value: u64| read(&[("upstream", "http://u:1"), (key, &value.to_string())]);
+            let refusal = format!(
+                "wasi:config key '{key}' must be between {} and {}",
+                bounds.min, bounds.max
+            );
+            assert_eq!(with(bounds.min - 1).err(), Some(refusal.clone()), "{key}");
+            assert_eq!(with(bounds.max + 1).err(), Some(refusal), "{key}");
+            assert!(
+                with(bounds.min).is_ok() && with(bounds.max).is_ok(),
+                "{key}"
+            );
+        }
     }
 
     #[test]

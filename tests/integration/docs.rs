@@ -222,3 +222,50 @@ fn every_taskgate_command_in_the_docs_is_one_the_binary_has_with_flags_it_lists(
         );
     }
 }
+
+/// docs/configuration.md's bounds table is the declarations' (`taskgate_filter::bounds`), row
+/// for row: a bound changed in the code and not in the docs fails here.
+#[test]
+fn the_configuration_pages_bounds_are_the_declared_ones() {
+    let page = read(&root().join("docs/configuration.md"));
+    let rows: Vec<&str> = page
+        .lines()
+        .filter(|line| line.starts_with("| `") && line.matches('|').count() == 5)
+        .collect();
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().trim_matches('`').to_owned())
+                .collect()
+        })
+        .collect();
+    let names: Vec<&str> = table.iter().map(|row| row[0].as_str()).collect();
+    let declared: Vec<&str> = taskgate_filter::bounds::ALL
+        .iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(
+        names, declared,
+        "the table's settings, in the declarations' order"
+    );
+    for (row, bounds) in table.iter().zip(taskgate_filter::bounds::ALL) {
+        // Where the host works a bound out (one worker per CPU, at most max_connections per
+        // client), the page says so in words.
+        let default = match bounds.name {
+            "serve.workers" => "one per CPU".to_owned(),
+            _ => bounds.default.to_string(),
+        };
+        let max = match bounds.name {
+            "serve.max_connections_per_client" => "serve.max_connections".to_owned(),
+            _ => bounds.max.to_string(),
+        };
+        assert_eq!(
+            row[1..],
+            [default, bounds.min.to_string(), max],
+            "{}",
+            bounds.name
+        );
+    }
+}

@@ -17,7 +17,7 @@
 //! missing is empty. `resign` asks for the request to be signed again after mutation
 //! (`resign.rs`); the last word picks `[serve] other_calls` (default `authenticate`).
 
-use taskgate_filter::{OtherCalls, Request};
+use taskgate_filter::{Choice as _, OtherCalls, Request};
 
 /// A fuzz input read as a request, with what to do with it.
 #[derive(Debug, Clone)]

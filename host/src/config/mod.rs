@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use taskgate_filter::bounds::{Bounded, DEADLINE_MS, INSTANCE_REUSE, MEMORY_BYTES};
 use taskgate_filter::config_file::{File, RateFile};
 use taskgate_filter::{
     CredentialSource, Env, Keyring, Limits, OtherCalls, Signing, TemporaryCredentials, TokenMac,
@@ -61,17 +62,12 @@ pub struct SandboxSettings {
 impl Default for SandboxSettings {
     fn default() -> Self {
         SandboxSettings {
-            memory_bytes: 32 << 20,
-            deadline_ms: 100,
-            instance_reuse: 1,
+            memory_bytes: MEMORY_BYTES.default as usize,
+            deadline_ms: DEADLINE_MS.default,
+            instance_reuse: INSTANCE_REUSE.default as u32,
         }
     }
 }
-
-/// Bounds of the sandbox's budget.
-const MIN_MEMORY_BYTES: usize = 2 << 20;
-const MAX_MEMORY_BYTES: usize = 1 << 30;
-const MAX_DEADLINE_MS: u64 = 60_000;
 
 impl Config {
     /// Loads and validates a file; file names in it are relative to its directory.
@@ -98,37 +94,22 @@ impl Config {
     pub fn parse_in(text: &str, base: &Path) -> anyhow::Result<Config> {
         let file = File::parse(text)?;
         let limits = file.limits()?;
+        let sandbox = &file.sandbox;
+        let bounded =
+            |bounds: Bounded, value: Option<u64>| bounds.value(value).map_err(anyhow::Error::msg);
         let sandbox = SandboxSettings {
-            memory_bytes: file
-                .sandbox
-                .memory_bytes
-                .unwrap_or(SandboxSettings::default().memory_bytes),
-            deadline_ms: file
-                .sandbox
-                .deadline_ms
-                .unwrap_or(SandboxSettings::default().deadline_ms),
-            instance_reuse: file
-                .sandbox
-                .instance_reuse
-                .unwrap_or(SandboxSettings::default().instance_reuse),
+            memory_bytes: bounded(MEMORY_BYTES, sandbox.memory_bytes.map(|n| n as u64))? as usize,
+            deadline_ms: bounded(DEADLINE_MS, sandbox.deadline_ms)?,
+            instance_reuse: bounded(INSTANCE_REUSE, sandbox.instance_reuse.map(u64::from))? as u32,
         };
-        if !(1..=100_000).contains(&sandbox.instance_reuse) {
-            bail!("sandbox.instance_reuse must be between 1 and 100000");
-        }
-        if !(MIN_MEMORY_BYTES..=MAX_MEMORY_BYTES).contains(&sandbox.memory_bytes) {
-            bail!("sandbox.memory_bytes must be between {MIN_MEMORY_BYTES} and {MAX_MEMORY_BYTES}");
-        }
         // The body is copied into the component and decoded there: leave room for a few copies.
-        let needed = MIN_MEMORY_BYTES + 4 * limits.largest_body() as usize;
+        let needed = MEMORY_BYTES.min as usize + 4 * limits.largest_body() as usize;
         if sandbox.memory_bytes < needed {
             bail!(
                 "sandbox.memory_bytes ({}) must be at least {needed} for a body limit of {} bytes",
                 sandbox.memory_bytes,
                 limits.largest_body()
             );
-        }
-        if !(1..=MAX_DEADLINE_MS).contains(&sandbox.deadline_ms) {
-            bail!("sandbox.deadline_ms must be between 1 and {MAX_DEADLINE_MS}");
         }
 
         let mut keyring = file.keyring()?;

@@ -7,11 +7,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use taskgate_filter::config_file::{
-    ServeFile, mode_named, repair_named, temporary_credentials_named,
+use taskgate_filter::bounds::{
+    Bounded, DRAIN_DELAY_MS, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, MAX_HEADER_BYTES,
+    MAX_HEADERS, MAX_IN_FLIGHT, MAX_UPSTREAM_ANSWER_BYTES, READ_TIMEOUT_MS, UPSTREAM_TIMEOUT_MS,
+    WORKERS,
 };
-use taskgate_filter::upstream::{MAX_UPSTREAM_ANSWER_BYTES, UPSTREAM_TIMEOUT_MS};
-use taskgate_filter::{Dialect, Mode, OtherCalls, Repair, TemporaryCredentials};
+use taskgate_filter::config_file::{ServeFile, choice_at};
+use taskgate_filter::{Choice, Dialect, Mode, OtherCalls, Repair, TemporaryCredentials};
 
 /// The gateway's settings (`[serve]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,12 +90,12 @@ pub enum Trace {
     Start,
 }
 
-impl Trace {
-    fn parse(value: &str) -> anyhow::Result<Trace> {
-        match value {
-            "pass" => Ok(Trace::Pass),
-            "start" => Ok(Trace::Start),
-            other => bail!("serve.trace must be \"pass\" or \"start\", not {other:?}"),
+impl Choice for Trace {
+    const CHOICES: &'static [Trace] = &[Trace::Pass, Trace::Start];
+    fn spelling(self) -> &'static str {
+        match self {
+            Trace::Pass => "pass",
+            Trace::Start => "start",
         }
     }
 }
@@ -146,17 +148,20 @@ impl Default for Serve {
             upstreams: BTreeMap::new(),
             upstream_timeout: Duration::from_millis(UPSTREAM_TIMEOUT_MS.default),
             sink_path: PathBuf::from("taskgate-sink.jsonl"),
-            max_in_flight: 1024,
-            workers: std::thread::available_parallelism().map_or(1, usize::from),
-            read_timeout: Duration::from_secs(10),
-            max_header_bytes: 16 * 1024,
-            max_headers: 64,
-            max_connections: 4096,
-            max_connections_per_client: 256,
+            max_in_flight: MAX_IN_FLIGHT.default as u32,
+            // One per CPU, within the declared bounds.
+            workers: std::thread::available_parallelism()
+                .map_or(WORKERS.default as usize, usize::from)
+                .clamp(WORKERS.min as usize, WORKERS.max as usize),
+            read_timeout: Duration::from_millis(READ_TIMEOUT_MS.default),
+            max_header_bytes: MAX_HEADER_BYTES.default as usize,
+            max_headers: MAX_HEADERS.default as usize,
+            max_connections: MAX_CONNECTIONS.default as usize,
+            max_connections_per_client: MAX_CONNECTIONS_PER_CLIENT.default as usize,
             max_upstream_answer_bytes: MAX_UPSTREAM_ANSWER_BYTES.default as usize,
             filter: true,
             other_calls: OtherCalls::default(),
-            drain_delay: Duration::ZERO,
+            drain_delay: Duration::from_millis(DRAIN_DELAY_MS.default),
             trace: Trace::Pass,
             mode: Mode::Enforce,
             temporary_credentials: TemporaryCredentials::Refuse,
@@ -198,12 +203,12 @@ pub(super) fn validate(
                 ca_file: route.ca_file.map(|path| base.join(path)),
                 mode: route
                     .mode
-                    .map(|mode| mode_named(Some(mode.as_str()), &format!("{at}.mode")))
+                    .map(|mode| choice_at(Some(mode.as_str()), &format!("{at}.mode")))
                     .transpose()?,
                 temporary_credentials: route
                     .temporary_credentials
                     .map(|setting| {
-                        temporary_credentials_named(
+                        choice_at(
                             Some(setting.as_str()),
                             &format!("{at}.temporary_credentials"),
                         )
@@ -211,7 +216,7 @@ pub(super) fn validate(
                     .transpose()?,
                 repair: route
                     .repair
-                    .map(|setting| repair_named(Some(setting.as_str()), &format!("{at}.repair")))
+                    .map(|setting| choice_at(Some(setting.as_str()), &format!("{at}.repair")))
                     .transpose()?,
             })
         })
@@ -226,46 +231,44 @@ pub(super) fn validate(
             key_file: base.join(files.key_file),
         })
         .collect();
+    // Every bounded number through its one declaration (`taskgate_filter::bounds`).
+    let bounded =
+        |bounds: Bounded, value: Option<u64>| bounds.value(value).map_err(anyhow::Error::msg);
+    let ms =
+        |bounds: Bounded, value: Option<u64>| bounded(bounds, value).map(Duration::from_millis);
+    let max_connections = bounded(MAX_CONNECTIONS, file.max_connections.map(|n| n as u64))?;
     let serve = Serve {
         listen: file.listen.unwrap_or(d.listen),
         admin_listen: file.admin_listen.unwrap_or(d.admin_listen),
         upstream: file.upstream,
         upstreams: file.upstreams,
-        upstream_timeout: Duration::from_millis(
-            UPSTREAM_TIMEOUT_MS
-                .check("serve.upstream_timeout_ms", file.upstream_timeout_ms)
-                .map_err(anyhow::Error::msg)?,
-        ),
+        upstream_timeout: ms(UPSTREAM_TIMEOUT_MS, file.upstream_timeout_ms)?,
         sink_path: file.sink_path.unwrap_or(d.sink_path),
-        max_in_flight: file.max_in_flight.unwrap_or(d.max_in_flight),
-        workers: file.workers.unwrap_or(d.workers),
-        read_timeout: file
-            .read_timeout_ms
-            .map_or(d.read_timeout, Duration::from_millis),
-        max_header_bytes: file.max_header_bytes.unwrap_or(d.max_header_bytes),
-        max_headers: file.max_headers.unwrap_or(d.max_headers),
-        max_connections: file.max_connections.unwrap_or(d.max_connections),
-        max_connections_per_client: file
-            .max_connections_per_client
-            .unwrap_or(d.max_connections_per_client),
-        max_upstream_answer_bytes: MAX_UPSTREAM_ANSWER_BYTES
-            .check(
-                "serve.max_upstream_answer_bytes",
-                file.max_upstream_answer_bytes.map(|n| n as u64),
-            )
-            .map_err(anyhow::Error::msg)? as usize,
+        max_in_flight: bounded(MAX_IN_FLIGHT, file.max_in_flight.map(u64::from))? as u32,
+        workers: bounded(WORKERS, Some(file.workers.unwrap_or(d.workers) as u64))? as usize,
+        read_timeout: ms(READ_TIMEOUT_MS, file.read_timeout_ms)?,
+        max_header_bytes: bounded(MAX_HEADER_BYTES, file.max_header_bytes.map(|n| n as u64))?
+            as usize,
+        max_headers: bounded(MAX_HEADERS, file.max_headers.map(|n| n as u64))? as usize,
+        max_connections: max_connections as usize,
+        max_connections_per_client: bounded(
+            MAX_CONNECTIONS_PER_CLIENT,
+            file.max_connections_per_client.map(|n| n as u64),
+        )? as usize,
+        max_upstream_answer_bytes: bounded(
+            MAX_UPSTREAM_ANSWER_BYTES,
+            file.max_upstream_answer_bytes.map(|n| n as u64),
+        )? as usize,
         filter: file.filter.unwrap_or(d.filter),
         other_calls,
-        drain_delay: file
-            .drain_delay_ms
-            .map_or(d.drain_delay, Duration::from_millis),
-        trace: file.trace.as_deref().map_or(Ok(d.trace), Trace::parse)?,
-        mode: mode_named(file.mode.as_deref(), "serve.mode")?,
-        temporary_credentials: temporary_credentials_named(
+        drain_delay: ms(DRAIN_DELAY_MS, file.drain_delay_ms)?,
+        trace: choice_at(file.trace.as_deref(), "serve.trace")?,
+        mode: choice_at(file.mode.as_deref(), "serve.mode")?,
+        temporary_credentials: choice_at(
             file.temporary_credentials.as_deref(),
             "serve.temporary_credentials",
         )?,
-        repair: repair_named(file.repair.as_deref(), "serve.repair")?,
+        repair: choice_at(file.repair.as_deref(), "serve.repair")?,
         routes,
         ca_file: file.ca_file.map(|path| base.join(path)),
         certificates,
@@ -279,30 +282,7 @@ pub(super) fn validate(
         }
         check_upstream(upstream).with_context(|| format!("serve.upstreams.{name}"))?;
     }
-    let ms = |d: Duration| d.as_millis();
-    if ms(serve.drain_delay) > 600_000 {
-        bail!("serve.drain_delay_ms must be between 0 and 600000");
-    }
-    if !(1..=600_000).contains(&ms(serve.read_timeout)) {
-        bail!("serve.read_timeout_ms must be between 1 and 600000");
-    }
-    if !(1..=65_536).contains(&serve.max_in_flight) {
-        bail!("serve.max_in_flight must be between 1 and 65536");
-    }
-    if !(1..=256).contains(&serve.workers) {
-        bail!("serve.workers must be between 1 and 256");
-    }
-    // hyper's smallest read buffer is 8 KiB.
-    if !(8192..=1 << 20).contains(&serve.max_header_bytes) {
-        bail!("serve.max_header_bytes must be between 8192 and 1048576");
-    }
-    if !(8..=1024).contains(&serve.max_headers) {
-        bail!("serve.max_headers must be between 8 and 1024");
-    }
-    if !(1..=1_000_000).contains(&serve.max_connections) {
-        bail!("serve.max_connections must be between 1 and 1000000");
-    }
-    if !(1..=serve.max_connections).contains(&serve.max_connections_per_client) {
+    if serve.max_connections_per_client > serve.max_connections {
         bail!("serve.max_connections_per_client must be between 1 and serve.max_connections");
     }
     Ok(serve)

@@ -6,7 +6,8 @@ use anyhow::{Context as _, bail};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use taskgate_filter::config_file::{LedgerFile, RateFile, StoreFile};
+use taskgate_filter::bounds::{LEDGER_WAIT_MS, STORE_TIMEOUT_MS};
+use taskgate_filter::config_file::{LedgerFile, RateFile, StoreFile, choice_at};
 
 /// What the gateway remembers, and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,8 +47,6 @@ impl StoreSettings {
 
 /// The store file used when `[store]` names none.
 const DEFAULT_PATH: &str = "taskgate-state.redb";
-const DEFAULT_WAIT_MS: u64 = 2_000;
-const DEFAULT_TIMEOUT_MS: u64 = 250;
 
 /// A rate's two fields: both or neither; a positive rate and burst.
 pub(super) fn validate_rate(rate: RateFile, at: &str) -> anyhow::Result<Option<Rate>> {
@@ -105,20 +104,13 @@ pub(super) fn validate(
     if !matches!(store_kind, StoreKind::Embedded { .. }) && store.path.is_some() {
         bail!("store.path is for kind = \"embedded\"");
     }
-    let unavailable = match store.unavailable.as_deref() {
-        None => Unavailable::default(),
-        Some("forward") => Unavailable::Forward,
-        Some("refuse") => Unavailable::Refuse,
-        Some(other) => bail!("store.unavailable must be \"forward\" or \"refuse\", not {other:?}"),
-    };
-    let timeout_ms = store.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    if !(1..=60_000).contains(&timeout_ms) {
-        bail!("store.timeout_ms must be between 1 and 60000");
-    }
-    let wait_ms = ledger.wait_ms.unwrap_or(DEFAULT_WAIT_MS);
-    if wait_ms > 600_000 {
-        bail!("ledger.wait_ms must be at most 600000");
-    }
+    let unavailable: Unavailable = choice_at(store.unavailable.as_deref(), "store.unavailable")?;
+    let timeout_ms = STORE_TIMEOUT_MS
+        .value(store.timeout_ms)
+        .map_err(anyhow::Error::msg)?;
+    let wait_ms = LEDGER_WAIT_MS
+        .value(ledger.wait_ms)
+        .map_err(anyhow::Error::msg)?;
     Ok(StoreSettings {
         kind: store_kind,
         unavailable,

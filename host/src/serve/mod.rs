@@ -249,7 +249,7 @@ fn describe(config: &Config) {
         ),
         StoreKind::Redis { .. } => eprintln!(
             "taskgate: store: redis (replays, settled tasks, rates; shared); when it cannot answer: {}",
-            store.unavailable.name()
+            taskgate_filter::Choice::spelling(store.unavailable)
         ),
     }
 }

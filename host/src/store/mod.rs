@@ -41,9 +41,9 @@ pub enum Unavailable {
     Refuse,
 }
 
-impl Unavailable {
-    /// The configuration spelling.
-    pub fn name(self) -> &'static str {
+impl taskgate_filter::Choice for Unavailable {
+    const CHOICES: &'static [Unavailable] = &[Unavailable::Forward, Unavailable::Refuse];
+    fn spelling(self) -> &'static str {
         match self {
             Unavailable::Forward => "forward",
             Unavailable::Refuse => "refuse",
