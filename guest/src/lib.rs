@@ -27,6 +27,7 @@ mod json_syntax;
 pub mod keyring;
 mod params;
 mod percent;
+pub mod record;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod repair;
 mod request_id;

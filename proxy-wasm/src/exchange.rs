@@ -14,6 +14,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
+use taskgate_filter::record;
 use taskgate_filter::{Dialect, EdgeFailure, Mode, Recall, Request, Response, Verdict};
 
 /// How long a report holds its task when its request ends without an answer Envoy tells the
@@ -126,7 +127,7 @@ impl Exchange {
         self.metrics
             .count_shadow(self.dialect.name(), &response.code);
         self.shadowed = Some((response.code, response.status));
-        self.code = "forwarded".to_owned();
+        self.code = record::FORWARDED.to_owned();
         Action::Continue
     }
 
@@ -144,7 +145,7 @@ impl Exchange {
             Verdict::Forward(report) => {
                 self.action = Some(report.action);
                 self.signer = Some((report.access_key_id, report.signature.name()));
-                self.code = "forwarded".to_owned();
+                self.code = record::FORWARDED.to_owned();
                 self.remember(&report.recall, Some(report.task_token))
             }
             Verdict::Pass(call) => {
@@ -153,7 +154,7 @@ impl Exchange {
                     .access_key_id
                     .clone()
                     .zip(call.signature.map(|s| s.name()));
-                self.code = "forwarded".to_owned();
+                self.code = record::FORWARDED.to_owned();
                 let mode = self.settings.other_calls.name();
                 self.metrics.count_other_call(self.dialect.name(), mode);
                 match call.access_key_id {
@@ -322,10 +323,11 @@ impl HttpContext for Exchange {
         let Some(request) = &self.request else {
             return;
         };
-        // A client that went away before an answer: as `taskgate serve` counts it.
+        // A client that went away before an answer: counted under the code and status every
+        // build gives it.
         let (status, code) = match self.status {
             Some(status) => (status, self.code.as_str()),
-            None => (499, "client_closed"),
+            None => (record::CLIENT_CLOSED.1, record::CLIENT_CLOSED.0),
         };
         self.metrics
             .count_request(self.dialect.name(), code, status);

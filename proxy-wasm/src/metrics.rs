@@ -11,6 +11,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use taskgate_filter::record::metric;
 
 /// The counters' ids by full name.
 #[derive(Default)]
@@ -23,7 +24,8 @@ impl Metrics {
     /// code being the vendor's for an edge answer and `forwarded` for a call let through.
     pub fn count_request(&self, dialect: &str, code: &str, status: u16) {
         self.increment(&format!(
-            "taskgate_requests_total.dialect.{dialect}.code.{}.status.{status}",
+            "{}.dialect.{dialect}.code.{}.status.{status}",
+            metric::REQUESTS,
             label(code)
         ));
     }
@@ -32,7 +34,8 @@ impl Metrics {
     /// `taskgate_shadow_total{dialect,code}`.
     pub fn count_shadow(&self, dialect: &str, code: &str) {
         self.increment(&format!(
-            "taskgate_shadow_total.dialect.{dialect}.code.{}",
+            "{}.dialect.{dialect}.code.{}",
+            metric::SHADOW,
             label(code)
         ));
     }
@@ -40,13 +43,14 @@ impl Metrics {
     /// A call the filter does not model, passed under `other_calls`.
     pub fn count_other_call(&self, dialect: &str, mode: &str) {
         self.increment(&format!(
-            "taskgate_other_calls_total.dialect.{dialect}.mode.{mode}"
+            "{}.dialect.{dialect}.mode.{mode}",
+            metric::OTHER_CALLS
         ));
     }
 
     /// Shared data kept refusing a write: the request went on without memory.
     pub fn count_memory_unavailable(&self) {
-        self.increment("taskgate_store_unavailable_total");
+        self.increment(metric::STORE_UNAVAILABLE);
     }
 
     fn increment(&self, name: &str) {

@@ -26,6 +26,7 @@ mod robustness;
 mod rules;
 mod serve;
 mod temporary;
+mod vocabulary;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

@@ -35,6 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use taskgate_filter::record;
 use taskgate_filter::repair::RepairedField;
 use taskgate_filter::{
     Dialect, EdgeFailure, Mode, PassedCall, Repair, Report, Request, Response, SignatureCheck,
@@ -615,10 +616,11 @@ impl Exchange {
                 let code = Cow::Owned(response.code.clone());
                 (vendor_response(response, false), code)
             }
-            End::Forwarded(answer) => (answer, Cow::Borrowed("forwarded")),
-            End::Recorded(response) => {
-                (vendor_response(response, false), Cow::Borrowed("recorded"))
-            }
+            End::Forwarded(answer) => (answer, Cow::Borrowed(record::FORWARDED)),
+            End::Recorded(response) => (
+                vendor_response(response, false),
+                Cow::Borrowed(record::RECORDED),
+            ),
         };
         self.learned.answered = Some((code, answer.status().as_u16()));
         answer
@@ -655,10 +657,6 @@ impl Exchange {
     }
 }
 
-/// The status and code logged for a request whose client went away before its answer (the
-/// status is nginx's, for the same event).
-const CLIENT_CLOSED: (&str, u16) = ("ClientClosedRequest", 499);
-
 impl Drop for Exchange {
     /// Logs and counts the request, however it ended.
     fn drop(&mut self) {
@@ -667,7 +665,7 @@ impl Drop for Exchange {
         let learned = &self.learned;
         let (code, status) = match &learned.answered {
             Some((code, status)) => (code.as_ref(), *status),
-            None => CLIENT_CLOSED,
+            None => record::CLIENT_CLOSED,
         };
         let elapsed = self.started.elapsed();
         let dialect = self.dialect.name();

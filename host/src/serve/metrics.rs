@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use taskgate_filter::record::metric;
 
 /// Upper bounds of the latency buckets, in seconds: 50 µs to 10 s.
 const BUCKETS: [f64; 16] = [
@@ -203,7 +204,7 @@ impl Metrics {
         });
         counter(
             &mut out,
-            "taskgate_requests_total",
+            metric::REQUESTS,
             "Requests answered, by dialect, vendor code and HTTP status.",
             requests,
         );
@@ -212,7 +213,7 @@ impl Metrics {
         });
         counter(
             &mut out,
-            "taskgate_shadow_total",
+            metric::SHADOW,
             "Requests forwarded in shadow mode that enforce mode would have answered, by dialect and the vendor code it would have answered with.",
             shadow,
         );
@@ -221,7 +222,7 @@ impl Metrics {
         });
         counter(
             &mut out,
-            "taskgate_signature_left_to_service_total",
+            metric::SIGNATURE_LEFT_TO_SERVICE,
             "Requests signed with temporary credentials the edge cannot verify, checked in every other way and let through for the service to verify their signature (temporary_credentials = forward), by dialect.",
             left,
         );
@@ -231,7 +232,7 @@ impl Metrics {
         });
         counter(
             &mut out,
-            "taskgate_resigned_total",
+            metric::RESIGNED,
             "Requests re-signed with a [[credentials]] entry before they were forwarded (the caller's access key's sign_as), by dialect and credential.",
             resigned,
         );
@@ -240,7 +241,7 @@ impl Metrics {
         });
         counter(
             &mut out,
-            "taskgate_resign_failures_total",
+            metric::RESIGN_FAILURES,
             "Requests answered 500 because they could not be re-signed (stage sign: the credential cannot be had) or the re-signed request did not pass the filter again (stage recheck), by dialect.",
             resign_failures,
         );
@@ -249,7 +250,7 @@ impl Metrics {
         });
         counter(
             &mut out,
-            "taskgate_repaired_total",
+            metric::REPAIRED,
             "Free-text fields of failure reports cut to the service's limit and forwarded re-signed (repair = truncate), by dialect and field.",
             repaired,
         );
@@ -268,7 +269,7 @@ impl Metrics {
         });
         counter(
             &mut out,
-            "taskgate_other_calls_total",
+            metric::OTHER_CALLS,
             "Calls passed on without a report (other_calls), by dialect, action and mode.",
             others,
         );
@@ -327,7 +328,7 @@ impl Metrics {
                 value(&self.component_failures),
             ),
             (
-                "taskgate_store_unavailable_total",
+                metric::STORE_UNAVAILABLE,
                 "counter",
                 "Requests that went on without the store's memory because it could not answer.",
                 value(&self.store_unavailable),

@@ -1,0 +1,70 @@
+//! The facts every build shares are written once, in the filter library: a build that spells a
+//! counter's name or a request's code itself can drift from the others (the Envoy plugin once
+//! counted a client that went away as `client_closed` where `taskgate serve` says
+//! `ClientClosedRequest`). These tests read the builds' sources for such spellings.
+
+use crate::root;
+
+/// The source files of the builds that log and count requests.
+const BUILDS: [&str; 4] = [
+    "host/src/serve",
+    "proxy-wasm/src",
+    "http-filter/src",
+    "host/src/store",
+];
+
+/// Every line of every Rust file under `dir`, with its place, comments left out.
+fn code_lines(dir: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root().join(dir)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .expect("a source directory")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                for (i, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or("");
+                    out.push((format!("{}:{}", path.display(), i + 1), code.to_owned()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_build_spells_a_shared_counter_name_or_request_code_itself() {
+    let shared = [
+        "\"taskgate_requests_total",
+        "\"taskgate_shadow_total",
+        "\"taskgate_other_calls_total",
+        "\"taskgate_store_unavailable_total",
+        "\"taskgate_repaired_total",
+        "\"taskgate_resigned_total",
+        "\"taskgate_signature_left_to_service_total",
+        "\"ClientClosedRequest\"",
+        "\"client_closed\"",
+        "\"forwarded\"",
+        "\"recorded\"",
+    ];
+    let mut found = Vec::new();
+    for build in BUILDS {
+        let lines = code_lines(build);
+        assert!(lines.len() > 100, "{build}: {} lines read", lines.len());
+        for (place, code) in lines {
+            if let Some(spelling) = shared.iter().find(|s| code.contains(*s)) {
+                found.push(format!("{place}: {spelling}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "spelled outside taskgate_filter::record:\n{}",
+        found.join("\n")
+    );
+}
