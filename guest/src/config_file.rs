@@ -123,6 +123,39 @@ pub struct ServeFile {
     pub tls: Option<TlsFile>,
 }
 
+/// The field names of a section as the configuration file spells them (`ServeFile`: `listen`,
+/// `upstream`, ...), read from its `Deserialize` implementation: for tests that require every
+/// setting to be handled, so a field added later cannot be forgotten.
+pub fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::value::Error;
+    use serde::de::{Deserializer, Error as _, Visitor};
+    /// A deserializer that only notes the fields a struct asks for.
+    struct Fields(&'static [&'static str]);
+    impl<'de> Deserializer<'de> for &mut Fields {
+        type Error = Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Error> {
+            Err(Error::custom("only a struct's fields are read"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.0 = fields;
+            Err(Error::custom("fields noted"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut fields = Fields(&[]);
+    let _ = T::deserialize(&mut fields);
+    fields.0
+}
+
 /// The setting `value` spells at `at` (`types::choice`), as a configuration error.
 pub fn choice_at<T: Choice>(value: Option<&str>, at: &str) -> Result<T, ConfigError> {
     choice(value, at).map_err(ConfigError)

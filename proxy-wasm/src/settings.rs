@@ -289,6 +289,31 @@ mod tests {
         assert_eq!(settings.keyring.account("AK").as_deref(), Some("1"));
     }
 
+    /// The `[serve]` settings the plugin reads and acts on as `taskgate serve` does.
+    const UNDERSTOOD: [&str; 3] = [
+        "serve.other_calls",
+        "serve.temporary_credentials",
+        "serve.mode",
+    ];
+
+    /// Every setting of `[serve]`, now and later, is either read by the plugin or refused with
+    /// the reason it means nothing inside Envoy: none is silently ignored.
+    #[test]
+    fn every_serve_setting_is_read_or_refused_with_a_reason() {
+        let fields =
+            taskgate_filter::config_file::fields_of::<taskgate_filter::config_file::ServeFile>();
+        assert!(
+            fields.contains(&"listen") && fields.contains(&"repair"),
+            "{fields:?}"
+        );
+        for field in fields {
+            let name = format!("serve.{field}");
+            let refused = MEANINGLESS.iter().any(|(setting, _)| *setting == name);
+            let read = UNDERSTOOD.contains(&name.as_str());
+            assert!(refused != read, "{name}: read {read}, refused {refused}");
+        }
+    }
+
     #[test]
     fn an_empty_configuration_is_the_defaults_with_no_keys() {
         let settings = Settings::parse("").unwrap();
