@@ -1,7 +1,68 @@
-//! What every build that forwards says about a request, named once: the codes it logs and
-//! counts for requests nobody answered at the edge, and the names of its counters. `taskgate
-//! serve` and the Envoy plugin write them each in their own form (a Prometheus exposition,
-//! Envoy's stats), and a request is counted under the same name and code in both.
+//! What every build that forwards says about a request, named once: its log record (the
+//! fields and their names), the codes it logs and counts for requests nobody answered at the
+//! edge, and the names of its counters. `taskgate serve` and the Envoy plugin write them each in
+//! their own form (stderr lines and a Prometheus exposition; Envoy's log and stats), and a
+//! request is logged and counted under the same names in both.
+
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// One request's log record, as the fields are named in the log (its stable schema, documented
+/// in docs/gateway.md). A build fills what it knows (the Envoy plugin has no timings of its own,
+/// nothing is re-signed or repaired there) and leaves the rest `None`. Borrowed fields,
+/// serialized in one pass. Never a secret, `Error`, `Cause` or a query string.
+///
+/// `R` is what `repaired` lists (the gateway's repaired fields); a build that never repairs
+/// names `()`.
+#[derive(Serialize)]
+pub struct LogRecord<'a, R: Serialize + ?Sized = ()> {
+    /// The id the build gave the request.
+    pub request_id: Option<&'a str>,
+    /// The client's own id for the request (`X-Request-Id`), to match its logs with ours.
+    pub client_request_id: Option<&'a str>,
+    /// The W3C trace id of the request's `traceparent` (the client's, or the one started).
+    pub trace_id: Option<&'a str>,
+    /// The client's address.
+    pub client: Option<IpAddr>,
+    /// The request method.
+    pub method: &'a str,
+    /// The path only: the query carries the task token and the signature.
+    pub path: &'a str,
+    /// Whose rules and error format applied.
+    pub dialect: &'static str,
+    /// The operation (of an accepted callback, or of a call passed under `other_calls`).
+    pub action: Option<&'a str>,
+    /// The access key id the request was signed with (once the filter accepted it).
+    pub access_key_id: Option<&'a str>,
+    /// Who checks that signature's MAC: `edge` (verified here) or `service` (temporary
+    /// credentials the edge cannot verify, forwarded for the service to).
+    pub signature: Option<&'static str>,
+    /// The `[[credentials]]` entry the request was re-signed with before it was forwarded
+    /// (its caller's key's `sign_as`).
+    pub sign_as: Option<&'a str>,
+    /// Repair mode: the free-text fields cut to the service's limit before forwarding, each
+    /// with its original and new length and the SHA-256 of the original (never the text).
+    pub repaired: Option<&'a R>,
+    /// Repair mode: why a report with over-long free text was refused rather than repaired.
+    pub not_repaired: Option<&'a str>,
+    /// The vendor's code of an edge answer, [`FORWARDED`], [`RECORDED`] or the code of
+    /// [`CLIENT_CLOSED`].
+    pub code: &'a str,
+    /// The status answered (the upstream's, for a forwarded request).
+    pub status: u16,
+    /// Where it went: `scheme://host[:port]`, or `sink`.
+    pub upstream: Option<&'a str>,
+    /// Time in the component, in microseconds.
+    pub component_us: Option<u64>,
+    /// Time waiting for the upstream, in microseconds.
+    pub upstream_us: Option<u64>,
+    /// Time from the request's head to its answer, in microseconds.
+    pub total_us: Option<u64>,
+    /// Shadow mode: the code enforce mode would have answered with.
+    pub shadow_code: Option<&'a str>,
+    /// Shadow mode: the status enforce mode would have answered with.
+    pub shadow_status: Option<u16>,
+}
 
 /// The code and status of a request whose client went away before its answer (the status is
 /// nginx's for the same event).

@@ -14,7 +14,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
-use taskgate_filter::record;
+use taskgate_filter::record::{self, LogRecord};
 use taskgate_filter::{Dialect, EdgeFailure, Mode, Recall, Request, Response, Verdict};
 
 /// How long a report holds its task when its request ends without an answer Envoy tells the
@@ -331,20 +331,30 @@ impl HttpContext for Exchange {
         };
         self.metrics
             .count_request(self.dialect.name(), code, status);
-        let line = serde_json::json!({
-            "request_id": request.request_id,
-            "method": request.method,
-            // The path only: the query carries the task token and the signature.
-            "path": request.path(),
-            "dialect": self.dialect.name(),
-            "action": self.action,
-            "access_key_id": self.signer.as_ref().map(|(id, _)| id),
-            "signature": self.signer.as_ref().map(|(_, check)| check),
-            "code": code,
-            "status": status,
-            "shadow_code": self.shadowed.as_ref().map(|(code, _)| code),
-            "shadow_status": self.shadowed.as_ref().map(|(_, status)| status),
-        });
+        let record: LogRecord<'_> = LogRecord {
+            request_id: request.request_id.as_deref(),
+            client_request_id: None,
+            trace_id: None,
+            client: None,
+            method: &request.method,
+            path: request.path(),
+            dialect: self.dialect.name(),
+            action: self.action.as_deref(),
+            access_key_id: self.signer.as_ref().map(|(id, _)| id.as_str()),
+            signature: self.signer.as_ref().map(|(_, check)| *check),
+            sign_as: None,
+            repaired: None,
+            not_repaired: None,
+            code,
+            status,
+            upstream: None,
+            component_us: None,
+            upstream_us: None,
+            total_us: None,
+            shadow_code: self.shadowed.as_ref().map(|(code, _)| code.as_str()),
+            shadow_status: self.shadowed.as_ref().map(|(_, status)| *status),
+        };
+        let line = serde_json::to_string(&record).unwrap_or_default();
         log(LogLevel::Info, &format!("taskgate {line}"));
     }
 }

@@ -682,7 +682,7 @@ impl Drop for Exchange {
             request_id: self.request.request_id.as_deref(),
             client_request_id: head::client_request_id(&self.parts),
             trace_id: head::trace_id(&self.parts),
-            client: self.peer.ip(),
+            client: Some(self.peer.ip()),
             method: self.parts.method.as_str(),
             // The path only: the query carries the task token and the signature.
             path: self.parts.uri.path(),
@@ -698,7 +698,7 @@ impl Drop for Exchange {
             upstream: learned.destination.as_deref(),
             component_us: micros(learned.component),
             upstream_us: micros(learned.upstream),
-            total_us: elapsed.as_micros() as u64,
+            total_us: Some(elapsed.as_micros() as u64),
             shadow_code: learned.shadowed.as_ref().map(|(code, _)| code.as_str()),
             shadow_status: learned.shadowed.as_ref().map(|(_, status)| *status),
         };

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
+use taskgate_filter::record::LogRecord;
 use taskgate_filter::repair::RepairedField;
 
 /// Lines the queue holds at most (a few MiB of JSON).
@@ -23,44 +24,10 @@ const FLUSH_WAIT: Duration = Duration::from_secs(5);
 /// line measured as a tenth of the pass-through's CPU); a line waits at most this long.
 const GATHER: Duration = Duration::from_millis(2);
 
-/// One request's log line, as the fields are named in the log (its stable schema, documented in
-/// docs/gateway.md). Borrowed fields serialized in one pass: a `json!` map cost a dozen
-/// allocations per request. Never a secret, `Error`, `Cause` or a query string.
-#[derive(serde::Serialize)]
-pub struct LogLine<'a> {
-    pub request_id: Option<&'a str>,
-    /// The client's own id for the request (`X-Request-Id`), to match its logs with ours.
-    pub client_request_id: Option<&'a str>,
-    /// The W3C trace id of the request's `traceparent` (the client's, or the one started).
-    pub trace_id: Option<&'a str>,
-    pub client: std::net::IpAddr,
-    pub method: &'a str,
-    pub path: &'a str,
-    pub dialect: &'static str,
-    pub action: Option<&'a str>,
-    /// The access key id the request was signed with (once the filter accepted it).
-    pub access_key_id: Option<&'a str>,
-    /// Who checks that signature's MAC: `edge` (verified here) or `service` (temporary
-    /// credentials the edge cannot verify, forwarded for the service to).
-    pub signature: Option<&'static str>,
-    /// The `[[credentials]]` entry the request was re-signed with before it was forwarded
-    /// (its caller's key's `sign_as`).
-    pub sign_as: Option<&'a str>,
-    /// Repair mode: the free-text fields cut to the service's limit before forwarding, each
-    /// with its original and new length and the SHA-256 of the original (never the text).
-    pub repaired: Option<&'a [RepairedField]>,
-    /// Repair mode: why a report with over-long free text was refused rather than repaired.
-    pub not_repaired: Option<&'a str>,
-    pub code: &'a str,
-    pub status: u16,
-    pub upstream: Option<&'a str>,
-    pub component_us: Option<u64>,
-    pub upstream_us: Option<u64>,
-    pub total_us: u64,
-    /// Shadow mode: the code and status enforce mode would have answered with.
-    pub shadow_code: Option<&'a str>,
-    pub shadow_status: Option<u16>,
-}
+/// One request's log line: the record every build writes (`taskgate_filter::record`), with the
+/// gateway's repaired fields. Borrowed fields serialized in one pass: a `json!` map cost a
+/// dozen allocations per request.
+pub type LogLine<'a> = LogRecord<'a, [RepairedField]>;
 
 enum Message {
     Line(String),
