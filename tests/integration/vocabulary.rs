@@ -68,3 +68,51 @@ fn no_build_spells_a_shared_counter_name_or_request_code_itself() {
         found.join("\n")
     );
 }
+
+/// docs/envoy.md's sample log line has the record's fields, in its order: the page shows what
+/// the plugin writes.
+#[test]
+fn the_envoy_pages_log_line_is_the_shared_record() {
+    let record: taskgate_filter::record::LogRecord<'_> = taskgate_filter::record::LogRecord {
+        request_id: None,
+        client_request_id: None,
+        trace_id: None,
+        client: None,
+        method: "POST",
+        path: "/",
+        dialect: "fnf",
+        action: None,
+        access_key_id: None,
+        signature: None,
+        sign_as: None,
+        repaired: None,
+        not_repaired: None,
+        code: "SignatureNotMatch",
+        status: 403,
+        upstream: None,
+        component_us: None,
+        upstream_us: None,
+        total_us: None,
+        shadow_code: None,
+        shadow_status: None,
+    };
+    let keys = |json: &str| -> Vec<String> {
+        let value: serde_json::Value = serde_json::from_str(json).expect("a JSON line");
+        value
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let page = std::fs::read_to_string(root().join("docs/envoy.md")).expect("docs/envoy.md");
+    let line = page
+        .lines()
+        .find_map(|line| {
+            line.split_once("taskgate {")
+                .map(|(_, rest)| format!("{{{rest}"))
+        })
+        .expect("a sample log line");
+    let written = serde_json::to_string(&record).expect("a record serializes");
+    assert_eq!(keys(&line), keys(&written));
+}
