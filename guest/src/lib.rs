@@ -25,6 +25,7 @@ mod json_body;
 mod json_syntax;
 #[cfg(any(not(target_arch = "wasm32"), feature = "keyring"))]
 pub mod keyring;
+pub mod memory;
 mod params;
 mod percent;
 pub mod record;

@@ -92,32 +92,46 @@ impl StoreState {
         // The state says whether the key is over a rate; its numbers are the state's own.
         let rate = self.rate_limited.map(|_| (1.0, 1));
         let admission = claim.admission(rate, "case", Duration::from_secs(1));
-        let admitted = store::admit(&mut { *self }, &admission);
+        let Ok(admitted) = store::admit(&mut { *self }, &admission);
         store::refusal(admitted, claim.task_token)
     }
 }
 
 /// The stated memory, as the steps of the memory's order.
 impl store::Steps for StoreState {
-    fn rate(&mut self, _key: &str, _per_second: f64, _burst: u32) -> Option<Duration> {
-        self.rate_limited
-            .map(|seconds| Duration::from_secs(u64::from(seconds)))
+    /// A stated memory answers every step.
+    type Error = std::convert::Infallible;
+
+    fn rate(
+        &mut self,
+        _key: &str,
+        _per_second: f64,
+        _burst: u32,
+    ) -> Result<Option<Duration>, Self::Error> {
+        Ok(self
+            .rate_limited
+            .map(|seconds| Duration::from_secs(u64::from(seconds))))
     }
 
-    fn claim(&mut self, _key: &str, _ttl: Duration) -> bool {
-        !self.nonce_claimed
+    fn claim(&mut self, _key: &str, _ttl: Duration) -> Result<bool, Self::Error> {
+        Ok(!self.nonce_claimed)
     }
 
-    fn begin(&mut self, _task: &str, _owner: &str, _ttl: Duration) -> store::Begin {
-        match (self.settled, self.busy) {
+    fn begin(
+        &mut self,
+        _task: &str,
+        _owner: &str,
+        _ttl: Duration,
+    ) -> Result<store::Begin, Self::Error> {
+        Ok(match (self.settled, self.busy) {
             (true, _) => store::Begin::Settled,
             (false, true) => store::Begin::Busy,
             (false, false) => store::Begin::Acquired,
-        }
+        })
     }
 
-    fn settled(&mut self, _task: &str) -> bool {
-        self.settled
+    fn settled(&mut self, _task: &str) -> Result<bool, Self::Error> {
+        Ok(self.settled)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::metrics::Metrics;
 use crate::plugin::{Shared, log};
-use crate::remember::{self, Admitted};
+use crate::remember::{self, Unavailable};
 use crate::settings::Settings;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -13,7 +13,9 @@ use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
 use std::rc::Rc;
+use std::time::Duration;
 use std::time::UNIX_EPOCH;
+use taskgate_filter::memory::{self, Admitted, Begin, Claim};
 use taskgate_filter::record::{self, LogRecord};
 use taskgate_filter::{Dialect, EdgeFailure, Mode, Recall, Request, Response, Verdict};
 
@@ -172,26 +174,26 @@ impl Exchange {
             return Action::Continue;
         }
         let owner = fresh_u64();
-        let admitted = remember::admit(
-            &Shared,
+        let owner_text = owner.to_string();
+        let access_key_id = self.signer.as_ref().map_or("", |(id, _)| id.as_str());
+        let claim = Claim {
+            access_key_id,
             recall,
-            task_token.is_some(),
-            now(),
-            owner,
-            HOLD_SECONDS,
-        );
-        match admitted {
-            Admitted::Free => Action::Continue,
-            Admitted::Held => {
-                self.hold = recall.task.clone().map(|task| (task, owner));
-                Action::Continue
+            task_token: task_token.as_deref(),
+        };
+        // The plugin keeps no rates: nothing is asked of one.
+        let admission = claim.admission(None, &owner_text, Duration::from_secs(HOLD_SECONDS));
+        match remember::admit(&Shared, &admission, owner, now()) {
+            Ok(admitted) => {
+                if admitted == Admitted::Task(Begin::Acquired) {
+                    self.hold = recall.task.clone().map(|task| (task, owner));
+                }
+                match memory::refusal(admitted, task_token.as_deref()) {
+                    Some(failure) => self.refuse_edge(failure),
+                    None => Action::Continue,
+                }
             }
-            Admitted::Replay => self.refuse_edge(EdgeFailure::NonceUsed),
-            Admitted::Settled => self.refuse_edge(EdgeFailure::TaskSettled {
-                task_token: task_token.unwrap_or_default(),
-            }),
-            Admitted::Busy => self.refuse_edge(EdgeFailure::TaskBusy),
-            Admitted::Unavailable => {
+            Err(Unavailable) => {
                 // As `taskgate serve` with `unavailable = "forward"`: on, without memory.
                 self.metrics.count_memory_unavailable();
                 Action::Continue

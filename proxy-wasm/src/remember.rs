@@ -1,8 +1,10 @@
 //! The remember phase inside Envoy: replayed nonces and settled tasks, kept in proxy-wasm shared
-//! data, which every worker thread's VM of one Envoy sees. Answered as `taskgate serve` answers
-//! them (nonce first, then the task's ledger: settled → `TaskSettled`; held by another report
-//! → `TaskBusy`; free → held by this report until the upstream's answer settles or releases
-//! it). Which keys to claim or consult comes from the filter (`Recall`).
+//! data, which every worker thread's VM of one Envoy sees. The memory's order and its answers
+//! are the filter library's (`taskgate_filter::memory`: `admit` over this module's [`Steps`],
+//! then `refusal`), as in `taskgate serve`: nonce first, then the task's ledger (settled →
+//! `TaskSettled`; held by another report → `TaskBusy`; free → held by this report until the
+//! upstream's answer settles or releases it). Which keys to claim or consult comes from the
+//! filter (`Recall`); the plugin keeps no rates.
 //!
 //! Shared data has no delete and no "create if absent" (a CAS against a missing key always
 //! wins), so entries do not get a key each: they live in a fixed set of shard keys, made
@@ -11,7 +13,8 @@
 //! time, so the memory is bounded by what is live, and two workers can never both claim one
 //! nonce or hold one task.
 
-use taskgate_filter::Recall;
+use std::time::Duration;
+use taskgate_filter::memory::{self, Admission, Admitted, Begin, Steps};
 
 /// Shard keys per table: a shard's value is copied out and back on every claim, so more
 /// shards keep each copy small (at 1,000 claims a second over a 30-minute nonce window, about
@@ -32,22 +35,10 @@ pub trait SharedData {
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool;
 }
 
-/// What the memory says of an accepted request.
+/// Shared data kept refusing a write (contention past [`TRIES`]): the request goes on without
+/// memory, as `taskgate serve` with `unavailable = "forward"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admitted {
-    /// Go on; nothing is held.
-    Free,
-    /// Go on; this request holds its task until [`settle`] or [`release`].
-    Held,
-    /// The request's nonce was claimed before.
-    Replay,
-    /// The task is settled.
-    Settled,
-    /// Another report for the task is with the upstream.
-    Busy,
-    /// Shared data kept refusing the writes (contention past [`TRIES`]).
-    Unavailable,
-}
+pub struct Unavailable;
 
 /// A task's state in its shard.
 const HELD: u8 = 1;
@@ -82,20 +73,42 @@ pub fn prepare(shared: &dyn SharedData) {
     }
 }
 
-/// Claims the request's nonce, then takes or consults its task, as `taskgate serve` does in
-/// one store operation. `owner` names this request's hold; `hold_seconds` bounds it should
-/// the request vanish without an answer.
+/// Runs the memory's order (`taskgate_filter::memory::admit`) for `admission` on shared data
+/// at `now` (seconds); `owner` names this request's hold (the admission's owner text is its
+/// decimal form).
 pub fn admit(
     shared: &dyn SharedData,
-    recall: &Recall,
-    has_task_token: bool,
-    now: u64,
+    admission: &Admission<'_>,
     owner: u64,
-    hold_seconds: u64,
-) -> Admitted {
-    if let Some(nonce) = recall.nonce.as_deref() {
-        let until = now + u64::from(recall.nonce_seconds.max(1));
-        let claimed = update(shared, NONCES, nonce, now, |entries, id| {
+    now: u64,
+) -> Result<Admitted, Unavailable> {
+    memory::admit(&mut SharedSteps { shared, owner, now }, admission)
+}
+
+/// The memory's steps on shared data, for one request.
+struct SharedSteps<'a> {
+    shared: &'a dyn SharedData,
+    owner: u64,
+    now: u64,
+}
+
+impl Steps for SharedSteps<'_> {
+    type Error = Unavailable;
+
+    /// The plugin keeps no rates (Envoy's `local_ratelimit` does that): its admissions carry
+    /// none.
+    fn rate(
+        &mut self,
+        _key: &str,
+        _per_second: f64,
+        _burst: u32,
+    ) -> Result<Option<Duration>, Unavailable> {
+        Ok(None)
+    }
+
+    fn claim(&mut self, key: &str, ttl: Duration) -> Result<bool, Unavailable> {
+        let until = self.now + ttl.as_secs().max(1);
+        update(self.shared, NONCES, key, self.now, |entries, id| {
             if entries.iter().any(|e| e.id == id) {
                 return false;
             }
@@ -106,34 +119,36 @@ pub fn admit(
                 owner: 0,
             });
             true
-        });
-        match claimed {
-            None => return Admitted::Unavailable,
-            Some(false) => return Admitted::Replay,
-            Some(true) => {}
-        }
+        })
+        .ok_or(Unavailable)
     }
-    let Some(task) = recall.task.as_deref().filter(|_| has_task_token) else {
-        return Admitted::Free;
-    };
-    let answer = update(shared, TASKS, task, now, |entries, id| {
-        match entries.iter().find(|e| e.id == id) {
-            Some(e) if e.state == SETTLED => Admitted::Settled,
-            // A heartbeat settles nothing: it only looks.
-            _ if !recall.settles => Admitted::Free,
-            Some(_) => Admitted::Busy,
-            None => {
-                entries.push(Entry {
-                    id,
-                    expires: now + hold_seconds,
-                    state: HELD,
-                    owner,
-                });
-                Admitted::Held
+
+    fn begin(&mut self, task: &str, _owner: &str, ttl: Duration) -> Result<Begin, Unavailable> {
+        let (now, owner) = (self.now, self.owner);
+        update(self.shared, TASKS, task, now, |entries, id| {
+            match entries.iter().find(|e| e.id == id) {
+                Some(e) if e.state == SETTLED => Begin::Settled,
+                Some(_) => Begin::Busy,
+                None => {
+                    entries.push(Entry {
+                        id,
+                        expires: now + ttl.as_secs().max(1),
+                        state: HELD,
+                        owner,
+                    });
+                    Begin::Acquired
+                }
             }
-        }
-    });
-    answer.unwrap_or(Admitted::Unavailable)
+        })
+        .ok_or(Unavailable)
+    }
+
+    fn settled(&mut self, task: &str) -> Result<bool, Unavailable> {
+        update(self.shared, TASKS, task, self.now, |entries, id| {
+            entries.iter().any(|e| e.id == id && e.state == SETTLED)
+        })
+        .ok_or(Unavailable)
+    }
 }
 
 /// The upstream's answer settled the task this request holds: remember it for `retention`.
@@ -239,6 +254,8 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::collections::HashMap;
+    use taskgate_filter::Recall;
+    use taskgate_filter::memory::Claim;
 
     /// Shared data with Envoy's rules: a stamp per write; a stamped write to a changed value
     /// fails; any write to a missing key succeeds.
@@ -291,16 +308,44 @@ mod tests {
         }
     }
 
+    /// What the memory says of a request with this recall (and a task token when `token`),
+    /// at `now`, held for `owner` for `hold` seconds, as a word.
+    fn admitted(
+        map: &Map,
+        recall: &Recall,
+        token: bool,
+        now: u64,
+        owner: u64,
+        hold: u64,
+    ) -> &'static str {
+        let claim = Claim {
+            access_key_id: "AK",
+            recall,
+            task_token: token.then_some("token"),
+        };
+        let owner_text = owner.to_string();
+        let admission = claim.admission(None, &owner_text, Duration::from_secs(hold));
+        match admit(map, &admission, owner, now) {
+            Ok(Admitted::Free) => "free",
+            Ok(Admitted::Task(Begin::Acquired)) => "held",
+            Ok(Admitted::Task(Begin::Busy)) => "busy",
+            Ok(Admitted::Task(Begin::Settled)) => "settled",
+            Ok(Admitted::Replay) => "replay",
+            Ok(Admitted::Limited(_)) => "limited",
+            Err(Unavailable) => "unavailable",
+        }
+    }
+
     #[test]
     fn a_nonce_is_claimed_once_until_it_expires() {
         let map = Map::default();
         prepare(&map);
         let first = recall(Some("n1"), None, false);
-        assert_eq!(admit(&map, &first, false, 1000, 1, 30), Admitted::Free);
-        assert_eq!(admit(&map, &first, false, 1059, 2, 30), Admitted::Replay);
-        assert_eq!(admit(&map, &first, false, 1060, 3, 30), Admitted::Free);
+        assert_eq!(admitted(&map, &first, false, 1000, 1, 30), "free");
+        assert_eq!(admitted(&map, &first, false, 1059, 2, 30), "replay");
+        assert_eq!(admitted(&map, &first, false, 1060, 3, 30), "free");
         let other = recall(Some("n2"), None, false);
-        assert_eq!(admit(&map, &other, false, 1060, 4, 30), Admitted::Free);
+        assert_eq!(admitted(&map, &other, false, 1060, 4, 30), "free");
     }
 
     #[test]
@@ -308,14 +353,14 @@ mod tests {
         let map = Map::default();
         prepare(&map);
         let report = recall(None, Some("task"), true);
-        assert_eq!(admit(&map, &report, true, 100, 1, 30), Admitted::Held);
-        assert_eq!(admit(&map, &report, true, 101, 2, 30), Admitted::Busy);
+        assert_eq!(admitted(&map, &report, true, 100, 1, 30), "held");
+        assert_eq!(admitted(&map, &report, true, 101, 2, 30), "busy");
         let heartbeat = recall(None, Some("task"), false);
-        assert_eq!(admit(&map, &heartbeat, true, 101, 3, 30), Admitted::Free);
+        assert_eq!(admitted(&map, &heartbeat, true, 101, 3, 30), "free");
         settle(&map, &digest("task"), 1, 102, 3600);
-        assert_eq!(admit(&map, &report, true, 103, 4, 30), Admitted::Settled);
-        assert_eq!(admit(&map, &heartbeat, true, 103, 5, 30), Admitted::Settled);
-        assert_eq!(admit(&map, &report, true, 3702, 6, 30), Admitted::Held);
+        assert_eq!(admitted(&map, &report, true, 103, 4, 30), "settled");
+        assert_eq!(admitted(&map, &heartbeat, true, 103, 5, 30), "settled");
+        assert_eq!(admitted(&map, &report, true, 3702, 6, 30), "held");
     }
 
     #[test]
@@ -323,13 +368,13 @@ mod tests {
         let map = Map::default();
         prepare(&map);
         let report = recall(None, Some("task"), true);
-        assert_eq!(admit(&map, &report, true, 100, 1, 30), Admitted::Held);
+        assert_eq!(admitted(&map, &report, true, 100, 1, 30), "held");
         release(&map, &digest("task"), 2, 100);
-        assert_eq!(admit(&map, &report, true, 100, 3, 30), Admitted::Busy);
+        assert_eq!(admitted(&map, &report, true, 100, 3, 30), "busy");
         release(&map, &digest("task"), 1, 100);
-        assert_eq!(admit(&map, &report, true, 100, 3, 30), Admitted::Held);
+        assert_eq!(admitted(&map, &report, true, 100, 3, 30), "held");
         // Owner 3 vanished: its hold ends with its time.
-        assert_eq!(admit(&map, &report, true, 130, 4, 30), Admitted::Held);
+        assert_eq!(admitted(&map, &report, true, 130, 4, 30), "held");
     }
 
     #[test]
@@ -338,10 +383,10 @@ mod tests {
         prepare(&map);
         *map.refuse.borrow_mut() = TRIES - 1;
         let first = recall(Some("n"), None, false);
-        assert_eq!(admit(&map, &first, false, 1, 1, 30), Admitted::Free);
+        assert_eq!(admitted(&map, &first, false, 1, 1, 30), "free");
         *map.refuse.borrow_mut() = TRIES;
         let second = recall(Some("m"), None, false);
-        assert_eq!(admit(&map, &second, false, 1, 2, 30), Admitted::Unavailable);
+        assert_eq!(admitted(&map, &second, false, 1, 2, 30), "unavailable");
     }
 
     #[test]
@@ -350,7 +395,7 @@ mod tests {
         prepare(&map);
         for i in 0..50 {
             let nonce = recall(Some(&format!("n{i}")), None, false);
-            admit(&map, &nonce, false, 10, i, 30);
+            admitted(&map, &nonce, false, 10, i, 30);
         }
         let total =
             |map: &Map| -> usize { map.values.borrow().values().map(|(v, _)| v.len()).sum() };
@@ -358,10 +403,7 @@ mod tests {
         // Each later write drops what expired in its shard; an entry of each shard touched.
         for i in 0..50 {
             let nonce = recall(Some(&format!("n{i}")), None, false);
-            assert_eq!(
-                admit(&map, &nonce, false, 1000, 100 + i, 30),
-                Admitted::Free
-            );
+            assert_eq!(admitted(&map, &nonce, false, 1000, 100 + i, 30), "free");
         }
         assert_eq!(total(&map), 50 * ENTRY_BYTES);
         assert!(map.values.borrow().len() == 2 * SHARDS);

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Mutex, MutexGuard};
@@ -154,7 +155,8 @@ impl Embedded {
             maps: self.maps(),
             now: now_ms(),
         };
-        super::admit(&mut locked, admission)
+        let Ok(admitted) = super::admit(&mut locked, admission);
+        admitted
     }
 
     /// See [`super::Store::begin`].
@@ -195,18 +197,28 @@ struct Locked<'a> {
 }
 
 impl Steps for Locked<'_> {
-    fn rate(&mut self, key: &str, per_second: f64, burst: u32) -> Option<Duration> {
+    /// Steps on maps under a lock cannot fail.
+    type Error = Infallible;
+
+    fn rate(
+        &mut self,
+        key: &str,
+        per_second: f64,
+        burst: u32,
+    ) -> Result<Option<Duration>, Infallible> {
         let now = self.now as f64;
-        match gcra(self.maps.rates.get(key).copied(), now, per_second, burst) {
-            Ok(tat) => {
-                self.maps.rates.insert(key.to_owned(), tat);
-                None
-            }
-            Err(wait) => Some(Duration::from_secs_f64(wait / 1000.0)),
-        }
+        Ok(
+            match gcra(self.maps.rates.get(key).copied(), now, per_second, burst) {
+                Ok(tat) => {
+                    self.maps.rates.insert(key.to_owned(), tat);
+                    None
+                }
+                Err(wait) => Some(Duration::from_secs_f64(wait / 1000.0)),
+            },
+        )
     }
 
-    fn claim(&mut self, key: &str, ttl: Duration) -> bool {
+    fn claim(&mut self, key: &str, ttl: Duration) -> Result<bool, Infallible> {
         let key = compact(key);
         if self
             .maps
@@ -214,20 +226,20 @@ impl Steps for Locked<'_> {
             .get(&key)
             .is_some_and(|until| *until > self.now)
         {
-            return false;
+            return Ok(false);
         }
         let until = self.now + millis(ttl);
         self.maps.nonces.insert(key, until);
         self.store.write(Write::Nonce(key, until));
-        true
+        Ok(true)
     }
 
-    fn begin(&mut self, task: &str, owner: &str, ttl: Duration) -> Begin {
-        begin(&mut self.maps, self.now, task, owner, ttl)
+    fn begin(&mut self, task: &str, owner: &str, ttl: Duration) -> Result<Begin, Infallible> {
+        Ok(begin(&mut self.maps, self.now, task, owner, ttl))
     }
 
-    fn settled(&mut self, task: &str) -> bool {
-        settled(&self.maps, self.now, task)
+    fn settled(&mut self, task: &str) -> Result<bool, Infallible> {
+        Ok(settled(&self.maps, self.now, task))
     }
 }
 
