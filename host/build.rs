@@ -1,4 +1,4 @@
-#![allow(clippy::panic, reason = "a build script reports failure by panicking")]
+#![expect(clippy::panic, reason = "a build script reports failure by panicking")]
 //! Builds the filter component (the `guest` crate for `wasm32-wasip2`) so that the `taskgate`
 //! binary can embed it: `cargo run -p taskgate` then needs nothing but the Rust toolchain.
 //!

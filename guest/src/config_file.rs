@@ -73,7 +73,7 @@ pub struct File {
 /// `[limits]`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs, reason = "the fields are Limits' own, documented there")]
+#[expect(missing_docs, reason = "the fields are Limits' own, documented there")]
 pub struct LimitsFile {
     pub max_body_bytes: Option<u32>,
     pub max_aws_body_bytes: Option<u32>,
@@ -83,7 +83,7 @@ pub struct LimitsFile {
 /// `[sandbox]`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs, reason = "documented where the host validates them")]
+#[expect(missing_docs, reason = "documented where the host validates them")]
 pub struct SandboxFile {
     pub memory_bytes: Option<usize>,
     pub deadline_ms: Option<u64>,
@@ -93,7 +93,7 @@ pub struct SandboxFile {
 /// `[serve]`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs, reason = "documented where the host validates them")]
+#[expect(missing_docs, reason = "documented where the host validates them")]
 pub struct ServeFile {
     pub listen: Option<SocketAddr>,
     pub admin_listen: Option<SocketAddr>,
@@ -164,7 +164,7 @@ pub fn choice_at<T: Choice>(value: Option<&str>, at: &str) -> Result<T, ConfigEr
 /// One `[[serve.routes]]`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs, reason = "documented where the host validates them")]
+#[expect(missing_docs, reason = "documented where the host validates them")]
 pub struct RouteFile {
     pub host: String,
     pub upstream: String,
@@ -178,7 +178,7 @@ pub struct RouteFile {
 /// `[serve.tls]`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs, reason = "documented where the host validates them")]
+#[expect(missing_docs, reason = "documented where the host validates them")]
 pub struct TlsFile {
     #[serde(default)]
     pub certificates: Vec<CertificateFile>,
@@ -187,7 +187,7 @@ pub struct TlsFile {
 /// One `[[serve.tls.certificates]]`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs, reason = "documented where the host validates them")]
+#[expect(missing_docs, reason = "documented where the host validates them")]
 pub struct CertificateFile {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
@@ -196,7 +196,7 @@ pub struct CertificateFile {
 /// `[store]`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs, reason = "documented where the host validates them")]
+#[expect(missing_docs, reason = "documented where the host validates them")]
 pub struct StoreFile {
     pub kind: Option<String>,
     pub path: Option<PathBuf>,
@@ -208,7 +208,7 @@ pub struct StoreFile {
 /// `[ledger]`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs, reason = "documented where they are validated")]
+#[expect(missing_docs, reason = "documented where they are validated")]
 pub struct LedgerFile {
     pub retention_hours: Option<u64>,
     pub wait_ms: Option<u64>,
@@ -217,7 +217,7 @@ pub struct LedgerFile {
 /// `[throttle]`, and the same two fields on an `[[access_keys]]` entry.
 #[derive(Deserialize, Default, Clone, Copy)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs, reason = "documented where the host validates them")]
+#[expect(missing_docs, reason = "documented where the host validates them")]
 pub struct RateFile {
     pub rate_per_second: Option<f64>,
     pub burst: Option<u32>,

@@ -42,7 +42,7 @@ pub mod upstream;
 mod wit_convert;
 
 #[cfg(all(target_arch = "wasm32", not(feature = "embedded")))]
-#[allow(
+#[expect(
     unsafe_code,
     reason = "wit-bindgen's generated exports are unsafe extern functions"
 )]

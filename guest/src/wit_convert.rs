@@ -15,7 +15,7 @@ macro_rules! wit_conversions {
     ($wit:ident, $settings:ident, $keyring:ident) => {
         /// Conversions between the filter's types and the generated WIT types (from
         /// `taskgate_filter::wit_conversions!`). Each side uses the half it needs.
-        #[allow(
+        #[expect(
             dead_code,
             reason = "each side of the WIT uses one direction of most pairs"
         )]

@@ -21,7 +21,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Hands the memory freed so far back to the system. Start-up (compiling the component) frees
 /// far more than serving keeps, and mimalloc purges freed pages only when it is next called on
 /// that thread, which the thread that started an idle gateway never is.
-#[allow(
+#[expect(
     unsafe_code,
     reason = "mimalloc's C API: `mi_collect` has no preconditions"
 )]

@@ -11,7 +11,7 @@ use taskgate_filter::{Recall, Report, Response, TaskToken, Verdict};
 /// A report's fields, by the names every output uses. `error`, `cause` and `output` are the
 /// caller's own data: shown on request and kept in the sink, never logged.
 #[derive(Debug, Serialize)]
-#[allow(
+#[expect(
     missing_docs,
     reason = "the fields of `taskgate_filter::Report`, by the same names"
 )]
@@ -49,7 +49,7 @@ impl<'a> ReportView<'a> {
 
 /// A decoded task token's fields.
 #[derive(Debug, Serialize)]
-#[allow(
+#[expect(
     missing_docs,
     reason = "the fields of `taskgate_filter::TaskToken`, by the same names"
 )]

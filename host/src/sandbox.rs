@@ -336,7 +336,7 @@ impl Sandbox {
         self.check_in(config, temporary_credentials, Some(resigned), request)
     }
 
-    #[allow(
+    #[expect(
         unsafe_code,
         reason = "the one unchecked typed call, as the generated bindings make it themselves"
     )]

@@ -33,7 +33,7 @@ mod convert {
 
 struct Provider;
 
-#[allow(unsafe_code, reason = "wit-bindgen's export macro")]
+#[expect(unsafe_code, reason = "wit-bindgen's export macro")]
 mod export {
     use super::{Provider, bindings};
     bindings::export!(Provider with_types_in bindings);

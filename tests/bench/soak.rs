@@ -20,7 +20,7 @@
 //! invalid or incomplete, or was valid and complete but not forwarded; on a complete request
 //! with no answer; and on in-flight requests or open connections left after the settle.
 
-#![allow(
+#![expect(
     clippy::expect_used,
     reason = "a soak that cannot set itself up has nothing to report"
 )]

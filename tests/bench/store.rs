@@ -6,9 +6,8 @@
 //!
 //! `cargo run --release -p taskgate-tests --bin bench-store -- [--rounds 5] [--requests 20000]`
 
-#![allow(
+#![expect(
     clippy::expect_used,
-    clippy::unwrap_used,
     clippy::print_stdout,
     reason = "a benchmark program: a failure ends it with a message"
 )]

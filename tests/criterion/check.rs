@@ -6,11 +6,11 @@
 //! Run: `cargo bench -p taskgate-tests --bench check`. Figures go in BENCHMARKS.md.
 //! `TASKGATE_BENCH_COMPONENT=path.wasm` measures another build (one with symbols, for `perf`).
 
-#![allow(
+#![expect(
     missing_docs,
     reason = "criterion's macros generate undocumented items"
 )]
-#![allow(
+#![expect(
     clippy::panic,
     reason = "a benchmark of a broken path must stop, not report"
 )]

@@ -1,8 +1,7 @@
 //! Black-box tests of taskgate. Every rule is checked twice, natively and through the built
 //! component, and the two verdicts must be identical; golden files pin the exact responses.
 
-#![allow(
-    clippy::unwrap_used,
+#![expect(
     clippy::expect_used,
     clippy::panic,
     reason = "a test fails by panicking"

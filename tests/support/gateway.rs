@@ -2,8 +2,7 @@
 //! test's, a misbehaving loopback upstream that records what reaches it, and raw HTTP/1.1
 //! exchanges with either.
 
-#![allow(
-    clippy::unwrap_used,
+#![expect(
     clippy::expect_used,
     clippy::panic,
     reason = "a test harness: a failure is a panic with the reason"

@@ -6,7 +6,7 @@
 //! keeps every block independent of the others (a repeated frame stays valid). The server's
 //! blocks are decoded with a real HPACK decoder.
 
-#![allow(
+#![expect(
     clippy::expect_used,
     clippy::panic,
     reason = "test support: a corpus case that cannot be built is a failed test"

@@ -2,7 +2,7 @@
 //! on loopback that records every request it reads (rustls + hyper, HTTP/1.1 and HTTP/2 by
 //! ALPN), and TLS clients with the test CA trusted.
 
-#![allow(
+#![expect(
     clippy::expect_used,
     reason = "test support: a set-up that fails is a failed test"
 )]

@@ -8,7 +8,7 @@
 //! - `wrong-name.pem` / `wrong-name.key`: a chain from the test CA for `other.example` only;
 //! - `untrusted.pem` / `untrusted.key`: a chain for the vendors' names from a CA nobody trusts.
 
-#![allow(
+#![expect(
     clippy::expect_used,
     reason = "a test tool: a failure is a message and exit"
 )]

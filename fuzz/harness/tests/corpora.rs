@@ -3,7 +3,7 @@
 //! bug (`fuzz/regressions/<target>/`). A panic or failed assertion on any file fails the test
 //! for its target, naming the file.
 
-#![allow(clippy::panic, reason = "a test fails by panicking")]
+#![expect(clippy::panic, reason = "a test fails by panicking")]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

@@ -21,7 +21,7 @@ use crate::types::{
 /// not model, passed per `other_calls`.
 #[allow(
     clippy::large_enum_variant,
-    reason = "one per request, moved once into the verdict: a box would be one more allocation"
+    reason = "one per request, moved once into the verdict: a box would be one more allocation (an allow: the lint fires on 64-bit targets only)"
 )]
 pub enum Accepted {
     /// A task callback.

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 /// HMAC-SHA1.
 pub fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
-    #[allow(clippy::expect_used, reason = "HMAC takes a key of any length")]
+    #[expect(clippy::expect_used, reason = "HMAC takes a key of any length")]
     let mut mac = Hmac::<Sha1>::new_from_slice(key).expect("HMAC takes any key");
     mac.update(data);
     mac.finalize().into_bytes().into()
@@ -18,7 +18,7 @@ pub fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
 
 /// HMAC-SHA256.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    #[allow(clippy::expect_used, reason = "HMAC takes a key of any length")]
+    #[expect(clippy::expect_used, reason = "HMAC takes a key of any length")]
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
     mac.update(data);
     mac.finalize().into_bytes().into()

@@ -94,7 +94,7 @@ impl Connections {
     }
 
     /// A place for a new connection from `client`, or why there is none.
-    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Slot, Refusal> {
+    pub fn enter(self: &Arc<Self>, client: IpAddr) -> Result<Slot, Refusal> {
         let mut per_client = self.per_client.lock().map_err(|_| Refusal::Total)?;
         if self.total.load(Ordering::Acquire) >= self.max_total {
             return Err(Refusal::Total);

@@ -1,6 +1,6 @@
 //! One request through the gateway, as phases over one context, the [`Exchange`]:
 //!
-//! admit (in-flight cap, no tunnels, no malformed heads) → route (the host the client asked
+//! screen (in-flight cap, no tunnels, no malformed heads) → route (the host the client asked
 //! for) → read (the body, capped and timed) → check (the component; under `repair =
 //! "truncate"`, a failure report refused for over-long free text is cut to length, signed again
 //! and checked again: `repair.rs`) → remember (rate, replay and ledger, `remember.rs`) → resign (a worker key's `sign_as`: signed again with the
@@ -129,7 +129,7 @@ impl End {
 }
 
 /// What the check says to deliver.
-#[allow(
+#[expect(
     clippy::large_enum_variant,
     reason = "one per request, on the stack: boxing would add an allocation per request"
 )]
@@ -214,7 +214,7 @@ impl Exchange {
     /// The phases in order, up to the end the request comes to.
     async fn phases(&mut self, body: Incoming) -> End {
         let live = Arc::clone(&self.live);
-        let _permit = match self.admit() {
+        let _permit = match self.screen() {
             Ok(permit) => permit,
             Err(failure) => return End::before_body(failure, body),
         };
@@ -279,9 +279,9 @@ impl Exchange {
         end
     }
 
-    /// admit: tunnels are refused (taskgate must see each request), so are heads an edge must
+    /// screen: tunnels are refused (taskgate must see each request), so are heads an edge must
     /// not pass on, and at most `max_in_flight` requests are handled at once.
-    fn admit(&self) -> Result<OwnedSemaphorePermit, EdgeFailure> {
+    fn screen(&self) -> Result<OwnedSemaphorePermit, EdgeFailure> {
         if self.parts.method == Method::CONNECT {
             return Err(EdgeFailure::Tunnel);
         }
@@ -310,7 +310,7 @@ impl Exchange {
 
     /// check: the component's verdict on the whole request. A component that cannot give one
     /// (a trap, its deadline or memory cap) ends the request with an internal error.
-    #[allow(
+    #[expect(
         clippy::result_large_err,
         reason = "an End is made once per request and moved, never copied: boxing it would add an allocation to every forwarded request"
     )]

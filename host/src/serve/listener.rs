@@ -53,7 +53,7 @@ impl Accepting {
                 _ = stopped.wait_for(|stop| *stop) => return,
             };
             match accepted {
-                Ok((stream, peer)) => self.admit(stream, peer),
+                Ok((stream, peer)) => self.take(stream, peer),
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     eprintln!("taskgate: accept failed: {error}");
@@ -65,9 +65,9 @@ impl Accepting {
 
     /// One accepted connection: closed at once over a cap (before a byte is read or a
     /// handshake made), else served, after its TLS handshake if TLS is on.
-    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+    fn take(&self, stream: TcpStream, peer: SocketAddr) {
         let gateway = &self.gateway;
-        let slot = match gateway.connections.admit(peer.ip()) {
+        let slot = match gateway.connections.enter(peer.ip()) {
             Ok(slot) => slot,
             Err(refusal) => {
                 gateway.metrics.count_refused_connection(refusal.reason());

@@ -66,7 +66,7 @@ impl std::fmt::Display for StoreError {
 }
 
 /// A connected store. One per gateway, behind an `Arc`: the size of a variant costs nothing.
-#[allow(
+#[expect(
     clippy::large_enum_variant,
     reason = "one per process; boxing would only add an indirection per operation"
 )]
