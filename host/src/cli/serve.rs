@@ -15,9 +15,9 @@ pub fn run(
     no_filter: bool,
     inputs: &Inputs,
 ) -> anyhow::Result<ExitCode> {
-    if let Some(upstream) = &upstream {
-        taskgate::config::check_upstream(upstream)?;
-    }
+    let upstream = (upstream.as_deref())
+        .map(|text| taskgate::config::fixed_upstream(text).context("--upstream"))
+        .transpose()?;
     // Applied at start-up and again on every reload (SIGHUP).
     let overrides = move |config: &mut Config| {
         if let Some(listen) = listen {

@@ -6,7 +6,7 @@ mod serve;
 mod store;
 mod upstream;
 
-pub use serve::{CertificateFiles, Route, Serve, Trace, check_upstream};
+pub use serve::{CertificateFiles, Route, Serve, Trace, fixed_upstream};
 pub use store::{Rate, StoreSettings};
 pub use upstream::{HostPattern, UpstreamUrl};
 

@@ -24,9 +24,9 @@ pub struct Serve {
     pub admin_listen: SocketAddr,
     /// The workflow engine's endpoint (`http://host:port`) for every dialect without one of its
     /// own in `upstreams`; a dialect with neither goes to the local callback sink.
-    pub upstream: Option<String>,
+    pub upstream: Option<UpstreamUrl>,
     /// Endpoints by dialect name (`fnf`, `states`, `swf`, `codepipeline`), `[serve.upstreams]`.
-    pub upstreams: BTreeMap<String, String>,
+    pub upstreams: BTreeMap<String, UpstreamUrl>,
     /// How long the upstream may take to answer, connection included.
     pub upstream_timeout: Duration,
     /// Where the sink appends accepted reports, one JSON object a line.
@@ -131,11 +131,10 @@ pub struct CertificateFiles {
 impl Serve {
     /// Where a dialect's accepted requests go: its own upstream, else the default one; `None`
     /// means the local callback sink.
-    pub fn upstream_for(&self, dialect: Dialect) -> Option<&str> {
+    pub fn upstream_for(&self, dialect: Dialect) -> Option<&UpstreamUrl> {
         self.upstreams
             .get(dialect.name())
             .or(self.upstream.as_ref())
-            .map(String::as_str)
     }
 }
 
@@ -240,8 +239,22 @@ pub(super) fn validate(
     let serve = Serve {
         listen: file.listen.unwrap_or(d.listen),
         admin_listen: file.admin_listen.unwrap_or(d.admin_listen),
-        upstream: file.upstream,
-        upstreams: file.upstreams,
+        // Parsed once, here: the routing table uses them as they are.
+        upstream: (file.upstream.as_deref())
+            .map(|text| fixed_upstream(text).context("serve.upstream"))
+            .transpose()?,
+        upstreams: (file.upstreams.iter())
+            .map(|(name, text)| {
+                if !Dialect::ALL.iter().any(|d| d.name() == name) {
+                    bail!(
+                        "serve.upstreams.{name}: not a dialect (fnf, states, swf or codepipeline)"
+                    );
+                }
+                let url =
+                    fixed_upstream(text).with_context(|| format!("serve.upstreams.{name}"))?;
+                Ok((name.clone(), url))
+            })
+            .collect::<anyhow::Result<_>>()?,
         upstream_timeout: ms(UPSTREAM_TIMEOUT_MS, file.upstream_timeout_ms)?,
         sink_path: file.sink_path.unwrap_or(d.sink_path),
         max_in_flight: bounded(MAX_IN_FLIGHT, file.max_in_flight.map(u64::from))? as u32,
@@ -273,34 +286,23 @@ pub(super) fn validate(
         ca_file: file.ca_file.map(|path| base.join(path)),
         certificates,
     };
-    if let Some(upstream) = &serve.upstream {
-        check_upstream(upstream)?;
-    }
-    for (name, upstream) in &serve.upstreams {
-        if !Dialect::ALL.iter().any(|d| d.name() == name) {
-            bail!("serve.upstreams.{name}: not a dialect (fnf, states, swf or codepipeline)");
-        }
-        check_upstream(upstream).with_context(|| format!("serve.upstreams.{name}"))?;
-    }
     if serve.max_connections_per_client > serve.max_connections {
         bail!("serve.max_connections_per_client must be between 1 and serve.max_connections");
     }
     Ok(serve)
 }
 
-/// The upstream must be `http[s]://host[:port]` with no path: requests keep their own path.
-/// `{host}` (the host the client asked for) is for routes only: the default upstream serves
-/// every host, so it would make the gateway an open proxy.
-pub fn check_upstream(upstream: &str) -> anyhow::Result<()> {
-    let url = UpstreamUrl::parse(upstream)
-        .map_err(anyhow::Error::msg)
-        .context("serve.upstream")?;
+/// A default or per-dialect upstream: `http[s]://host[:port]` with no path (requests keep their
+/// own). `{host}` (the host the client asked for) is for routes only: their host patterns say
+/// which hosts may be reached, and the default upstream would let a client reach any.
+pub fn fixed_upstream(text: &str) -> anyhow::Result<UpstreamUrl> {
+    let url = UpstreamUrl::parse(text).map_err(anyhow::Error::msg)?;
     if url.host.is_none() {
         bail!(
-            "serve.upstream: {{host}} is only for [[serve.routes]], whose host patterns say which hosts may be reached"
+            "{{host}} is only for [[serve.routes]], whose host patterns say which hosts may be reached"
         );
     }
-    Ok(())
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -325,19 +327,12 @@ mod tests {
             "[serve]\nupstream = \"http://default:1\"\n[serve.upstreams]\nstates = \"http://sfn:2\"",
         )
         .unwrap();
-        assert_eq!(
-            config.serve.upstream_for(Dialect::States),
-            Some("http://sfn:2")
-        );
-        assert_eq!(
-            config.serve.upstream_for(Dialect::Swf),
-            Some("http://default:1")
-        );
+        let base = |dialect| config.serve.upstream_for(dialect).map(|url| url.base("x"));
+        assert_eq!(base(Dialect::States).as_deref(), Some("http://sfn:2"));
+        assert_eq!(base(Dialect::Swf).as_deref(), Some("http://default:1"));
         let config = Config::parse("[serve.upstreams]\ncodepipeline = \"http://cp:3\"").unwrap();
-        assert_eq!(config.serve.upstream_for(Dialect::Fnf), None);
-        assert_eq!(
-            config.serve.upstream_for(Dialect::CodePipeline),
-            Some("http://cp:3")
-        );
+        let base = |dialect| config.serve.upstream_for(dialect).map(|url| url.base("x"));
+        assert_eq!(base(Dialect::Fnf), None);
+        assert_eq!(base(Dialect::CodePipeline).as_deref(), Some("http://cp:3"));
     }
 }

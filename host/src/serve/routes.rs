@@ -75,12 +75,9 @@ impl Routes {
             .collect::<anyhow::Result<Vec<_>>>()?;
         // Stable: equally specific patterns keep their file order.
         routes.sort_by_key(|(pattern, _, _)| std::cmp::Reverse(pattern.specificity()));
-        let fixed = |text: &str, at: &str| -> anyhow::Result<Arc<Upstream>> {
-            let url = crate::config::UpstreamUrl::parse(text)
-                .map_err(anyhow::Error::msg)
-                .with_context(|| at.to_owned())?;
+        let fixed = |url: &crate::config::UpstreamUrl, at: &str| -> anyhow::Result<Arc<Upstream>> {
             let upstream = Upstream::new(
-                &url,
+                url,
                 None,
                 trust,
                 serve.ca_file.as_deref(),
@@ -94,17 +91,17 @@ impl Routes {
         let by_dialect = Dialect::ALL
             .into_iter()
             .filter_map(|dialect| {
-                let text = serve.upstreams.get(dialect.name())?;
+                let url = serve.upstreams.get(dialect.name())?;
                 Some(
-                    fixed(text, &format!("serve.upstreams.{}", dialect.name()))
+                    fixed(url, &format!("serve.upstreams.{}", dialect.name()))
                         .map(|upstream| (dialect, upstream)),
                 )
             })
             .collect::<anyhow::Result<HashMap<_, _>>>()?;
         let default = serve
             .upstream
-            .as_deref()
-            .map(|text| fixed(text, "serve.upstream"))
+            .as_ref()
+            .map(|url| fixed(url, "serve.upstream"))
             .transpose()?;
         Ok(Routes {
             routes,
