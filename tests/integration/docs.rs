@@ -269,3 +269,83 @@ fn the_configuration_pages_bounds_are_the_declared_ones() {
         );
     }
 }
+
+/// The inline code spans of a page outside its code blocks (its prose).
+fn prose_spans(text: &str) -> Vec<String> {
+    let mut spans = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        if in_block {
+            continue;
+        }
+        let mut parts = line.split('`');
+        parts.next();
+        while let (Some(span), Some(_)) = (parts.next(), parts.next()) {
+            spans.push(span.to_owned());
+        }
+    }
+    spans
+}
+
+/// The prose names subcommands and flags too: each `taskgate …` span names subcommands the
+/// binary has and flags their help lists, and the README's map of the CLI names only
+/// subcommands and flags that exist (it once listed an `explain` the CLI never had).
+#[test]
+fn every_subcommand_and_flag_the_prose_names_is_one_the_binary_has() {
+    let top = help(&[]);
+    let subcommands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert!(subcommands.contains(&"serve".to_owned()), "{top}");
+    for page in pages() {
+        for span in prose_spans(&read(&page)) {
+            let Some(rest) = span.strip_prefix("taskgate ") else {
+                continue;
+            };
+            let words: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
+            let Some(first) = words.first().filter(|w| !w.starts_with('-')) else {
+                continue;
+            };
+            assert!(
+                subcommands.contains(first),
+                "{}: `{span}` names no subcommand the binary has",
+                page.display()
+            );
+            let text = help(&words[..1]);
+            for flag in words.iter().filter(|w| w.starts_with("--")) {
+                let flag = flag
+                    .trim_start_matches('[')
+                    .split(['=', ']'])
+                    .next()
+                    .unwrap_or_default();
+                assert!(
+                    text.contains(flag),
+                    "{}: `{span}`: no {flag}",
+                    page.display()
+                );
+            }
+        }
+    }
+    let readme = read(&root().join("README.md"));
+    let row = readme
+        .lines()
+        .find(|line| line.starts_with("| [docs/cli.md]"))
+        .expect("the README's row for docs/cli.md");
+    for span in prose_spans(row) {
+        let known = subcommands.contains(&span)
+            || (span.starts_with("--")
+                && (top.contains(&span) || help(&["test".to_owned()]).contains(&span)));
+        assert!(
+            known,
+            "README.md's CLI row names `{span}`, which the binary does not have"
+        );
+    }
+}
