@@ -234,34 +234,63 @@ impl fmt::Debug for Keyring {
     }
 }
 
+/// The settings of a build that holds its keys (the `taskgate` host, the Envoy plugin, tools
+/// and tests) over its keyring: implementing this makes it the filter's [`Env`], every key
+/// question answered by the keyring, in one place. The settings default to the filter's own.
+pub trait KeyringEnv {
+    /// The keys.
+    fn keyring(&self) -> &Keyring;
+
+    /// The limits in force.
+    fn limits(&self) -> Limits {
+        Limits::default()
+    }
+
+    /// What to do with calls the filter does not model.
+    fn other_calls(&self) -> OtherCalls {
+        OtherCalls::default()
+    }
+
+    /// What to do with requests signed with temporary credentials the keyring does not hold.
+    fn temporary_credentials(&self) -> TemporaryCredentials {
+        TemporaryCredentials::default()
+    }
+}
+
+impl<T: KeyringEnv> Env for T {
+    fn access_key_account(&self, id: &str) -> Option<String> {
+        self.keyring().account(id)
+    }
+
+    fn verify_signature(&self, id: &str, signing: Signing<'_>, message: &[u8], mac: &[u8]) -> bool {
+        self.keyring().verify_signature(id, signing, message, mac)
+    }
+
+    fn verify_token_mac(&self, message: &[u8], mac: &[u8]) -> TokenMac {
+        self.keyring().verify_token_mac(message, mac)
+    }
+
+    fn limits(&self) -> Limits {
+        KeyringEnv::limits(self)
+    }
+
+    fn other_calls(&self) -> OtherCalls {
+        KeyringEnv::other_calls(self)
+    }
+
+    fn temporary_credentials(&self) -> TemporaryCredentials {
+        KeyringEnv::temporary_credentials(self)
+    }
+}
+
 /// A keyring with the default limits and `other_calls`: the [`Env`] of tools and tests that
 /// care about keys only.
 #[derive(Debug, Clone, Default)]
 pub struct KeysOnly(pub Keyring);
 
-impl Env for KeysOnly {
-    fn access_key_account(&self, id: &str) -> Option<String> {
-        self.0.account(id)
-    }
-
-    fn verify_signature(&self, id: &str, signing: Signing<'_>, message: &[u8], mac: &[u8]) -> bool {
-        self.0.verify_signature(id, signing, message, mac)
-    }
-
-    fn verify_token_mac(&self, message: &[u8], mac: &[u8]) -> TokenMac {
-        self.0.verify_token_mac(message, mac)
-    }
-
-    fn limits(&self) -> Limits {
-        Limits::default()
-    }
-
-    fn other_calls(&self) -> OtherCalls {
-        OtherCalls::default()
-    }
-
-    fn temporary_credentials(&self) -> TemporaryCredentials {
-        TemporaryCredentials::default()
+impl KeyringEnv for KeysOnly {
+    fn keyring(&self) -> &Keyring {
+        &self.0
     }
 }
 

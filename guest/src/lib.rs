@@ -51,7 +51,9 @@ mod component;
 use error::Common;
 pub use error::EdgeFailure;
 #[cfg(any(not(target_arch = "wasm32"), feature = "keyring"))]
-pub use keyring::{AccessKey, CredentialSource, Keyring, KeysOnly, SigningCredential, TokenKey};
+pub use keyring::{
+    AccessKey, CredentialSource, Keyring, KeyringEnv, KeysOnly, SigningCredential, TokenKey,
+};
 pub use sign::Signing;
 pub use time::{format_timestamp, parse_timestamp};
 pub use types::{

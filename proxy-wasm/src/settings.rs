@@ -6,9 +6,7 @@
 
 use std::fmt;
 use taskgate_filter::config_file::{ConfigError, File, one_line};
-use taskgate_filter::{
-    Env, Keyring, Limits, Mode, OtherCalls, Signing, TemporaryCredentials, TokenMac,
-};
+use taskgate_filter::{Keyring, KeyringEnv, Limits, Mode, OtherCalls, TemporaryCredentials};
 
 /// A validated plugin configuration. `Debug` shows no secret.
 pub struct Settings {
@@ -222,17 +220,10 @@ fn refuse_meaningless(text: &str, remember: bool) -> Result<(), ConfigError> {
     Ok(())
 }
 
-impl Env for Settings {
-    fn access_key_account(&self, id: &str) -> Option<String> {
-        self.keyring.account(id)
-    }
-
-    fn verify_signature(&self, id: &str, signing: Signing<'_>, message: &[u8], mac: &[u8]) -> bool {
-        self.keyring.verify_signature(id, signing, message, mac)
-    }
-
-    fn verify_token_mac(&self, message: &[u8], mac: &[u8]) -> TokenMac {
-        self.keyring.verify_token_mac(message, mac)
+/// The filter's `Env` over the plugin's keys and settings (`KeyringEnv`).
+impl KeyringEnv for Settings {
+    fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     fn limits(&self) -> Limits {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use taskgate_filter::bounds::{Bounded, DEADLINE_MS, INSTANCE_REUSE, MEMORY_BYTES};
 use taskgate_filter::config_file::{File, RateFile};
 use taskgate_filter::{
-    CredentialSource, Env, Keyring, Limits, OtherCalls, Signing, TemporaryCredentials, TokenMac,
+    CredentialSource, Keyring, KeyringEnv, Limits, OtherCalls, TemporaryCredentials,
 };
 
 /// The demo configuration used when no `--config` is given: it matches the shipped example
@@ -176,17 +176,10 @@ impl Config {
         })
     }
 }
-impl Env for Config {
-    fn access_key_account(&self, id: &str) -> Option<String> {
-        self.keyring.account(id)
-    }
-
-    fn verify_signature(&self, id: &str, signing: Signing<'_>, message: &[u8], mac: &[u8]) -> bool {
-        self.keyring.verify_signature(id, signing, message, mac)
-    }
-
-    fn verify_token_mac(&self, message: &[u8], mac: &[u8]) -> TokenMac {
-        self.keyring.verify_token_mac(message, mac)
+/// The filter's `Env` over the configured keys and settings (`KeyringEnv`).
+impl KeyringEnv for Config {
+    fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     fn limits(&self) -> Limits {
