@@ -181,3 +181,174 @@ pub fn refusal(admitted: Admitted, task_token: Option<&str>) -> Option<EdgeFailu
         Admitted::Task(Begin::Acquired) | Admitted::Free => None,
     }
 }
+
+/// One step of [`SCENARIO`].
+#[derive(Debug, Clone, Copy)]
+pub enum Step {
+    /// A request claims `nonce` and holds (`settles`) or consults its `task`, as `owner`; the
+    /// memory must answer `expect`.
+    Admit {
+        /// The nonce key claimed, if any.
+        nonce: Option<&'static str>,
+        /// The task key, if any.
+        task: Option<&'static str>,
+        /// Whether the request settles its task (held) or not (only consulted).
+        settles: bool,
+        /// Who holds the task if it is taken.
+        owner: &'static str,
+        /// The memory's answer.
+        expect: Admitted,
+    },
+    /// The upstream's answer settled `task`, held by `owner`.
+    Settle {
+        /// The task key.
+        task: &'static str,
+        /// Its holder.
+        owner: &'static str,
+    },
+    /// The request holding `task` as `owner` ended without settling it.
+    Release {
+        /// The task key.
+        task: &'static str,
+        /// Its holder (any other releases nothing).
+        owner: &'static str,
+    },
+}
+
+impl Step {
+    /// The admission of an [`Step::Admit`]: nonces claimed for a minute, holds for a minute.
+    pub fn admission(&self) -> Option<Admission<'static>> {
+        let Step::Admit {
+            nonce,
+            task,
+            settles,
+            owner,
+            ..
+        } = *self
+        else {
+            return None;
+        };
+        let minute = Duration::from_secs(60);
+        Some(Admission {
+            rate: None,
+            nonce: nonce.map(|nonce| (nonce, minute)),
+            task: task.filter(|_| settles).map(|task| (task, owner, minute)),
+            consult: task.filter(|_| !settles),
+        })
+    }
+}
+
+/// What every memory answers, in order, from empty (within a minute, so nothing expires): the
+/// gateway's embedded store and Redis, and the Envoy plugin's shared data each run it in their
+/// tests, so that the memory's order and answers are the same wherever a request is
+/// remembered. Rates are left out: the plugin keeps none.
+pub const SCENARIO: &[Step] = &[
+    // A nonce is claimed once.
+    Step::Admit {
+        nonce: Some("nonce-1"),
+        task: None,
+        settles: false,
+        owner: "a",
+        expect: Admitted::Free,
+    },
+    Step::Admit {
+        nonce: Some("nonce-1"),
+        task: None,
+        settles: false,
+        owner: "a",
+        expect: Admitted::Replay,
+    },
+    // A report holds its task; a second one finds it busy; a heartbeat only looks.
+    Step::Admit {
+        nonce: None,
+        task: Some("task-1"),
+        settles: true,
+        owner: "a",
+        expect: Admitted::Task(Begin::Acquired),
+    },
+    Step::Admit {
+        nonce: None,
+        task: Some("task-1"),
+        settles: true,
+        owner: "b",
+        expect: Admitted::Task(Begin::Busy),
+    },
+    Step::Admit {
+        nonce: None,
+        task: Some("task-1"),
+        settles: false,
+        owner: "c",
+        expect: Admitted::Free,
+    },
+    // Settled by its holder: every later report and heartbeat finds it settled.
+    Step::Settle {
+        task: "task-1",
+        owner: "a",
+    },
+    Step::Admit {
+        nonce: None,
+        task: Some("task-1"),
+        settles: true,
+        owner: "c",
+        expect: Admitted::Task(Begin::Settled),
+    },
+    Step::Admit {
+        nonce: None,
+        task: Some("task-1"),
+        settles: false,
+        owner: "c",
+        expect: Admitted::Task(Begin::Settled),
+    },
+    // Only the holder lets a task go.
+    Step::Admit {
+        nonce: None,
+        task: Some("task-2"),
+        settles: true,
+        owner: "a",
+        expect: Admitted::Task(Begin::Acquired),
+    },
+    Step::Release {
+        task: "task-2",
+        owner: "b",
+    },
+    Step::Admit {
+        nonce: None,
+        task: Some("task-2"),
+        settles: true,
+        owner: "c",
+        expect: Admitted::Task(Begin::Busy),
+    },
+    Step::Release {
+        task: "task-2",
+        owner: "a",
+    },
+    Step::Admit {
+        nonce: None,
+        task: Some("task-2"),
+        settles: true,
+        owner: "c",
+        expect: Admitted::Task(Begin::Acquired),
+    },
+    // The nonce comes first: a replay takes no task.
+    Step::Admit {
+        nonce: Some("nonce-2"),
+        task: Some("task-3"),
+        settles: true,
+        owner: "a",
+        expect: Admitted::Task(Begin::Acquired),
+    },
+    Step::Admit {
+        nonce: Some("nonce-2"),
+        task: Some("task-4"),
+        settles: true,
+        owner: "b",
+        expect: Admitted::Replay,
+    },
+    Step::Admit {
+        nonce: None,
+        task: Some("task-4"),
+        settles: true,
+        owner: "b",
+        expect: Admitted::Task(Begin::Acquired),
+    },
+];

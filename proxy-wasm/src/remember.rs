@@ -409,6 +409,26 @@ mod tests {
         assert!(map.values.borrow().len() == 2 * SHARDS);
     }
 
+    /// The memory's scenario every memory is held to (`taskgate_filter::memory::SCENARIO`).
+    #[test]
+    fn shared_data_answers_the_memorys_scenario() {
+        use taskgate_filter::memory::{SCENARIO, Step};
+        let map = Map::default();
+        prepare(&map);
+        let number = |owner: &str| u64::from(owner.as_bytes()[0]);
+        for (i, step) in SCENARIO.iter().enumerate() {
+            match *step {
+                Step::Admit { owner, expect, .. } => {
+                    let admission = step.admission().expect("an admission");
+                    let got = admit(&map, &admission, number(owner), 1000);
+                    assert_eq!(got, Ok(expect), "step {i}: {step:?}");
+                }
+                Step::Settle { task, owner } => settle(&map, task, number(owner), 1000, 3600),
+                Step::Release { task, owner } => release(&map, task, number(owner), 1000),
+            }
+        }
+    }
+
     #[test]
     fn keys_that_are_not_digests_still_have_a_place() {
         let (shard, _) = locate("not hex at all");

@@ -765,3 +765,39 @@ pub fn corpus() -> Vec<crate::corpus::Entry> {
     }
     entries
 }
+
+/// The memory's scenario every memory is held to (`taskgate_filter::memory::SCENARIO`), on a
+/// real `redis-server`: the Lua transcription of the memory's order answers as the embedded
+/// store and the plugin's shared data do.
+#[test]
+fn redis_answers_the_memorys_scenario() {
+    use taskgate::store::{Store, StoreKind};
+    use taskgate_filter::memory::{SCENARIO, Step};
+    let redis = Redis::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let kind = StoreKind::Redis { url: redis.url() };
+        let store = Store::open(&kind, Duration::from_secs(5))
+            .expect("a store")
+            .expect("a Redis store");
+        for (i, step) in SCENARIO.iter().enumerate() {
+            match *step {
+                Step::Admit { expect, .. } => {
+                    let admission = step.admission().expect("an admission");
+                    let got = store.admit(&admission).await.expect("Redis answers");
+                    assert_eq!(got, expect, "step {i}: {step:?}");
+                }
+                Step::Settle { task, owner } => {
+                    let retention = Duration::from_secs(3600);
+                    store.settle(task, owner, retention).await.expect("settle");
+                }
+                Step::Release { task, owner } => {
+                    store.release(task, owner).await.expect("release");
+                }
+            }
+        }
+    });
+}

@@ -336,6 +336,29 @@ mod tests {
         }
     }
 
+    /// The memory's scenario every memory is held to (`taskgate_filter::memory::SCENARIO`).
+    #[test]
+    fn the_embedded_store_answers_the_memorys_scenario() {
+        use taskgate_filter::memory::{SCENARIO, Step};
+        let dir = std::env::temp_dir().join(format!("taskgate-scenario-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = store(&dir);
+        for (i, step) in SCENARIO.iter().enumerate() {
+            match *step {
+                Step::Admit { expect, .. } => {
+                    let admission = step.admission().expect("an admission");
+                    assert_eq!(store.admit(&admission), expect, "step {i}: {step:?}");
+                }
+                Step::Settle { task, owner } => {
+                    store.settle(task, owner, Duration::from_secs(3600))
+                }
+                Step::Release { task, owner } => store.release(task, owner),
+            }
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_nonce_is_claimed_once_and_a_settled_task_survives_a_restart() {
         let dir = std::env::temp_dir().join(format!("taskgate-store-{}", uuid::Uuid::new_v4()));
