@@ -151,8 +151,14 @@ fn the_corpus_covers_every_dialect_and_every_verdict() {
 
 #[test]
 fn taskgate_test_passes_the_whole_corpus_in_the_sandbox() {
-    let files = cases::collect(&[dir()]).expect("the corpus directory");
-    assert!(files.len() > 100, "{} cases", files.len());
+    passes_in_the_sandbox(&dir(), 100);
+}
+
+/// Every case under `dir` (more than `at_least` of them) passes, run as `taskgate test` runs
+/// it.
+pub fn passes_in_the_sandbox(dir: &std::path::Path, at_least: usize) {
+    let files = cases::collect(&[dir.to_path_buf()]).expect("the case directory");
+    assert!(files.len() > at_least, "{} cases", files.len());
     for file in &files {
         let outcome = cases::run(crate::sandbox(), file, None);
         assert!(

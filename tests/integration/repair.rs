@@ -432,17 +432,7 @@ fn every_repair_case_keeps_its_promise_and_its_file_is_current() {
 
 #[test]
 fn taskgate_test_passes_every_repair_case_in_the_sandbox() {
-    let files = cases::collect(&[dir()]).expect("the repair cases");
-    assert!(files.len() >= 20, "{} cases", files.len());
-    for file in &files {
-        let outcome = cases::run(sandbox(), file, None);
-        assert!(
-            outcome.problems.is_empty(),
-            "{}: {:?}",
-            file.display(),
-            outcome.problems
-        );
-    }
+    corpus::passes_in_the_sandbox(&dir(), 20);
 }
 
 /// Over the whole case corpus, under `repair = "truncate"`: whatever repair forwards passes the
