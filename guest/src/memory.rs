@@ -143,7 +143,7 @@ pub trait Steps {
 /// The memory's order, in one place: the rate, then the nonce, then the task, stopping at the
 /// first that refuses (or at a step that fails). The gateway's embedded store, `taskgate test`
 /// and the Envoy plugin run this; the gateway's Redis script is its transcription into Lua,
-/// held to the same answers by the fleet tests.
+/// held to the same answers by [`SCENARIO`] (run against every memory) and the fleet tests.
 pub fn admit<S: Steps>(steps: &mut S, admission: &Admission<'_>) -> Result<Admitted, S::Error> {
     if let Some((key, per_second, burst)) = admission.rate
         && let Some(wait) = steps.rate(key, per_second, burst)?
