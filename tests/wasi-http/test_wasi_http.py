@@ -339,16 +339,19 @@ BAD_SETTINGS = [
     ({"upstream": "ftp://127.0.0.1:21"},
      "wasi:config key 'upstream' must start with http:// or https://, not \"ftp://127.0.0.1:21\""),
     ({"upstream": "http://127.0.0.1:9", "other-calls": "sometimes"},
-     "wasi:config key 'other-calls' must be reject, authenticate or forward, not \"sometimes\""),
+     "wasi:config key 'other-calls' must be \"reject\", \"authenticate\" or \"forward\", not \"sometimes\""),
     ({"upstream": "http://127.0.0.1:9", "max-body-bytes": "64k"},
      "wasi:config key 'max-body-bytes' must be a whole number, not \"64k\""),
     ({"upstream": "http://127.0.0.1:9", "mode": "loud"},
-     "wasi:config key 'mode' must be enforce or shadow, not \"loud\""),
+     "wasi:config key 'mode' must be \"enforce\" or \"shadow\", not \"loud\""),
+    # The bounds of the configuration file's [limits]: a window of 0 would refuse every request.
+    ({"upstream": "http://127.0.0.1:9", "max-clock-skew-seconds": "0"},
+     "wasi:config key 'max-clock-skew-seconds' must be between 1 and 86400"),
 ]
 
 
 @pytest.mark.parametrize("kind", HOSTS)
-@pytest.mark.parametrize("settings,named", BAD_SETTINGS, ids=["no-upstream", "ftp", "other-calls", "max-body", "mode"])
+@pytest.mark.parametrize("settings,named", BAD_SETTINGS, ids=["no-upstream", "ftp", "other-calls", "max-body", "mode", "clock-window"])
 def test_a_wrong_setting_is_internal_server_error_naming_it(kind: str, settings: dict, named: str, tmp_path: Path):
     with Host(kind, {**KEYS, **settings}, tmp_path) as wrong:
         exc = c.expect_sdk_error(lambda: c.send_tea_acs3(wrong.endpoint, new_token(), c.ERROR, c.CAUSE))
