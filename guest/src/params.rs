@@ -103,6 +103,13 @@ impl<'r> Params<'r> {
     }
 }
 
+/// Whether the request's parameters are in a JSON body (repair mode splices a JSON member in
+/// place, where a form parameter is rewritten).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn body_is_json(request: &Request) -> bool {
+    matches!(body_kind(request), Ok(BodyKind::Json))
+}
+
 fn body_kind(request: &Request) -> Result<BodyKind, FnfFailure> {
     if request.body.is_empty() {
         return Ok(BodyKind::Empty);

@@ -197,9 +197,7 @@ fn alibaba(request: &Request, env: &dyn Env) -> Result<Repaired, NotRepaired> {
         return Err(NotRepaired::Refused(LEFT_TO_SERVICE));
     }
     drop(params);
-    let json_body = request
-        .header("content-type")
-        .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
+    let json_body = crate::params::body_is_json(request);
     let mut out = request.clone();
     let mut fields = Vec::new();
     for (name, value, source, length, max) in cuts {

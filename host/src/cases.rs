@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use taskgate_filter::repair::RepairedField;
-use taskgate_filter::{EdgeFailure, Mode, PassedCall, Repair, Report, Request, Verdict};
+use taskgate_filter::{EdgeFailure, Mode, PassedCall, Report, Request, Verdict};
 
 /// The name of a directory's base configuration file.
 pub const BASE_CONFIG: &str = "taskgate.toml";
@@ -590,9 +590,7 @@ pub fn run(sandbox: &Sandbox, path: &Path, base: Option<&toml::Table>) -> Outcom
         // forwards what the caller sent).
         let mut repaired = None;
         let verdict = match verdict {
-            Verdict::Reject(refusal)
-                if config.serve.repair == Repair::Truncate && config.serve.mode != Mode::Shadow =>
-            {
+            Verdict::Reject(refusal) if repair::applies(config.serve.repair, config.serve.mode) => {
                 match repair::repair(
                     sandbox,
                     &config,

@@ -6,11 +6,18 @@
 //! component. Only a report that then passes is forwarded; any other keeps its refusal.
 
 use crate::config::Config;
-use crate::resign::sign_and_check;
-use crate::sandbox::{Resigned, Sandbox};
+use crate::resign::{sign_and_check, sign_as_credential};
+use crate::sandbox::Sandbox;
 use std::sync::Arc;
 use taskgate_filter::repair::{NotRepaired, RepairedField};
-use taskgate_filter::{Report, Request, SigningCredential, TemporaryCredentials, Verdict};
+use taskgate_filter::{Mode, Report, Request, SigningCredential, TemporaryCredentials, Verdict};
+
+/// Whether repair mode mends refused reports under these settings (a route's, else
+/// `[serve]`'s): under `repair = "truncate"`, except in shadow mode, which forwards what the
+/// caller sent.
+pub fn applies(repair: taskgate_filter::Repair, mode: Mode) -> bool {
+    repair == taskgate_filter::Repair::Truncate && mode != Mode::Shadow
+}
 
 /// A report cut to length, signed again and accepted by the component.
 #[derive(Debug)]
@@ -56,30 +63,15 @@ pub fn repair(
     let key = repaired.access_key_id.as_str();
     // The worker's `sign_as` credential, checked again as standing in for its key; else the
     // worker's own key (which the keyring holds: the edge verified it).
-    let (name, signer, again, sign_as) = match config.sign_as.get(key) {
-        Some(credential) => {
-            let snapshot = match config.keyring.signing_credential(credential) {
-                Some(Ok(snapshot)) => snapshot,
-                Some(Err(why)) => {
-                    return Repairing::Refused(format!(
-                        "the credential '{credential}' cannot be had: {why}"
-                    ));
-                }
-                None => return Repairing::Refused(format!("no credential '{credential}'")),
-            };
-            let Some(account) = config.keyring.account(key) else {
-                return Repairing::Refused("the access key is not held".to_owned());
-            };
-            let again = Resigned {
-                credential: snapshot.clone(),
-                account,
-            };
-            (
-                credential.clone(),
-                snapshot,
-                Some(again),
-                Some(credential.clone()),
-            )
+    let (name, signer, again, sign_as) = match sign_as_credential(config, key) {
+        Some(Ok((credential, again))) => {
+            let signer = again.credential.clone();
+            (credential.clone(), signer, Some(again), Some(credential))
+        }
+        Some(Err((credential, why))) => {
+            return Repairing::Refused(format!(
+                "the credential '{credential}' cannot be had: {why}"
+            ));
         }
         None => {
             let Some(held) = config.keyring.access_key(key) else {

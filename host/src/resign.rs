@@ -70,11 +70,7 @@ pub fn resign(
     now: u64,
     nonce: &str,
 ) -> Resigning {
-    let signer = key.and_then(|key| {
-        let credential = config.sign_as.get(key)?;
-        Some((credential.clone(), config.keyring.account(key)?))
-    });
-    let Some((credential, account)) = signer else {
+    let Some(found) = key.and_then(|key| sign_as_credential(config, key)) else {
         return Resigning::AsSigned;
     };
     let failed = |credential: String, stage, why: String| Resigning::Failed {
@@ -82,17 +78,11 @@ pub fn resign(
         stage,
         why,
     };
-    // The credential as it is now, once: the signing and the second check use the same one,
-    // whatever a refresh does in between.
-    let snapshot = match config.keyring.signing_credential(&credential) {
-        Some(Ok(snapshot)) => snapshot,
-        Some(Err(why)) => return failed(credential, "sign", why),
-        None => return failed(credential, "sign", "no such credential".to_owned()),
+    let (credential, again) = match found {
+        Ok(found) => found,
+        Err((credential, why)) => return failed(credential, "sign", why),
     };
-    let again = Resigned {
-        credential: snapshot.clone(),
-        account,
-    };
+    let snapshot = again.credential.clone();
     let checked = sign_and_check(
         sandbox,
         config,
@@ -113,6 +103,29 @@ pub fn resign(
         }
         Err((stage, why)) => failed(credential, stage, why),
     }
+}
+
+/// The `sign_as` credential of the worker key `key`, as it is now, once (the signing and the
+/// second check use the same one, whatever a refresh does in between), as the second check
+/// sees it (standing in for the key's account): its name with it, or with why it cannot be had.
+/// `None` when the key names none (or is not held).
+pub fn sign_as_credential(
+    config: &Config,
+    key: &str,
+) -> Option<Result<(String, Resigned), (String, String)>> {
+    let credential = config.sign_as.get(key)?.clone();
+    let account = config.keyring.account(key)?;
+    Some(match config.keyring.signing_credential(&credential) {
+        Some(Ok(snapshot)) => Ok((
+            credential,
+            Resigned {
+                credential: snapshot,
+                account,
+            },
+        )),
+        Some(Err(why)) => Err((credential, why)),
+        None => Err((credential, "no such credential".to_owned())),
+    })
 }
 
 /// `request` signed with `signer` (its name, for messages, and the credential as it is now)

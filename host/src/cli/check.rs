@@ -4,10 +4,11 @@ use super::{load_config, now_seconds, parse_time, read_input, sandbox};
 use crate::Inputs;
 use std::path::Path;
 use std::process::ExitCode;
+use taskgate::config::Config;
 use taskgate::repair::{self, Repairing};
 use taskgate::resign::{self, Resigning};
 use taskgate::{output, request_file};
-use taskgate_filter::{Mode, Repair, Verdict};
+use taskgate_filter::Verdict;
 
 /// The request checked when `check` is given no file: a ReportTaskFailed signed with the demo
 /// access key, checked at the moment it was signed so that it stays valid.
@@ -79,18 +80,14 @@ pub fn run(file: Option<&Path>, now: Option<&str>, inputs: &Inputs) -> anyhow::R
     let serve = &config.serve;
     let mut repaired = None;
     let verdict = match verdict {
-        Verdict::Reject(refusal)
-            if serve.repair == Repair::Truncate && serve.mode != Mode::Shadow =>
-        {
+        Verdict::Reject(refusal) if repair::applies(serve.repair, serve.mode) => {
             let tc = serve.temporary_credentials;
             match repair::repair(&sandbox, &config, tc, &request, received_at, &nonce) {
                 Repairing::Repaired(repair) => {
                     let signer = (repair.sign_as.clone())
                         .unwrap_or_else(|| repair.report.access_key_id.clone());
-                    let token = (repair.sign_as.as_deref())
-                        .and_then(|name| config.keyring.signing_credential(name))
-                        .and_then(Result::ok)
-                        .and_then(|signing| signing.session_token);
+                    let token =
+                        (repair.sign_as.as_deref()).and_then(|name| session_token(&config, name));
                     let mut shown = output::resigned(&signer, token.as_deref(), &repair.request);
                     if let serde_json::Value::Object(map) = &mut shown {
                         map.insert("fields".to_owned(), serde_json::json!(repair.fields));
@@ -124,10 +121,7 @@ pub fn run(file: Option<&Path>, now: Option<&str>, inputs: &Inputs) -> anyhow::R
             credential,
             request,
         } => {
-            let current = config.keyring.signing_credential(&credential);
-            let token = current
-                .and_then(Result::ok)
-                .and_then(|signing| signing.session_token);
+            let token = session_token(&config, &credential);
             let shown = output::resigned(&credential, token.as_deref(), &request);
             (verdict, Some(shown))
         }
@@ -158,4 +152,10 @@ pub fn run(file: Option<&Path>, now: Option<&str>, inputs: &Inputs) -> anyhow::R
         Verdict::Forward(_) | Verdict::Pass(_) => ExitCode::SUCCESS,
         Verdict::Reject(_) => ExitCode::from(1),
     })
+}
+
+/// The session token of the credential `name` as it is now, to mask it in what is shown.
+fn session_token(config: &Config, name: &str) -> Option<String> {
+    let current = config.keyring.signing_credential(name)?.ok()?;
+    current.session_token
 }

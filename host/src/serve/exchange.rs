@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use taskgate_filter::record;
 use taskgate_filter::repair::RepairedField;
 use taskgate_filter::{
-    Dialect, EdgeFailure, Mode, PassedCall, Repair, Report, Request, Response, SignatureCheck,
+    Dialect, EdgeFailure, Mode, PassedCall, Report, Request, Response, SignatureCheck,
     TemporaryCredentials, Verdict,
 };
 use tokio::sync::OwnedSemaphorePermit;
@@ -229,24 +229,24 @@ impl Exchange {
         // head, the route, the body's size and time) protects the gateway and is enforced in
         // both modes, and so is a request for the sink, which records accepted calls only.
         let serve = &live.config.serve;
-        let (shadow, temporary_credentials, repair) = match destination {
+        let (mode, temporary_credentials, repair) = match destination {
             Destination::Upstream(_, overrides) => (
-                overrides.mode.unwrap_or(serve.mode) == Mode::Shadow,
+                overrides.mode.unwrap_or(serve.mode),
                 (overrides.temporary_credentials).unwrap_or(serve.temporary_credentials),
                 overrides.repair.unwrap_or(serve.repair),
             ),
             Destination::Sink | Destination::Miss => {
-                (false, serve.temporary_credentials, serve.repair)
+                (Mode::Enforce, serve.temporary_credentials, serve.repair)
             }
         };
+        let shadow = mode == Mode::Shadow;
         let mut body = match self.read(body).await {
             Ok(body) => body,
             Err(end) => return end,
         };
         let delivery = match self.check(&body, temporary_credentials) {
             Ok(delivery) => delivery,
-            // Shadow mode forwards what the caller sent, unchanged: it never repairs.
-            Err(End::Rejected(refusal)) if repair == Repair::Truncate && !shadow => {
+            Err(End::Rejected(refusal)) if repair::applies(repair, mode) => {
                 match self.repair(&body, temporary_credentials) {
                     Some((delivery, repaired)) => {
                         body = repaired;
