@@ -74,6 +74,60 @@ pub const FORWARDED: &str = "forwarded";
 /// The code of a request recorded in the local sink (`taskgate serve` with no upstream).
 pub const RECORDED: &str = "recorded";
 
+/// The longest `X-Request-Id` logged: an id, not a place to store data in our logs.
+const MAX_CLIENT_REQUEST_ID: usize = 128;
+
+/// The client's `X-Request-Id` (the header's value), when it is a plausible id (1 to 128
+/// visible ASCII characters); anything else is left out of the log rather than cut or escaped
+/// into something misleading.
+pub fn client_request_id(value: &[u8]) -> Option<&str> {
+    let plausible = (1..=MAX_CLIENT_REQUEST_ID).contains(&value.len())
+        && value.iter().all(|b| b.is_ascii_graphic());
+    // Visible ASCII is UTF-8.
+    plausible.then(|| std::str::from_utf8(value).ok()).flatten()
+}
+
+/// The trace id of a request's W3C trace context, given its `traceparent` values: when it has
+/// exactly one, and that one is valid. Read here rather than through an OpenTelemetry crate:
+/// no build records spans, and this one header's format is all it needs.
+pub fn trace_id<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<&'a str> {
+    let mut values = values.into_iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    valid_traceparent(std::str::from_utf8(value).ok()?)
+}
+
+/// W3C Trace Context §3.2: `version-traceid-parentid-flags`, lower-case hex, 2-32-16-2 digits;
+/// version `ff` is invalid and an all-zero id is invalid; a later version may append
+/// `-fields`. The trace id, if valid.
+fn valid_traceparent(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let hex = |range: std::ops::Range<usize>| {
+        bytes[range]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let zeros = |range: std::ops::Range<usize>| bytes[range].iter().all(|&b| b == b'0');
+    let well_formed = bytes.len() >= 55
+        && [2, 35, 52].iter().all(|&i| bytes[i] == b'-')
+        && hex(0..2)
+        && hex(3..35)
+        && hex(36..52)
+        && hex(53..55)
+        && &bytes[0..2] != b"ff"
+        && !zeros(3..35)
+        && !zeros(36..52);
+    let ends_right = match bytes.get(0..2) {
+        Some(b"00") => bytes.len() == 55,
+        _ => bytes.len() == 55 || bytes.get(55) == Some(&b'-'),
+    };
+    (well_formed && ends_right)
+        .then(|| text.get(3..35))
+        .flatten()
+}
+
 /// The counters' names, shared by every build that keeps them.
 pub mod metric {
     /// Requests by dialect, code and status.
@@ -93,4 +147,56 @@ pub mod metric {
     pub const OTHER_CALLS: &str = "taskgate_other_calls_total";
     /// Requests that went on without memory because it could not answer.
     pub const STORE_UNAVAILABLE: &str = "taskgate_store_unavailable_total";
+
+    /// Distinct actions [`OTHER_CALLS`] counts by name (per counting process: a plugin VM per
+    /// Envoy worker); the rest are counted as [`OTHER_ACTION`]. The action comes from the
+    /// caller: without a cap, a caller could grow the exposition without bound.
+    pub const MAX_ACTIONS: usize = 256;
+
+    /// The action label of the calls past [`MAX_ACTIONS`].
+    pub const OTHER_ACTION: &str = "other";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_follows_the_w3c_format() {
+        let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            valid_traceparent(valid),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        // A later version may append fields; version 00 may not.
+        let later = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra";
+        assert!(valid_traceparent(later).is_some());
+        assert!(valid_traceparent(&format!("{valid}-extra")).is_none());
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(valid_traceparent(bad), None, "{bad:?}");
+        }
+        // Two trace contexts: none.
+        assert_eq!(trace_id([valid.as_bytes(), valid.as_bytes()]), None);
+        assert_eq!(
+            trace_id([valid.as_bytes()]),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+    }
+
+    #[test]
+    fn a_client_request_id_is_logged_only_when_plausible() {
+        assert_eq!(client_request_id(b"req-42"), Some("req-42"));
+        for bad in [&b""[..], b"has space", b"\xff", &[b'a'; 129]] {
+            assert_eq!(client_request_id(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! Forwarding an accepted request to the upstream with `wasi:http/outgoing-handler`, once, and
 //! relaying its answer.
 
-use crate::exchange::{method_of, read_at_most};
 use crate::settings::Settings;
+use crate::wire::{method_of, read_at_most};
 use std::io::Write as _;
 use taskgate_filter::{HOP_BY_HOP, Request};
 use wasip2::http::outgoing_handler;

@@ -20,8 +20,8 @@
 mod settings;
 
 #[cfg(target_arch = "wasm32")]
-mod exchange;
-#[cfg(target_arch = "wasm32")]
 mod forward;
 #[cfg(target_arch = "wasm32")]
 mod handler;
+#[cfg(target_arch = "wasm32")]
+mod wire;

@@ -12,6 +12,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 use std::time::UNIX_EPOCH;
@@ -151,14 +152,15 @@ impl Exchange {
                 self.remember(&report.recall, Some(report.task_token))
             }
             Verdict::Pass(call) => {
+                let mode = self.settings.other_calls.name();
+                self.metrics
+                    .count_other_call(self.dialect.name(), &call.action, mode);
                 self.action = Some(call.action);
                 self.signer = call
                     .access_key_id
                     .clone()
                     .zip(call.signature.map(|s| s.name()));
                 self.code = record::FORWARDED.to_owned();
-                let mode = self.settings.other_calls.name();
-                self.metrics.count_other_call(self.dialect.name(), mode);
                 match call.access_key_id {
                     // Only what an authenticated caller sent is remembered.
                     Some(_) => self.remember(&call.recall, None),
@@ -333,11 +335,22 @@ impl HttpContext for Exchange {
         };
         self.metrics
             .count_request(self.dialect.name(), code, status);
+        let header = |name: &'static str| {
+            request
+                .headers
+                .iter()
+                .filter(move |(field, _)| field.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.as_bytes())
+        };
         let record: LogRecord<'_> = LogRecord {
             request_id: request.request_id.as_deref(),
-            client_request_id: None,
-            trace_id: None,
-            client: None,
+            // As Envoy passes it on: the client's own (the shipped envoy.yaml has Envoy make
+            // none, `generate_request_id: false`).
+            client_request_id: header("x-request-id")
+                .next()
+                .and_then(record::client_request_id),
+            trace_id: record::trace_id(header("traceparent")),
+            client: client(),
             method: &request.method,
             path: request.path(),
             dialect: self.dialect.name(),
@@ -388,6 +401,13 @@ fn head() -> Request {
     }
     request.headers = headers;
     request
+}
+
+/// The downstream peer's address, as Envoy gives it (`source.address`, `ip:port`).
+fn client() -> Option<IpAddr> {
+    let address = hostcalls::get_property(vec!["source", "address"]).ok()??;
+    let address = std::str::from_utf8(&address).ok()?;
+    address.parse::<SocketAddr>().ok().map(|peer| peer.ip())
 }
 
 /// Up to `size` bytes of a buffered body (empty when Envoy has none to give).

@@ -10,13 +10,15 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use taskgate_filter::record::metric;
 
 /// The counters' ids by full name.
 #[derive(Default)]
 pub struct Metrics {
     ids: RefCell<HashMap<String, u32>>,
+    /// The actions `taskgate_other_calls_total` counted by name so far.
+    actions: RefCell<HashSet<String>>,
 }
 
 impl Metrics {
@@ -40,10 +42,22 @@ impl Metrics {
         ));
     }
 
-    /// A call the filter does not model, passed under `other_calls`.
-    pub fn count_other_call(&self, dialect: &str, mode: &str) {
+    /// A call the filter does not model, passed under `other_calls`:
+    /// `taskgate_other_calls_total{dialect,action,mode}`, as `taskgate serve` counts it (past
+    /// `MAX_ACTIONS` distinct actions in this VM, a new one is counted as `other`).
+    pub fn count_other_call(&self, dialect: &str, action: &str, mode: &str) {
+        let action = label(action);
+        let action = {
+            let mut actions = self.actions.borrow_mut();
+            if actions.contains(&action) || actions.len() < metric::MAX_ACTIONS {
+                actions.insert(action.clone());
+                action
+            } else {
+                metric::OTHER_ACTION.to_owned()
+            }
+        };
         self.increment(&format!(
-            "{}.dialect.{dialect}.mode.{mode}",
+            "{}.dialect.{dialect}.action.{action}.mode.{mode}",
             metric::OTHER_CALLS
         ));
     }

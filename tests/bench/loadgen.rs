@@ -278,7 +278,7 @@ async fn connect(target: &Target) -> anyhow::Result<Sender> {
 }
 
 /// One request and its whole answer (the body is read so that the connection can be reused).
-async fn exchange(
+async fn round_trip(
     sender: &mut Sender,
     request: Request<Full<Bytes>>,
 ) -> anyhow::Result<StatusCode> {
@@ -480,15 +480,19 @@ async fn worker(
                 .record(micros(sent.saturating_duration_since(due)));
         }
         let deadline = (sent + timeout).min(clock.hard_end);
-        let status =
-            match tokio::time::timeout_at(deadline, exchange(current, template.request())).await {
-                Ok(Ok(status)) => Some(status),
-                // A broken or timed-out connection is not reused.
-                _ => {
-                    sender = None;
-                    None
-                }
-            };
+        let status = match tokio::time::timeout_at(
+            deadline,
+            round_trip(current, template.request()),
+        )
+        .await
+        {
+            Ok(Ok(status)) => Some(status),
+            // A broken or timed-out connection is not reused.
+            _ => {
+                sender = None;
+                None
+            }
+        };
         let done = Instant::now();
         if let Some(due) = due
             && status.is_some()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -39,14 +40,23 @@ PRESERVE_CASE = {
     }},
 }
 
-# The plugin's counters as Prometheus labels (as in deploy/envoy/envoy.yaml).
-STATS_TAGS = [
-    {"tag_name": "dialect", "regex": r"^wasmcustom\.taskgate_(?:requests|other_calls|shadow)_total(\.dialect\.([^.]+))"},
-    {"tag_name": "code", "regex": r"^wasmcustom\.taskgate_(?:requests|shadow)_total\.dialect\.[^.]+(\.code\.([^.]+))"},
-    {"tag_name": "status",
-     "regex": r"^wasmcustom\.taskgate_requests_total\.dialect\.[^.]+\.code\.[^.]+(\.status\.([^.]+))$"},
-    {"tag_name": "mode", "regex": r"^wasmcustom\.taskgate_other_calls_total\.dialect\.[^.]+(\.mode\.([^.]+))$"},
-]
+def shipped_stats_tags() -> list[dict[str, str]]:
+    """The plugin's counters as Prometheus labels: the `stats_tags` of deploy/envoy/envoy.yaml,
+    read from it (each `- tag_name:` line and the `regex:` line after it), so the suites count
+    under the labels the shipped file gives."""
+    lines = (c.REPO_ROOT / "deploy/envoy/envoy.yaml").read_text().splitlines()
+    tags = []
+    for line, after in zip(lines, lines[1:]):
+        name = re.fullmatch(r"\s*- tag_name: (\w+)", line)
+        regex = re.fullmatch(r"\s*regex: '(.*)'", after)
+        if name and regex:
+            tags.append({"tag_name": name.group(1), "regex": regex.group(1)})
+    if len(tags) < 5:
+        raise RuntimeError(f"deploy/envoy/envoy.yaml: {len(tags)} stats_tags read")
+    return tags
+
+
+STATS_TAGS = shipped_stats_tags()
 
 
 def free_port() -> int:

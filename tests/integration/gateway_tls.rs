@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 use taskgate_filter::Request;
 use taskgate_tests::tls::{
-    HttpsRecorder, Recorded, TestCa, TlsSession, h2_exchange, https_exchange,
+    HttpsRecorder, Recorded, TestCa, TlsSession, h2_round_trip, https_round_trip,
 };
 use taskgate_tests::{AWS_SECRET, AwsCall, AwsDialect, Call, Layout, to_http};
 
@@ -291,7 +291,7 @@ fn the_tls_listener_serves_the_certificate_of_the_sni_name_over_http1_and_h2() {
     // The client verifies the certificate against the name it asked for: each handshake
     // succeeds only if the gateway chose the right chain.
     let aws = AwsCall::new(AwsDialect::States).now().build();
-    let answer = https_exchange(
+    let answer = https_round_trip(
         gw.addr,
         "states.us-east-1.amazonaws.com",
         &ca_pem,
@@ -308,7 +308,7 @@ fn the_tls_listener_serves_the_certificate_of_the_sni_name_over_http1_and_h2() {
     );
 
     let fnf = Call::new(Layout::QueryAndForm).now().build();
-    let answer = https_exchange(
+    let answer = https_round_trip(
         gw.addr,
         "1234567890123456.cn-hangzhou.fnf.aliyuncs.com",
         &ca_pem,
@@ -322,7 +322,7 @@ fn the_tls_listener_serves_the_certificate_of_the_sni_name_over_http1_and_h2() {
         .now()
         .secret("wrong")
         .build();
-    let answer = https_exchange(
+    let answer = https_round_trip(
         gw.addr,
         "1234567890123456.cn-hangzhou.fnf.aliyuncs.com",
         &ca_pem,
@@ -347,7 +347,7 @@ fn the_tls_listener_serves_the_certificate_of_the_sni_name_over_http1_and_h2() {
     let request = request
         .body(Full::new(Bytes::from(aws.body.clone())))
         .expect("request");
-    let (status, body) = h2_exchange(gw.addr, "states.us-east-1.amazonaws.com", &ca_pem, request)
+    let (status, body) = h2_round_trip(gw.addr, "states.us-east-1.amazonaws.com", &ca_pem, request)
         .expect("h2 over TLS");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(gw.sink_lines().len(), 3);
@@ -355,7 +355,7 @@ fn the_tls_listener_serves_the_certificate_of_the_sni_name_over_http1_and_h2() {
     // A client that does not trust the gateway's CA fails its handshake; nothing is answered.
     let stranger = TestCa::new("another CA");
     assert!(
-        https_exchange(
+        https_round_trip(
             gw.addr,
             "states.us-east-1.amazonaws.com",
             &stranger.pem(),
@@ -469,7 +469,7 @@ fn sighup_rereads_the_listener_certificates_without_dropping_open_connections() 
     let mut open = TlsSession::connect(gw.addr, "states.us-east-1.amazonaws.com", &ca.pem())
         .expect("the old chain before the reload");
     assert_eq!(
-        Answer::parse(&open.exchange(&request()).expect("answer")).status,
+        Answer::parse(&open.round_trip(&request()).expect("answer")).status,
         200
     );
 
@@ -489,12 +489,12 @@ fn sighup_rereads_the_listener_certificates_without_dropping_open_connections() 
     let mut fresh = TlsSession::connect(gw.addr, "states.us-east-1.amazonaws.com", &next.pem())
         .expect("the new chain after the reload");
     assert_eq!(
-        Answer::parse(&fresh.exchange(&request()).expect("answer")).status,
+        Answer::parse(&fresh.round_trip(&request()).expect("answer")).status,
         200
     );
     // The connection opened before the reload is still served.
     assert_eq!(
-        Answer::parse(&open.exchange(&request()).expect("answer")).status,
+        Answer::parse(&open.round_trip(&request()).expect("answer")).status,
         200
     );
     // The other chain was re-read too and still serves its name.

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-use taskgate_tests::h2_frames::{Frame, exchange};
+use taskgate_tests::h2_frames::{Frame, round_trip};
 use taskgate_tests::{Call, Layout, expand_runs, read_message, to_http};
 
 /// A request head without its `name:` lines.
@@ -400,7 +400,7 @@ struct Got {
 /// Sends a case on a fresh connection and reads what comes back.
 fn try_case(addr: SocketAddr, case: &HostileCase) -> Got {
     if let Some(frames) = &case.h2 {
-        let heard = exchange(addr, frames, case.rounds, Duration::from_secs(10));
+        let heard = round_trip(addr, frames, case.rounds, Duration::from_secs(10));
         let answer = crate::serve::Answer {
             status: heard.status,
             headers: Vec::new(),

@@ -116,3 +116,74 @@ fn the_envoy_pages_log_line_is_the_shared_record() {
     let written = serde_json::to_string(&record).expect("a record serializes");
     assert_eq!(keys(&line), keys(&written));
 }
+
+/// Three words once meant several things each (`admit`: connection caps, the request phase,
+/// the store's step, the plugin's; `exchange`: a request's passage, wasi:http I/O, a test's
+/// round trip; `respond`: the WIT function, the gateway's last phase, writing a wasi:http
+/// answer). Each now has one meaning, held here: a definition of the word outside its places
+/// is a second meaning creeping back.
+#[test]
+fn admit_exchange_and_respond_each_mean_one_thing() {
+    let meanings: [(&str, &str, &[&str]); 4] = [
+        (
+            "fn admit",
+            "the memory's rate → nonce → task",
+            &[
+                "guest/src/memory.rs",
+                "host/src/store/",
+                "proxy-wasm/src/remember.rs",
+            ],
+        ),
+        (
+            "fn respond",
+            "the WIT `respond`: a failure the host found, in the vendor's words",
+            &["guest/src/component.rs", "host/src/sandbox.rs"],
+        ),
+        (
+            "mod exchange",
+            "one request's passage through a build",
+            &["host/src/serve/mod.rs", "proxy-wasm/src/lib.rs"],
+        ),
+        (
+            "struct Exchange",
+            "one request's passage through a build",
+            &["host/src/serve/exchange.rs", "proxy-wasm/src/exchange.rs"],
+        ),
+    ];
+    let sources = [
+        "host/src",
+        "guest/src",
+        "proxy-wasm/src",
+        "http-filter/src",
+        "keyring-config/src",
+    ];
+    let root = root();
+    let mut found = Vec::new();
+    let mut seen = vec![0; meanings.len()];
+    for dir in sources {
+        for (place, code) in code_lines(dir) {
+            let relative = place
+                .strip_prefix(&format!("{}/", root.display()))
+                .unwrap_or(&place)
+                .to_owned();
+            for (i, (word, meaning, places)) in meanings.iter().enumerate() {
+                let defined = code.contains(&format!("{word}("))
+                    || code.contains(&format!("{word};"))
+                    || code.contains(&format!("{word} {{"));
+                if defined {
+                    seen[i] += 1;
+                    if !places.iter().any(|p| relative.starts_with(p)) {
+                        found.push(format!("{relative}: `{word}` here is not {meaning}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    for ((word, _, _), count) in meanings.iter().zip(seen) {
+        assert!(
+            count > 0,
+            "`{word}` is defined nowhere: the scan reads the wrong files"
+        );
+    }
+}

@@ -270,6 +270,15 @@ class Recorder:
         return self._server.server_address[1]
 
     @property
+    def delay(self) -> float:
+        """Seconds each answer is held back; may be changed between requests."""
+        return self._server.delay
+
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        self._server.delay = seconds
+
+    @property
     def endpoint(self) -> str:
         """`127.0.0.1:<port>` (no scheme)."""
         return f"127.0.0.1:{self.port}"

@@ -1,6 +1,6 @@
 //! `taskgate serve` as the integration tests run it: the gateway with a configuration of the
 //! test's, a misbehaving loopback upstream that records what reaches it, and raw HTTP/1.1
-//! exchanges with either.
+//! round trips with either.
 
 #![expect(
     clippy::expect_used,

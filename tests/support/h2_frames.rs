@@ -177,7 +177,7 @@ pub struct Heard {
 
 /// Connects, sends the preface, an empty SETTINGS and `frames` (the whole list `rounds` times,
 /// each round on streams 2 higher), and listens until the server closes the connection.
-pub fn exchange(addr: SocketAddr, frames: &[Frame], rounds: u32, patience: Duration) -> Heard {
+pub fn round_trip(addr: SocketAddr, frames: &[Frame], rounds: u32, patience: Duration) -> Heard {
     let mut sent = PREFACE.to_vec();
     sent.extend(frame_bytes(4, 0, 0, &[]));
     for round in 0..rounds {

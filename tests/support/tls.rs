@@ -248,7 +248,7 @@ pub fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> 
     Arc::new(config)
 }
 
-/// What a TLS exchange with the gateway gave.
+/// What a TLS round trip with the gateway gave.
 pub struct TlsAnswer {
     /// The ALPN protocol agreed, if any.
     pub alpn: Option<Vec<u8>>,
@@ -259,7 +259,7 @@ pub struct TlsAnswer {
 /// Connects to `addr` with SNI `name`, verifies the server's certificate against `ca_pem` and
 /// `name`, sends `request` (raw HTTP/1.1) and reads until the server closes or 10 s pass. A
 /// handshake failure (a certificate not valid for `name`, say) is the error.
-pub fn https_exchange(
+pub fn https_round_trip(
     addr: SocketAddr,
     name: &str,
     ca_pem: &str,
@@ -309,14 +309,14 @@ impl TlsSession {
     }
 
     /// Sends one raw request and reads one response with a Content-Length body: the raw bytes.
-    pub fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>, String> {
         self.stream.write_all(request).map_err(|e| e.to_string())?;
         crate::read_message(&mut self.stream).ok_or_else(|| "the connection closed".to_owned())
     }
 }
 
 /// Sends one request over HTTP/2 on TLS (ALPN h2) and returns the status and body.
-pub fn h2_exchange(
+pub fn h2_round_trip(
     addr: SocketAddr,
     name: &str,
     ca_pem: &str,

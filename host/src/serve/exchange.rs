@@ -5,11 +5,11 @@
 //! "truncate"`, a failure report refused for over-long free text is cut to length, signed again
 //! and checked again: `repair.rs`) → remember (rate, replay and ledger, `remember.rs`) → resign (a worker key's `sign_as`: signed again with the
 //! gateway's credential, and checked again) → deliver (upstream or sink; the outcome settles
-//! the task or not) → respond.
+//! the task or not) → answer.
 //!
 //! Each phase returns what the next one needs or the [`End`] the request stops with; in
 //! shadow mode (`[serve] mode`, a route's `mode`) the ends of check and remember are logged
-//! and counted (`shadow`) and the request is forwarded anyway. `respond`
+//! and counted (`shadow`) and the request is forwarded anyway. `answer`
 //! is the one place an `End` becomes the caller's answer and the code logged for it; the
 //! exchange's `Drop` is the one place a request is logged and counted, however it ended
 //! (answered, or abandoned by a client that went away).
@@ -90,7 +90,7 @@ struct Learned {
     shadowed: Option<(String, u16)>,
 }
 
-/// How a request ends; `respond` turns it into the caller's answer.
+/// How a request ends; `answer` turns it into the caller's answer.
 pub enum End {
     /// A failure the gateway found itself, answered in the caller's dialect as the component
     /// renders it. `close` ends the connection; `unread` is the rest of a body not read, drained
@@ -207,7 +207,7 @@ impl Exchange {
         };
         async move {
             let end = exchange.phases(body).await;
-            exchange.respond(end)
+            exchange.answer(end)
         }
     }
 
@@ -595,9 +595,9 @@ impl Exchange {
         }
     }
 
-    /// respond: the one place a request's end becomes the caller's answer and the code logged
+    /// answer: the one place a request's end becomes the caller's answer and the code logged
     /// for it (a failure the gateway found itself is rendered by `render`).
-    fn respond(&mut self, end: End) -> Answer {
+    fn answer(&mut self, end: End) -> Answer {
         let (answer, code) = match end {
             End::Failure {
                 failure,

@@ -113,10 +113,6 @@ pub struct Metrics {
     pub store_unavailable: AtomicU64,
 }
 
-/// Distinct actions counted by name; the rest are counted as `other`. The action comes from
-/// the caller: without a cap, a caller could grow the exposition without bound.
-const MAX_ACTIONS: usize = 256;
-
 impl Metrics {
     /// Counts one answered request.
     pub fn count_request(&self, dialect: &'static str, code: &str, status: u16) {
@@ -165,10 +161,10 @@ impl Metrics {
     pub fn count_other_call(&self, dialect: &'static str, action: &str, mode: &'static str) {
         if let Ok(mut map) = self.other_calls.lock() {
             let known = map.contains_key(&(dialect, action.to_owned(), mode));
-            let action = if known || map.len() < MAX_ACTIONS {
+            let action = if known || map.len() < metric::MAX_ACTIONS {
                 action
             } else {
-                "other"
+                metric::OTHER_ACTION
             };
             *map.entry((dialect, action.to_owned(), mode)).or_default() += 1;
         }

@@ -12,8 +12,8 @@
 //! - `listener`: the listening sockets, the workers, accept, TLS handshakes;
 //! - `connection`: one client connection (caps, idle timer, graceful close), with `framing`
 //!   watching HTTP/1 heads for what hyper hides;
-//! - `exchange`: one request as phases over one context (admit → route → read → check →
-//!   remember → deliver → respond), with `head` (what is read from the head), `body` (reading
+//! - `exchange`: one request as phases over one context (screen → route → read → check →
+//!   remember → resign → deliver → answer), with `head` (what is read from the head), `body` (reading
 //!   and draining bodies), `remember` (the store's answers), `routes`/`upstream`/`tls` (where a
 //!   request goes and how) and `sink` (the local callback sink);
 //! - `log` and `metrics`: what a request leaves behind;

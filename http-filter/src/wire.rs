@@ -79,7 +79,7 @@ pub fn read_at_most(
 }
 
 /// Sends `response` (the filter's answer: the vendor's own), with its length.
-pub fn respond(out: ResponseOutparam, response: Response) {
+pub fn answer(out: ResponseOutparam, response: Response) {
     let mut headers = response.headers;
     headers.retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));
     headers.push(("content-length".to_owned(), response.body.len().to_string()));
