@@ -187,3 +187,87 @@ fn admit_exchange_and_respond_each_mean_one_thing() {
         );
     }
 }
+
+/// The quoted words of the first line of `file` that starts with `start` (trimmed), in order.
+fn quoted_on(file: &str, start: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(file)).expect("a binding's source");
+    let line = text
+        .lines()
+        .map(str::trim_start)
+        .find(|line| line.starts_with(start))
+        .unwrap_or_else(|| panic!("{file}: no line starts with {start:?}"));
+    line.split(['"', '\''])
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The bindings spell the enum settings as the configuration file does (the WIT's enum cases
+/// are the same words): every spelling, and the default, are the filter library's `Choice`.
+#[test]
+fn the_bindings_spell_the_enum_settings_as_the_filter_does() {
+    use taskgate_filter::{Choice, OtherCalls, TemporaryCredentials};
+    fn spellings<T: Choice>() -> Vec<String> {
+        T::CHOICES.iter().map(|c| c.spelling().to_owned()).collect()
+    }
+    let cases: [(&str, &str, Vec<String>, String); 2] = [
+        (
+            "OtherCalls",
+            "OTHER_CALLS",
+            spellings::<OtherCalls>(),
+            OtherCalls::default().spelling().to_owned(),
+        ),
+        (
+            "TemporaryCredentials",
+            "TEMPORARY_CREDENTIALS",
+            spellings::<TemporaryCredentials>(),
+            TemporaryCredentials::default().spelling().to_owned(),
+        ),
+    ];
+    let python = "bindings/python/taskgate_filter.py";
+    let node = "bindings/node/index.mjs";
+    let types = "bindings/node/index.d.ts";
+    for (name, constant, all, default) in cases {
+        assert_eq!(
+            quoted_on(python, &format!("{name}: TypeAlias")),
+            all,
+            "{python}: {name}"
+        );
+        assert_eq!(
+            quoted_on(python, &format!("_{constant} = ")),
+            all,
+            "{python}: _{constant}"
+        );
+        assert_eq!(
+            quoted_on(node, &format!("const {constant} = ")),
+            all,
+            "{node}: {constant}"
+        );
+        assert_eq!(
+            quoted_on(types, &format!("export type {name} = ")),
+            all,
+            "{types}: {name}"
+        );
+        let snake = if name == "OtherCalls" {
+            "other_calls"
+        } else {
+            "temporary_credentials"
+        };
+        let camel = if name == "OtherCalls" {
+            "otherCalls"
+        } else {
+            "temporaryCredentials"
+        };
+        assert_eq!(
+            quoted_on(python, &format!("{snake}: {name} = ")),
+            [default.clone()],
+            "{python}: the default of {snake}"
+        );
+        let index = std::fs::read_to_string(root().join(node)).expect("index.mjs");
+        assert!(
+            index.contains(&format!("{camel} = '{default}'")),
+            "{node}: the default of {camel} is not {default:?}"
+        );
+    }
+}
