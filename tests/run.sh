@@ -85,7 +85,7 @@ bash bindings/python/package.sh
 
 step "the component in Node (jco): the shared case corpus"
 bash bindings/node/setup.sh
-(cd bindings/node && node --test test/cases.test.mjs && node example.mjs)
+(cd bindings/node && node --test test/cases.test.mjs test/keyring.test.mjs && node example.mjs)
 
 step "the npm package: taskgate-filter packed, installed into a clean project, the shared case corpus and example"
 bash bindings/node/package.sh

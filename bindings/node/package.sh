@@ -7,9 +7,11 @@
 #   2. `npm pack` into target/npm-dist/, and the tarball's file list checked (what ships, only that)
 #   3. a clean project, target/npm-consumer/, that installs the tarball (plus smol-toml for the
 #      case files, TypeScript and @types/node for a type check, all pinned)
-#   4. there: test/cases.test.mjs (the shared case corpus tests/cases) and example.mjs, copied
-#      in and importing `taskgate-filter` by name (TASKGATE_FILTER_MODULE), which the test
-#      asserts resolves to node_modules/taskgate-filter; and tsc on a file using the typings.
+#   4. there: test/cases.test.mjs (the shared case corpus tests/cases), test/keyring.test.mjs
+#      (the shared keyring vectors tests/fixtures/keyring-vectors.toml, against the keyring.mjs
+#      that ships) and example.mjs, copied in and importing `taskgate-filter` by name
+#      (TASKGATE_FILTER_MODULE), which the tests assert resolves to node_modules/taskgate-filter;
+#      and tsc on a file using the typings.
 # With TASKGATE_FAULTS_COMPONENT set (tests/run.sh sets it) the trap test runs too, on that
 # build transpiled into the clean project (TASKGATE_FAULTS_DIST).
 set -euo pipefail
@@ -81,6 +83,7 @@ fi
 echo "npm package: '$name' resolves to target/npm-consumer/node_modules/$name/index.mjs" >&2
 
 cp "$here/test/cases.test.mjs" "$consumer/test/cases.test.mjs"
+cp "$here/test/keyring.test.mjs" "$consumer/test/keyring.test.mjs"
 cp "$here/example.mjs" "$consumer/example.mjs"
 
 # The trap test needs the fault build transpiled; the copied test has no build.mjs, so it is
@@ -91,10 +94,11 @@ if [[ -n "${TASKGATE_FAULTS_COMPONENT:-}" ]]; then
     faults_env=(TASKGATE_FAULTS_DIST="$consumer/faults-dist")
 fi
 
-echo "npm package: the shared case corpus against the installed package" >&2
+echo "npm package: the shared case corpus and keyring vectors against the installed package" >&2
 (cd "$consumer" && env -u TASKGATE_FAULTS_COMPONENT "${faults_env[@]}" \
     TASKGATE_FILTER_MODULE="$name" TASKGATE_CASES="$root/tests/cases" \
-    node --test test/cases.test.mjs)
+    TASKGATE_KEYRING_VECTORS="$root/tests/fixtures/keyring-vectors.toml" \
+    node --test test/cases.test.mjs test/keyring.test.mjs)
 
 echo "npm package: example.mjs against the installed package" >&2
 verdict="$(cd "$consumer" && TASKGATE_FILTER_MODULE="$name" node example.mjs "$root/examples/report-task-failed.http")"

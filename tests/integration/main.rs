@@ -17,6 +17,7 @@ mod docs;
 mod gateway_tls;
 mod hostile;
 mod interface;
+mod keyring_vectors;
 mod memory;
 mod operations;
 mod repair;

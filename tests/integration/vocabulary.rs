@@ -261,7 +261,7 @@ fn the_bindings_spell_the_enum_settings_as_the_filter_does() {
         };
         assert_eq!(
             quoted_on(python, &format!("{snake}: {name} = ")),
-            [default.clone()],
+            std::slice::from_ref(&default),
             "{python}: the default of {snake}"
         );
         let index = std::fs::read_to_string(root().join(node)).expect("index.mjs");
