@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Builds the Envoy plugin: the filter as a proxy-wasm module for wasm32-wasip1, at
 #   target/proxy-wasm/taskgate.wasm
-# With `--test-clock`, the test build instead (the time of receipt from a request header, for
-# the case corpus; never deploy it), at target/proxy-wasm/taskgate-test-clock.wasm.
+# With `--test-clock`, a test build instead (the time of receipt from a request header, for
+# the case corpus), at target/proxy-wasm/taskgate-test-clock.wasm; with `--test-faults`, one
+# that traps on a marker in the body (what Envoy does with a crashed plugin), at
+# target/proxy-wasm/taskgate-test-faults.wasm. Never deploy either.
 # Prints the module's path.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 features=()
 name=taskgate.wasm
-if [ "${1:-}" = "--test-clock" ]; then
-    features=(--features test-clock)
-    name=taskgate-test-clock.wasm
-fi
+case "${1:-}" in
+    "") ;;
+    --test-clock | --test-faults)
+        feature="${1#--}"
+        features=(--features "$feature")
+        name="taskgate-$feature.wasm"
+        ;;
+    *)
+        echo "usage: $0 [--test-clock | --test-faults]" >&2
+        exit 2
+        ;;
+esac
 rustup target add wasm32-wasip1 >/dev/null
 cargo build --quiet --locked -p taskgate-proxy-wasm "${features[@]}" \
     --profile component --target wasm32-wasip1 --target-dir target/proxy-wasm-build

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -40,23 +39,24 @@ PRESERVE_CASE = {
     }},
 }
 
-def shipped_stats_tags() -> list[dict[str, str]]:
-    """The plugin's counters as Prometheus labels: the `stats_tags` of deploy/envoy/envoy.yaml,
-    read from it (each `- tag_name:` line and the `regex:` line after it), so the suites count
-    under the labels the shipped file gives."""
-    lines = (c.REPO_ROOT / "deploy/envoy/envoy.yaml").read_text().splitlines()
-    tags = []
-    for line, after in zip(lines, lines[1:]):
-        name = re.fullmatch(r"\s*- tag_name: (\w+)", line)
-        regex = re.fullmatch(r"\s*regex: '(.*)'", after)
-        if name and regex:
-            tags.append({"tag_name": name.group(1), "regex": regex.group(1)})
-    if len(tags) < 5:
-        raise RuntimeError(f"deploy/envoy/envoy.yaml: {len(tags)} stats_tags read")
-    return tags
+def shipped() -> dict:
+    """deploy/envoy/envoy.yaml: the parts the suites take from it as it ships (its stats tags,
+    its local replies, the plugin's failure policy), so they test what users deploy."""
+    import yaml
+
+    config = yaml.safe_load((c.REPO_ROOT / "deploy/envoy/envoy.yaml").read_text(encoding="utf-8"))
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    plugin = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.wasm")["typed_config"]["config"]
+    return {
+        "stats_tags": config["stats_config"]["stats_tags"],
+        "local_reply_config": hcm["local_reply_config"],
+        "failure_policy": plugin["failure_policy"],
+        "reload_config": plugin.get("reload_config"),
+    }
 
 
-STATS_TAGS = shipped_stats_tags()
+SHIPPED = shipped()
+STATS_TAGS = SHIPPED["stats_tags"]
 
 
 def free_port() -> int:
@@ -75,7 +75,9 @@ def plugin_settings(*, memory: bool = True, extra: str = "") -> str:
 
 def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: int,
            plugin: Path = PLUGIN, upstream_tls: dict | None = None, with_plugin: bool = True,
-           host_env_keys: list[str] | None = None, upstream_host: str = "127.0.0.1") -> dict:
+           host_env_keys: list[str] | None = None, upstream_host: str = "127.0.0.1",
+           failure_policy: str | None = None, reload_backoff: dict | None = None,
+           domains: list[str] | None = None, route_timeout: str = "30s") -> dict:
     """An Envoy bootstrap: one listener, the plugin (then the buffer filter it needs, then the
     router), one route to one cluster; nothing added to what the client sent."""
     filters = []
@@ -92,7 +94,9 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
                     "vm_config": {"vm_id": "taskgate", "runtime": "envoy.wasm.runtime.v8",
                                   "code": {"local": {"filename": str(plugin)}},
                                   "environment_variables": {"host_env_keys": host_env_keys or []}},
-                    "failure_policy": "FAIL_CLOSED",
+                    "failure_policy": failure_policy or SHIPPED["failure_policy"],
+                    **({"reload_config": {"backoff": reload_backoff}} if reload_backoff
+                       else {"reload_config": SHIPPED["reload_config"]} if SHIPPED["reload_config"] else {}),
                 },
             },
         })
@@ -135,11 +139,12 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
         "server_header_transformation": "PASS_THROUGH",
         "http_protocol_options": PRESERVE_CASE,
         "route_config": {"name": "local", "virtual_hosts": [{
-            "name": "all", "domains": ["*"],
-            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}}],
+            "name": "all", "domains": domains or ["*"],
+            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": route_timeout}}],
             "request_headers_to_remove": ["x-forwarded-proto"],
         }]},
         "http_filters": filters,
+        "local_reply_config": SHIPPED["local_reply_config"],
     }
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},

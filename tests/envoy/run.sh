@@ -7,6 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 TASKGATE_ENVOY_PLUGIN="$(bash proxy-wasm/build.sh)"
 TASKGATE_ENVOY_TEST_PLUGIN="$(bash proxy-wasm/build.sh --test-clock)"
+TASKGATE_ENVOY_FAULTS_PLUGIN="$(bash proxy-wasm/build.sh --test-faults)"
 bash tests/sdk/setup.sh
 # The wasi:http build and its host, for the suite that compares every build's log record.
 TASKGATE_HTTP_COMPONENT="$(bash http-filter/build.sh)"
@@ -14,7 +15,7 @@ TASKGATE_HTTP_COMPONENT="$(bash http-filter/build.sh)"
 TASKGATE_WASMTIME="$(tests/sdk/.venv/bin/python -c \
     'import pathlib, wasmtime_cli; print(pathlib.Path(wasmtime_cli.__file__).with_name("wasmtime"))')"
 chmod +x "$TASKGATE_WASMTIME"
-export TASKGATE_ENVOY_PLUGIN TASKGATE_ENVOY_TEST_PLUGIN TASKGATE_HTTP_COMPONENT TASKGATE_WASMTIME
+export TASKGATE_ENVOY_PLUGIN TASKGATE_ENVOY_TEST_PLUGIN TASKGATE_ENVOY_FAULTS_PLUGIN TASKGATE_HTTP_COMPONENT TASKGATE_WASMTIME
 TASKGATE_ENVOY="$PWD/tests/sdk/.venv/bin/envoy"
 export TASKGATE_ENVOY
 "$TASKGATE_ENVOY" --version

@@ -216,23 +216,23 @@ def test_swf_and_codepipeline_answer_a_settled_task_in_their_own_words(served: e
     assert len(recorder.captures) == 2
 
 
-def test_a_dead_upstream_is_envoys_own_503_and_leaves_the_task_open(tmp_path: Path):
-    # Envoy answers itself (503, text/plain "upstream connect error ..."): the SDKs see a 503
-    # without their error body. The task was never settled, so the next report for it goes on
-    # to the upstream again instead of being answered as settled.
+def test_a_dead_upstream_is_the_services_internal_error_and_leaves_the_task_open(tmp_path: Path):
+    # Envoy answers itself (503 "upstream connect error"), in the service's words through the
+    # shipped local replies: the SDKs get the internal error they know and can retry. The task
+    # was never settled, so the next report for it goes on to the upstream again instead of
+    # being answered as settled.
     with c.refused_port() as port, e.Envoy(tmp_path, settings=e.plugin_settings(), upstream_port=port) as envoy:
         token = new_token()
         for _ in range(2):
             exc = c.expect_sdk_error(lambda: c.send_tea_rpc(envoy.endpoint, token, "Secret.Error", "secret cause"))
-            assert c.sdk_error_code(exc) != "TaskAlreadyCompleted", repr(exc)
-            # tea cannot parse Envoy's text body: "Failed to parse the value as json format".
-            assert "upstream connect error" in str(exc), repr(exc)
+            assert (c.sdk_error_code(exc), c.sdk_error_status(exc)) == ("InternalServerError", 500), repr(exc)
         client, _ = c.aws_client("stepfunctions", envoy.endpoint)
         exc = c.expect_client_error(lambda: client.send_task_failure(taskToken=SFN_TOKEN, error="E"))
-        assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 503, exc.response
+        assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 500, exc.response
+        assert exc.response["Error"]["Code"] == "InternalFailure", exc.response
         verdicts = envoy.wait_verdicts(3)
         output = envoy.output()
-    assert [(v["code"], v["status"]) for v in verdicts] == [("forwarded", 503)] * 3, verdicts
+    assert [v["status"] for v in verdicts] == [500] * 3, verdicts
     for secret in (c.ACCESS_KEY_SECRET, "Secret.Error", "secret cause"):
         assert secret not in output
 
