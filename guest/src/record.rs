@@ -74,6 +74,18 @@ pub const FORWARDED: &str = "forwarded";
 /// The code of a request recorded in the local sink (`taskgate serve` with no upstream).
 pub const RECORDED: &str = "recorded";
 
+/// The values of the header `name` (any case) among `headers`, in their order: what
+/// [`client_request_id`] and [`trace_id`] read, from whatever form a build keeps its headers in.
+pub fn header_values<'a, V: AsRef<[u8]>>(
+    headers: &'a [(String, V)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> {
+    headers
+        .iter()
+        .filter(move |(field, _)| field.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_ref())
+}
+
 /// The longest `X-Request-Id` logged: an id, not a place to store data in our logs.
 const MAX_CLIENT_REQUEST_ID: usize = 128;
 

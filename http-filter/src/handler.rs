@@ -207,12 +207,7 @@ fn log(
     learned: &Learned,
     started: u64,
 ) {
-    let header = |name: &'static str| {
-        fields
-            .iter()
-            .filter(move |(field, _)| field.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
-    };
+    let header = |name| record::header_values(fields, name);
     let (code, status) = match &learned.answered {
         Some((code, status)) => (code.as_str(), *status),
         None => record::CLIENT_CLOSED,

@@ -335,13 +335,7 @@ impl HttpContext for Exchange {
         };
         self.metrics
             .count_request(self.dialect.name(), code, status);
-        let header = |name: &'static str| {
-            request
-                .headers
-                .iter()
-                .filter(move |(field, _)| field.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value.as_bytes())
-        };
+        let header = |name| record::header_values(&request.headers, name);
         let record: LogRecord<'_> = LogRecord {
             request_id: request.request_id.as_deref(),
             // As Envoy passes it on: the client's own (the shipped envoy.yaml has Envoy make

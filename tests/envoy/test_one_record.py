@@ -29,7 +29,7 @@ import envoyproxy as e
 import sdkcommon as c
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "wasi-http"))
-from test_wasi_http import Host, settings_for  # noqa: E402
+from test_wasi_http import Host, log_records, settings_for  # noqa: E402
 
 SFN_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAf-sfn-task-token+/=0123456789"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -129,21 +129,10 @@ def run_calls(endpoint: str, recorder: c.Recorder) -> None:
     recorder.delay = 0.0
 
 
-def records(output: str) -> list[dict]:
-    """The log records in a build's output: JSON objects with the record's first field, however
-    the build's host prefixes its lines."""
-    out = []
-    for line in output.splitlines():
-        start = line.find('{"request_id"')
-        if start >= 0:
-            out.append(json.loads(line[start:]))
-    return out
-
-
 def wait_records(read, count: int, timeout: float = 15.0) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
-        found = records(read())
+        found = log_records(read())
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
