@@ -50,6 +50,7 @@ def shipped() -> dict:
     return {
         "stats_tags": config["stats_config"]["stats_tags"],
         "local_reply_config": hcm["local_reply_config"],
+        "http_protocol_options": hcm["http_protocol_options"],
         "failure_policy": plugin["failure_policy"],
         "reload_config": plugin.get("reload_config"),
     }
@@ -137,7 +138,7 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
         "codec_type": "AUTO",
         "generate_request_id": False,
         "server_header_transformation": "PASS_THROUGH",
-        "http_protocol_options": PRESERVE_CASE,
+        "http_protocol_options": SHIPPED["http_protocol_options"],
         "route_config": {"name": "local", "virtual_hosts": [{
             "name": "all", "domains": domains or ["*"],
             "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": route_timeout}}],

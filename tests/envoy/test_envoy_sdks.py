@@ -17,6 +17,7 @@ Run: tests/envoy/run.sh (builds the plugin, installs Envoy into the SDK venv, ru
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -322,3 +323,32 @@ def test_envoy_in_front_of_taskgate_serve_as_sink_records_each_accepted_report_o
     assert lines[0]["task_token"] == token and lines[0]["error"] == "Secret.Error"
     assert result.request_id == lines[0]["request_id"]
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# connections: a refusal keeps the client's connection, as the services (and taskgate serve) do
+
+
+def test_the_plugins_refusals_keep_the_connection_open(served: e.Envoy):
+    import http.client
+
+    connection = http.client.HTTPConnection(served.endpoint, timeout=10)
+    try:
+        answers = []
+        # A missing parameter (400), then a signature that does not match (403), then the
+        # same missing parameter again: three answers on one connection.
+        now = time.strftime("%Y-%m-%dT%H%%3A%M%%3A%SZ", time.gmtime())
+        signed_wrong = (f"Version=2019-03-15&AccessKeyId={c.ACCESS_KEY_ID}&Signature=x&SignatureMethod=HMAC-SHA1"
+                        f"&SignatureVersion=1.0&SignatureNonce={uuid.uuid4().hex}&Timestamp={now}&Format=json"
+                        f"&TaskToken={new_token()}&Error=E")
+        for query in ("Version=2019-03-15", signed_wrong, "Version=2019-03-15"):
+            connection.request("POST", f"/?Action=ReportTaskFailed&{query}", body=b"",
+                               headers={"content-type": "application/x-www-form-urlencoded"})
+            answer = connection.getresponse()
+            body = json.loads(answer.read())
+            answers.append((answer.status, body["Code"], answer.getheader("connection")))
+            assert connection.sock is not None, f"Envoy closed the connection after {answers[-1]}"
+    finally:
+        connection.close()
+    assert answers == [(400, "MissingRequiredParams", None), (403, "SignatureNotMatch", None),
+                       (400, "MissingRequiredParams", None)], answers
