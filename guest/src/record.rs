@@ -71,6 +71,10 @@ pub const CLIENT_CLOSED: (&str, u16) = ("ClientClosedRequest", 499);
 /// The code of a request let through to the upstream (its status is the upstream's).
 pub const FORWARDED: &str = "forwarded";
 
+/// The code of a request Envoy answered itself (no route, upstream unreachable, ...) when its
+/// answer carries no vendor code (the shipped envoy.yaml's local replies give one).
+pub const ENVOY_ANSWERED: &str = "EnvoyAnswered";
+
 /// The code of a request recorded in the local sink (`taskgate serve` with no upstream).
 pub const RECORDED: &str = "recorded";
 

@@ -59,6 +59,8 @@ pub struct Exchange {
     hold: Option<(String, u64)>,
     /// True while a held report's error answer is buffered to see whether it settles the task.
     reading_answer: bool,
+    /// True while an answer of Envoy's own is buffered to read its vendor code.
+    reading_envoy_answer: bool,
     /// The body is over the limit: it is read and thrown away, then this is the answer.
     refusing: Option<EdgeFailure>,
     /// Bytes of a refused body thrown away so far.
@@ -83,6 +85,7 @@ impl Exchange {
             status: None,
             hold: None,
             reading_answer: false,
+            reading_envoy_answer: false,
             refusing: None,
             drained: 0,
             shadowed: None,
@@ -293,6 +296,19 @@ impl HttpContext for Exchange {
             .flatten()
             .and_then(|status| status.parse::<u16>().ok());
         self.status = status;
+        if !self.answered && !from_upstream() {
+            // Envoy answered itself (no route, an upstream unreachable or late, its circuit
+            // breaker, the VM down): logged and counted as that answer, not as forwarded. The
+            // code is the vendor's that the shipped local replies give it, read from the body.
+            self.code = record::ENVOY_ANSWERED.to_owned();
+            if let Some((task, owner)) = self.hold.take() {
+                remember::release(&Shared, &task, owner, now());
+            }
+            // Never paused: Envoy's own answers cannot be held and let go again (they would
+            // never reach the client). They come as one piece, read as it passes.
+            self.reading_envoy_answer = !end_of_stream;
+            return Action::Continue;
+        }
         if self.answered || self.hold.is_none() {
             return Action::Continue;
         }
@@ -307,6 +323,17 @@ impl HttpContext for Exchange {
     }
 
     fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        if self.reading_envoy_answer {
+            if !end_of_stream {
+                return Action::Continue;
+            }
+            self.reading_envoy_answer = false;
+            let body = buffered(BufferType::HttpResponseBody, size);
+            if let Some(code) = vendor_code(&body) {
+                self.code = code;
+            }
+            return Action::Continue;
+        }
         if !self.reading_answer {
             return Action::Continue;
         }
@@ -395,6 +422,28 @@ fn head() -> Request {
     }
     request.headers = headers;
     request
+}
+
+/// Whether the response came from the upstream (Envoy's `response.code_details` says
+/// `via_upstream`) rather than from Envoy itself.
+fn from_upstream() -> bool {
+    hostcalls::get_property(vec!["response", "code_details"])
+        .ok()
+        .flatten()
+        .is_some_and(|details| details == b"via_upstream")
+}
+
+/// The vendor's code in an error body: AWS's `__type`, Alibaba's `Code`.
+fn vendor_code(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let code = value
+        .get("__type")
+        .or_else(|| value.get("Code"))?
+        .as_str()?;
+    // A label value and a log field: the vendors' codes are letters and digits.
+    code.bytes()
+        .all(|b| b.is_ascii_alphanumeric())
+        .then(|| code.to_owned())
 }
 
 /// The downstream peer's address, as Envoy gives it (`source.address`, `ip:port`).

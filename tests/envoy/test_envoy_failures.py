@@ -104,6 +104,12 @@ def test_an_unreachable_upstream_is_the_services_internal_error(tmp_path: Path, 
     with c.refused_port() as port, e.Envoy(tmp_path, settings=e.plugin_settings(), upstream_port=port) as envoy:
         assert aws_failure(envoy.endpoint) == serve_answers["aws unreachable"]
         assert fnf_failure(envoy.endpoint) == serve_answers["fnf unreachable"]
+        verdicts = envoy.wait_verdicts(2)
+        prometheus = envoy.admin("/stats/prometheus")
+    # Logged and counted as what the caller got, as taskgate serve logs it: not as forwarded.
+    assert [(v["dialect"], v["code"], v["status"]) for v in verdicts] == [
+        ("states", "InternalFailure", 500), ("fnf", "InternalServerError", 500)], verdicts
+    assert 'taskgate_requests_total{dialect="fnf",code="InternalServerError",status="500"} 1' in prometheus
     assert serve_answers["aws unreachable"][::2] == ("InternalFailure", 500)
     assert serve_answers["fnf unreachable"][::2] == ("InternalServerError", 500)
 
@@ -121,6 +127,8 @@ def test_a_host_no_route_serves_is_the_gateways_no_route_answer(tmp_path: Path, 
             domains=["served.example"]) as envoy:
         aws = aws_failure(envoy.endpoint)
         fnf = fnf_failure(envoy.endpoint)
+        verdicts = envoy.wait_verdicts(2)
+    assert [(v["code"], v["status"]) for v in verdicts] == [("ValidationException", 400), ("InvalidArgument", 400)]
     assert recorder.captures == []
     # The same code and status; the message names the host as Envoy has it, with its port
     # (`%REQ(:AUTHORITY)%`: Envoy has no host-only formatter), where serve leaves the port out.

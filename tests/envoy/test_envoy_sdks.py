@@ -233,7 +233,8 @@ def test_a_dead_upstream_is_the_services_internal_error_and_leaves_the_task_open
         assert exc.response["Error"]["Code"] == "InternalFailure", exc.response
         verdicts = envoy.wait_verdicts(3)
         output = envoy.output()
-    assert [v["status"] for v in verdicts] == [500] * 3, verdicts
+    assert [(v["code"], v["status"]) for v in verdicts] == [
+        ("InternalServerError", 500), ("InternalServerError", 500), ("InternalFailure", 500)], verdicts
     for secret in (c.ACCESS_KEY_SECRET, "Secret.Error", "secret cause"):
         assert secret not in output
 
