@@ -31,3 +31,17 @@ npm_install() {
         echo "$want" >"$stamp"
     fi
 }
+
+# deb_install COMMAND PACKAGE...: Debian's PACKAGEs, unless COMMAND is already on PATH (as root,
+# or through sudo without a password; the package lists refreshed only when an install fails).
+deb_install() {
+    local command=$1
+    shift
+    command -v "$command" >/dev/null && return
+    local as_root=()
+    if [ "$(id -u)" != 0 ]; then as_root=(sudo -n); fi
+    echo "installing Debian's $*" >&2
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q "$@" >/dev/null ||
+        { "${as_root[@]}" apt-get update -q >/dev/null &&
+            DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q "$@" >/dev/null; }
+}

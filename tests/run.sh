@@ -22,6 +22,8 @@
 # tests/deps/policy.toml).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=install.sh
+source tests/install.sh
 
 # Each stage with the seconds since the start: the breakdown of the run's time.
 step() { printf '\n==> [%ds] %s\n' "$SECONDS" "$*"; }
@@ -30,14 +32,7 @@ step "toolchain"
 rustup target add wasm32-wasip2 wasm32-wasip1 >/dev/null
 
 step "redis-server (Debian's), which the fleet tests start on loopback ports of their own"
-if ! command -v redis-server >/dev/null; then
-    as_root=()
-    if [ "$(id -u)" != 0 ]; then as_root=(sudo -n); fi
-    export DEBIAN_FRONTEND=noninteractive
-    "${as_root[@]}" apt-get install -y -q redis-server >/dev/null ||
-        { "${as_root[@]}" apt-get update -q >/dev/null &&
-            "${as_root[@]}" apt-get install -y -q redis-server >/dev/null; }
-fi
+deb_install redis-server redis-server
 redis-server --version
 
 step "build (release profile, shared by tests, the CLI and benchmarks)"

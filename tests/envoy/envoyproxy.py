@@ -78,10 +78,24 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
            plugin: Path = PLUGIN, upstream_tls: dict | None = None, with_plugin: bool = True,
            host_env_keys: list[str] | None = None, upstream_host: str = "127.0.0.1",
            failure_policy: str | None = None, reload_backoff: dict | None = None,
-           domains: list[str] | None = None, route_timeout: str = "30s") -> dict:
+           domains: list[str] | None = None, route_timeout: str = "30s",
+           remote_module: tuple[int, str, str] | None = None) -> dict:
     """An Envoy bootstrap: one listener, the plugin (then the buffer filter it needs, then the
     router), one route to one cluster; nothing added to what the client sent."""
     filters = []
+    clusters = []
+    code = {"local": {"filename": str(plugin)}}
+    if remote_module is not None:
+        # `vm_config.code.remote`: Envoy fetches the module over HTTP from a loopback server
+        # (port, path) and loads it only if its SHA-256 is the one given.
+        port, path, sha256 = remote_module
+        code = {"remote": {"http_uri": {"uri": f"http://127.0.0.1:{port}{path}", "cluster": "module_server",
+                                        "timeout": "10s"},
+                           "sha256": sha256}}
+        clusters.append({"name": "module_server", "type": "STATIC", "connect_timeout": "2s",
+                         "load_assignment": {"cluster_name": "module_server", "endpoints": [{"lb_endpoints": [
+                             {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                                           "port_value": port}}}}]}]}})
     if with_plugin:
         filters.append({
             "name": "envoy.filters.http.wasm",
@@ -93,7 +107,7 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
                     "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                       "value": settings},
                     "vm_config": {"vm_id": "taskgate", "runtime": "envoy.wasm.runtime.v8",
-                                  "code": {"local": {"filename": str(plugin)}},
+                                  "code": code,
                                   "environment_variables": {"host_env_keys": host_env_keys or []}},
                     "failure_policy": failure_policy or SHIPPED["failure_policy"],
                     **({"reload_config": {"backoff": reload_backoff}} if reload_backoff
@@ -158,7 +172,7 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
                 "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                                 "typed_config": hcm}]}],
             }],
-            "clusters": [cluster],
+            "clusters": [cluster, *clusters],
         },
     }
 
