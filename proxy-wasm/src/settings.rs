@@ -167,8 +167,16 @@ const MEANINGLESS: &[(&str, &str)] = &[
 ];
 
 impl Settings {
-    /// Parses and validates the plugin's configuration: one line naming the field on error.
+    /// Parses and validates the plugin's configuration, TOML (the configuration file's
+    /// sections) or the same settings as a JSON object: one line naming the field on error.
     pub fn parse(text: &str) -> Result<Settings, ConfigError> {
+        let converted;
+        let text = if text.trim_start().starts_with('{') {
+            converted = json_as_toml(text)?;
+            converted.as_str()
+        } else {
+            text
+        };
         let file = File::parse(text)?;
         // `[store] kind = "none"` is the one store setting with a meaning here: remember nothing.
         let remember = file.store.kind.as_deref() != Some("none");
@@ -183,6 +191,22 @@ impl Settings {
             keyring: file.keyring()?,
         })
     }
+}
+
+/// The settings of a JSON object as TOML text, read from there as the configuration file is.
+/// Istio's `pluginConfig`, Envoy Gateway's `config` and Higress's `defaultConfig` hand a plugin
+/// its configuration as JSON; Envoy's own `configuration` may be either.
+fn json_as_toml(text: &str) -> Result<String, ConfigError> {
+    let table: toml::Table = serde_json::from_str(text).map_err(|error| {
+        ConfigError(format!(
+            "the plugin configuration is not a JSON object of settings: {error}"
+        ))
+    })?;
+    toml::to_string(&table).map_err(|error| {
+        ConfigError(format!(
+            "the plugin configuration cannot be read as settings: {error}"
+        ))
+    })
 }
 
 /// The first setting in `text` that means nothing inside Envoy, as an error saying why
@@ -278,6 +302,32 @@ mod tests {
         );
         assert_eq!(settings.retention_seconds, 7200);
         assert_eq!(settings.keyring.account("AK").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn the_same_settings_as_a_json_object_are_read_alike() {
+        let toml = Settings::parse(
+            "[limits]\nmax_body_bytes = 1000\n[serve]\nother_calls = \"reject\"\n[[access_keys]]\nid = \"AK\"\naccount = \"1\"\nsecret = \"s\"\n",
+        )
+        .unwrap();
+        let json = Settings::parse(
+            r#" {"limits": {"max_body_bytes": 1000}, "serve": {"other_calls": "reject"},
+                "access_keys": [{"id": "AK", "account": "1", "secret": "s"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(format!("{json:?}"), format!("{toml:?}"));
+        assert_eq!(json.limits.max_body_bytes, 1000);
+        assert_eq!(json.other_calls, OtherCalls::Reject);
+        // Refused as the TOML would be, naming the field.
+        assert!(
+            refusal(r#"{"serve": {"listen": "127.0.0.1:1"}}"#)
+                .starts_with("serve.listen means nothing inside Envoy"),
+        );
+        assert!(refusal(r#"{"limits": {"max_body_bytes": 0}}"#).contains("max_body_bytes"));
+        assert!(
+            refusal(r#"{"limits": "#)
+                .starts_with("the plugin configuration is not a JSON object of settings")
+        );
     }
 
     /// The `[serve]` settings the plugin reads and acts on as `taskgate serve` does.

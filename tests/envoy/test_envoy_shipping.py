@@ -183,3 +183,19 @@ def test_a_module_whose_sha256_differs_is_not_loaded_and_nothing_goes_through(tm
     assert "Plugin taskgate failed to load" in output, output[-2000:]
     assert (c.sdk_error_code(exc), c.sdk_error_status(exc)) == ("InternalServerError", 500), repr(exc)
     assert recorder.captures == [], "a request went through a plugin that was not loaded"
+
+
+def test_the_plugin_reads_its_configuration_as_json_too(tmp_path: Path):
+    """Istio's pluginConfig, Envoy Gateway's config and Higress's defaultConfig are JSON objects."""
+    import tomllib
+
+    settings = json.dumps(tomllib.loads(e.plugin_settings()))
+    with c.Recorder(answer="auto") as recorder, e.Envoy(
+            tmp_path, settings=settings, upstream_port=recorder.port) as envoy:
+        result = c.send_tea_rpc(envoy.endpoint, c.make_task_token(str(uuid.uuid4()), 7), "E", "c")
+        exc = c.expect_sdk_error(lambda: c.send_with_secret(
+            c.LAYOUTS[0], c.WRONG_SECRET, envoy.endpoint, c.make_task_token(str(uuid.uuid4()), 7), "E", "c"))
+    assert settings.startswith("{")
+    assert result.event_id == c.EVENT_ID
+    assert c.sdk_error_code(exc) == "SignatureNotMatch"
+    assert len(recorder.captures) == 1
