@@ -237,7 +237,12 @@ impl HttpContext for Exchange {
         let declared = request
             .header("content-length")
             .and_then(|length| length.trim().parse::<u64>().ok());
+        let tunnel = request.method.eq_ignore_ascii_case("CONNECT");
         self.request = Some(request);
+        // A tunnel's bytes would pass unseen: refused as every build refuses it.
+        if tunnel {
+            return self.answer_edge(EdgeFailure::Tunnel);
+        }
         // Refused before a byte of the body is buffered: the body is thrown away as it comes.
         if declared.is_some_and(|length| length > u64::from(self.limit)) {
             self.refusing = Some(EdgeFailure::EntityTooLarge { limit: self.limit });

@@ -51,6 +51,9 @@ def shipped() -> dict:
         "stats_tags": config["stats_config"]["stats_tags"],
         "local_reply_config": hcm["local_reply_config"],
         "http_protocol_options": hcm["http_protocol_options"],
+        # The limits and timeouts taskgate serve enforces.
+        "limits": {key: hcm[key] for key in ("request_headers_timeout", "request_timeout", "max_request_headers_kb",
+                                             "common_http_protocol_options")},
         "failure_policy": plugin["failure_policy"],
         "reload_config": plugin.get("reload_config"),
     }
@@ -79,7 +82,7 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
            host_env_keys: list[str] | None = None, upstream_host: str = "127.0.0.1",
            failure_policy: str | None = None, reload_backoff: dict | None = None,
            domains: list[str] | None = None, route_timeout: str = "30s",
-           remote_module: tuple[int, str, str] | None = None) -> dict:
+           remote_module: tuple[int, str, str] | None = None, limits: dict | None = None) -> dict:
     """An Envoy bootstrap: one listener, the plugin (then the buffer filter it needs, then the
     router), one route to one cluster; nothing added to what the client sent."""
     filters = []
@@ -126,13 +129,13 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
                          "suppress_envoy_headers": True},
     })
     # Far above any test's or benchmark's connections: nothing queued or refused by Envoy itself.
-    limits = {"priority": "DEFAULT", "max_connections": 100000, "max_pending_requests": 100000,
-              "max_requests": 100000}
+    thresholds = {"priority": "DEFAULT", "max_connections": 100000, "max_pending_requests": 100000,
+                  "max_requests": 100000}
     cluster = {
         "name": "upstream",
         "type": "STATIC",
         "connect_timeout": "2s",
-        "circuit_breakers": {"thresholds": [limits]},
+        "circuit_breakers": {"thresholds": [thresholds]},
         "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
             "explicit_http_config": {"http_protocol_options": PRESERVE_CASE},
@@ -160,6 +163,8 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
         }]},
         "http_filters": filters,
         "local_reply_config": SHIPPED["local_reply_config"],
+        # The shipped limits and timeouts, or a test's own (`limits`, same keys).
+        **(limits or SHIPPED["limits"]),
     }
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
