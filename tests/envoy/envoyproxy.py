@@ -82,7 +82,8 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
            host_env_keys: list[str] | None = None, upstream_host: str = "127.0.0.1",
            failure_policy: str | None = None, reload_backoff: dict | None = None,
            domains: list[str] | None = None, route_timeout: str = "30s",
-           remote_module: tuple[int, str, str] | None = None, limits: dict | None = None) -> dict:
+           remote_module: tuple[int, str, str] | None = None, limits: dict | None = None,
+           circuit_breaker: dict | None = None) -> dict:
     """An Envoy bootstrap: one listener, the plugin (then the buffer filter it needs, then the
     router), one route to one cluster; nothing added to what the client sent."""
     filters = []
@@ -128,9 +129,10 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
                          "suppress_envoy_headers": True},
     })
-    # Far above any test's or benchmark's connections: nothing queued or refused by Envoy itself.
-    thresholds = {"priority": "DEFAULT", "max_connections": 100000, "max_pending_requests": 100000,
-                  "max_requests": 100000}
+    # Far above any test's or benchmark's connections: nothing queued or refused by Envoy itself
+    # (unless a test sets its own `circuit_breaker` thresholds).
+    thresholds = circuit_breaker or {"priority": "DEFAULT", "max_connections": 100000,
+                                     "max_pending_requests": 100000, "max_requests": 100000}
     cluster = {
         "name": "upstream",
         "type": "STATIC",

@@ -6,8 +6,9 @@ ships (its failure policy and local replies):
   crashed it is answered 500 in the vendor's format and never reaches the upstream; the crash
   is counted in Envoy's stats;
 - Envoy's own answers (an upstream that cannot be reached or does not answer in time, a host no
-  route serves) reach boto3 and the Alibaba SDKs as the errors `taskgate serve` gives for the
-  same failures: the same code, message and status, where Envoy alone would send plain text.
+  route serves, a full circuit breaker) reach boto3 and the Alibaba SDKs as the errors
+  `taskgate serve` gives for the same failures: the same code, message and status (for the
+  circuit breaker: code and status), where Envoy alone would send plain text.
 
 Run: tests/envoy/run.sh (it builds the fault build and sets TASKGATE_ENVOY_FAULTS_PLUGIN).
 """
@@ -137,3 +138,31 @@ def test_a_host_no_route_serves_is_the_gateways_no_route_answer(tmp_path: Path, 
         host = envoy.endpoint.split(":")[0]
         assert ours[1] == theirs[1].replace(f"'{host}'", f"'{envoy.endpoint}'"), (ours, theirs)
     assert aws[0] == "ValidationException" and fnf[0] == "InvalidArgument"
+
+
+def test_a_full_circuit_breaker_is_the_services_throttling_answer(tmp_path: Path):
+    """One upstream connection and one request waiting for it, an upstream that holds each
+    answer: a third request at once overflows Envoy's circuit breaker (UO)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(endpoint: str, kind: str):
+        try:
+            if kind == "aws":
+                client, _ = c.aws_client("stepfunctions", endpoint)
+                client.send_task_heartbeat(taskToken=unique(SFN_TOKEN))
+            else:
+                c.send_tea_rpc(endpoint, new_token(), "E", "c")
+            return None
+        except Exception as exc:  # noqa: BLE001 (the SDKs' error classes differ)
+            if kind == "aws":
+                return exc.response["Error"]["Code"], exc.response["ResponseMetadata"]["HTTPStatusCode"]
+            return c.sdk_error_code(exc), c.sdk_error_status(exc)
+
+    breaker = {"priority": "DEFAULT", "max_connections": 1, "max_pending_requests": 1, "max_requests": 1}
+    with c.Recorder(answer="auto", delay=1.5) as slow, e.Envoy(
+            tmp_path, settings=e.plugin_settings(), upstream_port=slow.port, circuit_breaker=breaker) as envoy:
+        for kind, expected in (("aws", ("ThrottlingException", 400)), ("fnf", ("ResourceThrottled", 429))):
+            with ThreadPoolExecutor(4) as pool:
+                results = list(pool.map(lambda _: attempt(envoy.endpoint, kind), range(4)))
+            refused = [result for result in results if result is not None]
+            assert refused and all(result == expected for result in refused), (kind, results)
