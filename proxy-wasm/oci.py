@@ -7,9 +7,9 @@ writes two OCI image layouts (a directory each: `oci-layout`, `index.json`, `blo
 tagged VERSION, which `skopeo copy oci:OUT/wasm:VERSION docker://REGISTRY/taskgate:VERSION`
 pushes as they are:
 
-- OUT/wasm: the Wasm artifact variant: a `application/vnd.module.wasm.config.v1+json` config
-  (runtime `envoy_proxy`, the plugin's root id) and one `application/vnd.module.wasm.content.layer.v1+wasm`
-  layer, the module's bytes;
+- OUT/wasm: the Wasm artifact variant: an `application/vnd.module.wasm.config.v1+json` runtime
+  config (runtime `envoy_proxy`, the plugin's root id), as the manifest's config and its first
+  layer, then one `application/vnd.module.wasm.content.layer.v1+wasm` layer, the module's bytes;
 - OUT/compat: the "compat" variant, for registries and tools that know only container images:
   one `application/vnd.oci.image.layer.v1.tar+gzip` layer holding `plugin.wasm`, and the
   manifest annotation `module.wasm.image/variant: compat`;
@@ -88,7 +88,10 @@ def wasm_variant(out: Path, module: bytes, version: str, sha256: str) -> str:
         {"type": "envoy_proxy", "abiVersions": [ABI_VERSION], "config": {"root_ids": [ROOT_ID]}}),
         **{"org.opencontainers.image.title": "runtime-config.json"})
     layer = layout.blob(WASM_LAYER, module, **{"org.opencontainers.image.title": "plugin.wasm"})
-    return layout.tag({"schemaVersion": 2, "mediaType": MANIFEST, "config": config, "layers": [layer],
+    # Two layers, the runtime config then the module, as the specification lays them out and
+    # as Istio's fetcher (which Envoy Gateway and Higress share) requires; the config is also
+    # the manifest's config, whose media type tells the fetcher this variant.
+    return layout.tag({"schemaVersion": 2, "mediaType": MANIFEST, "config": config, "layers": [config, layer],
                        "annotations": annotations(version, sha256)}, version)
 
 

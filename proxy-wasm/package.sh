@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Packs the Envoy plugin the ways users ship plugins (docs/envoy.md, "Shipping the plugin"):
 # builds it (proxy-wasm/build.sh), then writes, under target/proxy-wasm/oci/,
-#   wasm/               an OCI image layout: the Wasm artifact variant (Istio, Envoy Gateway, Higress)
-#   compat/             an OCI image layout: the "compat" variant (one layer holding plugin.wasm)
+#   wasm/               an OCI image layout: the Wasm artifact variant (runtime config, module)
+#   compat/             an OCI image layout: the "compat" variant (one layer holding plugin.wasm);
+#                       Istio, Envoy Gateway and Higress pull either
 #   taskgate.wasm.sha256  the module's SHA-256, for Envoy's own vm_config.code.remote
 # both images tagged with the workspace's version (proxy-wasm/oci.py says what is in them).
 #

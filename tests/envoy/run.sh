@@ -25,5 +25,6 @@ export TASKGATE_ENVOY_PLUGIN TASKGATE_ENVOY_TEST_PLUGIN TASKGATE_ENVOY_FAULTS_PL
 TASKGATE_ENVOY="$PWD/tests/sdk/.venv/bin/envoy"
 export TASKGATE_ENVOY
 "$TASKGATE_ENVOY" --version
+tests/sdk/.venv/bin/python -m pytest tests/deploy -q -p no:cacheprovider
 tests/sdk/.venv/bin/python -m pytest tests/envoy -q "$@"
 PYTHON="$PWD/tests/sdk/.venv/bin/python" node --test tests/envoy/node_sdks.test.mjs

@@ -106,14 +106,17 @@ def test_the_image_goes_through_a_registry_and_comes_back_byte_identical(variant
     assert remote == manifest
     module = MODULE.read_bytes()
     assert manifest["annotations"]["dev.taskgate.module.sha256"] == hashlib.sha256(module).hexdigest()
-    [layer] = manifest["layers"]
     if variant == "wasm":
+        # The runtime config (as the manifest's config and the first layer), then the module.
         assert manifest["config"]["mediaType"] == "application/vnd.module.wasm.config.v1+json"
         config = json.loads(blob(pulled, manifest["config"]["digest"]))
         assert config == {"type": "envoy_proxy", "abiVersions": ["0.2.1"], "config": {"root_ids": ["taskgate"]}}
+        first, layer = manifest["layers"]
+        assert first == manifest["config"]
         assert layer["mediaType"] == "application/vnd.module.wasm.content.layer.v1+wasm"
         assert blob(pulled, layer["digest"]) == module
     else:
+        [layer] = manifest["layers"]
         assert manifest["annotations"]["module.wasm.image/variant"] == "compat"
         assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(pulled, layer["digest"])))) as tar:
