@@ -4,7 +4,9 @@
 # With `--test-clock`, a test build instead (the time of receipt from a request header, for
 # the case corpus), at target/proxy-wasm/taskgate-test-clock.wasm; with `--test-faults`, one
 # that traps on a marker in the body (what Envoy does with a crashed plugin), at
-# target/proxy-wasm/taskgate-test-faults.wasm. Never deploy either.
+# target/proxy-wasm/taskgate-test-faults.wasm; with `--bench-plumbing`, one that checks nothing
+# (what Envoy's wasm plumbing costs, for tests/bench/envoy_account.sh), at
+# target/proxy-wasm/taskgate-bench-plumbing.wasm. Never deploy any of them.
 # Prints the module's path.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,13 +15,13 @@ features=()
 name=taskgate.wasm
 case "${1:-}" in
     "") ;;
-    --test-clock | --test-faults)
+    --test-clock | --test-faults | --bench-plumbing)
         feature="${1#--}"
         features=(--features "$feature")
         name="taskgate-$feature.wasm"
         ;;
     *)
-        echo "usage: $0 [--test-clock | --test-faults]" >&2
+        echo "usage: $0 [--test-clock | --test-faults | --bench-plumbing]" >&2
         exit 2
         ;;
 esac

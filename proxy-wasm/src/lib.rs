@@ -35,3 +35,5 @@ mod exchange;
 mod metrics;
 #[cfg(target_arch = "wasm32")]
 mod plugin;
+#[cfg(target_arch = "wasm32")]
+mod plumbing;

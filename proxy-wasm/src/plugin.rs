@@ -75,6 +75,9 @@ impl RootContext for Plugin {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let settings = Rc::clone(self.settings.as_ref()?);
+        if cfg!(feature = "bench-plumbing") {
+            return Some(Box::new(crate::plumbing::Plumbing));
+        }
         Some(Box::new(Exchange::new(settings, Rc::clone(&self.metrics))))
     }
 

@@ -83,7 +83,7 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
            failure_policy: str | None = None, reload_backoff: dict | None = None,
            domains: list[str] | None = None, route_timeout: str = "30s",
            remote_module: tuple[int, str, str] | None = None, limits: dict | None = None,
-           circuit_breaker: dict | None = None) -> dict:
+           circuit_breaker: dict | None = None, with_buffer: bool | None = None) -> dict:
     """An Envoy bootstrap: one listener, the plugin (then the buffer filter it needs, then the
     router), one route to one cluster; nothing added to what the client sent."""
     filters = []
@@ -119,6 +119,8 @@ def config(*, settings: str, upstream_port: int, listen_port: int, admin_port: i
                 },
             },
         })
+    # The buffer filter goes with the plugin (it must follow it), or alone (`with_buffer`).
+    if with_plugin if with_buffer is None else with_buffer:
         filters.append({
             "name": "envoy.filters.http.buffer",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
@@ -275,7 +277,8 @@ def main() -> None:
     and runs until its standard input closes.
 
     `python envoyproxy.py config --upstream HOST:PORT --port P --admin-port A (--plugin WASM
-    --settings TOML | --no-plugin)`: prints the bootstrap alone (tests/bench/envoy.sh)."""
+    --settings TOML | --no-plugin | --buffer-only)`: prints the bootstrap alone (tests/bench/envoy.sh,
+    tests/bench/envoy_account.sh)."""
     import argparse
     import tempfile
 
@@ -287,12 +290,16 @@ def main() -> None:
         parser.add_argument("--plugin", type=Path, default=PLUGIN)
         parser.add_argument("--settings", type=Path)
         parser.add_argument("--no-plugin", action="store_true")
+        parser.add_argument("--buffer-only", action="store_true", help="the buffer filter, no plugin")
         args = parser.parse_args(sys.argv[2:])
+        if args.buffer_only:
+            args.no_plugin = True
         host, port = args.upstream.rsplit(":", 1)
         settings = "" if args.no_plugin else args.settings.read_text(encoding="utf-8")
         print(json.dumps(config(settings=settings, upstream_port=int(port), upstream_host=host,
                                 listen_port=args.port, admin_port=args.admin_port, plugin=args.plugin,
-                                with_plugin=not args.no_plugin), indent=1))
+                                with_plugin=not args.no_plugin, with_buffer=True if args.buffer_only else None),
+                         indent=1))
         return
     upstream_port = int(sys.argv[1])
     with tempfile.TemporaryDirectory() as workdir, Envoy(
