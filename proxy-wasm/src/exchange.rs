@@ -301,7 +301,9 @@ impl HttpContext for Exchange {
             .flatten()
             .and_then(|status| status.parse::<u16>().ok());
         self.status = status;
-        if !self.answered && !from_upstream() {
+        // Envoy's own answers are all errors (the shipped local replies give each a 4xx or
+        // 5xx): a success needs no second look, and no host call.
+        if !self.answered && status.is_some_and(|status| status >= 400) && !from_upstream() {
             // Envoy answered itself (no route, an upstream unreachable or late, its circuit
             // breaker, the VM down): logged and counted as that answer, not as forwarded. The
             // code is the vendor's that the shipped local replies give it, read from the body.

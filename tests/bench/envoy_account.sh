@@ -16,7 +16,9 @@
 #   tests/bench/envoy_account.sh                  # ROUNDS=3 DURATION=5
 #
 # Settings: ROUNDS, DURATION, WARMUP (1), CONNECTIONS (32), FREQ (perf samples per second, 999),
-# ENVOY (default: the SDK venv's, tests/sdk/setup.sh).
+# ENVOY (default: the SDK venv's, tests/sdk/setup.sh), BASELINE (another build of the plugin,
+# e.g. the one before a change: run as scenario (o), like (p), interleaved with the others).
+BASELINE=${BASELINE:-}
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -84,8 +86,13 @@ start b warning --buffer-only
 start w warning --plugin "$plumbing" --settings "$work/plugin.toml"
 start q warning --plugin "$plugin" --settings "$work/plugin.toml"
 start p info --plugin "$plugin" --settings "$work/plugin.toml"
+names=(e b w q p)
+if [ -n "$BASELINE" ]; then
+    start o info --plugin "$BASELINE" --settings "$work/plugin.toml"
+    names+=(o)
+fi
 sleep 3
-for name in e b w q p; do
+for name in "${names[@]}"; do
     pid=${name}_pid
     printf '%s idle VmRSS %s KiB\n' "$name" "$(rss_kib "${!pid}" VmRSS)" >>"$work/rss.txt"
 done
@@ -110,7 +117,7 @@ print(sys.argv[2], r["answers_total"], int(r["throughput_rps"]), sys.argv[3])' \
 
 for round in $(seq "$ROUNDS"); do
     step "round $round of $ROUNDS"
-    for name in e b w q p; do run "$name"; done
+    for name in "${names[@]}"; do run "$name"; done
 done
 
 # profile NAME: where Envoy's CPU goes under the same load, by the code's home.
@@ -145,10 +152,10 @@ cpu = {name: statistics.median(t / tck * 1e6 / a for a, _, t in r) for name, r i
 rps = {name: statistics.median(x for _, x, _ in r) for name, r in runs.items()}
 rss = {l.split()[0]: int(l.split()[3]) for l in (work / "rss.txt").read_text().splitlines()}
 label = {"e": "(e) Envoy, router only", "b": "(b) + buffer filter", "w": "(w) + plugin's plumbing build",
-         "q": "(q) + plugin, no log line", "p": "(p) + plugin as shipped"}
+         "q": "(q) + plugin, no log line", "p": "(p) + plugin as shipped", "o": "(o) + BASELINE plugin"}
 print("| scenario | req/s | vs (e) | Envoy CPU µs/req | idle RSS |")
 print("|---|---|---|---|---|")
-for name in "ebwqp":
+for name in [n for n in "ebwqpo" if n in runs]:
     print(f"| {label[name]} | {rps[name]:,.0f} | {rps[name] / rps['e']:.2f} | {cpu[name]:.1f} | "
           f"{rss[name] / 1024:.1f} MiB |")
 print()
@@ -157,6 +164,9 @@ print(f"The plugin costs Envoy {cpu['p'] - cpu['e']:.1f} µs of CPU per request 
       f"{cpu['q'] - cpu['w']:.1f}, its log line {cpu['p'] - cpu['q']:.1f}; its RSS "
       f"{(rss['p'] - rss['e']) / 1024:.1f} MiB (p - e), {(rss['w'] - rss['b']) / 1024:.1f} MiB of it with "
       f"the plumbing build.")
+if "o" in runs:
+    print(f"Against the BASELINE build: {cpu['p'] - cpu['o']:+.1f} µs of Envoy CPU per request, "
+          f"{rps['p'] / rps['o']:.2f} x its req/s.")
 print()
 
 def homes(name):
