@@ -178,8 +178,8 @@ def homes(name):
         dso = m.group(2).strip()
         home = ("Envoy's binary" if dso == "envoy" else
                 "kernel" if "kernel" in dso else
-                "code V8 generated (the plugin's wasm, V8's stubs)" if dso in ("[unknown]", "[anon]", "[JIT]")
-                or dso.startswith("//anon") or dso.startswith("[anon") or dso.startswith("perf-") else
+                "code V8 generated (the plugin's wasm, V8's stubs)" if dso in ("[unknown]", "[anon]")
+                or dso.startswith(("[JIT]", "//anon", "[anon", "perf-")) else
                 "C and C++ libraries" if re.search(r"lib(c|m|stdc\+\+|gcc_s|pthread)", dso) else dso)
         shares[home] = shares.get(home, 0.0) + float(m.group(1))
     return shares
