@@ -406,6 +406,19 @@ def test_both_image_variants_are_read_by_the_fetchers(variant: str):
 # the plugin's configuration
 
 
+def field_problems(at: str, fields: dict, kinds: dict) -> list[str]:
+    """What is wrong with one table's fields: a field the plugin does not read, or a value it
+    would refuse."""
+    problems = []
+    for field, value in fields.items():
+        kind = kinds.get(field)
+        problem = (f"{at}.{field}: not read by the plugin" if kind is None
+                   else value_problem(f"{at}.{field}", kind, value))
+        if problem:
+            problems.append(problem)
+    return problems
+
+
 def configuration_problems(config) -> list[str]:
     """What the plugin would refuse, or what means nothing inside Envoy, in `config`; and
     inline secrets, which a manifest must not carry."""
@@ -435,12 +448,7 @@ def configuration_problems(config) -> list[str]:
             if not isinstance(body, dict):
                 problems.append(f"{section}: not an object")
                 continue
-            for field, value in body.items():
-                kind = PLUGIN_TABLES[section].get(field)
-                problem = (f"{section}.{field}: not read by the plugin" if kind is None
-                           else value_problem(f"{section}.{field}", kind, value))
-                if problem:
-                    problems.append(problem)
+            problems += field_problems(section, body, PLUGIN_TABLES[section])
         else:
             if not isinstance(body, list):
                 problems.append(f"{section}: not a list")
@@ -450,12 +458,7 @@ def configuration_problems(config) -> list[str]:
                 if not isinstance(entry, dict):
                     problems.append(f"{at}: not an object")
                     continue
-                for field, value in entry.items():
-                    kind = PLUGIN_LISTS[section].get(field)
-                    problem = (f"{at}.{field}: not read by the plugin" if kind is None
-                               else value_problem(f"{at}.{field}", kind, value))
-                    if problem:
-                        problems.append(problem)
+                problems += field_problems(at, entry, PLUGIN_LISTS[section])
                 for field in set(PLUGIN_LISTS[section]) - {"secret", "secret_env"}:
                     if field not in entry:
                         problems.append(f"{at}.{field}: missing")
