@@ -406,19 +406,6 @@ def test_both_image_variants_are_read_by_the_fetchers(variant: str):
 # the plugin's configuration
 
 
-def field_problems(at: str, fields: dict, kinds: dict) -> list[str]:
-    """What is wrong with one table's fields: a field the plugin does not read, or a value it
-    would refuse."""
-    problems = []
-    for field, value in fields.items():
-        kind = kinds.get(field)
-        problem = (f"{at}.{field}: not read by the plugin" if kind is None
-                   else value_problem(f"{at}.{field}", kind, value))
-        if problem:
-            problems.append(problem)
-    return problems
-
-
 def configuration_problems(config) -> list[str]:
     """What the plugin would refuse, or what means nothing inside Envoy, in `config`; and
     inline secrets, which a manifest must not carry."""
@@ -440,6 +427,18 @@ def configuration_problems(config) -> list[str]:
         elif value not in kind:
             return f"{at} = {value!r}: one of {sorted(kind)}"
         return None
+
+    def field_problems(at: str, fields: dict, kinds: dict) -> list[str]:
+        """What is wrong with one table's fields: a field the plugin does not read, or a value it
+        would refuse."""
+        problems = []
+        for field, value in fields.items():
+            kind = kinds.get(field)
+            problem = (f"{at}.{field}: not read by the plugin" if kind is None
+                       else value_problem(f"{at}.{field}", kind, value))
+            if problem:
+                problems.append(problem)
+        return problems
 
     for section, body in config.items():
         if section not in PLUGIN_SECTIONS:
