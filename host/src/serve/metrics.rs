@@ -1,10 +1,11 @@
-//! Prometheus metrics for the gateway, rendered by hand in the text exposition format: a few
-//! counters and histograms do not need a metrics framework.
+//! Prometheus metrics for the gateway, in the text exposition format: labelled counters
+//! counted per thread (`counters.rs`), histograms and scalars in shared atomics, all rendered
+//! here. A few counters and histograms do not need a metrics framework.
 
-use std::collections::BTreeMap;
+use super::counters::{Cap, Counter, Render};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskgate_filter::record::metric;
 
@@ -13,21 +14,6 @@ const BUCKETS: [f64; 16] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 10.0,
 ];
-
-/// A labelled counter's rows, `(labels, count)`, from its map (nothing if the lock is poisoned).
-fn rows<K>(map: &Mutex<BTreeMap<K, u64>>, labels: impl Fn(&K) -> String) -> Vec<(String, u64)> {
-    map.lock()
-        .map(|map| map.iter().map(|(key, n)| (labels(key), *n)).collect())
-        .unwrap_or_default()
-}
-
-/// Writes one labelled counter in the text exposition format.
-fn counter(out: &mut String, name: &str, help: &str, rows: Vec<(String, u64)>) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-    for (labels, n) in rows {
-        let _ = writeln!(out, "{name}{{{labels}}} {n}");
-    }
-}
 
 /// A latency histogram with fixed buckets.
 #[derive(Default)]
@@ -64,10 +50,9 @@ impl Histogram {
 }
 
 /// Everything `/metrics` reports.
-#[derive(Default)]
 pub struct Metrics {
     /// Answered requests by (dialect, code, status).
-    requests: Mutex<BTreeMap<(&'static str, String, u16), u64>>,
+    requests: Counter<3>,
     /// Time inside the filter component per request.
     pub component_seconds: Histogram,
     /// Time waiting for the upstream per forwarded request.
@@ -76,26 +61,26 @@ pub struct Metrics {
     pub request_seconds: Histogram,
     /// Requests forwarded in shadow mode that enforce mode would have answered, by (dialect,
     /// the code it would have answered with).
-    shadow: Mutex<BTreeMap<(&'static str, String), u64>>,
+    shadow: Counter<2>,
     /// Requests accepted with their MAC left to the service (temporary credentials), by
     /// dialect.
-    left_to_service: Mutex<BTreeMap<&'static str, u64>>,
+    left_to_service: Counter<1>,
     /// Requests re-signed with a `[[credentials]]` entry, by (dialect, credential).
-    resigned: Mutex<BTreeMap<(&'static str, String), u64>>,
+    resigned: Counter<2>,
     /// Requests that could not be re-signed, by (dialect, stage: `sign` or `recheck`).
-    resign_failures: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    resign_failures: Counter<2>,
     /// Free-text fields cut to length by repair mode, by (dialect, field).
-    repaired: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    repaired: Counter<2>,
     /// Upstream failures by kind (connect, timeout, protocol).
-    upstream_errors: Mutex<BTreeMap<&'static str, u64>>,
+    upstream_errors: Counter<1>,
     /// Checks the component could not finish (trap, deadline, memory cap).
     pub component_failures: AtomicU64,
     /// Requests being handled now.
     pub in_flight: AtomicI64,
     /// Calls passed on without a report, by (dialect, action, other_calls mode).
-    other_calls: Mutex<BTreeMap<(&'static str, String, &'static str), u64>>,
+    other_calls: Counter<3>,
     /// Connections closed at accept, by the cap they met.
-    refused_connections: Mutex<BTreeMap<&'static str, u64>>,
+    refused_connections: Counter<1>,
     /// Log lines dropped because the log writer fell behind (stderr stalled).
     pub log_lines_dropped: Arc<AtomicU64>,
     /// TLS handshakes on the listener that failed or timed out.
@@ -107,184 +92,158 @@ pub struct Metrics {
     /// Time per store operation.
     pub store_seconds: Histogram,
     /// Store operations that failed (unreachable, timed out), by operation.
-    store_errors: Mutex<BTreeMap<&'static str, u64>>,
+    store_errors: Counter<1>,
     /// Requests that went on without the store's memory because it could not answer
     /// (`unavailable = "forward"`).
     pub store_unavailable: AtomicU64,
 }
 
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            requests: Counter::new(
+                metric::REQUESTS,
+                "Requests answered, by dialect, vendor code and HTTP status.",
+                ["dialect", "code", "status"],
+            ),
+            component_seconds: Histogram::default(),
+            upstream_seconds: Histogram::default(),
+            request_seconds: Histogram::default(),
+            shadow: Counter::new(
+                metric::SHADOW,
+                "Requests forwarded in shadow mode that enforce mode would have answered, by dialect and the vendor code it would have answered with.",
+                ["dialect", "code"],
+            ),
+            left_to_service: Counter::new(
+                metric::SIGNATURE_LEFT_TO_SERVICE,
+                "Requests signed with temporary credentials the edge cannot verify, checked in every other way and let through for the service to verify their signature (temporary_credentials = forward), by dialect.",
+                ["dialect"],
+            ),
+            resigned: Counter::new(
+                metric::RESIGNED,
+                "Requests re-signed with a [[credentials]] entry before they were forwarded (the caller's access key's sign_as), by dialect and credential.",
+                ["dialect", "credential"],
+            ),
+            resign_failures: Counter::new(
+                metric::RESIGN_FAILURES,
+                "Requests answered 500 because they could not be re-signed (stage sign: the credential cannot be had) or the re-signed request did not pass the filter again (stage recheck), by dialect.",
+                ["dialect", "stage"],
+            ),
+            repaired: Counter::new(
+                metric::REPAIRED,
+                "Free-text fields of failure reports cut to the service's limit and forwarded re-signed (repair = truncate), by dialect and field.",
+                ["dialect", "field"],
+            ),
+            upstream_errors: Counter::new(
+                "taskgate_upstream_errors_total",
+                "Upstream failures, by kind.",
+                ["kind"],
+            ),
+            component_failures: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
+            // The action comes from the caller: at most MAX_ACTIONS counted by name.
+            other_calls: Counter::new(
+                metric::OTHER_CALLS,
+                "Calls passed on without a report (other_calls), by dialect, action and mode.",
+                ["dialect", "action", "mode"],
+            )
+            .capped(Cap {
+                sets: metric::MAX_ACTIONS,
+                label: 1,
+                instead: metric::OTHER_ACTION,
+            }),
+            refused_connections: Counter::new(
+                "taskgate_connections_refused_total",
+                "Client connections closed at accept, by the cap they met.",
+                ["reason"],
+            ),
+            log_lines_dropped: Arc::default(),
+            tls_handshake_failures: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
+            failed_reloads: AtomicU64::new(0),
+            store_seconds: Histogram::default(),
+            store_errors: Counter::new(
+                "taskgate_store_errors_total",
+                "Store operations that failed (unreachable, timed out), by operation.",
+                ["op"],
+            ),
+            store_unavailable: AtomicU64::new(0),
+        }
+    }
+}
+
 impl Metrics {
     /// Counts one answered request.
     pub fn count_request(&self, dialect: &'static str, code: &str, status: u16) {
-        if let Ok(mut map) = self.requests.lock() {
-            *map.entry((dialect, code.to_owned(), status)).or_default() += 1;
-        }
+        let mut digits = itoa::Buffer::new();
+        self.requests.inc([dialect, code, digits.format(status)]);
     }
 
     /// Counts one request shadow mode forwarded that enforce mode would have answered `code`.
     pub fn count_shadow(&self, dialect: &'static str, code: &str) {
-        if let Ok(mut map) = self.shadow.lock() {
-            *map.entry((dialect, code.to_owned())).or_default() += 1;
-        }
+        self.shadow.inc([dialect, code]);
     }
 
     /// Counts one request the filter accepted with its MAC left to the service.
     pub fn count_left_to_service(&self, dialect: &'static str) {
-        if let Ok(mut map) = self.left_to_service.lock() {
-            *map.entry(dialect).or_default() += 1;
-        }
+        self.left_to_service.inc([dialect]);
     }
 
     /// Counts one request re-signed with `credential` (a configured name: the label is bounded).
     pub fn count_resigned(&self, dialect: &'static str, credential: &str) {
-        if let Ok(mut map) = self.resigned.lock() {
-            *map.entry((dialect, credential.to_owned())).or_default() += 1;
-        }
+        self.resigned.inc([dialect, credential]);
     }
 
     /// Counts one request that could not be re-signed, at `stage`.
     pub fn count_resign_failure(&self, dialect: &'static str, stage: &'static str) {
-        if let Ok(mut map) = self.resign_failures.lock() {
-            *map.entry((dialect, stage)).or_default() += 1;
-        }
+        self.resign_failures.inc([dialect, stage]);
     }
 
     /// Counts one free-text field repair mode cut to length (`field` is the filter's own
     /// name for it: the label is bounded).
     pub fn count_repaired(&self, dialect: &'static str, field: &'static str) {
-        if let Ok(mut map) = self.repaired.lock() {
-            *map.entry((dialect, field)).or_default() += 1;
-        }
+        self.repaired.inc([dialect, field]);
     }
 
     /// Counts one call passed on under `other_calls`.
     pub fn count_other_call(&self, dialect: &'static str, action: &str, mode: &'static str) {
-        if let Ok(mut map) = self.other_calls.lock() {
-            let known = map.contains_key(&(dialect, action.to_owned(), mode));
-            let action = if known || map.len() < metric::MAX_ACTIONS {
-                action
-            } else {
-                metric::OTHER_ACTION
-            };
-            *map.entry((dialect, action.to_owned(), mode)).or_default() += 1;
-        }
+        self.other_calls.inc([dialect, action, mode]);
     }
 
     /// Counts one connection closed at accept.
     pub fn count_refused_connection(&self, reason: &'static str) {
-        if let Ok(mut map) = self.refused_connections.lock() {
-            *map.entry(reason).or_default() += 1;
-        }
+        self.refused_connections.inc([reason]);
     }
 
     /// Counts one store operation that failed.
     pub fn count_store_error(&self, op: &'static str) {
-        if let Ok(mut map) = self.store_errors.lock() {
-            *map.entry(op).or_default() += 1;
-        }
+        self.store_errors.inc([op]);
     }
 
     /// Counts one upstream failure.
     pub fn count_upstream_error(&self, kind: &'static str) {
-        if let Ok(mut map) = self.upstream_errors.lock() {
-            *map.entry(kind).or_default() += 1;
-        }
+        self.upstream_errors.inc([kind]);
     }
 
     /// The text exposition of every metric; `open_connections` is the gauge of client
     /// connections open now.
     pub fn render(&self, open_connections: usize) -> String {
         let mut out = String::with_capacity(4096);
-        let requests = rows(&self.requests, |(dialect, code, status)| {
-            format!("dialect=\"{dialect}\",code=\"{code}\",status=\"{status}\"")
-        });
-        counter(
-            &mut out,
-            metric::REQUESTS,
-            "Requests answered, by dialect, vendor code and HTTP status.",
-            requests,
-        );
-        let shadow = rows(&self.shadow, |(dialect, code)| {
-            format!("dialect=\"{dialect}\",code=\"{code}\"")
-        });
-        counter(
-            &mut out,
-            metric::SHADOW,
-            "Requests forwarded in shadow mode that enforce mode would have answered, by dialect and the vendor code it would have answered with.",
-            shadow,
-        );
-        let left = rows(&self.left_to_service, |dialect| {
-            format!("dialect=\"{dialect}\"")
-        });
-        counter(
-            &mut out,
-            metric::SIGNATURE_LEFT_TO_SERVICE,
-            "Requests signed with temporary credentials the edge cannot verify, checked in every other way and let through for the service to verify their signature (temporary_credentials = forward), by dialect.",
-            left,
-        );
-        let resigned = rows(&self.resigned, |(dialect, credential)| {
-            let credential = credential.replace('\\', "\\\\").replace('"', "\\\"");
-            format!("dialect=\"{dialect}\",credential=\"{credential}\"")
-        });
-        counter(
-            &mut out,
-            metric::RESIGNED,
-            "Requests re-signed with a [[credentials]] entry before they were forwarded (the caller's access key's sign_as), by dialect and credential.",
-            resigned,
-        );
-        let resign_failures = rows(&self.resign_failures, |(dialect, stage)| {
-            format!("dialect=\"{dialect}\",stage=\"{stage}\"")
-        });
-        counter(
-            &mut out,
-            metric::RESIGN_FAILURES,
-            "Requests answered 500 because they could not be re-signed (stage sign: the credential cannot be had) or the re-signed request did not pass the filter again (stage recheck), by dialect.",
-            resign_failures,
-        );
-        let repaired = rows(&self.repaired, |(dialect, field)| {
-            format!("dialect=\"{dialect}\",field=\"{field}\"")
-        });
-        counter(
-            &mut out,
-            metric::REPAIRED,
-            "Free-text fields of failure reports cut to the service's limit and forwarded re-signed (repair = truncate), by dialect and field.",
-            repaired,
-        );
-        let errors = rows(&self.upstream_errors, |kind| format!("kind=\"{kind}\""));
-        counter(
-            &mut out,
-            "taskgate_upstream_errors_total",
-            "Upstream failures, by kind.",
-            errors,
-        );
-        let others = rows(&self.other_calls, |(dialect, action, mode)| {
-            // Actions are clipped printable text from the filter; quotes and backslashes are
-            // escaped as the exposition format asks.
-            let action = action.replace('\\', "\\\\").replace('"', "\\\"");
-            format!("dialect=\"{dialect}\",action=\"{action}\",mode=\"{mode}\"")
-        });
-        counter(
-            &mut out,
-            metric::OTHER_CALLS,
-            "Calls passed on without a report (other_calls), by dialect, action and mode.",
-            others,
-        );
-        let refused = rows(&self.refused_connections, |reason| {
-            format!("reason=\"{reason}\"")
-        });
-        counter(
-            &mut out,
-            "taskgate_connections_refused_total",
-            "Client connections closed at accept, by the cap they met.",
-            refused,
-        );
-        let store_errors = rows(&self.store_errors, |op| format!("op=\"{op}\""));
-        counter(
-            &mut out,
-            "taskgate_store_errors_total",
-            "Store operations that failed (unreachable, timed out), by operation.",
-            store_errors,
-        );
+        let counters: [&dyn Render; 10] = [
+            &self.requests,
+            &self.shadow,
+            &self.left_to_service,
+            &self.resigned,
+            &self.resign_failures,
+            &self.repaired,
+            &self.upstream_errors,
+            &self.other_calls,
+            &self.refused_connections,
+            &self.store_errors,
+        ];
+        for counter in counters {
+            counter.render(&mut out);
+        }
         let value = |counter: &AtomicU64| counter.load(Ordering::Relaxed).to_string();
         let scalars = [
             (

@@ -22,6 +22,7 @@
 mod admin;
 mod body;
 mod connection;
+mod counters;
 mod exchange;
 mod framing;
 mod gateway;
