@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -29,7 +27,7 @@ import envoyproxy as e
 import sdkcommon as c
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "wasi-http"))
-from test_wasi_http import Host, log_records, settings_for  # noqa: E402
+from test_wasi_http import Host, settings_for, wait_for_records  # noqa: E402
 
 SFN_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAf-sfn-task-token+/=0123456789"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -129,15 +127,6 @@ def run_calls(endpoint: str, recorder: c.Recorder) -> None:
     recorder.delay = 0.0
 
 
-def wait_records(read, count: int, timeout: float = 15.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = log_records(read())
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
-
-
 def counts(exposition: str) -> dict[str, float]:
     """`taskgate_requests_total` and `taskgate_other_calls_total` samples, by name and labels
     (sorted), from a Prometheus exposition."""
@@ -165,14 +154,14 @@ def through_serve(tmp_path: Path, recorder: c.Recorder) -> tuple[list[dict], dic
 def through_plugin(tmp_path: Path, recorder: c.Recorder) -> tuple[list[dict], dict[str, float]]:
     with e.Envoy(tmp_path, settings=e.plugin_settings(memory=False), upstream_port=recorder.port) as envoy:
         run_calls(envoy.endpoint, recorder)
-        lines = wait_records(envoy.output, len(CALLS))
+        lines = envoy.wait_verdicts(len(CALLS), timeout=15)
         return lines, counts(envoy.admin("/stats/prometheus"))
 
 
 def through_wasi_http(tmp_path: Path, recorder: c.Recorder) -> tuple[list[dict], dict[str, float]]:
     with Host("wasmtime", settings_for(f"http://{recorder.endpoint}"), tmp_path) as host:
         run_calls(host.endpoint, recorder)
-        return wait_records(host.output, len(CALLS)), {}
+        return wait_for_records(host, len(CALLS), timeout=15), {}
 
 
 @pytest.fixture(scope="module")

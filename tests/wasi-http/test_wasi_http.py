@@ -146,6 +146,17 @@ def log_records(output: str) -> list[dict]:
     return out
 
 
+def wait_for_records(host: "Host", count: int, timeout: float = 10.0) -> list[dict]:
+    """The component's log records once there are `count`: a request's line is written after
+    its answer, and the host passes the component's stderr on in its own time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = log_records(host.output())
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
 def new_token() -> str:
     return c.make_task_token(str(uuid.uuid4()), 1000 + uuid.uuid4().int % 100000)
 
@@ -259,9 +270,9 @@ def test_shadow_mode_forwards_what_the_filter_refuses_and_says_the_answer_it_wou
         assert result.event_id == c.EVENT_ID, "the SDK got the upstream's answer"
         client, _ = c.aws_client("stepfunctions", host.endpoint, secret="not-the-secret")
         client.send_task_failure(taskToken=SFN_TOKEN, error="E", cause="c")
+        lines = wait_for_records(host, 2)
         output = host.output()
     assert len(recorder.captures) == 2
-    lines = log_records(output)
     assert [(line["code"], line["status"], line["shadow_code"], line["shadow_status"]) for line in lines] == [
         ("forwarded", 200, "SignatureNotMatch", 403),
         ("forwarded", 200, "InvalidSignatureException", 400),
