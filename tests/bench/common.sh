@@ -164,10 +164,15 @@ sign_request() {
 }
 
 
-# Builds the binaries, makes $work and stops every process in $pids on exit.
+# Builds the binaries (unless TASKGATE_PREBUILT=1: the caller built them, as the test command
+# does with its one workspace build), makes $work and stops every process in $pids on exit.
 begin() {
-    step "build"
-    cargo build --release -p taskgate -p taskgate-tests --bins
+    if [ "${TASKGATE_PREBUILT:-}" = 1 ]; then
+        step "the binaries already built in $bin"
+    else
+        step "build"
+        cargo build --release -p taskgate -p taskgate-tests --bins
+    fi
     work=$(mktemp -d)
     pids=() # started here and not yet stopped
     trap cleanup EXIT
