@@ -77,6 +77,12 @@ if ! "$ENVOY" --version 2>/dev/null | grep "/$ENVOY_VERSION/" >/dev/null; then
     "$ENVOY" --version | grep "/$ENVOY_VERSION/" >/dev/null ||
         die "$ENVOY is not Envoy $ENVOY_VERSION"
 fi
+# The bootstrap comes from tests/envoy/envoyproxy.py, which reads the shipped envoy.yaml
+# (PyYAML): run with the venv's Python, PyYAML installed there when missing.
+[ -x "$venv/bin/pip" ] || python3 -m venv "$venv" || die "python3 -m venv failed (is python3-venv installed?)"
+"$venv/bin/python" -c 'import yaml' 2>/dev/null ||
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "PyYAML==6.0.2" ||
+    die "could not install PyYAML into $venv"
 
 write_config "$work/taskgate.toml"
 # The plugin's settings: the serve config's key tables (they come last) after a store without
@@ -163,7 +169,7 @@ tree_rss_kib() {
 envoy_config() { # FILE PORT ADMIN WITH_PLUGIN
     local plugin_args=(--plugin "$plugin" --settings "$work/plugin.toml")
     if [ "$4" != 1 ]; then plugin_args=(--no-plugin); fi
-    python3 tests/envoy/envoyproxy.py config --upstream "$upstream" --port "$2" --admin-port "$3" \
+    "$venv/bin/python" tests/envoy/envoyproxy.py config --upstream "$upstream" --port "$2" --admin-port "$3" \
         "${plugin_args[@]}" >"$1"
 }
 
